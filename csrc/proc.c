@@ -1,0 +1,77 @@
+/* Process attributes set in the child just before exec. */
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <grp.h>
+#include <string.h>
+#include <unistd.h>
+#include "internal.h"
+
+#define PYC_MAX_GROUPS 256
+
+int pyc_op_groups(struct plan *p, const struct pyc_op *op)
+{
+    const char *s = plan_str(p, op->s1);
+    gid_t gids[PYC_MAX_GROUPS];
+    size_t n = 0;
+    while (s && *s) {
+        if (n == PYC_MAX_GROUPS)
+            return -E2BIG;
+        gid_t g = 0;
+        for (; *s >= '0' && *s <= '9'; s++)
+            g = g * 10 + (gid_t) (*s - '0');
+        gids[n++] = g;
+        if (*s == ',')
+            s++;
+        else if (*s)
+            return -EINVAL;
+    }
+    return setgroups(n, gids) < 0 ? neg_errno() : 0;
+}
+
+int pyc_op_write(struct plan *p, const struct pyc_op *op)
+{
+    const char *path = plan_str(p, op->s1), *data = plan_str(p, op->s2);
+    if (!path || !data)
+        return -EINVAL;
+    cleanup_fd int fd = open(path, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0)
+        return neg_errno();
+    size_t n = strlen(data);
+    return write(fd, data, n) == (ssize_t) n ? 0 : neg_errno();
+}
+
+/* execvpe() searches the caller's PATH; a container searches its own. */
+int pyc_op_exec(struct plan *p, const struct pyc_op *op)
+{
+    const char *file = plan_str(p, op->s1), *path = plan_str(p, op->s2);
+    char *const *argv = (char *const *) p->spec->argv;
+    char *const *envp = (char *const *) p->spec->envp;
+    if (!file || !*file)
+        return -ENOENT;
+    if (strchr(file, '/') || !path) {
+        execve(file, argv, envp);
+        return neg_errno();
+    }
+    char buf[4096];
+    size_t flen = strlen(file);
+    int err = -ENOENT;
+    for (const char *dir = path; ; ) {
+        const char *end = strchrnul(dir, ':');
+        size_t dlen = (size_t) (end - dir);
+        if (dlen == 0)
+            dlen = 1, dir = ".";
+        if (dlen + flen + 2 <= sizeof buf) {
+            memcpy(buf, dir, dlen);
+            buf[dlen] = '/';
+            memcpy(buf + dlen + 1, file, flen + 1);
+            execve(buf, argv, envp);
+            if (errno == EACCES)
+                err = -EACCES;
+            else if (errno != ENOENT && errno != ENOTDIR)
+                return neg_errno();
+        }
+        if (!*end)
+            return err;
+        dir = end + 1;
+    }
+}

@@ -1,0 +1,103 @@
+/* pycontainer C core: mechanism only.
+ *
+ * Every exported function returns >= 0 on success or -errno on failure,
+ * never prints, never exits, keeps no global state and picks no paths.
+ * Python compiles the container's setup into a flat list of ops; the
+ * child runs them between clone() and execve() with no Python in between.
+ */
+#ifndef PYC_H
+#define PYC_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+/* One setup step run in the child.  Strings are offsets into the plan's
+ * string table (PYC_NOSTR when absent); paths under the new root are
+ * relative to it and resolved with openat2(RESOLVE_IN_ROOT). */
+#define PYC_NOSTR 0xffffffffu
+
+enum pyc_op_kind {
+    PYC_OP_MOUNT = 1,    /* s1 source, s2 target (host path), s3 fstype, s4 data; a = MS_ flags */
+    PYC_OP_ROOTFS,       /* s2 = host dir that becomes the root; opened as the root fd */
+    PYC_OP_OVERLAY,      /* s1 lowerdirs one per line, s2 upper, s3 work, s4 target (host);
+                            a = MOUNT_ATTR_*, c = 1 for "volatile" */
+    PYC_OP_MOUNT_IN,     /* new fs s3 (options s4, source s1) or bind of host path s1, onto
+                            s2 in root; a = MOUNT_ATTR_*, b = PYC_MNT_* */
+    PYC_OP_REMOUNT_IN,   /* s2 in root: set MOUNT_ATTR_* a, clear c; b = PYC_MNT_RECURSIVE */
+    PYC_OP_MKNOD_IN,     /* s2 path in root, a = mode, b = dev; falls back to binding s1 */
+    PYC_OP_SYMLINK_IN,   /* s1 link text, s2 path in root */
+    PYC_OP_MKDIR_IN,     /* s2 path in root (mkdir -p), a = mode */
+    PYC_OP_SYNC,         /* ask the parent to act, wait for its go-ahead */
+    PYC_OP_UNSHARE,      /* a = CLONE_NEW* flags */
+    PYC_OP_PIVOT_ROOT,   /* pivot into the root fd and detach the old root */
+    PYC_OP_REMOUNT_ROOT, /* after pivot: set MOUNT_ATTR_* a on / */
+    PYC_OP_HOSTNAME,     /* s1 */
+    PYC_OP_RLIMIT,       /* a = resource, b = soft, c = hard */
+    PYC_OP_GROUPS,       /* s1 = gids as decimal text joined by ',' (may be empty) */
+    PYC_OP_GID,          /* a */
+    PYC_OP_UID,          /* a */
+    PYC_OP_CHDIR,        /* s1, after pivot */
+    PYC_OP_WRITE,        /* write s2 to file s1 (e.g. /proc/self/oom_score_adj) */
+    PYC_OP_EXEC,         /* s1 = file, s2 = PATH to search when s1 has no '/' */
+};
+
+/* PYC_OP_MOUNT_IN flags (b) */
+#define PYC_MNT_NO_SYMLINKS 1u   /* the target must not be reached through any symlink */
+#define PYC_MNT_MKDIR       2u   /* create the target directory (mkdir -p) when missing */
+#define PYC_MNT_MKFILE      4u   /* create the target as an empty file when missing */
+#define PYC_MNT_BIND_SRC    8u   /* s1 is a host path to bind (open_tree + move) */
+#define PYC_MNT_RECURSIVE  16u   /* bind or set attributes on the whole subtree */
+
+struct pyc_op {
+    uint32_t kind;
+    uint32_t s1, s2, s3, s4;
+    uint32_t pad;
+    int64_t a, b, c;
+};
+
+struct pyc_spawn {
+    uint64_t clone_flags;          /* CLONE_NEW* */
+    const struct pyc_op *ops;
+    uint32_t nops;
+    const char *strs;              /* string table, NUL-separated */
+    uint32_t strs_len;
+    const char *const *argv;       /* NULL-terminated */
+    const char *const *envp;       /* NULL-terminated */
+    int stdio[3];                  /* fds to become 0,1,2 in the child (-1: /dev/null) */
+    int cgroup_fd;                 /* cgroup2 dir for CLONE_INTO_CGROUP, or -1 */
+    int pdeathsig;                 /* signal when the parent thread dies, 0 for none */
+    int keep_fds_from;             /* fds >= 3 below this stay open across exec (LISTEN_FDS-like); 3 = none */
+};
+
+/* Messages the child sends on the sync socket. */
+enum pyc_msg_kind { PYC_MSG_SYNC = 1, PYC_MSG_ERROR = 2, PYC_MSG_EXEC = 3 };
+
+struct pyc_msg {
+    int32_t kind;
+    int32_t index;   /* op index */
+    int32_t err;     /* errno for PYC_MSG_ERROR */
+    int32_t pad;
+};
+
+/* Spawn the container init.  On success returns its pid and fills
+ * *pidfd and *sockfd (the parent's end of the sync socket). */
+int pyc_container_spawn(const struct pyc_spawn *spec, int *pidfd, int *sockfd);
+
+/* Wait for the next message from the child; PYC_MSG_EXEC when it exec'd
+ * (its end closed).  timeout_ms < 0 waits forever. */
+int pyc_sync_wait(int sockfd, struct pyc_msg *msg, int timeout_ms);
+
+/* Let the child go on past a PYC_OP_SYNC. */
+int pyc_sync_go(int sockfd);
+
+/* cgroup writes: a batch of entries "K\tpath\tvalue\n" where K is
+ * 'd' (mkdir, EEXIST ok), 'w' (write value), 'r' (rmdir, ENOENT ok),
+ * 'R' (rmdir, retried briefly on EBUSY while the kernel drains).
+ * Stops at the first failure and stores its index in *failed. */
+int pyc_cgroup_apply(const char *batch, uint32_t len, int *failed);
+
+/* openat2(2) with RESOLVE_* flags; returns an fd or -errno. */
+int pyc_openat2(int dirfd, const char *path, uint64_t flags, uint64_t mode,
+                uint64_t resolve);
+
+#endif

@@ -1,0 +1,216 @@
+/* clone the container init and run its op plan; parent/child sync. */
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <linux/sched.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#include "internal.h"
+
+const char *plan_str(const struct plan *p, uint32_t off)
+{
+    if (off == PYC_NOSTR || off >= p->spec->strs_len)
+        return NULL;
+    return p->spec->strs + off;
+}
+
+static int send_msg(int sock, int kind, int index, int err)
+{
+    struct pyc_msg m = { .kind = kind, .index = index, .err = err };
+    return send(sock, &m, sizeof m, MSG_NOSIGNAL) == sizeof m ? 0 : neg_errno();
+}
+
+/* PYC_OP_SYNC: the parent acts (cgroup attach, id maps...) while we wait. */
+static int op_sync(int sock, int index)
+{
+    struct pyc_msg m;
+    int r = send_msg(sock, PYC_MSG_SYNC, index, 0);
+    if (r < 0)
+        return r;
+    ssize_t n = recv(sock, &m, sizeof m, 0);
+    if (n == (ssize_t) sizeof m && m.kind == PYC_MSG_SYNC)
+        return 0;
+    return n < 0 ? neg_errno() : -ECANCELED;
+}
+
+static int run_op(struct plan *p, const struct pyc_op *op, int sock, int index)
+{
+    switch (op->kind) {
+    case PYC_OP_OVERLAY:      return pyc_op_overlay(p, op);
+    case PYC_OP_MOUNT_IN:     return pyc_op_mount_in(p, op);
+    case PYC_OP_REMOUNT_IN:   return pyc_op_remount_in(p, op);
+    case PYC_OP_MKNOD_IN:     return pyc_op_mknod_in(p, op);
+    case PYC_OP_SYMLINK_IN:   return pyc_op_symlink_in(p, op);
+    case PYC_OP_MKDIR_IN:     return pyc_op_mkdir_in(p, op);
+    case PYC_OP_PIVOT_ROOT:   return pyc_op_pivot_root(p, op);
+    case PYC_OP_REMOUNT_ROOT: return pyc_op_remount_root(p, op);
+    case PYC_OP_GROUPS:       return pyc_op_groups(p, op);
+    case PYC_OP_WRITE:        return pyc_op_write(p, op);
+    case PYC_OP_EXEC:         return pyc_op_exec(p, op);
+    case PYC_OP_SYNC:         return op_sync(sock, index);
+    case PYC_OP_MOUNT:
+        return mount(plan_str(p, op->s1), plan_str(p, op->s2), plan_str(p, op->s3),
+                     (unsigned long) op->a, plan_str(p, op->s4)) ? neg_errno() : 0;
+    case PYC_OP_ROOTFS:
+        p->rootfd = open(plan_str(p, op->s2), O_PATH | O_DIRECTORY | O_CLOEXEC);
+        return p->rootfd < 0 ? neg_errno() : 0;
+    case PYC_OP_UNSHARE:
+        return unshare((int) op->a) ? neg_errno() : 0;
+    case PYC_OP_HOSTNAME: {
+        const char *h = plan_str(p, op->s1);
+        return h && sethostname(h, strlen(h)) ? neg_errno() : 0;
+    }
+    case PYC_OP_RLIMIT: {
+        struct rlimit rl = { .rlim_cur = (rlim_t) op->b, .rlim_max = (rlim_t) op->c };
+        return setrlimit((int) op->a, &rl) ? neg_errno() : 0;
+    }
+    case PYC_OP_GID:
+        return setresgid((gid_t) op->a, (gid_t) op->a, (gid_t) op->a) ? neg_errno() : 0;
+    case PYC_OP_UID:
+        return setresuid((uid_t) op->a, (uid_t) op->a, (uid_t) op->a) ? neg_errno() : 0;
+    case PYC_OP_CHDIR:
+        return chdir(plan_str(p, op->s1)) ? neg_errno() : 0;
+    }
+    return -EINVAL;
+}
+
+/* Signals: Python ignores SIGPIPE and may handle others; exec keeps
+ * ignored dispositions, so the container starts from defaults. */
+static void reset_signals(void)
+{
+    struct sigaction sa = { .sa_handler = SIG_DFL };
+    sigset_t none;
+    for (int sig = 1; sig < NSIG; sig++)
+        if (sig != SIGKILL && sig != SIGSTOP)
+            sigaction(sig, &sa, NULL);
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+}
+
+/* Only our sync socket and the requested stdio survive into the child's
+ * setup, so nothing of the host can be reached through /proc/self/fd. */
+static int setup_fds(const struct pyc_spawn *s, int *sock)
+{
+    int devnull = -1;
+    for (int i = 0; i < 3; i++) {
+        int fd = s->stdio[i];
+        if (fd < 0) {
+            if (devnull < 0 && (devnull = open("/dev/null", O_RDWR | O_CLOEXEC)) < 0)
+                return neg_errno();
+            fd = devnull;
+        }
+        if (fd == i ? fcntl(fd, F_SETFD, 0) : dup2(fd, i) < 0)
+            return neg_errno();
+    }
+    int keep = s->keep_fds_from > 3 ? s->keep_fds_from : 3;
+    int want = keep + 64;   /* move the socket above any fd we keep */
+    int moved = fcntl(*sock, F_DUPFD_CLOEXEC, want);
+    if (moved < 0)
+        return neg_errno();
+    *sock = moved;
+    if (close_range(keep, (unsigned) moved - 1, 0) || close_range((unsigned) moved + 1, ~0U, 0))
+        return neg_errno();
+    return 0;
+}
+
+static __attribute__((noreturn)) void child_main(const struct pyc_spawn *s, int sock)
+{
+    struct plan p = { .spec = s, .rootfd = -1 };
+    uint32_t i = 0;
+    int r;
+
+    reset_signals();
+    if (s->pdeathsig && prctl(PR_SET_PDEATHSIG, s->pdeathsig) < 0) {
+        r = neg_errno();
+        goto fail;
+    }
+    if ((r = setup_fds(s, &sock)) < 0)
+        goto fail;
+    for (; i < s->nops; i++)
+        if ((r = run_op(&p, &s->ops[i], sock, (int) i)) < 0)
+            goto fail;
+    r = -EINVAL;   /* the plan must end in an exec */
+fail:
+    send_msg(sock, PYC_MSG_ERROR, (int) i, -r);
+    _exit(127);
+}
+
+static pid_t do_clone(const struct pyc_spawn *s, int *pidfd)
+{
+    struct clone_args args = {
+        .flags = s->clone_flags | CLONE_PIDFD,
+        .pidfd = (uint64_t) (uintptr_t) pidfd,
+        .exit_signal = SIGCHLD,
+    };
+    if (s->cgroup_fd >= 0) {
+        args.flags |= CLONE_INTO_CGROUP;
+        args.cgroup = (uint64_t) s->cgroup_fd;
+    }
+    long pid = syscall(SYS_clone3, &args, sizeof args);
+    if (pid >= 0 || errno != ENOSYS || s->cgroup_fd >= 0)
+        return (pid_t) pid;
+    /* Old kernel: clone(2) stores the pidfd at parent_tid. */
+    return (pid_t) syscall(SYS_clone, (unsigned long) (s->clone_flags | CLONE_PIDFD | SIGCHLD),
+                           NULL, pidfd, NULL, 0);
+}
+
+int pyc_container_spawn(const struct pyc_spawn *s, int *pidfd, int *sockfd)
+{
+    int sv[2];
+    sigset_t all, old;
+
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+        return neg_errno();
+    /* No signal handler of the parent may run in the child. */
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    *pidfd = -1;
+    pid_t pid = do_clone(s, pidfd);
+    if (pid == 0) {
+        close(sv[0]);
+        child_main(s, sv[1]);
+    }
+    int err = pid < 0 ? neg_errno() : 0;
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    close(sv[1]);
+    if (pid < 0) {
+        close(sv[0]);
+        return err;
+    }
+    *sockfd = sv[0];
+    return pid;
+}
+
+int pyc_sync_wait(int sockfd, struct pyc_msg *msg, int timeout_ms)
+{
+    struct pollfd pfd = { .fd = sockfd, .events = POLLIN };
+    int r;
+    do
+        r = poll(&pfd, 1, timeout_ms);
+    while (r < 0 && errno == EINTR);
+    if (r < 0)
+        return neg_errno();
+    if (r == 0)
+        return -ETIMEDOUT;
+    memset(msg, 0, sizeof *msg);
+    ssize_t n = recv(sockfd, msg, sizeof *msg, 0);
+    if (n < 0)
+        return neg_errno();
+    if (n == 0)
+        msg->kind = PYC_MSG_EXEC;   /* the child's end closed at exec (or death) */
+    else if (n != (ssize_t) sizeof *msg)
+        return -EPROTO;
+    return msg->kind;
+}
+
+int pyc_sync_go(int sockfd)
+{
+    return send_msg(sockfd, PYC_MSG_SYNC, 0, 0);
+}

@@ -1,0 +1,52 @@
+"""The only package that touches the compiled C core.
+
+Every C function returns ``>= 0`` or ``-errno``; :func:`check` is the one place
+that turns a negative value into an ``OSError`` (a ``FileNotFoundError``,
+``PermissionError``... by its errno).
+"""
+import os
+
+try:
+    from ._pyc import ffi, lib
+except ImportError as err:  # pragma: no cover - a broken install
+    raise ImportError(
+        "pycontainer's C core is not built: run `pip install -e .` (or setup.sh)") from err
+
+__all__ = ["ffi", "lib", "check", "cgroup_apply", "openat2"]
+
+
+def check(rc, what, path=None):
+    """Return ``rc`` when >= 0, else raise OSError(-rc) naming ``what``."""
+    if rc < 0:
+        err = -rc
+        raise OSError(err, f"{what}: {os.strerror(err)}", path)
+    return rc
+
+
+def cgroup_apply(entries):
+    """Carry out ``[(kind, path, value)]`` cgroup steps in one C call.
+
+    ``kind`` is ``d`` (mkdir), ``w`` (write), ``r`` (rmdir) or ``R`` (rmdir,
+    retried while busy). Raises OSError naming the failing step's path.
+    """
+    if not entries:
+        return
+    batch = "".join(f"{k}\t{p}\t{v}\n" for k, p, v in entries).encode()
+    failed = ffi.new("int *")
+    rc = lib.pyc_cgroup_apply(batch, len(batch), failed)
+    if rc < 0:
+        kind, path, value = entries[failed[0]] if failed[0] >= 0 else ("?", None, "")
+        verb = {"d": "mkdir", "w": f"write {value!r} to", "r": "rmdir", "R": "rmdir"}.get(kind, kind)
+        check(rc, f"cgroup {verb} {path}", path)
+
+
+def openat2(dirfd, path, flags, resolve, mode=0):
+    """openat2(2): an fd for ``path`` resolved under ``dirfd`` with RESOLVE_* flags."""
+    return check(lib.pyc_openat2(dirfd, os.fsencode(path), flags, mode, resolve), "openat2", path)
+
+
+RESOLVE_NO_XDEV = 0x01
+RESOLVE_NO_MAGICLINKS = 0x02
+RESOLVE_NO_SYMLINKS = 0x04
+RESOLVE_BENEATH = 0x08
+RESOLVE_IN_ROOT = 0x10

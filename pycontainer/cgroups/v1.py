@@ -1,0 +1,106 @@
+"""cgroup v1: one directory per controller hierarchy (also the v1 half of hybrid)."""
+import os
+
+from .. import _core
+
+# Controllers a container gets a cgroup in, when the host mounts them.
+CONTAINER_CONTROLLERS = ("memory", "pids", "cpu", "cpuacct", "cpuset", "freezer", "devices")
+
+
+class V1Driver:
+    """Plans cgroup v1 steps for ``<mount>/<parent>/pycontainer/<id>``."""
+
+    kind = "v1"
+
+    def __init__(self, layout, parent="/"):
+        self.layout = layout
+        self.parent = parent.strip("/")
+        # One directory per hierarchy (cpu and cpuacct may share one).
+        self.bases = {}
+        for ctrl in CONTAINER_CONTROLLERS:
+            mnt = layout.v1.get(ctrl)
+            if mnt and mnt not in self.bases.values():
+                self.bases[ctrl] = os.path.join(mnt, self.parent, "pycontainer")
+        self._ready = False
+
+    def _ensure_base(self):
+        """Create the shared ``pycontainer`` parents once per process."""
+        steps = []
+        for ctrl, base in self.bases.items():
+            if os.path.isdir(base):
+                continue
+            steps.append(("d", base, ""))
+            if ctrl == "cpuset":
+                # A new v1 cpuset starts empty: copy the parent's, let children inherit.
+                up = os.path.dirname(base)
+                for name in ("cpuset.cpus", "cpuset.mems"):
+                    with open(os.path.join(up, name)) as f:
+                        steps.append(("w", os.path.join(base, name), f.read().strip()))
+                steps.append(("w", os.path.join(base, "cgroup.clone_children"), "1"))
+        _core.cgroup_apply(steps)
+        self._ready = True
+
+    def dirs(self, cid):
+        """controller -> the container's cgroup directory."""
+        return {ctrl: os.path.join(base, cid) for ctrl, base in self.bases.items()}
+
+    def create_steps(self, cid, res):
+        """mkdir the container's cgroups and write its limits."""
+        if not self._ready:
+            self._ensure_base()
+        d = self.dirs(cid)
+        steps = [("d", p, "") for p in d.values()]
+        if "memory" in d:
+            m = d["memory"]
+            if res.mem_limit:
+                steps.append(("w", f"{m}/memory.limit_in_bytes", str(res.mem_limit)))
+                swap = res.swap_total()
+                if os.path.exists(f"{m}/memory.memsw.limit_in_bytes"):
+                    steps.append(("w", f"{m}/memory.memsw.limit_in_bytes", str(swap)))
+        if "pids" in d and res.pids_limit:
+            steps.append(("w", f"{d['pids']}/pids.max", str(res.pids_limit)))
+        if "cpu" in d:
+            c = d["cpu"]
+            if res.cpu_shares:
+                steps.append(("w", f"{c}/cpu.shares", str(res.cpu_shares)))
+            quota, period = res.cfs()
+            if period:
+                steps.append(("w", f"{c}/cpu.cfs_period_us", str(period)))
+            if quota:
+                steps.append(("w", f"{c}/cpu.cfs_quota_us", str(quota)))
+        if "cpuset" in d and res.cpuset_cpus:
+            steps.append(("w", f"{d['cpuset']}/cpuset.cpus", res.cpuset_cpus))
+        return steps
+
+    def attach_steps(self, cid, pid):
+        """Move ``pid`` into every one of the container's cgroups."""
+        return [("w", f"{p}/cgroup.procs", str(pid)) for p in self.dirs(cid).values()]
+
+    def remove_steps(self, cid):
+        return [("R", p, "") for p in self.dirs(cid).values()]
+
+    def clone_into(self, cid):
+        """A cgroup2 dir for CLONE_INTO_CGROUP: none on v1."""
+        return None
+
+    def oom_kills(self, cid):
+        """How many processes the memory limit killed."""
+        path = self.dirs(cid).get("memory")
+        if not path:
+            return 0
+        try:
+            with open(f"{path}/memory.oom_control") as f:
+                for line in f:
+                    if line.startswith("oom_kill "):
+                        return int(line.split()[1])
+        except OSError:
+            pass
+        return 0
+
+    def container_mounts(self):
+        """(mount point name under /sys/fs/cgroup, v1 options) for each hierarchy,
+        so the container sees its own cgroups (read-only, cgroup namespace)."""
+        owned = {os.path.dirname(os.path.dirname(b)) if self.parent else os.path.dirname(b)
+                 for b in self.bases.values()}
+        return [(os.path.basename(point), opts)
+                for point, opts in sorted(self.layout.v1_mounts.items()) if point in owned]

@@ -1,0 +1,72 @@
+"""Every exception the SDK raises derives from :class:`PyContainerError`.
+
+OS failures keep their errno: they are ``OSError`` subclasses as well, so
+``except FileNotFoundError`` and ``err.errno`` work as usual.
+"""
+
+
+class PyContainerError(Exception):
+    """Base class of all pycontainer errors."""
+
+
+class NotFound(PyContainerError, LookupError):
+    """A container, image, volume or network does not exist."""
+
+
+class ImageNotFound(NotFound):
+    """The image reference matches nothing in the store."""
+
+
+class Conflict(PyContainerError):
+    """The object is in a state that forbids the operation (name taken, in use...)."""
+
+
+class InvalidArgument(PyContainerError, ValueError):
+    """An argument is malformed or out of range; nothing was created."""
+
+
+class InvalidReference(InvalidArgument):
+    """An image reference does not follow the distribution reference grammar."""
+
+
+class ImageError(PyContainerError):
+    """An image or layer is malformed or hostile; the store is unchanged."""
+
+
+class OperationError(PyContainerError, OSError):
+    """A kernel operation failed while setting up a container.
+
+    ``errno`` is the kernel's errno; ``op``, ``path`` and ``index`` say which step
+    of the child op plan failed.
+    """
+
+    def __init__(self, errno_, message, op=None, path=None, index=None):
+        OSError.__init__(self, errno_, message, path)
+        self.op = op
+        self.index = index
+
+
+class ContainerError(PyContainerError):
+    """The container's command exited with a non-zero status.
+
+    Attributes:
+        container: the Container (may already be removed).
+        exit_status: the exit code (128 + signal for a killed process).
+        command: the command that ran.
+        image: the image it ran in.
+        stderr: what the command wrote to stderr (bytes).
+        oom_killed: True when the memory limit killed it.
+    """
+
+    def __init__(self, container, exit_status, command, image, stderr, oom_killed=False):
+        self.container = container
+        self.exit_status = exit_status
+        self.command = command
+        self.image = image
+        self.stderr = stderr
+        self.oom_killed = oom_killed
+        why = " (killed by the memory limit: OOM)" if oom_killed else ""
+        err = stderr.decode(errors="replace").strip() if stderr else ""
+        super().__init__(
+            f"Command {command!r} in image {image!r} returned non-zero exit status "
+            f"{exit_status}{why}" + (f": {err}" if err else ""))

@@ -1,0 +1,1 @@
+"""docker-py style models and collections."""

@@ -1,0 +1,1 @@
+"""The runtime: op plans, the init process, container directories."""

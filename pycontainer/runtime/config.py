@@ -1,0 +1,146 @@
+"""A container's configuration: run() keywords merged with the image config
+by docker's rules, validated before anything is created."""
+import os
+import re
+import shlex
+from dataclasses import dataclass, field
+
+from ..cgroups import Resources
+from ..errors import InvalidArgument
+from . import users
+
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+_HOSTNAME = re.compile(r"^[a-zA-Z0-9]([a-zA-Z0-9.-]{0,62})$")
+_NAME = re.compile(r"^/?[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
+NETWORK_MODES = ("none", "host")
+
+
+@dataclass
+class ContainerConfig:
+    """Everything the runtime needs to start one container."""
+    image: str
+    image_id: str
+    argv: list
+    env: list
+    hostname: str
+    working_dir: str = ""
+    uid: int = 0
+    gid: int = 0
+    groups: tuple = ()
+    user: str = ""
+    resources: Resources = field(default_factory=Resources)
+    read_only: bool = False
+    network_mode: str = "none"
+    labels: dict = field(default_factory=dict)
+    name: str = ""
+    rlimits: list = field(default_factory=list)
+    volatile: bool = False
+    stop_signal: str = "SIGTERM"
+
+    def path_env(self):
+        for item in self.env:
+            if item.startswith("PATH="):
+                return item[5:]
+        return DEFAULT_PATH
+
+
+def _as_list(value, what):
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return shlex.split(value)
+    if isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
+        return list(value)
+    raise InvalidArgument(f"{what} must be a string or a list of strings, got {value!r}")
+
+
+def _env_list(environment):
+    if environment is None:
+        return []
+    if isinstance(environment, dict):
+        return [f"{k}={v}" if v is not None else k for k, v in environment.items()]
+    if isinstance(environment, (list, tuple)):
+        return [str(e) for e in environment]
+    raise InvalidArgument(f"environment must be a dict or a list, got {type(environment).__name__}")
+
+
+def merge_env(*lists):
+    """Later lists win, keeping first-seen order (docker's rule)."""
+    out = {}
+    for items in lists:
+        for item in items:
+            key, sep, _ = item.partition("=")
+            if not key:
+                raise InvalidArgument(f"environment entry {item!r} has no name")
+            if "\0" in item:
+                raise InvalidArgument(f"environment entry {key!r} contains a NUL byte")
+            if not sep:
+                val = os.environ.get(key)
+                if val is None:
+                    continue
+                item = f"{key}={val}"
+            out[key] = item
+    return list(out.values())
+
+
+def validate_name(name):
+    if name is None:
+        return ""
+    if not isinstance(name, str) or not _NAME.match(name) or len(name) > 253:
+        raise InvalidArgument(
+            f"invalid container name {name!r}: use [a-zA-Z0-9][a-zA-Z0-9_.-]*")
+    return name.lstrip("/")
+
+
+def build_config(image, image_record, cid, command=None, entrypoint=None, environment=None,
+                 hostname=None, working_dir=None, user=None, read_only=False,
+                 network_mode=None, labels=None, name=None, volatile=False, **resources):
+    """Merge run() keywords with the image config (docker's rules).
+
+    ``command`` replaces the image's Cmd; ``entrypoint`` replaces its Entrypoint
+    and then drops its Cmd unless ``command`` is given; ``environment`` is laid
+    over the image's Env; ``working_dir``/``user`` override WorkingDir/User.
+    """
+    icfg = (image_record.config or {}).get("config") or {}
+    cmd = _as_list(command, "command")
+    ep = _as_list(entrypoint, "entrypoint")
+    if ep is None:
+        ep = list(icfg.get("Entrypoint") or [])
+        if cmd is None:
+            cmd = list(icfg.get("Cmd") or [])
+    elif cmd is None:
+        cmd = []
+    argv = ep + cmd
+    if not argv:
+        raise InvalidArgument(f"no command given and image {image!r} has no Cmd or Entrypoint")
+    if any("\0" in a for a in argv):
+        raise InvalidArgument("command arguments must not contain NUL bytes")
+    if hostname is None:
+        hostname = cid[:12]
+    if not _HOSTNAME.match(hostname):
+        raise InvalidArgument(f"invalid hostname {hostname!r}")
+    workdir = working_dir if working_dir is not None else (icfg.get("WorkingDir") or "")
+    if workdir and not workdir.startswith("/"):
+        raise InvalidArgument(f"working_dir must be absolute, got {workdir!r}")
+    mode = network_mode or "none"
+    if mode not in NETWORK_MODES:
+        raise InvalidArgument(
+            f"network_mode {mode!r} is not supported yet; use one of {NETWORK_MODES}")
+    if labels is not None and not isinstance(labels, dict):
+        if isinstance(labels, (list, tuple)):
+            labels = {k: "" for k in labels}
+        else:
+            raise InvalidArgument("labels must be a dict or a list")
+    merged_labels = dict(icfg.get("Labels") or {})
+    merged_labels.update(labels or {})
+    res = Resources.from_kwargs(**resources)
+    spec = user if user not in (None, "") else (icfg.get("User") or "")
+    who = users.resolve(spec, image_record.layer_dirs)
+    env = merge_env([f"PATH={DEFAULT_PATH}", f"HOSTNAME={hostname}", f"HOME={who.home}"],
+                    icfg.get("Env") or [], _env_list(environment))
+    return ContainerConfig(
+        image=image, image_id=image_record.id, argv=argv, env=env, hostname=hostname,
+        working_dir=workdir, uid=who.uid, gid=who.gid, groups=who.groups, user=spec,
+        resources=res, read_only=bool(read_only), network_mode=mode,
+        labels=merged_labels, name=validate_name(name), volatile=volatile,
+        stop_signal=icfg.get("StopSignal") or "SIGTERM")

@@ -1,0 +1,256 @@
+"""The runtime: container directories, cgroups, the op plan and the init.
+
+One :class:`Runtime` per Client. It owns the on-disk layout under
+``<root>/containers/<id>/`` (see docs/on-disk.md) and undoes every step it
+made when a later one fails.
+"""
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import time
+
+from .. import _core, cgroups
+from ..errors import Conflict
+from . import plan as planmod
+from .process import (CLONE_NEWIPC, CLONE_NEWNET, CLONE_NEWNS, CLONE_NEWPID, CLONE_NEWUTS,
+                      spawn)
+
+
+INIT_DIRS = ("proc", "sys", "dev", "etc", "tmp")
+INIT_FILES = ("etc/hostname", "etc/hosts", "etc/resolv.conf")
+
+
+def write_json_atomic(path, data):
+    """temp file + rename: readers see the old or the new file, never half."""
+    tmp = f"{path}.tmp{os.getpid()}"
+    with open(tmp, "w") as f:
+        json.dump(data, f)
+    os.replace(tmp, path)
+
+
+def read_json(path):
+    with open(path) as f:
+        return json.load(f)
+
+
+class Runtime:
+    """Creates, starts and cleans up containers under one store root."""
+
+    def __init__(self, root, run_root=None, cgroup_parent="/", layout=None):
+        self.root = root
+        self.run_root = run_root or default_run_root(root)
+        self.containers = os.path.join(root, "containers")
+        self.names = os.path.join(root, "names")
+        for d in (self.containers, self.names, self.run_root):
+            os.makedirs(d, mode=0o700, exist_ok=True)
+        self.cgroup_layout = layout or cgroups.detect()
+        self.cg = cgroups.driver_for(self.cgroup_layout, cgroup_parent)
+        self._cg_mounts = self.cg.container_mounts()
+        self._init_layers = {}
+
+    def dir(self, cid):
+        """The container's directory in the store (config, upper layer, logs)."""
+        return os.path.join(self.containers, cid)
+
+    def rundir(self, cid):
+        """Its run-time directory on tmpfs (rootfs mount point, /etc files)."""
+        return os.path.join(self.run_root, cid)
+
+    def lowers(self, record):
+        """overlay lowerdirs, top-most first: the image's init layer, then its layers."""
+        return [self.init_layer(record)] + list(reversed(record.layer_dirs))
+
+    def init_layer(self, record):
+        """A small read-only layer per image holding the mount points every
+        container needs (/proc, /sys, /dev, /etc/hosts...), made once, so a
+        container's upper layer stays empty and start needs no copy-up."""
+        path = self._init_layers.get(record.id)
+        if path:
+            return path
+        path = os.path.join(self.root, "init", record.id.split(":")[-1])
+        if not os.path.isdir(path):
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            tmp = f"{path}.tmp{os.getpid()}"
+            shutil.rmtree(tmp, ignore_errors=True)
+            for d in INIT_DIRS:
+                os.makedirs(os.path.join(tmp, d), 0o755, exist_ok=True)
+            for f in INIT_FILES:
+                open(os.path.join(tmp, f), "w").close()
+            try:
+                os.rename(tmp, path)
+            except OSError:   # another process made it first
+                shutil.rmtree(tmp, ignore_errors=True)
+        self._init_layers[record.id] = path
+        return path
+
+    # -- create ----------------------------------------------------------
+    def layer_dir(self, cid, ephemeral):
+        """Where the writable layer lives: the store, or for an ephemeral
+        container (``run(remove=True)`` attached) the run-time tmpfs, since it
+        is deleted when the call returns anyway."""
+        return self.rundir(cid) if ephemeral else self.dir(cid)
+
+    def create(self, cid, cfg, record, ephemeral=False):
+        """Make the container's directories and claim its name.
+
+        Returns the attrs written to ``config.json``.
+        """
+        rd = self.rundir(cid)
+        d = ld = self.layer_dir(cid, ephemeral)
+        with contextlib.ExitStack() as undo:
+            self.claim_name(cfg.name, cid)
+            undo.callback(self.release_name, cfg.name, cid)
+            os.mkdir(rd, 0o700)
+            undo.callback(shutil.rmtree, rd, True)
+            if d != rd:
+                os.mkdir(d, 0o700)
+                undo.callback(shutil.rmtree, d, True)
+            os.mkdir(os.path.join(rd, "rootfs"), 0o755)
+            os.mkdir(os.path.join(ld, "upper"), 0o755)
+            os.mkdir(os.path.join(ld, "work"), 0o700)
+            self._write_etc(rd, cfg)
+            attrs = {
+                "Id": cid, "Name": "/" + cfg.name, "Created": _now(),
+                "Image": cfg.image_id, "ImageName": cfg.image,
+                "Layers": list(reversed(record.layer_dirs)),
+                "Config": {"Image": cfg.image, "Cmd": cfg.argv, "Env": cfg.env,
+                           "Hostname": cfg.hostname, "WorkingDir": cfg.working_dir,
+                           "User": cfg.user, "Labels": cfg.labels,
+                           "StopSignal": cfg.stop_signal},
+                "HostConfig": {"NetworkMode": cfg.network_mode, "ReadonlyRootfs": cfg.read_only,
+                               **_host_resources(cfg.resources)},
+                "Runtime": {"uid": cfg.uid, "gid": cfg.gid, "groups": list(cfg.groups),
+                            "LayerDir": ld},
+            }
+            write_json_atomic(os.path.join(d, "config.json"), attrs)
+            undo.pop_all()
+        return attrs
+
+    def _write_etc(self, d, cfg):
+        with open(os.path.join(d, "hostname"), "w") as f:
+            f.write(cfg.hostname + "\n")
+        with open(os.path.join(d, "hosts"), "w") as f:
+            f.write("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
+                    f"127.0.1.1\t{cfg.hostname}\n")
+        if cfg.network_mode == "host":
+            with contextlib.suppress(OSError):
+                shutil.copyfile("/etc/resolv.conf", os.path.join(d, "resolv.conf"))
+
+    def claim_name(self, name, cid):
+        """A symlink per name: creating it is atomic across processes."""
+        try:
+            os.symlink(cid, os.path.join(self.names, name))
+        except FileExistsError:
+            raise Conflict(f'the container name "/{name}" is already in use by container '
+                           f'"{self.name_owner(name)}"') from None
+
+    def name_owner(self, name):
+        try:
+            return os.readlink(os.path.join(self.names, name))
+        except OSError:
+            return None
+
+    def release_name(self, name, cid):
+        if self.name_owner(name) == cid:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(os.path.join(self.names, name))
+
+    # -- start -----------------------------------------------------------
+    def start(self, cid, cfg, lowers, stdio, pdeathsig=0, ephemeral=False):
+        """Create cgroups, compile the plan and spawn the init.
+
+        Returns the InitProcess; on failure nothing of the attempt is left.
+        """
+        rd = self.rundir(cid)
+        binds = [(os.path.join(rd, "hostname"), "/etc/hostname", 0, True),
+                 (os.path.join(rd, "hosts"), "/etc/hosts", 0, True)]
+        if cfg.network_mode == "host" and os.path.exists(os.path.join(rd, "resolv.conf")):
+            binds.append((os.path.join(rd, "resolv.conf"), "/etc/resolv.conf", 0, True))
+        ld = self.layer_dir(cid, ephemeral)
+        layout = planmod.Layout(rootfs=os.path.join(rd, "rootfs"), lowers=lowers,
+                                upper=os.path.join(ld, "upper"), work=os.path.join(ld, "work"),
+                                binds=binds)
+        plan = planmod.compile_plan(cfg, layout, self._cg_mounts)
+        flags = CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWPID
+        if cfg.network_mode != "host":
+            flags |= CLONE_NEWNET
+        with contextlib.ExitStack() as undo:
+            _core.cgroup_apply(self.cg.create_steps(cid, cfg.resources))
+            undo.callback(self.remove_cgroups, cid)
+            into = self.cg.clone_into(cid)
+            cgfd = os.open(into, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC) if into else -1
+
+            def attach(pid):
+                _core.cgroup_apply(self.cg.attach_steps(cid, pid))
+            try:
+                proc = spawn(plan, cfg.argv, cfg.env, flags, stdio=stdio,
+                             attach=None if into else attach, cgroup_fd=cgfd,
+                             pdeathsig=pdeathsig)
+            finally:
+                if cgfd >= 0:
+                    os.close(cgfd)
+            undo.pop_all()
+        return proc
+
+    # -- cleanup ---------------------------------------------------------
+    def oom_killed(self, cid):
+        return self.cg.oom_kills(cid) > 0
+
+    def remove_cgroups(self, cid):
+        _core.cgroup_apply(self.cg.remove_steps(cid))
+
+    def config_path(self, cid):
+        """config.json: in the store, or the run-time dir for an ephemeral one."""
+        path = os.path.join(self.dir(cid), "config.json")
+        if os.path.exists(path):
+            return path
+        return os.path.join(self.rundir(cid), "config.json")
+
+    def remove_dir(self, cid):
+        """Remove the container's store and run-time directories."""
+        for d in (self.rundir(cid), self.dir(cid)):
+            _rmtree_fast(d)
+
+
+def _rmtree_fast(d):
+    """rmtree, with a fast path for the usual near-empty container dir."""
+    try:
+        with os.scandir(d) as it:
+            entries = list(it)
+    except FileNotFoundError:
+        return
+    for e in entries:
+        try:
+            if e.is_dir(follow_symlinks=False):
+                _rmtree_fast(e.path)
+            else:
+                os.unlink(e.path)
+        except FileNotFoundError:
+            pass
+    try:
+        os.rmdir(d)
+    except FileNotFoundError:
+        pass
+    except OSError:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def default_run_root(root):
+    """Run-time state lives on tmpfs like /run: one dir per store."""
+    digest = hashlib.sha256(os.path.abspath(root).encode()).hexdigest()[:12]
+    return os.path.join("/run/pycontainer", digest)
+
+
+def _host_resources(res):
+    quota, period = res.cfs()
+    return {"Memory": res.mem_limit, "MemorySwap": res.swap_total(),
+            "PidsLimit": res.pids_limit or None, "NanoCpus": res.nano_cpus,
+            "CpuShares": res.cpu_shares, "CpuQuota": quota, "CpuPeriod": period,
+            "CpusetCpus": res.cpuset_cpus}
+
+
+def _now():
+    t = time.time()
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int(t % 1 * 1e9):09d}Z"

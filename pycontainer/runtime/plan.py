@@ -1,0 +1,162 @@
+"""The child op plan: a flat list of setup steps the C core runs between
+clone() and execve().
+
+Python decides every path, flag and option here; the C core only executes.
+Each op carries a label so a failure can say which step and path broke.
+See docs/op-plan.md.
+"""
+import os
+import struct
+from dataclasses import dataclass, field
+
+from .._core import lib
+
+# MOUNT_ATTR_* (linux/mount.h) and MS_* (sys/mount.h)
+RDONLY, NOSUID, NODEV, NOEXEC, STRICTATIME = 0x1, 0x2, 0x4, 0x8, 0x20
+MS_REC, MS_PRIVATE = 0x4000, 1 << 18
+CLONE_NEWCGROUP = 0x02000000
+
+_OP = struct.Struct("=6I3q")
+_NOSTR = 0xFFFFFFFF
+
+# (name in /dev, mode, major, minor): docker's standard nodes
+DEVICES = (("null", 0o666, 1, 3), ("zero", 0o666, 1, 5), ("full", 0o666, 1, 7),
+           ("random", 0o666, 1, 8), ("urandom", 0o666, 1, 9), ("tty", 0o666, 5, 0))
+DEV_LINKS = (("/proc/self/fd", "dev/fd"), ("/proc/self/fd/0", "dev/stdin"),
+             ("/proc/self/fd/1", "dev/stdout"), ("/proc/self/fd/2", "dev/stderr"),
+             ("pts/ptmx", "dev/ptmx"))
+S_IFCHR = 0o020000
+
+
+def makedev(major, minor):
+    return os.makedev(major, minor)
+
+
+@dataclass
+class Plan:
+    """A compiled plan: packed ops, the string table and a label per op."""
+    ops: bytes
+    strs: bytes
+    labels: list
+    nops: int
+
+
+@dataclass
+class PlanBuilder:
+    """Collects ops; strings are interned into one NUL-separated table."""
+    _ops: list = field(default_factory=list)
+    _labels: list = field(default_factory=list)
+    _strs: bytearray = field(default_factory=bytearray)
+    _index: dict = field(default_factory=dict)
+
+    def _s(self, text):
+        if text is None:
+            return _NOSTR
+        off = self._index.get(text)
+        if off is None:
+            off = self._index[text] = len(self._strs)
+            self._strs += os.fsencode(text) + b"\0"
+        return off
+
+    def op(self, kind, label, s1=None, s2=None, s3=None, s4=None, a=0, b=0, c=0):
+        self._ops.append(_OP.pack(kind, self._s(s1), self._s(s2), self._s(s3), self._s(s4),
+                                  0, a, b, c))
+        self._labels.append(label)
+
+    def build(self):
+        return Plan(b"".join(self._ops), bytes(self._strs), self._labels, len(self._ops))
+
+
+@dataclass
+class Layout:
+    """Host paths the plan refers to (all made by the caller beforehand)."""
+    rootfs: str            # empty dir: the overlay's mount point
+    lowers: list           # image layer dirs, top-most first
+    upper: str = None
+    work: str = None
+    binds: list = field(default_factory=list)  # (host path, path in container, attrs, is_file)
+
+
+def mount_fs(pb, fstype, target, attrs, options="", source=None, flags=lib.PYC_MNT_MKDIR):
+    pb.op(lib.PYC_OP_MOUNT_IN, f"mount {fstype} on /{target}", s1=source, s2=target,
+          s3=fstype, s4=options, a=attrs, b=flags)
+
+
+def add_dev(pb):
+    """/dev as a small tmpfs with the standard nodes, pts, shm and mqueue."""
+    nosym = lib.PYC_MNT_NO_SYMLINKS | lib.PYC_MNT_MKDIR
+    mount_fs(pb, "tmpfs", "dev", NOSUID | STRICTATIME, "mode=755,size=65536k", "tmpfs", nosym)
+    for name, mode, major, minor in DEVICES:
+        pb.op(lib.PYC_OP_MKNOD_IN, f"mknod /dev/{name}", s1=f"/dev/{name}", s2=f"dev/{name}",
+              a=S_IFCHR | mode, b=makedev(major, minor))
+    mount_fs(pb, "devpts", "dev/pts", NOSUID | NOEXEC,
+             "newinstance,ptmxmode=0666,mode=0620,gid=5", "devpts", nosym)
+    mount_fs(pb, "tmpfs", "dev/shm", NOSUID | NODEV | NOEXEC, "mode=1777,size=65536k", "shm", nosym)
+    mount_fs(pb, "mqueue", "dev/mqueue", NOSUID | NODEV | NOEXEC, "", "mqueue", nosym)
+    for text, path in DEV_LINKS:
+        pb.op(lib.PYC_OP_SYMLINK_IN, f"symlink /{path}", s1=text, s2=path)
+
+
+def add_cgroupfs(pb, cgroup_mounts):
+    """/sys/fs/cgroup: the container's own cgroups, read-only (cgroup namespace)."""
+    if not cgroup_mounts:
+        return
+    nosym = lib.PYC_MNT_NO_SYMLINKS | lib.PYC_MNT_MKDIR
+    ro = RDONLY | NOSUID | NODEV | NOEXEC
+    if cgroup_mounts == [("", "cgroup2")]:
+        mount_fs(pb, "cgroup2", "sys/fs/cgroup", ro, "", "cgroup2", nosym)
+        return
+    mount_fs(pb, "tmpfs", "sys/fs/cgroup", NOSUID | NODEV | NOEXEC, "mode=755", "tmpfs", nosym)
+    for name, opts in cgroup_mounts:
+        mount_fs(pb, "cgroup", f"sys/fs/cgroup/{name}", ro, opts, "cgroup", nosym)
+    pb.op(lib.PYC_OP_REMOUNT_IN, "remount /sys/fs/cgroup read-only", s2="sys/fs/cgroup", a=RDONLY)
+
+
+def compile_plan(cfg, layout, cgroup_mounts, cgroupns=True):
+    """Compile a container's config into the child op plan.
+
+    Args:
+        cfg: a :class:`pycontainer.runtime.config.ContainerConfig`.
+        layout: host paths (:class:`Layout`).
+        cgroup_mounts: what the cgroup driver wants under /sys/fs/cgroup.
+        cgroupns: whether the child enters a new cgroup namespace after the
+            parent has moved it into its cgroups.
+    """
+    pb = PlanBuilder()
+    pb.op(lib.PYC_OP_MOUNT, "make mounts private", s2="/", a=MS_REC | MS_PRIVATE)
+    pb.op(lib.PYC_OP_OVERLAY, f"mount overlay rootfs on {layout.rootfs}",
+          s1="\n".join(layout.lowers), s2=layout.upper, s3=layout.work, s4=layout.rootfs,
+          c=1 if cfg.volatile else 0)
+    pb.op(lib.PYC_OP_ROOTFS, f"open rootfs {layout.rootfs}", s2=layout.rootfs)
+    mount_fs(pb, "proc", "proc", NOSUID | NODEV | NOEXEC, "", "proc",
+             lib.PYC_MNT_NO_SYMLINKS | lib.PYC_MNT_MKDIR)
+    add_dev(pb)
+    for host, target, attrs, is_file in layout.binds:
+        flags = lib.PYC_MNT_BIND_SRC | lib.PYC_MNT_RECURSIVE
+        flags |= lib.PYC_MNT_MKFILE if is_file else lib.PYC_MNT_MKDIR
+        pb.op(lib.PYC_OP_MOUNT_IN, f"bind {host} on {target}", s1=host,
+              s2=target.lstrip("/"), a=attrs, b=flags)
+    if cfg.working_dir:
+        pb.op(lib.PYC_OP_MKDIR_IN, f"mkdir working dir {cfg.working_dir}",
+              s2=cfg.working_dir.lstrip("/") or ".", a=0o755)
+    # The parent moves us into our cgroups while the mounts above run.
+    pb.op(lib.PYC_OP_SYNC, "wait for the cgroup attach")
+    if cgroupns:
+        pb.op(lib.PYC_OP_UNSHARE, "unshare the cgroup namespace", a=CLONE_NEWCGROUP)
+    mount_fs(pb, "sysfs", "sys", RDONLY | NOSUID | NODEV | NOEXEC, "", "sysfs",
+             lib.PYC_MNT_NO_SYMLINKS | lib.PYC_MNT_MKDIR)
+    add_cgroupfs(pb, cgroup_mounts)
+    pb.op(lib.PYC_OP_PIVOT_ROOT, f"pivot_root into {layout.rootfs}")
+    if cfg.read_only:
+        pb.op(lib.PYC_OP_REMOUNT_ROOT, "remount / read-only", a=RDONLY)
+    if cfg.hostname:
+        pb.op(lib.PYC_OP_HOSTNAME, f"sethostname {cfg.hostname!r}", s1=cfg.hostname)
+    for res, soft, hard in cfg.rlimits:
+        pb.op(lib.PYC_OP_RLIMIT, f"setrlimit {res}", a=res, b=soft, c=hard)
+    pb.op(lib.PYC_OP_GROUPS, f"setgroups {list(cfg.groups)}",
+          s1=",".join(str(g) for g in cfg.groups))
+    pb.op(lib.PYC_OP_GID, f"setgid {cfg.gid}", a=cfg.gid)
+    pb.op(lib.PYC_OP_UID, f"setuid {cfg.uid}", a=cfg.uid)
+    pb.op(lib.PYC_OP_CHDIR, f"chdir {cfg.working_dir or '/'}", s1=cfg.working_dir or "/")
+    pb.op(lib.PYC_OP_EXEC, f"exec {cfg.argv[0]!r}", s1=cfg.argv[0], s2=cfg.path_env())
+    return pb.build()

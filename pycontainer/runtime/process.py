@@ -1,0 +1,114 @@
+"""Start a container init from a compiled plan and follow it to exec.
+
+The parent side of the sync protocol: clone (C), move the child into its
+cgroups while it mounts (overlapping the kernel's attach latency with the
+child's work), let it pass its SYNC op, then wait for the exec.
+"""
+import os
+import select
+import signal
+
+from .._core import check, ffi, lib
+from ..errors import OperationError
+
+CLONE_NEWNS, CLONE_NEWUTS, CLONE_NEWIPC = 0x00020000, 0x04000000, 0x08000000
+CLONE_NEWPID, CLONE_NEWNET = 0x20000000, 0x40000000
+
+
+class InitProcess:
+    """The container's PID 1, held by pidfd so a reused pid is never mistaken."""
+
+    def __init__(self, pid, pidfd):
+        self.pid = pid
+        self.pidfd = pidfd
+        self.status = None      # exit code once reaped (128+signal when killed)
+
+    def kill(self, sig=signal.SIGKILL):
+        if self.status is None and self.pidfd >= 0:
+            try:
+                signal.pidfd_send_signal(self.pidfd, sig)
+            except ProcessLookupError:
+                pass
+
+    def wait(self, timeout=None):
+        """Reap the process; returns its exit code or None on timeout."""
+        if self.status is not None:
+            return self.status
+        if timeout is not None:
+            ready, _, _ = select.select([self.pidfd], [], [], timeout)
+            if not ready:
+                return None
+        info = os.waitid(os.P_PIDFD, self.pidfd, os.WEXITED)
+        if info.si_code == os.CLD_EXITED:
+            self.status = info.si_status
+        else:
+            self.status = 128 + info.si_status
+        self.close()
+        return self.status
+
+    def close(self):
+        if self.pidfd >= 0:
+            os.close(self.pidfd)
+            self.pidfd = -1
+
+
+def _cstrings(items, keep):
+    arr = [ffi.new("char[]", os.fsencode(s)) for s in items]
+    ptrs = ffi.new("char *[]", arr + [ffi.NULL])
+    keep.extend(arr)
+    keep.append(ptrs)   # a struct field does not keep its cdata alive
+    return ptrs
+
+
+def spawn(plan, argv, env, clone_flags, stdio=(-1, -1, -1), attach=None, cgroup_fd=-1,
+          pdeathsig=0):
+    """Clone the init, run ``attach(pid)`` while it sets up, follow it to exec.
+
+    Returns an :class:`InitProcess`. On any failure the child is killed and
+    reaped before the error propagates; a failing op raises OperationError
+    naming the op and its errno.
+    """
+    keep = []
+    spec = ffi.new("struct pyc_spawn *")
+    spec.clone_flags = clone_flags
+    ops = ffi.from_buffer(plan.ops)
+    strs = ffi.from_buffer(plan.strs)
+    keep += [ops, strs]
+    spec.ops = ffi.cast("struct pyc_op *", ops)
+    spec.nops = plan.nops
+    spec.strs = strs
+    spec.strs_len = len(plan.strs)
+    spec.argv = _cstrings(argv, keep)
+    spec.envp = _cstrings(env, keep)
+    spec.stdio = list(stdio)
+    spec.cgroup_fd = cgroup_fd
+    spec.pdeathsig = pdeathsig
+    spec.keep_fds_from = 3
+    pidfd_p, sock_p = ffi.new("int *"), ffi.new("int *")
+    pid = check(lib.pyc_container_spawn(spec, pidfd_p, sock_p), "clone the container init")
+    proc, sock = InitProcess(pid, pidfd_p[0]), sock_p[0]
+    try:
+        if attach is not None:
+            attach(pid)
+        _follow(sock, plan)
+    except BaseException:
+        proc.kill()
+        proc.wait()
+        raise
+    finally:
+        os.close(sock)
+    return proc
+
+
+def _follow(sock, plan):
+    msg = ffi.new("struct pyc_msg *")
+    while True:
+        kind = check(lib.pyc_sync_wait(sock, msg, -1), "wait for the container init")
+        if kind == lib.PYC_MSG_SYNC:
+            check(lib.pyc_sync_go(sock), "resume the container init")
+        elif kind == lib.PYC_MSG_ERROR:
+            label = plan.labels[msg.index] if 0 <= msg.index < len(plan.labels) else "setup"
+            raise OperationError(msg.err, f"{label}: {os.strerror(msg.err)}",
+                                 op=label, index=msg.index)
+        else:
+            return
