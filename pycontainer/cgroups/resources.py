@@ -1,4 +1,5 @@
 """Resource limits: validated once, before anything is created."""
+import functools
 import os
 import re
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ def parse_bytes(value, what):
     raise InvalidArgument(f"{what}: {value!r} is not a size (e.g. 64m, 1g, 1048576)")
 
 
+@functools.lru_cache(maxsize=1)
 def _cpus_online():
     try:
         with open("/sys/devices/system/cpu/online") as f:

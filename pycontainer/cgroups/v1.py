@@ -16,10 +16,11 @@ class V1Driver:
         self.layout = layout
         self.parent = parent.strip("/")
         # One directory per hierarchy (cpu and cpuacct may share one).
-        self.bases = {}
+        self.bases, seen = {}, set()
         for ctrl in CONTAINER_CONTROLLERS:
             mnt = layout.v1.get(ctrl)
-            if mnt and mnt not in self.bases.values():
+            if mnt and mnt not in seen:
+                seen.add(mnt)
                 self.bases[ctrl] = os.path.join(mnt, self.parent, "pycontainer")
         self._ready = False
 

@@ -9,6 +9,7 @@ import hashlib
 import json
 import os
 import shutil
+import stat
 import time
 
 from .. import _core, cgroups
@@ -42,9 +43,13 @@ class Runtime:
         self.root = root
         self.run_root = run_root or default_run_root(root)
         self.containers = os.path.join(root, "containers")
-        self.names = os.path.join(root, "names")
-        for d in (self.containers, self.names, self.run_root):
+        # Names are claimed on the tmpfs (cheap); rebuilt from the store after a reboot.
+        self.names = os.path.join(self.run_root, "names")
+        fresh = not os.path.isdir(self.names)
+        for d in (self.containers, self.run_root, self.names):
             os.makedirs(d, mode=0o700, exist_ok=True)
+        if fresh:
+            self._rebuild_names()
         self.cgroup_layout = layout or cgroups.detect()
         self.cg = cgroups.driver_for(self.cgroup_layout, cgroup_parent)
         self._cg_mounts = self.cg.container_mounts()
@@ -137,6 +142,12 @@ class Runtime:
         if cfg.network_mode == "host":
             with contextlib.suppress(OSError):
                 shutil.copyfile("/etc/resolv.conf", os.path.join(d, "resolv.conf"))
+
+    def _rebuild_names(self):
+        for cid in os.listdir(self.containers):
+            with contextlib.suppress(OSError, ValueError, KeyError):
+                name = read_json(os.path.join(self.containers, cid, "config.json"))["Name"]
+                os.symlink(cid, os.path.join(self.names, name.lstrip("/")))
 
     def claim_name(self, name, cid):
         """A symlink per name: creating it is atomic across processes."""
@@ -238,9 +249,29 @@ def _rmtree_fast(d):
 
 
 def default_run_root(root):
-    """Run-time state lives on tmpfs like /run: one dir per store."""
+    """Run-time state lives on a tmpfs, one dir per store: ``/run/pycontainer``
+    where /run is a tmpfs, else ``/dev/shm/pycontainer`` (checked to be ours).
+    ``$PYCONTAINER_RUN_ROOT`` overrides both."""
     digest = hashlib.sha256(os.path.abspath(root).encode()).hexdigest()[:12]
-    return os.path.join("/run/pycontainer", digest)
+    env = os.environ.get("PYCONTAINER_RUN_ROOT")
+    if env:
+        return os.path.join(env, digest)
+    base = "/run/pycontainer" if _is_tmpfs("/run") else "/dev/shm/pycontainer"
+    os.makedirs(base, mode=0o700, exist_ok=True)
+    st = os.lstat(base)
+    if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.geteuid() or st.st_mode & 0o077:
+        raise PermissionError(f"run-time dir {base} is not a private directory owned by us; "
+                              "remove it or set PYCONTAINER_RUN_ROOT")
+    return os.path.join(base, digest)
+
+
+def _is_tmpfs(path):
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            left, _, right = line.partition(" - ")
+            if left.split()[4] == path:
+                return right.split()[0] == "tmpfs"
+    return False
 
 
 def _host_resources(res):

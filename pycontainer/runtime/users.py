@@ -64,7 +64,21 @@ def _num(text):
     return int(text) if text.isdigit() else None
 
 
+_cache = {}
+
+
 def resolve(spec, layer_dirs):
+    """Cached :func:`lookup`: image layers never change once stored."""
+    key = (spec, tuple(layer_dirs))
+    who = _cache.get(key)
+    if who is None:
+        who = _cache[key] = lookup(spec, layer_dirs)
+        if len(_cache) > 256:
+            _cache.pop(next(iter(_cache)))
+    return who
+
+
+def lookup(spec, layer_dirs):
     """``""``, ``name``, ``uid``, ``name:group``, ``uid:gid`` -> :class:`Who`.
 
     Raises InvalidArgument when a name is not in the image's files.

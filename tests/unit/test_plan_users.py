@@ -1,0 +1,84 @@
+"""The op plan compiler and the image user lookup (no root needed)."""
+import os
+import struct
+
+import pytest
+
+from pycontainer._core import lib
+from pycontainer.errors import InvalidArgument
+from pycontainer.runtime import plan as planmod
+from pycontainer.runtime import users
+from pycontainer.runtime.config import ContainerConfig, merge_env
+
+
+def _cfg(**kw):
+    base = dict(image="img", image_id="sha256:1", argv=["sh", "-c", "true"], env=["PATH=/bin"],
+                hostname="h")
+    base.update(kw)
+    return ContainerConfig(**base)
+
+
+def _kinds(plan):
+    return [struct.unpack_from("=I", plan.ops, i * 48)[0] for i in range(plan.nops)]
+
+
+def test_plan_order():
+    layout = planmod.Layout(rootfs="/r/rootfs", lowers=["/l2", "/l1"], upper="/r/u", work="/r/w")
+    plan = planmod.compile_plan(_cfg(read_only=True, working_dir="/srv"), layout,
+                                [("memory", "memory")])
+    kinds = _kinds(plan)
+    assert kinds[0] == lib.PYC_OP_MOUNT and kinds[1] == lib.PYC_OP_OVERLAY
+    assert kinds[-1] == lib.PYC_OP_EXEC
+    # SYNC (cgroup attach) comes before the cgroup namespace and the pivot.
+    assert kinds.index(lib.PYC_OP_SYNC) < kinds.index(lib.PYC_OP_UNSHARE) \
+        < kinds.index(lib.PYC_OP_PIVOT_ROOT) < kinds.index(lib.PYC_OP_REMOUNT_ROOT)
+    # ids are dropped after groups, uid last.
+    assert kinds.index(lib.PYC_OP_GROUPS) < kinds.index(lib.PYC_OP_GID) < kinds.index(lib.PYC_OP_UID)
+    assert len(plan.labels) == plan.nops
+    assert any("mknod /dev/null" == label for label in plan.labels)
+    assert b"/l2\n/l1\0" in plan.strs
+
+
+def test_env_merge_later_wins():
+    assert merge_env(["A=1", "B=2"], ["A=3"]) == ["A=3", "B=2"]
+    with pytest.raises(InvalidArgument):
+        merge_env(["=x"])
+
+
+@pytest.fixture
+def layers(tmp_path):
+    low, top = tmp_path / "low", tmp_path / "top"
+    (low / "etc").mkdir(parents=True)
+    (top / "etc").mkdir(parents=True)
+    (low / "etc/passwd").write_text("root:x:0:0:root:/root:/bin/sh\nbob:x:1000:1000::/home/bob:/bin/sh\n")
+    (low / "etc/group").write_text("root:x:0:\nbob:x:1000:\nstaff:x:50:bob,alice\n")
+    # the top layer replaces passwd; group comes from the lower layer
+    (top / "etc/passwd").write_text("root:x:0:0:root:/root:/bin/sh\nbob:x:1001:1001::/home/bob:/bin/sh\n")
+    return [str(low), str(top)]
+
+
+def test_user_lookup_top_layer_wins(layers):
+    who = users.lookup("bob", layers)
+    assert (who.uid, who.gid, who.home) == (1001, 1001, "/home/bob")
+    assert who.groups == (1001, 50)
+
+
+def test_user_numeric_and_group_name(layers):
+    assert users.lookup("77:staff", layers).gid == 50
+    assert users.lookup("77", layers).home == "/"
+    assert users.lookup("", layers).home == "/root"
+
+
+def test_user_unknown(layers):
+    with pytest.raises(InvalidArgument):
+        users.lookup("alice", layers)
+    with pytest.raises(InvalidArgument):
+        users.lookup("bob:nogroup", layers)
+
+
+def test_passwd_symlink_to_host_not_followed(tmp_path):
+    layer = tmp_path / "l"
+    (layer / "etc").mkdir(parents=True)
+    os.symlink("/etc/passwd", layer / "etc/passwd")
+    # resolved inside the layer, so the host's /etc/passwd is never read
+    assert users.read_image_file([str(layer)], "etc/passwd") is None
