@@ -345,3 +345,9 @@ int pyc_op_remount_root(struct plan *p, const struct pyc_op *op)
     struct mount_attr attr = { .attr_set = (uint64_t) op->a };
     return mount_setattr(AT_FDCWD, "/", 0, &attr, sizeof attr) < 0 ? neg_errno() : 0;
 }
+
+int pyc_mount(const char *src, const char *target, const char *fstype, uint64_t flags,
+              const char *data)
+{
+    return mount(src, target, fstype, (unsigned long) flags, data) < 0 ? neg_errno() : 0;
+}

@@ -96,6 +96,10 @@ int pyc_sync_go(int sockfd);
  * Stops at the first failure and stores its index in *failed. */
 int pyc_cgroup_apply(const char *batch, uint32_t len, int *failed);
 
+/* mount(2), for host-side steps Python decides (e.g. a cgroup2 remount). */
+int pyc_mount(const char *src, const char *target, const char *fstype, uint64_t flags,
+              const char *data);
+
 /* openat2(2) with RESOLVE_* flags; returns an fd or -errno. */
 int pyc_openat2(int dirfd, const char *path, uint64_t flags, uint64_t mode,
                 uint64_t resolve);

@@ -1,6 +1,7 @@
 """The entry point: ``Client(root=...)`` with ``containers`` and ``images``."""
 import os
 
+from . import cgroups
 from .image import ImageStore
 from .models.containers import ContainerCollection
 from .models.images import ImageCollection
@@ -17,16 +18,26 @@ class Client:
             ``/var/lib/pycontainer``.
         cgroup_parent: where container cgroups go in each hierarchy
             (``<parent>/pycontainer/<id>``); default the hierarchy root.
+        run_root: run-time state (tmpfs); default ``$PYCONTAINER_RUN_ROOT``,
+            else ``/run/pycontainer`` when /run is a tmpfs, else
+            ``/dev/shm/pycontainer``.
+        favor_dynmods: remount the cgroup2 tree with ``favordynmods`` so that
+            cgroup attach stays fast after the machine idles (a host-wide
+            kernel setting; default ``$PYCONTAINER_FAVOR_DYNMODS == "1"``).
 
     >>> client = Client()
     >>> client.containers.run("busybox", ["echo", "hi"], remove=True)
     b'hi\\n'
     """
 
-    def __init__(self, root=None, cgroup_parent="/"):
+    def __init__(self, root=None, cgroup_parent="/", run_root=None, favor_dynmods=None):
         self.root = os.path.abspath(root or os.environ.get("PYCONTAINER_ROOT") or DEFAULT_ROOT)
         os.makedirs(self.root, mode=0o711, exist_ok=True)
-        self._runtime = Runtime(self.root, cgroup_parent=cgroup_parent)
+        self._runtime = Runtime(self.root, run_root=run_root, cgroup_parent=cgroup_parent)
+        if favor_dynmods is None:
+            favor_dynmods = os.environ.get("PYCONTAINER_FAVOR_DYNMODS") == "1"
+        if favor_dynmods:
+            cgroups.favor_dynmods(self._runtime.cgroup_layout)
         self.images = ImageCollection(self, ImageStore(self.root))
         self.containers = ContainerCollection(self)
 

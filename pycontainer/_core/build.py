@@ -46,6 +46,8 @@ int pyc_container_spawn(const struct pyc_spawn *spec, int *pidfd, int *sockfd);
 int pyc_sync_wait(int sockfd, struct pyc_msg *msg, int timeout_ms);
 int pyc_sync_go(int sockfd);
 int pyc_cgroup_apply(const char *batch, uint32_t len, int *failed);
+int pyc_mount(const char *src, const char *target, const char *fstype, uint64_t flags,
+              const char *data);
 int pyc_openat2(int dirfd, const char *path, uint64_t flags, uint64_t mode, uint64_t resolve);
 """
 

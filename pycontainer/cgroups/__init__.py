@@ -4,12 +4,12 @@
 container id and its :class:`Resources` into batches of ``(kind, path, value)``
 steps that :func:`pycontainer._core.cgroup_apply` carries out.
 """
-from .layout import Layout, detect
+from .layout import Layout, detect, favor_dynmods
 from .resources import Resources
 from .v1 import V1Driver
 from .v2 import V2Driver
 
-__all__ = ["Layout", "Resources", "V1Driver", "V2Driver", "detect", "driver_for"]
+__all__ = ["favor_dynmods", "Layout", "Resources", "V1Driver", "V2Driver", "detect", "driver_for"]
 
 
 def driver_for(layout, parent="/"):

@@ -38,6 +38,35 @@ def _parse_mountinfo(text):
         yield fields[4].replace("\\040", " "), rfields[0], rfields[2]
 
 
+def favor_dynmods(layout, mountinfo="/proc/self/mountinfo"):
+    """Remount the cgroup2 tree with ``favordynmods``.
+
+    Moving a task between cgroups takes a global rwsem whose write side waits
+    for an RCU grace period (~5 ms) when the machine has been idle; with this
+    option the kernel keeps it in its slow-reader mode instead, so an attach
+    costs microseconds at a small price on fork and exit. The setting is
+    host-wide (it covers v1 hierarchies too) and lasts until the next remount.
+    Returns True when it is (now) set.
+    """
+    if not layout.v2:
+        return False
+    with open(mountinfo) as f:
+        for point, fstype, opts in _parse_mountinfo(f.read()):
+            if point == layout.v2 and fstype == "cgroup2":
+                break
+        else:
+            return False
+    keep = [o for o in opts.split(",") if o not in ("rw", "ro")]
+    if "favordynmods" in keep:
+        return True
+    from .. import _core
+    ms_remount = 32
+    _core.check(_core.lib.pyc_mount(b"cgroup2", layout.v2.encode(), b"cgroup2", ms_remount,
+                                    ",".join(keep + ["favordynmods"]).encode()),
+                "remount cgroup2 with favordynmods", layout.v2)
+    return True
+
+
 def detect(mountinfo="/proc/self/mountinfo"):
     """Read the mount table and describe the cgroup layout."""
     with open(mountinfo) as f:

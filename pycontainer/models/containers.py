@@ -10,6 +10,7 @@ import time
 from ..errors import ContainerError, InvalidArgument, NotFound
 from ..runtime import config as _config
 from ..runtime.engine import _now, read_json, write_json_atomic
+from ..runtime.timing import mark
 
 _RUN_KEYS = {"command", "entrypoint", "environment", "hostname", "working_dir", "user",
              "read_only", "network_mode", "labels", "name", "volatile", "mem_limit",
@@ -140,6 +141,7 @@ class ContainerCollection:
         ephemeral = remove and not detach
         cfg.volatile = cfg.volatile or ephemeral   # its upper layer is never reused
         self._rt.create(cid, cfg, record, ephemeral=ephemeral)
+        mark("prepare")
         try:
             if detach:
                 return self._start_detached(cid, cfg, record, remove)
@@ -147,6 +149,7 @@ class ContainerCollection:
         finally:
             if remove and not detach:
                 self._discard(cid, cfg.name)
+                mark("cleanup")
 
     def create(self, image, command=None, **kwargs):
         """Create a container without starting it (status ``created``)."""
@@ -186,6 +189,7 @@ class ContainerCollection:
                     os.close(err_w)
             out, err = _drain(out_r, err_r)
             status = proc.wait()
+            mark("wait")
             oom = rt.oom_killed(cid)
         finally:
             os.close(out_r)

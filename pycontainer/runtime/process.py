@@ -10,6 +10,7 @@ import signal
 
 from .._core import check, ffi, lib
 from ..errors import OperationError
+from .timing import mark
 
 CLONE_NEWNS, CLONE_NEWUTS, CLONE_NEWIPC = 0x00020000, 0x04000000, 0x08000000
 CLONE_NEWPID, CLONE_NEWNET = 0x20000000, 0x40000000
@@ -86,6 +87,7 @@ def spawn(plan, argv, env, clone_flags, stdio=(-1, -1, -1), attach=None, cgroup_
     spec.keep_fds_from = 3
     pidfd_p, sock_p = ffi.new("int *"), ffi.new("int *")
     pid = check(lib.pyc_container_spawn(spec, pidfd_p, sock_p), "clone the container init")
+    mark("clone")
     proc, sock = InitProcess(pid, pidfd_p[0]), sock_p[0]
     try:
         if attach is not None:
@@ -105,10 +107,12 @@ def _follow(sock, plan):
     while True:
         kind = check(lib.pyc_sync_wait(sock, msg, -1), "wait for the container init")
         if kind == lib.PYC_MSG_SYNC:
+            mark("child setup")
             check(lib.pyc_sync_go(sock), "resume the container init")
         elif kind == lib.PYC_MSG_ERROR:
             label = plan.labels[msg.index] if 0 <= msg.index < len(plan.labels) else "setup"
             raise OperationError(msg.err, f"{label}: {os.strerror(msg.err)}",
                                  op=label, index=msg.index)
         else:
+            mark("exec")
             return
