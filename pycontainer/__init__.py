@@ -7,10 +7,7 @@
 b'hi\\n'
 """
 from . import errors
-try:
-    from .client import Client
-except ImportError:  # dev only
-    pass
+from .client import Client
 
 __all__ = ["Client", "errors"]
 __version__ = "0.1.0"

@@ -56,7 +56,8 @@ ffibuilder.cdef(CDEF)
 ffibuilder.set_source(
     "pycontainer._core._pyc",
     '#include "pyc.h"',
-    sources=sorted(glob.glob(os.path.join(CSRC, "*.c"))),
+    # setuptools wants paths relative to the project (the cwd of setup.py)
+    sources=sorted(os.path.relpath(p) for p in glob.glob(os.path.join(CSRC, "*.c"))),
     include_dirs=[CSRC],
     extra_compile_args=["-O2", "-Wall", "-Wextra", "-Wno-unused-parameter", "-fvisibility=hidden"],
 )

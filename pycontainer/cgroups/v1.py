@@ -98,6 +98,34 @@ class V1Driver:
             pass
         return 0
 
+    def oom_file(self, cid):
+        path = self.dirs(cid).get("memory")
+        return f"{path}/memory.oom_control" if path else None
+
+    def freeze_steps(self, cid, frozen):
+        path = self.dirs(cid).get("freezer")
+        if not path:
+            return []
+        return [("w", f"{path}/freezer.state", "FROZEN" if frozen else "THAWED")]
+
+    def is_frozen(self, cid):
+        path = self.dirs(cid).get("freezer")
+        try:
+            with open(f"{path}/freezer.state") as f:
+                return f.read().strip() in ("FROZEN", "FREEZING")
+        except (OSError, TypeError):
+            return False
+
+    def procs(self, cid):
+        """pids in the container's cgroup (any controller will do)."""
+        for path in self.dirs(cid).values():
+            try:
+                with open(f"{path}/cgroup.procs") as f:
+                    return [int(x) for x in f.read().split()]
+            except OSError:
+                continue
+        return []
+
     def container_mounts(self):
         """(mount point name under /sys/fs/cgroup, v1 options) for each hierarchy,
         so the container sees its own cgroups (read-only, cgroup namespace)."""

@@ -92,5 +92,25 @@ class V2Driver:
             pass
         return 0
 
+    def oom_file(self, cid):
+        return os.path.join(self.base, cid, "memory.events")
+
+    def freeze_steps(self, cid, frozen):
+        return [("w", os.path.join(self.base, cid, "cgroup.freeze"), "1" if frozen else "0")]
+
+    def is_frozen(self, cid):
+        try:
+            with open(os.path.join(self.base, cid, "cgroup.freeze")) as f:
+                return f.read().strip() == "1"
+        except OSError:
+            return False
+
+    def procs(self, cid):
+        try:
+            with open(os.path.join(self.base, cid, "cgroup.procs")) as f:
+                return [int(x) for x in f.read().split()]
+        except OSError:
+            return []
+
     def container_mounts(self):
         return [("", "cgroup2")]

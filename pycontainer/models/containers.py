@@ -1,31 +1,11 @@
 """Containers, with docker-py's names: ``client.containers.run/create/get/list``
-and :class:`Container` objects."""
+and :class:`Container` objects. The verbs live in runtime/lifecycle.py."""
 import contextlib
-import os
-import secrets
-import select
 import signal as _signal
-import time
 
-from ..errors import ContainerError, InvalidArgument, NotFound
-from ..runtime import config as _config
-from ..runtime.engine import _now, read_json, write_json_atomic
-from ..runtime.timing import mark
-
-_RUN_KEYS = {"command", "entrypoint", "environment", "hostname", "working_dir", "user",
-             "read_only", "network_mode", "labels", "name", "volatile", "mem_limit",
-             "memswap_limit", "pids_limit", "nano_cpus", "cpu_shares", "cpu_quota",
-             "cpu_period", "cpuset_cpus"}
-
-
-def _proc_start_time(pid):
-    """Field 22 of /proc/<pid>/stat: tells a reused pid from the original."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            data = f.read()
-        return int(data[data.rindex(b")") + 2:].split()[19])
-    except (OSError, ValueError, IndexError):
-        return None
+from ..errors import NotFound
+from ..runtime import lifecycle
+from ..runtime import state as _state
 
 
 class Container:
@@ -63,55 +43,86 @@ class Container:
     status = property(lambda self: self.attrs["State"]["Status"])
 
     @property
+    def _lc(self):
+        return self.client.containers._lc
+
+    @property
     def image(self):
         return self.client.images.get(self.attrs["Image"])
 
     def reload(self):
         """Refresh ``attrs`` from the store."""
-        self.attrs = self.client.containers._load(self.id)
+        self.attrs = _state.load(self.client._runtime, self.id)
 
-    def wait(self, timeout=None):
-        """Block until the container stops; returns ``{"StatusCode": n}``.
-
-        Raises TimeoutError when ``timeout`` seconds pass first.
-        """
-        code = self.client.containers._wait(self.id, timeout)
+    def start(self):
+        """Start a created or exited container."""
+        self._lc.start(self.id)
         self.reload()
-        return {"StatusCode": code, "Error": None}
-
-    def logs(self, stdout=True, stderr=True):
-        """What a detached container wrote (bytes)."""
-        d = self.client._runtime.dir(self.id)
-        out = b""
-        for want, name in ((stdout, "stdout.log"), (stderr, "stderr.log")):
-            if want:
-                with contextlib.suppress(FileNotFoundError), open(os.path.join(d, name), "rb") as f:
-                    out += f.read()
-        return out
-
-    def kill(self, signal=_signal.SIGKILL):
-        """Send a signal (number or name like ``"SIGTERM"``) to the init."""
-        sig = _signal.Signals[signal if str(signal).startswith("SIG") else f"SIG{signal}"] \
-            if isinstance(signal, str) else signal
-        proc = self.client.containers._procs.get(self.id)
-        if proc is None:
-            from ..errors import Conflict
-            raise Conflict(f"container {self.short_id} is not running")
-        proc.kill(sig)
 
     def stop(self, timeout=10):
         """Send the stop signal, then SIGKILL after ``timeout`` seconds."""
-        proc = self.client.containers._procs.get(self.id)
-        if proc is not None:
-            proc.kill(_signal.Signals[self.attrs["Config"].get("StopSignal") or "SIGTERM"])
-            if proc.wait(timeout) is None:
-                proc.kill(_signal.SIGKILL)
-            self.client.containers._wait(self.id, None)
+        self._lc.stop(self.id, timeout)
         self.reload()
 
-    def remove(self, force=False):
+    def kill(self, signal=_signal.SIGKILL):
+        """Send a signal (number or name, e.g. ``"SIGTERM"`` or ``"HUP"``)."""
+        self._lc.kill(self.id, signal)
+        self.reload()
+
+    def restart(self, timeout=10):
+        """Stop (as :meth:`stop`) and start again."""
+        self._lc.stop(self.id, timeout)
+        self._lc.start(self.id)
+        self.reload()
+
+    def pause(self):
+        """Freeze every process of the container."""
+        self._lc.pause(self.id, True)
+        self.reload()
+
+    def unpause(self):
+        self._lc.pause(self.id, False)
+        self.reload()
+
+    def wait(self, timeout=None, condition="not-running"):
+        """Block until the container stops; returns ``{"StatusCode": n, "Error": None}``.
+
+        ``condition``: ``not-running`` (default), ``next-exit`` or ``removed``.
+        Raises TimeoutError when ``timeout`` seconds pass first.
+        """
+        code = self._lc.wait(self.id, timeout, condition)
+        with contextlib.suppress(NotFound):
+            self.reload()
+        return {"StatusCode": code, "Error": None}
+
+    def logs(self, stdout=True, stderr=True, stream=False, timestamps=False, tail="all",
+             since=None, until=None, follow=None):
+        """What the container wrote: bytes, or an iterator with ``stream=True``
+        (``follow`` defaults to ``stream`` and ends when the container stops)."""
+        it = self._lc.logs(self.id, stdout, stderr, timestamps, tail, since, until,
+                           follow if follow is not None else stream)
+        return it if stream else b"".join(it)
+
+    def remove(self, force=False, v=False):
         """Remove the container; ``force`` kills it first if running."""
-        self.client.containers._remove(self.id, force)
+        self._lc.remove(self.id, force)
+
+    def rename(self, name):
+        self._lc.rename(self.id, name)
+        self.reload()
+
+    def top(self):
+        """Processes in the container: ``{"Titles": [...], "Processes": [[...]]}``."""
+        return self._lc.top(self.id)
+
+    def stats(self, stream=False):
+        """Resource usage read from the container's cgroup files."""
+        return self._lc.stats(self.id, stream)
+
+    def update(self, **resources):
+        """Change limits of a container (mem_limit, pids_limit, cpu_shares...)."""
+        self._lc.update(self.id, **resources)
+        self.reload()
 
 
 class ContainerCollection:
@@ -119,217 +130,84 @@ class ContainerCollection:
 
     def __init__(self, client):
         self.client = client
-        self._procs = {}     # id -> InitProcess of detached containers started here
+        self._lc = lifecycle.Lifecycle(client)
 
-    @property
-    def _rt(self):
-        return self.client._runtime
-
-    # -- run ---------------------------------------------------------------
     def run(self, image, command=None, stdout=True, stderr=False, remove=False, detach=False,
             **kwargs):
         """Run a command in a new container.
 
-        Returns its output (bytes) or, with ``detach=True``, a Container.
-        Raises ContainerError on a non-zero exit, ImageNotFound for an unknown
-        image and InvalidArgument for bad keywords (before anything exists).
+        Returns its output (bytes) or, with ``detach=True``, a running
+        Container managed by its own monitor process. Raises ContainerError on
+        a non-zero exit, ImageNotFound for an unknown image and
+        InvalidArgument for bad keywords (before anything exists).
 
         >>> client.containers.run("busybox", ["echo", "hi"], remove=True)
         b'hi\\n'
         """
-        cid, cfg, record = self._prepare(image, command, kwargs)
-        ephemeral = remove and not detach
-        cfg.volatile = cfg.volatile or ephemeral   # its upper layer is never reused
-        self._rt.create(cid, cfg, record, ephemeral=ephemeral)
-        mark("prepare")
-        try:
-            if detach:
-                return self._start_detached(cid, cfg, record, remove)
-            return self._run_attached(cid, cfg, record, stdout, stderr, ephemeral)
-        finally:
-            if remove and not detach:
-                self._discard(cid, cfg.name)
-                mark("cleanup")
+        if detach:
+            cid = self._lc.create(image, command, kwargs, auto_remove=remove)
+            try:
+                self._lc.start(cid)
+            except BaseException:
+                with contextlib.suppress(NotFound):
+                    self._lc.remove(cid, force=True)
+                raise
+            return self.get(cid)
+        return self._lc.run_attached(image, command, kwargs, stdout, stderr, remove)
 
     def create(self, image, command=None, **kwargs):
         """Create a container without starting it (status ``created``)."""
-        cid, cfg, record = self._prepare(image, command, kwargs)
-        self._rt.create(cid, cfg, record)
-        write_json_atomic(os.path.join(self._rt.dir(cid), "state.json"),
-                          {"Status": "created", "Running": False, "Pid": 0, "ExitCode": 0,
-                           "OOMKilled": False, "StartedAt": None, "FinishedAt": None})
-        return self.get(cid)
-
-    def _prepare(self, image, command, kwargs):
-        unknown = set(kwargs) - _RUN_KEYS
-        if unknown:
-            raise InvalidArgument(f"unsupported keyword(s) for run(): {sorted(unknown)}")
-        record = self.client.images._record(image)
-        cid = secrets.token_hex(32)
-        if not kwargs.get("name"):
-            kwargs = dict(kwargs, name=f"pyc_{cid[:12]}")
-        cfg = _config.build_config(image, record, cid, command=command, **kwargs)
-        return cid, cfg, record
-
-    def _lowers(self, record):
-        return self._rt.lowers(record)
-
-    def _run_attached(self, cid, cfg, record, want_out, want_err, ephemeral):
-        rt = self._rt
-        out_r, out_w = os.pipe2(os.O_CLOEXEC)
-        err_r, err_w = os.pipe2(os.O_CLOEXEC) if not (want_out and want_err) else (None, out_w)
-        status = None
-        try:
-            try:
-                proc = rt.start(cid, cfg, self._lowers(record), (-1, out_w, err_w),
-                                pdeathsig=_signal.SIGKILL, ephemeral=ephemeral)
-            finally:
-                os.close(out_w)
-                if err_r is not None:
-                    os.close(err_w)
-            out, err = _drain(out_r, err_r)
-            status = proc.wait()
-            mark("wait")
-            oom = rt.oom_killed(cid)
-        finally:
-            os.close(out_r)
-            if err_r is not None:
-                os.close(err_r)
-            rt.remove_cgroups(cid)
-        both = want_out and want_err
-        if status != 0:
-            container = Container(self.client, {"Id": cid, "Name": "/" + cfg.name,
-                                                "Config": {}, "State": {"Status": "exited"}})
-            raise ContainerError(container, status, cfg.argv, cfg.image, out if both else err,
-                                 oom_killed=oom)
-        if both:
-            return out
-        return out if want_out else (err if want_err else b"")
-
-    def _start_detached(self, cid, cfg, record, auto_remove):
-        d = self._rt.dir(cid)
-        flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC
-        fds = [os.open(os.path.join(d, n), flags, 0o640) for n in ("stdout.log", "stderr.log")]
-        try:
-            try:
-                proc = self._rt.start(cid, cfg, self._lowers(record), (-1, fds[0], fds[1]))
-            except BaseException:
-                self._discard(cid, cfg.name)
-                raise
-        finally:
-            for fd in fds:
-                os.close(fd)
-        self._procs[cid] = proc
-        state = {"Status": "running", "Running": True, "Pid": proc.pid,
-                 "PidStartTime": _proc_start_time(proc.pid), "ExitCode": 0,
-                 "OOMKilled": False, "StartedAt": _now(), "FinishedAt": None,
-                 "AutoRemove": bool(auto_remove)}
-        write_json_atomic(os.path.join(d, "state.json"), state)
-        return self.get(cid)
-
-    def _wait(self, cid, timeout):
-        proc = self._procs.get(cid)
-        if proc is None:
-            state = self._load(cid)["State"]
-            if state["Status"] == "running" and _proc_start_time(state["Pid"]) == state.get("PidStartTime"):
-                deadline = None if timeout is None else time.monotonic() + timeout
-                while _proc_start_time(state["Pid"]) == state.get("PidStartTime"):
-                    if deadline is not None and time.monotonic() > deadline:
-                        raise TimeoutError(f"container {cid[:12]} still running after {timeout}s")
-                    time.sleep(0.01)
-            return self._load(cid)["State"]["ExitCode"]
-        code = proc.wait(timeout)
-        if code is None:
-            raise TimeoutError(f"container {cid[:12]} still running after {timeout}s")
-        self._finish(cid, proc)
-        return code
-
-    def _finish(self, cid, proc):
-        """Record the exit and release what the running container held."""
-        self._procs.pop(cid, None)
-        oom = self._rt.oom_killed(cid)
-        self._rt.remove_cgroups(cid)
-        path = os.path.join(self._rt.dir(cid), "state.json")
-        state = read_json(path)
-        state.update(Status="exited", Running=False, Pid=0, ExitCode=proc.status,
-                     OOMKilled=oom, FinishedAt=_now())
-        write_json_atomic(path, state)
-        if state.get("AutoRemove"):
-            self._discard(cid, self._load(cid)["Name"].lstrip("/"))
-
-    def _remove(self, cid, force):
-        from ..errors import Conflict
-        attrs = self._load(cid)
-        proc = self._procs.get(cid)
-        if proc is not None:
-            if not force:
-                raise Conflict(f"container {cid[:12]} is running: stop it or use force=True")
-            proc.kill()
-            proc.wait()
-            self._finish(cid, proc)
-        if os.path.isdir(self._rt.dir(cid)):
-            self._discard(cid, attrs["Name"].lstrip("/"))
-
-    def _discard(self, cid, name):
-        self._rt.remove_dir(cid)
-        self._rt.release_name(name, cid)
-
-    # -- lookup ------------------------------------------------------------
-    def _load(self, cid):
-        d = self._rt.dir(cid)
-        try:
-            attrs = read_json(self._rt.config_path(cid))
-        except FileNotFoundError:
-            raise NotFound(f"No such container: {cid}") from None
-        try:
-            state = read_json(os.path.join(d, "state.json"))
-        except FileNotFoundError:
-            state = {"Status": "running" if cid in self._procs else "created"}
-        attrs["State"] = state
-        return attrs
+        auto_remove = kwargs.pop("auto_remove", False)
+        return self.get(self._lc.create(image, command, kwargs, auto_remove=auto_remove))
 
     def get(self, container_id):
         """By full id, unique id prefix or name; NotFound otherwise."""
-        key = str(container_id).lstrip("/")
-        owner = self._rt.name_owner(key)
-        if owner:
-            return Container(self.client, self._load(owner))
-        ids = self._ids()
-        if key in ids:
-            return Container(self.client, self._load(key))
-        matches = [c for c in ids if c.startswith(key)] if key else []
-        if len(matches) == 1:
-            return Container(self.client, self._load(matches[0]))
-        if len(matches) > 1:
-            raise NotFound(f"container id prefix {key!r} is ambiguous ({len(matches)} matches)")
-        raise NotFound(f"No such container: {container_id}")
+        return Container(self.client, _state.load(self.client._runtime,
+                                                  self._lc.resolve(container_id)))
 
-    def _ids(self):
-        ids = set(os.listdir(self._rt.containers))
-        ids.update(n for n in os.listdir(self._rt.run_root) if len(n) == 64)
-        return ids
+    def list(self, all=False, filters=None, limit=-1):
+        """Running containers, or every one with ``all=True``.
 
-    def list(self, all=False):
-        """Running containers, or every one with ``all=True``."""
+        ``filters``: ``status``, ``label`` (``key`` or ``key=value``), ``name``,
+        ``id``; each takes a value or a list of values.
+        """
         out = []
-        for cid in sorted(self._ids()):
-            with contextlib.suppress(NotFound, ValueError):
-                c = Container(self.client, self._load(cid))
-                if all or c.status == "running":
+        for cid in sorted(self._lc.ids()):
+            with contextlib.suppress(NotFound, ValueError, KeyError):
+                c = Container(self.client, _state.load(self.client._runtime, cid))
+                if (all or filters and "status" in filters or c.status == "running") \
+                        and _matches(c, filters or {}):
                     out.append(c)
-        return out
+        out.sort(key=lambda c: c.attrs.get("Created", ""), reverse=True)
+        return out[:limit] if limit and limit > 0 else out
+
+    def prune(self, filters=None):
+        """Remove every stopped container."""
+        deleted = []
+        for c in self.list(all=True, filters=filters):
+            if c.status in ("exited", "created", "dead"):
+                with contextlib.suppress(NotFound):
+                    c.remove()
+                    deleted.append(c.id)
+        return {"ContainersDeleted": deleted, "SpaceReclaimed": 0}
 
 
-def _drain(out_r, err_r):
-    """Read stdout/stderr pipes to EOF without deadlocking on either."""
-    bufs = {out_r: [], err_r: []}
-    fds = [fd for fd in (out_r, err_r) if fd is not None]
-    while fds:
-        ready, _, _ = select.select(fds, [], [])
-        for fd in ready:
-            chunk = os.read(fd, 65536)
-            if chunk:
-                bufs[fd].append(chunk)
-            else:
-                fds.remove(fd)
-    return b"".join(bufs[out_r]), b"".join(bufs.get(err_r) or [])
+def _as_list(v):
+    return v if isinstance(v, (list, tuple, set)) else [v]
+
+
+def _matches(c, filters):
+    for key, wanted in filters.items():
+        wanted = _as_list(wanted)
+        if key == "status" and c.status not in wanted:
+            return False
+        if key == "name" and not any(w.lstrip("/") in c.name for w in wanted):
+            return False
+        if key == "id" and not any(c.id.startswith(w) for w in wanted):
+            return False
+        if key == "label":
+            for w in wanted:
+                k, sep, v = w.partition("=")
+                if k not in c.labels or (sep and c.labels[k] != v):
+                    return False
+    return True

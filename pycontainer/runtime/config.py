@@ -1,5 +1,6 @@
 """A container's configuration: run() keywords merged with the image config
 by docker's rules, validated before anything is created."""
+import dataclasses
 import os
 import re
 import shlex
@@ -36,6 +37,18 @@ class ContainerConfig:
     rlimits: list = field(default_factory=list)
     volatile: bool = False
     stop_signal: str = "SIGTERM"
+
+    def to_dict(self):
+        d = dataclasses.asdict(self)
+        d["groups"] = list(self.groups)
+        return d
+
+    @classmethod
+    def from_dict(cls, d):
+        d = dict(d)
+        d["resources"] = Resources(**d["resources"])
+        d["groups"] = tuple(d["groups"])
+        return cls(**d)
 
     def path_env(self):
         for item in self.env:

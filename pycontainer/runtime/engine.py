@@ -14,6 +14,7 @@ import time
 
 from .. import _core, cgroups
 from ..errors import Conflict
+from . import monitor
 from . import plan as planmod
 from .process import (CLONE_NEWIPC, CLONE_NEWNET, CLONE_NEWNS, CLONE_NEWPID, CLONE_NEWUTS,
                       spawn)
@@ -126,12 +127,19 @@ class Runtime:
                            "StopSignal": cfg.stop_signal},
                 "HostConfig": {"NetworkMode": cfg.network_mode, "ReadonlyRootfs": cfg.read_only,
                                **_host_resources(cfg.resources)},
-                "Runtime": {"uid": cfg.uid, "gid": cfg.gid, "groups": list(cfg.groups),
-                            "LayerDir": ld},
+                "Runtime": {"LayerDir": ld, "Lowers": self.lowers(record),
+                            "Ephemeral": ephemeral, "Config": cfg.to_dict()},
             }
             write_json_atomic(os.path.join(d, "config.json"), attrs)
             undo.pop_all()
         return attrs
+
+    def ensure_rundir(self, cid, cfg):
+        """Recreate the run-time dir (tmpfs) after a reboot wiped it."""
+        rd = self.rundir(cid)
+        if not os.path.isdir(os.path.join(rd, "rootfs")):
+            os.makedirs(os.path.join(rd, "rootfs"), 0o755, exist_ok=True)
+            self._write_etc(rd, cfg)
 
     def _write_etc(self, d, cfg):
         with open(os.path.join(d, "hostname"), "w") as f:
@@ -151,9 +159,24 @@ class Runtime:
 
     def claim_name(self, name, cid):
         """A symlink per name: creating it is atomic across processes."""
+        link = os.path.join(self.names, name)
         try:
-            os.symlink(cid, os.path.join(self.names, name))
+            os.symlink(cid, link)
+            return
         except FileExistsError:
+            owner = self.name_owner(name)
+        if owner and not os.path.exists(self.config_path(owner)):
+            # Left by a container removed without us (auto-remove after a rename,
+            # a crash): replace it atomically.
+            tmp = f"{link}.{cid[:12]}.tmp"
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+            os.symlink(cid, tmp)
+            if self.name_owner(name) == owner:
+                os.rename(tmp, link)
+                return
+            os.unlink(tmp)
+        if True:
             raise Conflict(f'the container name "/{name}" is already in use by container '
                            f'"{self.name_owner(name)}"') from None
 
@@ -169,11 +192,7 @@ class Runtime:
                 os.unlink(os.path.join(self.names, name))
 
     # -- start -----------------------------------------------------------
-    def start(self, cid, cfg, lowers, stdio, pdeathsig=0, ephemeral=False):
-        """Create cgroups, compile the plan and spawn the init.
-
-        Returns the InitProcess; on failure nothing of the attempt is left.
-        """
+    def _plan(self, cid, cfg, lowers, ephemeral):
         rd = self.rundir(cid)
         binds = [(os.path.join(rd, "hostname"), "/etc/hostname", 0, True),
                  (os.path.join(rd, "hosts"), "/etc/hosts", 0, True)]
@@ -187,6 +206,14 @@ class Runtime:
         flags = CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWPID
         if cfg.network_mode != "host":
             flags |= CLONE_NEWNET
+        return plan, flags
+
+    def start(self, cid, cfg, lowers, stdio, pdeathsig=0, ephemeral=False):
+        """Create cgroups, compile the plan and spawn the init in this process.
+
+        Returns the InitProcess; on failure nothing of the attempt is left.
+        """
+        plan, flags = self._plan(cid, cfg, lowers, ephemeral)
         with contextlib.ExitStack() as undo:
             _core.cgroup_apply(self.cg.create_steps(cid, cfg.resources))
             undo.callback(self.remove_cgroups, cid)
@@ -204,6 +231,35 @@ class Runtime:
                     os.close(cgfd)
             undo.pop_all()
         return proc
+
+    def start_monitored(self, cid, cfg, lowers, restart=("no", 0), auto_remove=False):
+        """Start the container under its own monitor; returns the init's pid.
+
+        The monitor owns the container from here: logs, exit status
+        (``run.json``), restart policy, cgroup removal and auto-remove.
+        """
+        plan, flags = self._plan(cid, cfg, lowers, False)
+        d, rd = self.dir(cid), self.rundir(cid)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.stop_marker(cid))
+        _core.cgroup_apply(self.cg.create_steps(cid, cfg.resources))
+        try:
+            attach = [p for _, p, _ in self.cg.attach_steps(cid, 0)]
+            paths = [os.path.join(d, "run.json"), os.path.join(d, "container.log"),
+                     self.cg.oom_file(cid) or "", self.stop_marker(cid),
+                     os.path.join(self.names, cfg.name)]
+            if auto_remove:
+                paths += [rd, d]
+            data = monitor.pack(plan, cfg.argv, cfg.env, flags, attach,
+                                self.cg.remove_steps(cid), paths, restart, auto_remove)
+            return monitor.start(os.path.join(rd, "monitor.bin"), data, plan)
+        except BaseException:
+            self.remove_cgroups(cid)
+            raise
+
+    def stop_marker(self, cid):
+        """Present while a stop or kill was asked for: the monitor must not restart."""
+        return os.path.join(self.rundir(cid), "stopped")
 
     # -- cleanup ---------------------------------------------------------
     def oom_killed(self, cid):

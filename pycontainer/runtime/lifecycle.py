@@ -1,0 +1,400 @@
+"""The lifecycle verbs, one method each with the same shape:
+lock -> load state -> check it allows the verb -> act -> record.
+
+Detached containers run under a monitor process (runtime/monitor.py);
+``run()`` without ``detach`` runs the init from this process for speed.
+"""
+import contextlib
+import os
+import secrets
+import select
+import signal as _signal
+import time
+
+from .. import _core
+from ..cgroups import Resources
+from ..errors import Conflict, ContainerError, InvalidArgument, NotFound
+from . import config as _config
+from . import logs as _logs
+from . import state as _state
+from .engine import _now, write_json_atomic
+from .timing import mark
+
+RUN_KEYS = {"command", "entrypoint", "environment", "hostname", "working_dir", "user",
+            "read_only", "network_mode", "labels", "name", "volatile", "mem_limit",
+            "memswap_limit", "pids_limit", "nano_cpus", "cpu_shares", "cpu_quota",
+            "cpu_period", "cpuset_cpus", "restart_policy"}
+STOP_SIGNALS = {_signal.SIGKILL, _signal.SIGTERM, _signal.SIGINT, _signal.SIGQUIT}
+
+
+def parse_signal(sig):
+    if isinstance(sig, str):
+        name = sig.upper()
+        if name.isdigit():
+            return _signal.Signals(int(name))
+        try:
+            return _signal.Signals[name if name.startswith("SIG") else "SIG" + name]
+        except KeyError:
+            raise InvalidArgument(f"unknown signal {sig!r}") from None
+    try:
+        return _signal.Signals(int(sig))
+    except (ValueError, TypeError):
+        raise InvalidArgument(f"unknown signal {sig!r}") from None
+
+
+def parse_restart(policy):
+    """docker-py's ``{"Name": "on-failure", "MaximumRetryCount": 3}`` or ``"on-failure:3"``."""
+    if not policy:
+        return ("no", 0)
+    if isinstance(policy, str):
+        name, _, count = policy.partition(":")
+        policy = {"Name": name, "MaximumRetryCount": int(count) if count.isdigit() else 0}
+    name = policy.get("Name") or "no"
+    count = int(policy.get("MaximumRetryCount") or 0)
+    if name not in ("no", "always", "on-failure", "unless-stopped"):
+        raise InvalidArgument(f"unknown restart policy {name!r}")
+    if count and name != "on-failure":
+        raise InvalidArgument("MaximumRetryCount only applies to the on-failure policy")
+    return (name, count)
+
+
+class Lifecycle:
+    def __init__(self, client):
+        self.client = client
+
+    @property
+    def rt(self):
+        return self.client._runtime
+
+    # -- lookup ------------------------------------------------------------
+    def ids(self):
+        ids = set(os.listdir(self.rt.containers))
+        ids.update(n for n in os.listdir(self.rt.run_root)
+                   if len(n) == 64 and os.path.exists(os.path.join(self.rt.run_root, n,
+                                                                   "config.json")))
+        return ids
+
+    def resolve(self, key):
+        key = str(key).lstrip("/")
+        owner = self.rt.name_owner(key)
+        if owner and os.path.exists(self.rt.config_path(owner)):
+            return owner
+        ids = self.ids()
+        if key in ids:
+            return key
+        matches = [c for c in ids if c.startswith(key)] if key else []
+        if len(matches) == 1:
+            return matches[0]
+        if len(matches) > 1:
+            raise NotFound(f"container id prefix {key!r} is ambiguous ({len(matches)} matches)")
+        raise NotFound(f"No such container: {key}")
+
+    # -- create / run ------------------------------------------------------
+    def _prepare(self, image, command, kwargs):
+        unknown = set(kwargs) - RUN_KEYS
+        if unknown:
+            raise InvalidArgument(f"unsupported keyword(s) for run(): {sorted(unknown)}")
+        kwargs = dict(kwargs)
+        restart = parse_restart(kwargs.pop("restart_policy", None))
+        record = self.client.images._record(image)
+        cid = secrets.token_hex(32)
+        if not kwargs.get("name"):
+            kwargs["name"] = f"pyc_{cid[:12]}"
+        cfg = _config.build_config(image, record, cid, command=command, **kwargs)
+        return cid, cfg, record, restart
+
+    def create(self, image, command, kwargs, auto_remove=False):
+        cid, cfg, record, restart = self._prepare(image, command, kwargs)
+        if auto_remove and restart[0] != "no":
+            raise InvalidArgument("remove=True (auto-remove) conflicts with a restart policy")
+        attrs = self.rt.create(cid, cfg, record)
+        attrs["HostConfig"].update(RestartPolicy={"Name": restart[0],
+                                                  "MaximumRetryCount": restart[1]},
+                                   AutoRemove=bool(auto_remove))
+        write_json_atomic(self.rt.config_path(cid), attrs)
+        return cid
+
+    def run_attached(self, image, command, kwargs, want_out, want_err, remove):
+        """run() without detach: the init is our child; returns its output."""
+        cid, cfg, record, restart = self._prepare(image, command, kwargs)
+        ephemeral = bool(remove)
+        cfg.volatile = cfg.volatile or ephemeral   # its upper layer is never reused
+        self.rt.create(cid, cfg, record, ephemeral=ephemeral)
+        mark("prepare")
+        try:
+            status, out, err, oom = self._attached(cid, cfg, record, want_out, want_err,
+                                                   ephemeral)
+        finally:
+            if remove:
+                self.rt.remove_dir(cid)
+                self.rt.release_name(cfg.name, cid)
+                mark("cleanup")
+        both = want_out and want_err
+        if status != 0:
+            from ..models.containers import Container
+            c = Container(self.client, {"Id": cid, "Name": "/" + cfg.name, "Config": {},
+                                        "State": {"Status": "exited", "ExitCode": status}})
+            raise ContainerError(c, status, cfg.argv, cfg.image, out if both else err,
+                                 oom_killed=oom)
+        return out if want_out else (err if want_err else b"")
+
+    def _attached(self, cid, cfg, record, want_out, want_err, ephemeral):
+        rt = self.rt
+        out_r, out_w = os.pipe2(os.O_CLOEXEC)
+        err_r, err_w = os.pipe2(os.O_CLOEXEC) if not (want_out and want_err) else (None, out_w)
+        run_path = None if ephemeral else os.path.join(rt.dir(cid), "run.json")
+        try:
+            try:
+                proc = rt.start(cid, cfg, rt.lowers(record), (-1, out_w, err_w),
+                                pdeathsig=_signal.SIGKILL, ephemeral=ephemeral)
+            finally:
+                os.close(out_w)
+                if err_r is not None:
+                    os.close(err_w)
+            started = _now()
+            if run_path:
+                me = os.getpid()
+                write_json_atomic(run_path, {
+                    "Status": "running", "Pid": proc.pid,
+                    "PidStartTime": _state.proc_start_time(proc.pid), "MonitorPid": me,
+                    "MonitorStartTime": _state.proc_start_time(me), "StartedAt": started})
+            out, err = _drain(out_r, err_r)
+            status = proc.wait()
+            mark("wait")
+            oom = rt.oom_killed(cid)
+        finally:
+            os.close(out_r)
+            if err_r is not None:
+                os.close(err_r)
+            rt.remove_cgroups(cid)
+        if run_path:
+            write_json_atomic(run_path, {"Status": "exited", "Pid": 0, "ExitCode": status,
+                                         "OOMKilled": oom, "StartedAt": started,
+                                         "FinishedAt": _now(), "RestartCount": 0})
+            with open(os.path.join(rt.dir(cid), "container.log"), "ab") as f:
+                f.write(_logs.encode(b"stdout", out) + _logs.encode(b"stderr", err))
+        return status, out, err, oom
+
+    # -- verbs -------------------------------------------------------------
+    def start(self, cid):
+        with _state.locked(self.rt, cid) as files:
+            attrs = _state.load(self.rt, cid)
+            st = attrs["State"]
+            if st["Running"] or st["Restarting"]:
+                raise Conflict(f"container {cid[:12]} is already running")
+            rtc = attrs["Runtime"]
+            if rtc.get("Ephemeral"):
+                raise Conflict(f"container {cid[:12]} was run attached with remove=True")
+            cfg = _config.ContainerConfig.from_dict(rtc["Config"])
+            self.rt.ensure_rundir(cid, cfg)
+            hc = attrs["HostConfig"]
+            policy = hc.get("RestartPolicy") or {}
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(files.run)
+            self.rt.start_monitored(cid, cfg, rtc["Lowers"],
+                                    (policy.get("Name") or "no", policy.get("MaximumRetryCount") or 0),
+                                    auto_remove=hc.get("AutoRemove", False))
+
+    def _send(self, cid, st, sig):
+        if sig in STOP_SIGNALS:
+            open(self.rt.stop_marker(cid), "w").close()
+        return _state.signal_pid(st["Pid"], st.get("PidStartTime"), sig)
+
+    def kill(self, cid, sig=_signal.SIGKILL):
+        sig = parse_signal(sig)
+        with _state.locked(self.rt, cid):
+            st = _state.load(self.rt, cid)["State"]
+            if not st["Running"]:
+                raise Conflict(f"container {cid[:12]} is not running")
+            if st["Paused"] and sig != _signal.SIGKILL:
+                raise Conflict(f"container {cid[:12]} is paused: unpause it first")
+            self._send(cid, st, sig)
+            if sig == _signal.SIGKILL:
+                self._await_monitor(cid, st, None)
+
+    def stop(self, cid, timeout=10):
+        with _state.locked(self.rt, cid):
+            attrs = _state.load(self.rt, cid)
+            st = attrs["State"]
+            if st["Restarting"]:
+                open(self.rt.stop_marker(cid), "w").close()
+                self._await_monitor(cid, st, None)
+                return
+            if not st["Running"]:
+                return
+            sig = parse_signal(attrs["Config"].get("StopSignal") or "SIGTERM")
+            if st["Paused"]:
+                sig = _signal.SIGKILL
+            self._send(cid, st, sig)
+            if not self._await_exit(st, timeout):
+                self._send(cid, st, _signal.SIGKILL)
+            self._await_monitor(cid, st, None)
+            if st["Paused"]:
+                _core.cgroup_apply(self.rt.cg.freeze_steps(cid, False))
+
+    def pause(self, cid, frozen):
+        with _state.locked(self.rt, cid):
+            st = _state.load(self.rt, cid)["State"]
+            if not st["Running"]:
+                raise Conflict(f"container {cid[:12]} is not running")
+            if st["Paused"] == frozen:
+                raise Conflict(f"container {cid[:12]} is {'already' if frozen else 'not'} paused")
+            _core.cgroup_apply(self.rt.cg.freeze_steps(cid, frozen))
+
+    def _await_exit(self, st, timeout):
+        fd = _state.pidfd_for(st["Pid"], st.get("PidStartTime"))
+        if fd is None:
+            return True
+        try:
+            return bool(select.select([fd], [], [], timeout)[0])
+        finally:
+            os.close(fd)
+
+    def _await_monitor(self, cid, st, timeout):
+        """Wait until the monitor has recorded the exit (it exits unless it restarts)."""
+        fd = _state.pidfd_for(st.get("MonitorPid"), st.get("MonitorStartTime"))
+        if fd is not None:
+            try:
+                if not select.select([fd], [], [], timeout)[0]:
+                    return False
+            finally:
+                os.close(fd)
+        return True
+
+    def wait(self, cid, timeout=None, condition="not-running"):
+        if condition not in ("not-running", "next-exit", "removed"):
+            raise InvalidArgument(f"unknown wait condition {condition!r}")
+        deadline = None if timeout is None else time.monotonic() + timeout
+        first = True
+        while True:
+            try:
+                st = _state.load(self.rt, cid)["State"]
+            except NotFound:
+                if condition == "removed" or not first:
+                    return 0
+                raise
+            first = False
+            done = not (st["Running"] or st["Restarting"]) and st["Status"] != "created"
+            if condition == "not-running" and st["Status"] == "created":
+                done = True
+            if done and condition != "removed":
+                return st["ExitCode"]
+            left = None if deadline is None else deadline - time.monotonic()
+            if left is not None and left <= 0:
+                raise TimeoutError(f"container {cid[:12]} did not stop within {timeout}s")
+            step = 0.05 if left is None else min(0.05, left)
+            if st["Running"]:
+                self._await_exit(st, step if condition == "removed" else left)
+                time.sleep(0.002)     # let the monitor record the exit
+            else:
+                time.sleep(step)
+
+    def remove(self, cid, force=False):
+        with _state.locked(self.rt, cid):
+            attrs = _state.load(self.rt, cid)
+            st = attrs["State"]
+            if st["Running"] or st["Restarting"]:
+                if not force:
+                    raise Conflict(f"container {cid[:12]} is running: stop it first or "
+                                   "use remove(force=True)")
+                open(self.rt.stop_marker(cid), "w").close()
+                if st["Paused"]:
+                    _core.cgroup_apply(self.rt.cg.freeze_steps(cid, False))
+                _state.signal_pid(st["Pid"], st.get("PidStartTime"), _signal.SIGKILL)
+                self._await_monitor(cid, st, None)
+            with contextlib.suppress(OSError):
+                self.rt.remove_cgroups(cid)
+            name = attrs["Name"].lstrip("/")
+            self.rt.remove_dir(cid)
+            self.rt.release_name(name, cid)
+
+    def rename(self, cid, new):
+        new = _config.validate_name(new)
+        if not new:
+            raise InvalidArgument("a new name is required")
+        with _state.locked(self.rt, cid) as files:
+            attrs = _state.load(self.rt, cid)
+            old = attrs["Name"].lstrip("/")
+            if old == new:
+                return
+            self.rt.claim_name(new, cid)
+            attrs.pop("State", None)
+            attrs["Name"] = "/" + new
+            attrs["Runtime"]["Config"]["name"] = new
+            write_json_atomic(files.config, attrs)
+            self.rt.release_name(old, cid)
+
+    def top(self, cid):
+        titles = ["PID", "PPID", "USER", "TIME", "CMD"]
+        procs = []
+        for pid in self.rt.cg.procs(cid):
+            with contextlib.suppress(OSError, ValueError, IndexError):
+                with open(f"/proc/{pid}/stat", "rb") as f:
+                    stat = f.read()
+                fields = stat[stat.rindex(b")") + 2:].split()
+                with open(f"/proc/{pid}/cmdline", "rb") as f:
+                    cmd = f.read().replace(b"\0", b" ").strip().decode(errors="replace")
+                uid = os.stat(f"/proc/{pid}").st_uid
+                secs = (int(fields[11]) + int(fields[12])) // os.sysconf("SC_CLK_TCK")
+                procs.append([str(pid), fields[1].decode(), str(uid),
+                              time.strftime("%H:%M:%S", time.gmtime(secs)), cmd])
+        return {"Titles": titles, "Processes": procs}
+
+    def stats(self, cid, stream=False):
+        from . import stats as _stats
+        one = lambda: _stats.read(self.rt, cid, _state.load(self.rt, cid))  # noqa: E731
+        if not stream:
+            return one()
+
+        def gen():
+            while True:
+                s = one()
+                yield s
+                if not s["running"]:
+                    return
+                time.sleep(1)
+        return gen()
+
+    def update(self, cid, **kwargs):
+        with _state.locked(self.rt, cid) as files:
+            attrs = _state.load(self.rt, cid)
+            cfg = attrs["Runtime"]["Config"]
+            merged = dict(cfg["resources"])
+            for k, v in kwargs.items():
+                if k not in merged:
+                    raise InvalidArgument(f"update() does not take {k!r}")
+                merged[k] = v
+            res = Resources.from_kwargs(**merged)
+            if attrs["State"]["Running"]:
+                steps = [s for s in self.rt.cg.create_steps(cid, res) if s[0] == "w"]
+                _core.cgroup_apply(steps)
+            cfg["resources"] = Resources(**{k: getattr(res, k) for k in merged}).__dict__
+            attrs.pop("State", None)
+            write_json_atomic(files.config, attrs)
+
+    def logs(self, cid, stdout, stderr, timestamps, tail, since, until, follow):
+        files = _state.Files(self.rt, cid)
+        path = os.path.join(files.dir, "container.log")
+
+        def running():
+            with contextlib.suppress(NotFound):
+                st = _state.load(self.rt, cid)["State"]
+                return st["Running"] or st["Restarting"]
+            return False
+        return _logs.read(path, stdout, stderr, timestamps, tail, since, until,
+                          running if follow else None)
+
+
+def _drain(out_r, err_r):
+    """Read stdout/stderr pipes to EOF without deadlocking on either."""
+    bufs = {out_r: [], err_r: []}
+    fds = [fd for fd in (out_r, err_r) if fd is not None]
+    while fds:
+        ready, _, _ = select.select(fds, [], [])
+        for fd in ready:
+            chunk = os.read(fd, 65536)
+            if chunk:
+                bufs[fd].append(chunk)
+            else:
+                fds.remove(fd)
+    return b"".join(bufs[out_r]), b"".join(bufs.get(err_r) or [])

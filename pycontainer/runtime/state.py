@@ -1,0 +1,144 @@
+"""A container's state as every process sees it.
+
+Three files, each with one writer, each replaced atomically:
+``config.json`` (Python, at create/rename), ``state.json`` (Python: created),
+``run.json`` (the monitor, or this process for attached runs: pid + start
+time, exit code, times). A "running" record whose monitor and init are gone
+is stale (a killed monitor, a reboot): :func:`reconcile` turns it into an
+exit with code 137 and removes what the container held.
+"""
+import contextlib
+import fcntl
+import os
+import signal
+
+from ..errors import NotFound
+from .engine import read_json, write_json_atomic
+
+
+def proc_start_time(pid):
+    """Field 22 of /proc/<pid>/stat: tells a reused pid from the original."""
+    if not pid:
+        return None
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            data = f.read()
+        return int(data[data.rindex(b")") + 2:].split()[19])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def alive(pid, start_time):
+    return bool(pid) and proc_start_time(pid) == start_time
+
+
+def pidfd_for(pid, start_time):
+    """A pidfd for ``pid`` if it is still the process we started, else None."""
+    try:
+        fd = os.pidfd_open(pid)
+    except (ProcessLookupError, OSError):
+        return None
+    if proc_start_time(pid) != start_time:    # checked after opening: no race
+        os.close(fd)
+        return None
+    return fd
+
+
+def signal_pid(pid, start_time, sig):
+    fd = pidfd_for(pid, start_time)
+    if fd is None:
+        return False
+    try:
+        signal.pidfd_send_signal(fd, sig)
+        return True
+    except ProcessLookupError:
+        return False
+    finally:
+        os.close(fd)
+
+
+class Files:
+    """Paths of one container's state files."""
+
+    def __init__(self, rt, cid):
+        self.rt, self.cid = rt, cid
+        self.config = rt.config_path(cid)
+        self.dir = os.path.dirname(self.config)
+        self.state = os.path.join(self.dir, "state.json")
+        self.run = os.path.join(self.dir, "run.json")
+        self.lock = os.path.join(self.dir, "lock")
+
+
+@contextlib.contextmanager
+def locked(rt, cid):
+    """Serialise actions on one container across threads and processes."""
+    files = Files(rt, cid)
+    try:
+        fd = os.open(files.lock, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    except FileNotFoundError:
+        raise NotFound(f"No such container: {cid}") from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        if not os.path.exists(files.config):
+            raise NotFound(f"No such container: {cid}")
+        yield files
+    finally:
+        os.close(fd)
+
+
+def _read(path):
+    try:
+        return read_json(path)
+    except (FileNotFoundError, ValueError):
+        return None
+
+
+def load(rt, cid):
+    """config.json + the computed ``State`` (docker's fields)."""
+    files = Files(rt, cid)
+    try:
+        attrs = read_json(files.config)
+    except FileNotFoundError:
+        raise NotFound(f"No such container: {cid}") from None
+    run = _read(files.run)
+    if run is None:
+        user = _read(files.state) or {}
+        state = {"Status": user.get("Status", "created"), "Running": False, "Paused": False,
+                 "Restarting": False, "OOMKilled": False, "Dead": False, "Pid": 0,
+                 "ExitCode": user.get("ExitCode", 0), "Error": "", "StartedAt": None,
+                 "FinishedAt": None, "RestartCount": 0}
+    else:
+        status = run["Status"]
+        if status in ("running", "restarting") and not alive(run.get("MonitorPid"),
+                                                             run.get("MonitorStartTime")):
+            run = reconcile(rt, cid, run)
+            status = run["Status"]
+        running = status == "running"
+        paused = running and rt.cg.is_frozen(cid)
+        state = {"Status": "paused" if paused else status, "Running": running,
+                 "Paused": paused, "Restarting": status == "restarting",
+                 "OOMKilled": run.get("OOMKilled", False), "Dead": status == "dead",
+                 "Pid": run.get("Pid", 0) if running else 0, "ExitCode": run.get("ExitCode", 0),
+                 "Error": run.get("Error", ""), "StartedAt": run.get("StartedAt") or None,
+                 "FinishedAt": run.get("FinishedAt") or None,
+                 "RestartCount": run.get("RestartCount", 0),
+                 "PidStartTime": run.get("PidStartTime"), "MonitorPid": run.get("MonitorPid"),
+                 "MonitorStartTime": run.get("MonitorStartTime")}
+    attrs["State"] = state
+    attrs["RestartCount"] = state["RestartCount"]
+    return attrs
+
+
+def reconcile(rt, cid, run):
+    """The monitor is gone while the record says running: record the exit
+    (killed: 137) and release the container's cgroups."""
+    pid, start = run.get("Pid"), run.get("PidStartTime")
+    if alive(pid, start):        # an orphaned init: it must not outlive its monitor
+        signal_pid(pid, start, signal.SIGKILL)
+    with contextlib.suppress(OSError):
+        rt.remove_cgroups(cid)
+    run = dict(run, Status="exited", ExitCode=137 if run["Status"] == "running" else
+               run.get("ExitCode", 0), Error="the container's monitor died", Pid=0)
+    with contextlib.suppress(OSError):
+        write_json_atomic(Files(rt, cid).run, run)
+    return run
