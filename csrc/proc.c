@@ -2,6 +2,7 @@
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <grp.h>
+#include <sched.h>
 #include <string.h>
 #include <unistd.h>
 #include "internal.h"
@@ -74,4 +75,14 @@ int pyc_op_exec(struct plan *p, const struct pyc_op *op)
             return err;
         dir = end + 1;
     }
+}
+
+int pyc_unshare(uint64_t flags)
+{
+    return unshare((int) flags) < 0 ? neg_errno() : 0;
+}
+
+int pyc_setns(int fd, uint64_t nstype)
+{
+    return setns(fd, (int) nstype) < 0 ? neg_errno() : 0;
 }

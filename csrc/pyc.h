@@ -67,6 +67,8 @@ struct pyc_spawn {
     int cgroup_fd;                 /* cgroup2 dir for CLONE_INTO_CGROUP, or -1 */
     int pdeathsig;                 /* signal when the parent thread dies, 0 for none */
     int keep_fds_from;             /* fds >= 3 below this stay open across exec (LISTEN_FDS-like); 3 = none */
+    int join_pidfd;                /* exec: join this process's namespaces, or -1 */
+    uint64_t join_flags;           /* CLONE_NEW* to join through join_pidfd */
 };
 
 /* Messages the child sends on the sync socket. */
@@ -99,6 +101,10 @@ int pyc_cgroup_apply(const char *batch, uint32_t len, int *failed);
 /* mount(2), for host-side steps Python decides (e.g. a cgroup2 remount). */
 int pyc_mount(const char *src, const char *target, const char *fstype, uint64_t flags,
               const char *data);
+
+/* unshare(2) / setns(2) for the calling thread (used in forked helpers). */
+int pyc_unshare(uint64_t flags);
+int pyc_setns(int fd, uint64_t nstype);
 
 /* openat2(2) with RESOLVE_* flags; returns an fd or -errno. */
 int pyc_openat2(int dirfd, const char *path, uint64_t flags, uint64_t mode,

@@ -120,6 +120,17 @@ static int setup_fds(const struct pyc_spawn *s, int *sock)
     return 0;
 }
 
+/* exec: enter the container.  Not dumpable while host fds are still open,
+ * so nothing inside can ptrace us or read /proc/<pid>/fd (CVE-2016-9962);
+ * execve makes the process dumpable again. */
+static int join(const struct pyc_spawn *s)
+{
+    if (prctl(PR_SET_DUMPABLE, 0) < 0)
+        return neg_errno();
+    uint64_t flags = s->join_flags & ~(uint64_t) CLONE_NEWPID;  /* pid: joined at clone */
+    return flags && setns(s->join_pidfd, (int) flags) < 0 ? neg_errno() : 0;
+}
+
 static __attribute__((noreturn)) void child_main(const struct pyc_spawn *s, int sock)
 {
     struct plan p = { .spec = s, .rootfd = -1 };
@@ -131,6 +142,8 @@ static __attribute__((noreturn)) void child_main(const struct pyc_spawn *s, int 
         r = neg_errno();
         goto fail;
     }
+    if (s->join_pidfd >= 0 && (r = join(s)) < 0)
+        goto fail;
     if ((r = setup_fds(s, &sock)) < 0)
         goto fail;
     for (; i < s->nops; i++)
@@ -169,6 +182,20 @@ int pyc_container_spawn(const struct pyc_spawn *s, int *pidfd, int *sockfd)
     if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
         return neg_errno();
     /* No signal handler of the parent may run in the child. */
+    /* Joining a pid namespace only applies to children: enter it for the
+     * clone, then return to our own. */
+    int own_pidns = -1;
+    if (s->join_pidfd >= 0 && (s->join_flags & CLONE_NEWPID)) {
+        own_pidns = open("/proc/thread-self/ns/pid", O_RDONLY | O_CLOEXEC);
+        if (own_pidns < 0 || setns(s->join_pidfd, CLONE_NEWPID) < 0) {
+            int err = neg_errno();
+            if (own_pidns >= 0)
+                close(own_pidns);
+            close(sv[0]);
+            close(sv[1]);
+            return err;
+        }
+    }
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);
     *pidfd = -1;
@@ -179,6 +206,10 @@ int pyc_container_spawn(const struct pyc_spawn *s, int *pidfd, int *sockfd)
     }
     int err = pid < 0 ? neg_errno() : 0;
     pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (own_pidns >= 0) {
+        setns(own_pidns, CLONE_NEWPID);
+        close(own_pidns);
+    }
     close(sv[1]);
     if (pid < 0) {
         close(sv[0]);

@@ -40,6 +40,7 @@ class Client:
             cgroups.favor_dynmods(self._runtime.cgroup_layout)
         self.images = ImageCollection(self, ImageStore(self.root))
         self.containers = ContainerCollection(self)
+        self.containers._lc.recover()
 
     def close(self):
         """Nothing to release yet; kept for docker-py compatibility."""

@@ -100,6 +100,7 @@ static int load(struct mon *m, const char *file)
     split(p, h->paths_len, m->paths, MAX_PATHS, &m->npaths);
     m->spec.cgroup_fd = -1;
     m->spec.keep_fds_from = 3;
+    m->spec.join_pidfd = -1;
     return m->spec.argv && m->spec.envp && m->npaths > P_NAME ? 0 : -1;
 }
 
@@ -357,6 +358,12 @@ static void finish(struct mon *m)
         target[n] = '\0';
         if (strcmp(target, cid) == 0)
             unlink(m->paths[P_NAME]);
+    }
+    /* config.json first: the container is gone for readers at once */
+    for (int i = P_RMDIRS; i < m->npaths; i++) {
+        char cfg[4200];
+        snprintf(cfg, sizeof cfg, "%s/config.json", m->paths[i]);
+        unlink(cfg);
     }
     for (int i = P_RMDIRS; i < m->npaths; i++)
         nftw(m->paths[i], rm_entry, 16, FTW_DEPTH | FTW_PHYS);

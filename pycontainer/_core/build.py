@@ -39,6 +39,8 @@ struct pyc_spawn {
     int cgroup_fd;
     int pdeathsig;
     int keep_fds_from;
+    int join_pidfd;
+    uint64_t join_flags;
 };
 enum pyc_msg_kind { PYC_MSG_SYNC = 1, PYC_MSG_ERROR = 2, PYC_MSG_EXEC = 3 };
 struct pyc_msg { int32_t kind; int32_t index; int32_t err; int32_t pad; };
@@ -48,6 +50,8 @@ int pyc_sync_go(int sockfd);
 int pyc_cgroup_apply(const char *batch, uint32_t len, int *failed);
 int pyc_mount(const char *src, const char *target, const char *fstype, uint64_t flags,
               const char *data);
+int pyc_unshare(uint64_t flags);
+int pyc_setns(int fd, uint64_t nstype);
 int pyc_openat2(int dirfd, const char *path, uint64_t flags, uint64_t mode, uint64_t resolve);
 """
 

@@ -111,6 +111,21 @@ class Container:
         self._lc.rename(self.id, name)
         self.reload()
 
+    def exec_run(self, cmd, stdout=True, stderr=True, stdin=False, tty=False, privileged=False,
+                 user="", detach=False, stream=False, socket=False, environment=None,
+                 workdir=None, demux=False, timeout=None):
+        """Run ``cmd`` in the running container; returns ``(exit_code, output)``.
+
+        With ``stream=True`` output is an iterator of chunks and ``exit_code``
+        is set on the result once the iterator is exhausted; ``timeout``
+        (seconds) kills the process and raises TimeoutError.
+
+        >>> c.exec_run(["sh", "-c", "echo $HOSTNAME"]).output
+        b'f00dcafe1234\n'
+        """
+        return self._lc.exec_run(self.id, cmd, stdout, stderr, stdin, tty, privileged, user,
+                                 detach, stream, socket, environment, workdir, demux, timeout)
+
     def top(self):
         """Processes in the container: ``{"Titles": [...], "Processes": [[...]]}``."""
         return self._lc.top(self.id)

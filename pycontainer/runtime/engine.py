@@ -5,6 +5,7 @@ One :class:`Runtime` per Client. It owns the on-disk layout under
 made when a later one fails.
 """
 import contextlib
+import fcntl
 import hashlib
 import json
 import os
@@ -106,10 +107,15 @@ class Runtime:
         rd = self.rundir(cid)
         d = ld = self.layer_dir(cid, ephemeral)
         with contextlib.ExitStack() as undo:
-            self.claim_name(cfg.name, cid)
-            undo.callback(self.release_name, cfg.name, cid)
             os.mkdir(rd, 0o700)
             undo.callback(shutil.rmtree, rd, True)
+            # Held until config.json exists: a name claim or a config-less dir
+            # whose lock is held belongs to a creator still at work.
+            lock = os.open(os.path.join(rd, "lock"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            undo.callback(os.close, lock)
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            self.claim_name(cfg.name, cid)
+            undo.callback(self.release_name, cfg.name, cid)
             if d != rd:
                 os.mkdir(d, 0o700)
                 undo.callback(shutil.rmtree, d, True)
@@ -132,6 +138,7 @@ class Runtime:
             }
             write_json_atomic(os.path.join(d, "config.json"), attrs)
             undo.pop_all()
+            os.close(lock)
         return attrs
 
     def ensure_rundir(self, cid, cfg):
@@ -165,7 +172,7 @@ class Runtime:
             return
         except FileExistsError:
             owner = self.name_owner(name)
-        if owner and not os.path.exists(self.config_path(owner)):
+        if owner and not self._exists_or_in_progress(owner):
             # Left by a container removed without us (auto-remove after a rename,
             # a crash): replace it atomically.
             tmp = f"{link}.{cid[:12]}.tmp"
@@ -179,6 +186,21 @@ class Runtime:
         if True:
             raise Conflict(f'the container name "/{name}" is already in use by container '
                            f'"{self.name_owner(name)}"') from None
+
+    def _exists_or_in_progress(self, cid):
+        if os.path.exists(self.config_path(cid)):
+            return True
+        try:
+            fd = os.open(os.path.join(self.rundir(cid), "lock"), os.O_RDWR | os.O_CLOEXEC)
+        except FileNotFoundError:
+            return False
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        finally:
+            os.close(fd)
+        return os.path.exists(self.config_path(cid))
 
     def name_owner(self, name):
         try:
@@ -276,9 +298,47 @@ class Runtime:
         return os.path.join(self.rundir(cid), "config.json")
 
     def remove_dir(self, cid):
-        """Remove the container's store and run-time directories."""
-        for d in (self.rundir(cid), self.dir(cid)):
-            _rmtree_fast(d)
+        """Remove the container's directories; it is gone for every reader as
+        soon as its config.json is (a crash later leaves only garbage that
+        :meth:`collect_garbage` removes)."""
+        for d in (self.dir(cid), self.rundir(cid)):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(os.path.join(d, "config.json"))
+        _rmtree_fast(self.dir(cid))
+        _rmtree_fast(self.rundir(cid))
+
+    def collect_garbage(self):
+        """Remove what crashed creators or removers left: container dirs with no
+        config.json that nobody holds the lock of, their cgroups and names."""
+        found = set(os.listdir(self.containers)) | {
+            n for n in os.listdir(self.run_root) if len(n) == 64}
+        for cid in found:
+            if os.path.exists(self.config_path(cid)):
+                continue
+            lock = os.path.join(self.rundir(cid), "lock")
+            try:
+                fd = os.open(lock, os.O_RDWR | os.O_CLOEXEC)
+            except FileNotFoundError:
+                fd = None
+            try:
+                if fd is not None:
+                    try:
+                        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    except BlockingIOError:
+                        continue          # being created or removed right now
+                if os.path.exists(self.config_path(cid)):
+                    continue
+                with contextlib.suppress(OSError):
+                    self.remove_cgroups(cid)
+                _rmtree_fast(self.dir(cid))
+                _rmtree_fast(self.rundir(cid))
+            finally:
+                if fd is not None:
+                    os.close(fd)
+        for name in os.listdir(self.names):
+            owner = self.name_owner(name)
+            if owner and not self._exists_or_in_progress(owner):
+                self.release_name(name, owner)
 
 
 def _rmtree_fast(d):

@@ -9,6 +9,7 @@ import os
 import secrets
 import select
 import signal as _signal
+import threading
 import time
 
 from .. import _core
@@ -25,6 +26,30 @@ RUN_KEYS = {"command", "entrypoint", "environment", "hostname", "working_dir", "
             "memswap_limit", "pids_limit", "nano_cpus", "cpu_shares", "cpu_quota",
             "cpu_period", "cpuset_cpus", "restart_policy"}
 STOP_SIGNALS = {_signal.SIGKILL, _signal.SIGTERM, _signal.SIGINT, _signal.SIGQUIT}
+
+
+class ExecResult(tuple):
+    """``(exit_code, output)`` like docker-py's; with ``stream=True`` the output
+    is an iterator and ``exit_code`` is filled in once it is exhausted."""
+
+    def __new__(cls, exit_code, output):
+        self = super().__new__(cls, (exit_code, output))
+        return self
+
+    @property
+    def exit_code(self):
+        code = tuple.__getitem__(self, 0)
+        return code if code is not None else getattr(self.output, "exit_code", None)
+
+    @property
+    def output(self):
+        return tuple.__getitem__(self, 1)
+
+    def __getitem__(self, i):
+        return (self.exit_code, self.output)[i]
+
+    def __iter__(self):
+        return iter((self.exit_code, self.output))
 
 
 def parse_signal(sig):
@@ -68,11 +93,25 @@ class Lifecycle:
 
     # -- lookup ------------------------------------------------------------
     def ids(self):
-        ids = set(os.listdir(self.rt.containers))
+        """Ids of every container that exists (its config.json is written)."""
+        ids = {n for n in os.listdir(self.rt.containers)
+               if os.path.exists(os.path.join(self.rt.containers, n, "config.json"))}
         ids.update(n for n in os.listdir(self.rt.run_root)
                    if len(n) == 64 and os.path.exists(os.path.join(self.rt.run_root, n,
                                                                    "config.json")))
         return ids
+
+    def recover(self):
+        """Repair the store after crashes or a reboot: drop half-made or
+        half-removed containers, record exits whose monitor died, release
+        cgroups of containers that are not running."""
+        self.rt.collect_garbage()
+        for cid in self.ids():
+            with contextlib.suppress(NotFound, OSError, ValueError, KeyError):
+                st = _state.load(self.rt, cid)["State"]      # reconciles stale records
+                if not (st["Running"] or st["Restarting"]) and \
+                        any(os.path.isdir(p) for p in self.rt.cg.dirs(cid).values()):
+                    self.rt.remove_cgroups(cid)
 
     def resolve(self, key):
         key = str(key).lstrip("/")
@@ -371,6 +410,34 @@ class Lifecycle:
             cfg["resources"] = Resources(**{k: getattr(res, k) for k in merged}).__dict__
             attrs.pop("State", None)
             write_json_atomic(files.config, attrs)
+
+    def exec_run(self, cid, cmd, stdout=True, stderr=True, stdin=False, tty=False,
+                 privileged=False, user="", detach=False, stream=False, socket=False,
+                 environment=None, workdir=None, demux=False, timeout=None):
+        from . import exec as _exec
+        if tty or stdin or socket:
+            raise InvalidArgument("exec_run: tty, stdin and socket are not supported yet")
+        attrs = _state.load(self.rt, cid)
+        st = attrs["State"]
+        if not st["Running"]:
+            raise Conflict(f"container {cid[:12]} is not running")
+        if st["Paused"]:
+            raise Conflict(f"container {cid[:12]} is paused: unpause it first")
+        proc, output = _exec.start_exec(self.rt, cid, attrs, cmd, user=user,
+                                        environment=environment, workdir=workdir,
+                                        stdout=stdout, stderr=stderr, detach=detach,
+                                        stream=stream, demux=demux, timeout=timeout)
+        if detach:
+            threading.Thread(target=proc.wait, daemon=True, name="pyc-exec-reaper").start()
+            return ExecResult(None, None)
+        if stream:
+            return ExecResult(None, output)
+        chunks = list(output)
+        if demux:
+            out = b"".join(c[0] for c in chunks if c[0] is not None) if stdout else None
+            err = b"".join(c[1] for c in chunks if c[1] is not None) if stderr else None
+            return ExecResult(output.exit_code, (out or None, err or None))
+        return ExecResult(output.exit_code, b"".join(chunks))
 
     def logs(self, cid, stdout, stderr, timestamps, tail, since, until, follow):
         files = _state.Files(self.rt, cid)

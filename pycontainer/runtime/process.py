@@ -62,7 +62,7 @@ def _cstrings(items, keep):
 
 
 def spawn(plan, argv, env, clone_flags, stdio=(-1, -1, -1), attach=None, cgroup_fd=-1,
-          pdeathsig=0):
+          pdeathsig=0, join_pidfd=-1, join_flags=0):
     """Clone the init, run ``attach(pid)`` while it sets up, follow it to exec.
 
     Returns an :class:`InitProcess`. On any failure the child is killed and
@@ -85,6 +85,8 @@ def spawn(plan, argv, env, clone_flags, stdio=(-1, -1, -1), attach=None, cgroup_
     spec.cgroup_fd = cgroup_fd
     spec.pdeathsig = pdeathsig
     spec.keep_fds_from = 3
+    spec.join_pidfd = join_pidfd
+    spec.join_flags = join_flags
     pidfd_p, sock_p = ffi.new("int *"), ffi.new("int *")
     pid = check(lib.pyc_container_spawn(spec, pidfd_p, sock_p), "clone the container init")
     mark("clone")

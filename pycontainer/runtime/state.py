@@ -23,7 +23,10 @@ def proc_start_time(pid):
     try:
         with open(f"/proc/{pid}/stat", "rb") as f:
             data = f.read()
-        return int(data[data.rindex(b")") + 2:].split()[19])
+        fields = data[data.rindex(b")") + 2:].split()
+        if fields[0] in (b"Z", b"X"):      # exited, not yet reaped: not alive
+            return None
+        return int(fields[19])
     except (OSError, ValueError, IndexError):
         return None
 
@@ -66,13 +69,16 @@ class Files:
         self.dir = os.path.dirname(self.config)
         self.state = os.path.join(self.dir, "state.json")
         self.run = os.path.join(self.dir, "run.json")
-        self.lock = os.path.join(self.dir, "lock")
+        self.lock = os.path.join(rt.rundir(cid), "lock")
 
 
 @contextlib.contextmanager
 def locked(rt, cid):
     """Serialise actions on one container across threads and processes."""
     files = Files(rt, cid)
+    if not os.path.exists(files.config):
+        raise NotFound(f"No such container: {cid}")
+    os.makedirs(os.path.dirname(files.lock), 0o700, exist_ok=True)   # after a reboot
     try:
         fd = os.open(files.lock, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
     except FileNotFoundError:

@@ -1,0 +1,164 @@
+"""exec: run another process in a running container.
+
+The C core clones the process into the container's pid namespace, then the
+child joins its mount, uts, ipc, net and cgroup namespaces through the init's
+pidfd (``setns``, not dumpable meanwhile), is moved into the container's
+cgroups, drops to the user and execs. The caller reaps it; if the caller
+exits first, the container's init adopts it.
+"""
+import os
+import select
+import signal
+import time
+
+from .. import _core
+from ..errors import InvalidArgument
+from . import config as _config
+from . import plan as planmod
+from . import users
+from .process import (CLONE_NEWIPC, CLONE_NEWNET, CLONE_NEWNS, CLONE_NEWPID, CLONE_NEWUTS,
+                      spawn)
+from .timing import mark
+
+CLONE_NEWCGROUP = 0x02000000
+JOIN = CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET | CLONE_NEWPID | CLONE_NEWCGROUP
+
+
+class ExecOutput:
+    """Iterator over an exec's output chunks; ``exit_code`` is set once it ends.
+
+    With ``demux`` each item is ``(stdout_chunk, stderr_chunk)`` (one is None).
+    """
+
+    def __init__(self, proc, out_r, err_r, demux, deadline):
+        self.exit_code = None
+        self._proc, self._fds, self._demux, self._deadline = proc, [out_r, err_r], demux, deadline
+        self._it = self._run()
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        return next(self._it)
+
+    def _run(self):
+        fds = [fd for fd in self._fds if fd is not None]
+        try:
+            while fds:
+                left = None if self._deadline is None else self._deadline - time.monotonic()
+                if left is not None and left <= 0:
+                    self._proc.kill(signal.SIGKILL)
+                    self._proc.wait()
+                    raise TimeoutError("exec did not finish within its timeout (killed)")
+                ready, _, _ = select.select(fds, [], [], left)
+                for fd in ready:
+                    chunk = os.read(fd, 65536)
+                    if not chunk:
+                        fds.remove(fd)
+                        continue
+                    if self._demux:
+                        yield (chunk, None) if fd == self._fds[0] else (None, chunk)
+                    else:
+                        yield chunk
+            left = None if self._deadline is None else max(self._deadline - time.monotonic(), 0)
+            code = self._proc.wait(left)
+            if code is None:
+                self._proc.kill(signal.SIGKILL)
+                self._proc.wait()
+                raise TimeoutError("exec did not finish within its timeout (killed)")
+            self.exit_code = code
+        finally:
+            for fd in self._fds:
+                if fd is not None:
+                    os.close(fd)
+            self._fds = [None, None]
+
+
+def exec_plan(user_who, workdir, argv, env, attach):
+    pb = planmod.PlanBuilder()
+    from .._core import lib
+    if attach:
+        pb.op(lib.PYC_OP_SYNC, "wait for the cgroup attach")
+    pb.op(lib.PYC_OP_GROUPS, f"setgroups {list(user_who.groups)}",
+          s1=",".join(str(g) for g in user_who.groups))
+    pb.op(lib.PYC_OP_GID, f"setgid {user_who.gid}", a=user_who.gid)
+    pb.op(lib.PYC_OP_UID, f"setuid {user_who.uid}", a=user_who.uid)
+    pb.op(lib.PYC_OP_CHDIR, f"chdir {workdir}", s1=workdir)
+    path = next((e[5:] for e in env if e.startswith("PATH=")), _config.DEFAULT_PATH)
+    pb.op(lib.PYC_OP_EXEC, f"exec {argv[0]!r}", s1=argv[0], s2=path)
+    return pb.build()
+
+
+def start_exec(rt, cid, attrs, cmd, user="", environment=None, workdir=None, stdout=True,
+               stderr=True, detach=False, stream=False, demux=False, timeout=None):
+    """Start ``cmd`` in the running container; returns (proc, ExecOutput or None)."""
+    argv = _config._as_list(cmd, "cmd")
+    if not argv:
+        raise InvalidArgument("exec needs a command")
+    if workdir is not None and not str(workdir).startswith("/"):
+        raise InvalidArgument(f"workdir must be absolute, got {workdir!r}")
+    st, rtc = attrs["State"], attrs["Runtime"]
+    cfg = rtc["Config"]
+    # The container's own files (upper layer on top) say who the user is.
+    layers = list(reversed(rtc["Lowers"])) + [os.path.join(rtc["LayerDir"], "upper")]
+    who = users.lookup(user if user else cfg.get("user") or "", layers)
+    env = _config.merge_env(cfg["env"], [f"HOME={who.home}"] if user else [],
+                            _config._env_list(environment))
+    wd = workdir or cfg.get("working_dir") or "/"
+    into = rt.cg.clone_into(cid)
+    plan = exec_plan(who, wd, argv, env, attach=not into)
+    from .state import pidfd_for
+    pidfd = pidfd_for(st["Pid"], st.get("PidStartTime"))
+    if pidfd is None:
+        from ..errors import Conflict
+        raise Conflict(f"container {cid[:12]} is not running")
+    devnull = -1
+    fds = []
+    try:
+        if detach:
+            devnull = os.open("/dev/null", os.O_RDWR | os.O_CLOEXEC)
+            stdio = (-1, devnull, devnull)
+            out_r = err_r = None
+        else:
+            out_r, out_w = os.pipe2(os.O_CLOEXEC)
+            fds += [out_r, out_w]
+            if demux or not (stdout and stderr):
+                err_r, err_w = os.pipe2(os.O_CLOEXEC)
+                fds += [err_r, err_w]
+            else:
+                err_r, err_w = None, out_w
+            stdio = (-1, out_w if stdout or demux else devnull_fd(fds),
+                     err_w if stderr or demux else devnull_fd(fds))
+        cgfd = os.open(into, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC) if into else -1
+        try:
+            proc = spawn(plan, argv, env, 0, stdio=stdio,
+                         attach=(lambda pid: _core.cgroup_apply(rt.cg.attach_steps(cid, pid)))
+                         if not into else None,
+                         cgroup_fd=cgfd, join_pidfd=pidfd, join_flags=JOIN)
+        finally:
+            if cgfd >= 0:
+                os.close(cgfd)
+        mark("exec")
+    except BaseException:
+        for fd in fds:
+            os.close(fd)
+        raise
+    finally:
+        os.close(pidfd)
+        if devnull >= 0:
+            os.close(devnull)
+    if detach:
+        return proc, None
+    # Our copies of the write ends must go, or reads never see EOF.
+    keep = {out_r, err_r}
+    for fd in fds:
+        if fd not in keep:
+            os.close(fd)
+    deadline = None if timeout is None else time.monotonic() + timeout
+    return proc, ExecOutput(proc, out_r, err_r, demux, deadline)
+
+
+def devnull_fd(fds):
+    fd = os.open("/dev/null", os.O_WRONLY | os.O_CLOEXEC)
+    fds.append(fd)
+    return fd

@@ -1,0 +1,426 @@
+"""Containers that live on their own: monitor, state, logs, exec, stop, restart."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+
+import pytest
+
+from pycontainer import Client, errors
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def script(store_root, body):
+    """Run a Python snippet with a Client on the same store in another process."""
+    store_root = str(store_root)
+    code = textwrap.dedent(f"""
+        import sys; sys.path.insert(0, {ROOT!r})
+        from pycontainer import Client, errors
+        client = Client(root={store_root!r})
+    """) + textwrap.dedent(body)
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=60)
+
+
+def monitor_pid(c):
+    c.reload()
+    return c.attrs["State"]["MonitorPid"]
+
+
+def test_outlives_the_creating_process(client, busybox, store_root):
+    r = script(store_root, """
+        c = client.containers.run("busybox", ["sh", "-c", "echo up; sleep 30"],
+                                  name="pyc-outlive", detach=True)
+        print(c.id)
+    """)
+    assert r.returncode == 0, r.stderr
+    c = client.containers.get("pyc-outlive")
+    try:
+        assert c.status == "running"
+        assert c.id == r.stdout.decode().strip()
+        deadline = time.monotonic() + 5
+        while c.logs() != b"up\n" and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert c.logs() == b"up\n"
+        c.stop(timeout=1)
+        assert c.status == "exited"
+        assert c.attrs["State"]["ExitCode"] == 137
+    finally:
+        c.remove(force=True)
+
+
+def test_create_start_wait_states(client, busybox):
+    c = client.containers.create("busybox", ["sh", "-c", "exit 5"])
+    try:
+        assert c.status == "created"
+        c.start()
+        assert c.wait(timeout=10) == {"StatusCode": 5, "Error": None}
+        assert c.status == "exited"
+        assert c.attrs["State"]["FinishedAt"]
+        c.start()                      # an exited container starts again
+        assert c.wait(timeout=10)["StatusCode"] == 5
+    finally:
+        c.remove()
+
+
+def test_wait_deadline(client, busybox):
+    with client.containers.run("busybox", ["sleep", "30"], detach=True) as c:
+        t0 = time.monotonic()
+        with pytest.raises(TimeoutError):
+            c.wait(timeout=0.3)
+        assert time.monotonic() - t0 < 2
+
+
+def test_stop_uses_stop_signal_then_kill(client, busybox):
+    with client.containers.run("busybox", ["sh", "-c", "trap 'exit 7' TERM; while :; do sleep 0.1; done"],
+                               detach=True) as c:
+        time.sleep(0.3)
+        c.stop(timeout=5)
+        assert c.attrs["State"]["ExitCode"] == 7
+    with client.containers.run("busybox", ["sleep", "30"], detach=True) as c:
+        t0 = time.monotonic()
+        c.stop(timeout=0.5)            # PID 1 ignores SIGTERM: SIGKILL after the timeout
+        assert c.attrs["State"]["ExitCode"] == 137
+        assert time.monotonic() - t0 < 5
+
+
+def test_kill_signal_names(client, busybox):
+    with client.containers.run("busybox", ["sh", "-c", "trap 'exit 3' HUP; while :; do sleep 0.1; done"],
+                               detach=True) as c:
+        time.sleep(0.3)
+        c.kill("HUP")
+        assert c.wait(timeout=5)["StatusCode"] == 3
+        with pytest.raises(errors.Conflict):
+            c.kill()
+        with pytest.raises(errors.InvalidArgument):
+            client.containers.run("busybox", ["sleep", "5"], detach=True, name="pyc-sig").kill("NOPE")
+    client.containers.get("pyc-sig").remove(force=True)
+
+
+def test_pause_unpause(client, busybox):
+    with client.containers.run("busybox", ["sh", "-c", "while :; do echo x; sleep 0.05; done"],
+                               detach=True) as c:
+        c.pause()
+        assert c.status == "paused"
+        with pytest.raises(errors.Conflict):
+            c.pause()
+        n = len(c.logs())
+        time.sleep(0.3)
+        assert len(c.logs()) == n       # frozen: no output
+        c.unpause()
+        assert c.status == "running"
+        time.sleep(0.3)
+        assert len(c.logs()) > n
+
+
+def test_restart_policy_on_failure(client, busybox):
+    c = client.containers.run("busybox", ["sh", "-c", "echo try; exit 3"], detach=True,
+                              restart_policy={"Name": "on-failure", "MaximumRetryCount": 2})
+    try:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            c.reload()
+            if c.status == "exited" and c.attrs["RestartCount"] == 2:
+                break
+            time.sleep(0.05)
+        assert c.status == "exited" and c.attrs["RestartCount"] == 2
+        assert c.attrs["State"]["ExitCode"] == 3
+        assert c.logs() == b"try\n" * 3
+    finally:
+        c.remove(force=True)
+
+
+def test_restart_policy_always_until_stopped(client, busybox):
+    c = client.containers.run("busybox", ["true"], detach=True, restart_policy="always")
+    try:
+        deadline = time.monotonic() + 10
+        while c.attrs["RestartCount"] < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+            c.reload()
+        assert c.attrs["RestartCount"] >= 2
+        c.stop(timeout=1)
+        assert c.status == "exited"
+        count = c.attrs["RestartCount"]
+        time.sleep(0.5)
+        c.reload()
+        assert c.status == "exited" and c.attrs["RestartCount"] == count
+    finally:
+        c.remove(force=True)
+
+
+def test_auto_remove(client, busybox):
+    c = client.containers.run("busybox", ["true"], detach=True, remove=True)
+    c.wait(timeout=10, condition="removed")
+    with pytest.raises(errors.NotFound):
+        client.containers.get(c.id)
+
+
+def test_logs_options(client, busybox):
+    c = client.containers.run("busybox", ["sh", "-c", "echo a; sleep 0.1; echo b >&2; sleep 0.1; echo c; printf d"],
+                              detach=True)
+    try:
+        c.wait(timeout=10)
+        assert c.logs() == b"a\nb\nc\nd"
+        assert c.logs(stderr=False) == b"a\nc\nd"
+        assert c.logs(stdout=False) == b"b\n"
+        assert c.logs(tail=2) == b"c\nd"
+        stamped = c.logs(timestamps=True).splitlines()
+        assert stamped[0].endswith(b" a") and stamped[0][:4].isdigit()
+        assert c.logs(since=time.time() + 60) == b""
+        assert b"".join(c.logs(stream=True)) == b"a\nb\nc\nd"
+    finally:
+        c.remove()
+
+
+def test_logs_follow(client, busybox):
+    with client.containers.run("busybox", ["sh", "-c", "for i in 1 2 3; do echo $i; sleep 0.1; done"],
+                               detach=True) as c:
+        assert b"".join(c.logs(stream=True, follow=True)) == b"1\n2\n3\n"
+
+
+def test_rename_top_stats_update(client, busybox):
+    with client.containers.run("busybox", ["sleep", "30"], detach=True, name="pyc-old",
+                               mem_limit="64m") as c:
+        c.rename("pyc-new")
+        assert c.name == "pyc-new"
+        assert client.containers.get("pyc-new").id == c.id
+        with pytest.raises(errors.NotFound):
+            client.containers.get("pyc-old")
+        top = c.top()
+        assert top["Titles"][0] == "PID" and "sleep 30" in top["Processes"][0][-1]
+        s = c.stats()
+        assert s["memory_stats"]["limit"] == 64 << 20 and s["pids_stats"]["current"] == 1
+        c.update(mem_limit="128m", pids_limit=20)
+        s = c.stats()
+        assert s["memory_stats"]["limit"] == 128 << 20 and s["pids_stats"]["limit"] == 20
+        with pytest.raises(errors.InvalidArgument):
+            c.update(mem_limit="1k")
+
+
+def test_list_filters_and_prune(client, busybox):
+    a = client.containers.run("busybox", ["sleep", "30"], detach=True, labels={"pyc": "a"})
+    b = client.containers.create("busybox", ["true"], labels={"pyc": "b"})
+    try:
+        assert a in client.containers.list()
+        assert b not in client.containers.list()
+        assert b in client.containers.list(all=True)
+        assert client.containers.list(filters={"label": "pyc=b"}) == []    # running only
+        assert client.containers.list(all=True, filters={"label": "pyc=b"}) == [b]
+        assert client.containers.list(filters={"status": "created", "label": "pyc"}) == [b]
+        assert client.containers.list(all=True, filters={"id": a.id[:8]}) == [a]
+        pruned = client.containers.prune(filters={"label": "pyc"})
+        assert pruned["ContainersDeleted"] == [b.id]
+        assert a in client.containers.list()
+    finally:
+        a.remove(force=True)
+
+
+def test_remove_running_needs_force(client, busybox):
+    c = client.containers.run("busybox", ["sleep", "30"], detach=True)
+    try:
+        with pytest.raises(errors.Conflict):
+            c.remove()
+    finally:
+        c.remove(force=True)
+    with pytest.raises(errors.NotFound):
+        c.reload()
+
+
+def test_other_process_sees_and_waits(client, busybox, store_root):
+    c = client.containers.run("busybox", ["sh", "-c", "sleep 0.5; exit 9"], detach=True)
+    try:
+        r = script(store_root, f"""
+            c = client.containers.get({c.id[:12]!r})
+            print(c.status, c.wait(timeout=10)["StatusCode"])
+        """)
+        assert r.stdout.decode().split() == ["running", "9"], r.stderr
+    finally:
+        c.remove(force=True)
+
+
+# -- exec ------------------------------------------------------------------
+
+def test_exec_joins_namespaces(client, busybox):
+    with client.containers.run("busybox", ["sleep", "30"], detach=True, hostname="exbox",
+                               environment={"FOO": "bar"}, mem_limit="64m") as c:
+        code, out = c.exec_run(["sh", "-c", "echo $FOO; hostname; cat /sys/fs/cgroup/memory/memory.limit_in_bytes; "
+                                            "ls /proc | grep -c '^[0-9]'"])
+        assert code == 0
+        foo, host, limit, nprocs = out.decode().split()
+        assert (foo, host, limit) == ("bar", "exbox", str(64 << 20))
+        assert int(nprocs) <= 4
+
+
+def test_exec_user_env_workdir_exit_code(client, busybox):
+    with client.containers.run("busybox", ["sleep", "30"], detach=True) as c:
+        assert c.exec_run("id -u", user="nobody") == (0, b"65534\n")
+        assert c.exec_run(["sh", "-c", "pwd; echo $X"], workdir="/tmp",
+                          environment={"X": "y"}).output == b"/tmp\ny\n"
+        assert c.exec_run(["sh", "-c", "exit 4"]).exit_code == 4
+        assert c.exec_run(["sh", "-c", "echo o; echo e >&2"], demux=True).output == (b"o\n", b"e\n")
+
+
+def test_exec_stream_yields_exit_code(client, busybox):
+    with client.containers.run("busybox", ["sleep", "30"], detach=True) as c:
+        res = c.exec_run(["sh", "-c", "echo 1; sleep 0.1; echo 2; exit 6"], stream=True)
+        assert b"".join(res.output) == b"1\n2\n"
+        assert res.exit_code == 6
+
+
+def test_exec_timeout(client, busybox):
+    with client.containers.run("busybox", ["sleep", "30"], detach=True) as c:
+        t0 = time.monotonic()
+        with pytest.raises(TimeoutError):
+            c.exec_run(["sleep", "20"], timeout=0.3)
+        assert time.monotonic() - t0 < 3
+        assert "sleep 20" not in str(c.top())
+
+
+def test_exec_refused_when_not_running(client, busybox):
+    c = client.containers.create("busybox", ["true"])
+    try:
+        with pytest.raises(errors.Conflict):
+            c.exec_run("true")
+    finally:
+        c.remove()
+
+
+# -- reliability -------------------------------------------------------------
+
+def _leftover_cgroups(client, cid):
+    return [p for p in client._runtime.cg.dirs(cid).values() if os.path.isdir(p)]
+
+
+def test_kill_monitor_reports_exit(client, busybox):
+    c = client.containers.run("busybox", ["sleep", "30"], detach=True)
+    try:
+        os.kill(monitor_pid(c), signal.SIGKILL)
+        deadline = time.monotonic() + 5
+        while c.status == "running" and time.monotonic() < deadline:
+            time.sleep(0.05)
+            c.reload()
+        assert c.status == "exited"
+        assert c.attrs["State"]["ExitCode"] == 137
+        assert not _leftover_cgroups(client, c.id)
+    finally:
+        c.remove(force=True)
+
+
+def test_wiped_runtime_state_is_repaired(busybox, store_root, tmp_path):
+    run_root = str(tmp_path / "run")
+    client = Client(root=store_root, run_root=run_root)
+    c = client.containers.run("busybox", ["sleep", "30"], detach=True, name="pyc-reboot")
+    os.kill(monitor_pid(c), signal.SIGKILL)           # as a reboot would
+    time.sleep(0.2)
+    subprocess.run(["rm", "-rf", run_root], check=True)
+    client = Client(root=store_root, run_root=run_root)
+    c = client.containers.get("pyc-reboot")
+    try:
+        assert c.status == "exited"
+        assert not _leftover_cgroups(client, c.id)
+        c.start()
+        assert c.status == "running"
+    finally:
+        c.remove(force=True)
+
+
+def test_kill_9_creator_mid_run_leaves_nothing(client, busybox, store_root):
+    proc = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
+        import sys; sys.path.insert(0, {ROOT!r})
+        from pycontainer import Client
+        client = Client(root={str(store_root)!r})
+        print("ready", flush=True)
+        while True:
+            client.containers.run("busybox", ["true"], detach=True, remove=True,
+                                  labels={{"pyc-crash": "1"}})
+    """)], stdout=subprocess.PIPE)
+    assert proc.stdout.readline() == b"ready\n"
+    time.sleep(0.4)
+    proc.kill()
+    proc.wait()
+    Client(root=store_root)            # a later Client repairs what was half made
+    time.sleep(0.3)                    # auto-removing monitors finish
+    left = client.containers.list(all=True, filters={"label": "pyc-crash"})
+    for c in left:
+        c.remove(force=True)
+    Client(root=store_root)
+    for cid in os.listdir(client._runtime.containers):
+        assert os.path.exists(os.path.join(client._runtime.containers, cid, "config.json"))
+
+
+def test_kill_9_during_remove_is_repaired(client, busybox, store_root):
+    c = client.containers.run("busybox", ["sleep", "30"], detach=True)
+    # A remover that dies after deleting config.json but before the rest.
+    cfg = client._runtime.config_path(c.id)
+    c.kill()
+    os.unlink(cfg)
+    Client(root=store_root)
+    assert not os.path.exists(client._runtime.dir(c.id))
+    assert not os.path.exists(client._runtime.rundir(c.id))
+    assert not _leftover_cgroups(client, c.id)
+
+
+def test_four_threads_hammer_one_container(client, busybox):
+    c = client.containers.run("busybox", ["sleep", "30"], detach=True)
+    cid, errors_seen = c.id, []
+
+    def worker(verb):
+        for _ in range(100):
+            try:
+                obj = client.containers.get(cid)
+                if verb == "start":
+                    obj.start()
+                elif verb == "stop":
+                    obj.stop(timeout=0)
+                elif verb == "kill":
+                    obj.kill()
+                else:
+                    obj.remove(force=True)
+            except (errors.NotFound, errors.Conflict):
+                pass
+            except Exception as err:       # anything untyped is a failure
+                errors_seen.append(repr(err))
+    threads = [threading.Thread(target=worker, args=(v,)) for v in ("start", "stop", "kill", "remove")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert not errors_seen
+    with pytest.raises(errors.NotFound):
+        client.containers.get(cid).remove(force=True)
+        client.containers.get(cid)
+    assert not _leftover_cgroups(client, cid)
+
+
+def test_two_processes_same_name(client, busybox, store_root):
+    body = """
+        import time
+        time.sleep(max(0, {t} - time.time()))
+        try:
+            c = client.containers.create("busybox", ["true"], name="pyc-race")
+            print("won", c.id)
+        except errors.Conflict:
+            print("conflict")
+    """.format(t=time.time() + 1.0)
+    results = []
+    threads = [threading.Thread(target=lambda: results.append(script(store_root, body)))
+               for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    words = sorted(r.stdout.decode().split()[0] for r in results)
+    assert words == ["conflict", "won"], [r.stderr for r in results]
+    client.containers.get("pyc-race").remove()
+
+
+def test_state_files_are_json(client, busybox):
+    with client.containers.run("busybox", ["sleep", "30"], detach=True) as c:
+        d = client._runtime.dir(c.id)
+        for name in ("config.json", "run.json"):
+            with open(os.path.join(d, name)) as f:
+                json.load(f)
