@@ -1,0 +1,192 @@
+"""What do detached containers cost? Start latency, exec latency, monitor memory.
+
+- detached start: ``run(detach=True)`` until the init has exec'd, beside
+  ``runc run -d`` on the same rootfs;
+- exec: ``exec_run(["true"])`` in a running container, beside ``runc exec``;
+- monitor memory: private RSS (Private_Clean + Private_Dirty from
+  smaps_rollup) of the monitors of N idle containers, beside podman's conmon
+  when podman is installed.
+
+Usage: python benchmarks/lifecycle.py [--runs 200] [--idle 100]
+"""
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, ".."))
+sys.path.insert(0, HERE)
+
+import baselines  # noqa: E402
+from pycontainer import Client  # noqa: E402
+
+
+def pct(values, q):
+    values = sorted(values)
+    return values[min(len(values) - 1, int(len(values) * q))]
+
+
+def fmt(values, unit=1e3, suffix="ms"):
+    return (f"p50 {pct(values, .5) * unit:8.2f} {suffix}   p90 {pct(values, .9) * unit:8.2f} "
+            f"{suffix}   (n={len(values)})")
+
+
+def private_kib(pid):
+    total = 0
+    with open(f"/proc/{pid}/smaps_rollup") as f:
+        for line in f:
+            if line.startswith(("Private_Clean:", "Private_Dirty:")):
+                total += int(line.split()[1])
+    return total
+
+
+def bench_detached(client, runs):
+    times = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        c = client.containers.run("busybox", ["sleep", "60"], detach=True)
+        times.append(time.perf_counter() - t0)
+        c.remove(force=True)
+    return times
+
+
+def bench_exec(client, runs):
+    with client.containers.run("busybox", ["sleep", "600"], detach=True) as c:
+        for _ in range(10):
+            c.exec_run(["true"])
+        times = []
+        for _ in range(runs):
+            t0 = time.perf_counter()
+            c.exec_run(["true"])
+            times.append(time.perf_counter() - t0)
+    return times
+
+
+def bench_monitors(client, n):
+    cs = []
+    try:
+        for _ in range(n):
+            cs.append(client.containers.run("busybox", ["sleep", "600"], detach=True))
+        time.sleep(0.5)
+        return [private_kib(c.attrs["State"]["MonitorPid"]) for c in cs]
+    finally:
+        for c in cs:
+            c.remove(force=True)
+
+
+def runc_detached_and_exec(rootfs, runs):
+    work = tempfile.mkdtemp(prefix="pyc-bench-runc-", dir="/var/tmp")
+    starts, execs, names = [], [], []
+    try:
+        bundle = baselines.make_runc_bundle(rootfs, work, args=["sleep", "600"])
+        config = baselines._read_config(bundle)
+        for i in range(runs):
+            name = f"pyc-bench-{uuid.uuid4().hex[:8]}"
+            names.append(name)
+            config["linux"]["cgroupsPath"] = f"/{baselines.CGROUP_PARENT}/{name}"
+            baselines._write_config(bundle, config)
+            t0 = time.perf_counter()
+            subprocess.run(["runc", "run", "-d", "--bundle", bundle, name], check=True,
+                           stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL)
+            starts.append(time.perf_counter() - t0)
+            if i < 50:
+                t0 = time.perf_counter()
+                subprocess.run(["runc", "exec", name, "true"], check=True,
+                               stdin=subprocess.DEVNULL, capture_output=True)
+                execs.append(time.perf_counter() - t0)
+            baselines._delete("runc", name)
+    finally:
+        for name in names:
+            baselines._delete("runc", name)
+        baselines.remove_bench_cgroups(names)
+        shutil.rmtree(work, ignore_errors=True)
+    return starts, execs
+
+
+def conmon_kib(n):
+    """Private RSS of conmon for n idle podman containers (None without podman)."""
+    if not shutil.which("podman"):
+        return None
+    root = tempfile.mkdtemp(prefix="pyc-bench-podman-", dir="/var/tmp")
+    base = ["podman", "--root", f"{root}/root", "--runroot", f"{root}/run",
+            "--cgroup-manager=cgroupfs", "--events-backend=file"]
+    try:
+        tar = os.path.join(root, "bb.tar")
+        rootfs = os.path.join(root, "rootfs")
+        baselines.make_busybox_rootfs(rootfs)
+        subprocess.run(["tar", "-C", rootfs, "-cf", tar, "."], check=True)
+        subprocess.run(base + ["import", tar, "pyc-bench-bb"], check=True, capture_output=True)
+        ids = []
+        for _ in range(n):
+            r = subprocess.run(base + ["run", "-d", "--network=none", "--ulimit",
+                                       "nofile=1024:1024", "--ulimit", "nproc=1024:1024",
+                                       "pyc-bench-bb", "sleep", "600"],
+                               capture_output=True, text=True)
+            if r.returncode != 0:
+                return f"podman run failed: {r.stderr.strip()[:200]}"
+            ids.append(r.stdout.strip())
+        time.sleep(0.5)
+        pids = subprocess.run(["pgrep", "-f", f"conmon.*{root}"], capture_output=True,
+                              text=True).stdout.split()
+        return [private_kib(int(p)) for p in pids]
+    finally:
+        subprocess.run(base + ["rm", "-af", "-t", "0"], capture_output=True)
+        subprocess.run(base + ["system", "reset", "-f"], capture_output=True)
+        subprocess.run(["umount", "-R", f"{root}/root"], capture_output=True)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--runs", type=int, default=200)
+    ap.add_argument("--idle", type=int, default=100)
+    ap.add_argument("--podman", type=int, default=10, help="idle podman containers (0: skip)")
+    args = ap.parse_args()
+    root = tempfile.mkdtemp(prefix="pyc-bench-", dir="/var/tmp")
+    client = Client(root=root)
+    try:
+        img = client.images.busybox()
+        bench_detached(client, 10)
+        det = bench_detached(client, args.runs)
+        exe = bench_exec(client, args.runs)
+        mon = bench_monitors(client, args.idle)
+        print("pycontainer:")
+        print(f"  run(detach=True) until running   {fmt(det)}")
+        print(f"  exec_run(['true'])               {fmt(exe)}")
+        print(f"  monitor private RSS, {len(mon)} idle containers: median "
+              f"{statistics.median(mon):.0f} KiB, max {max(mon)} KiB "
+              f"(target < 1024 KiB)")
+        if baselines.runc_available():
+            rootfs = tempfile.mkdtemp(prefix="pyc-bench-rootfs-", dir="/var/tmp")
+            try:
+                for layer in img.record.layer_dirs:
+                    shutil.copytree(layer, rootfs, symlinks=True, dirs_exist_ok=True)
+                rs, rx = runc_detached_and_exec(rootfs, max(20, args.runs // 4))
+            finally:
+                shutil.rmtree(rootfs, ignore_errors=True)
+            print("runc (same rootfs):")
+            print(f"  runc run -d                      {fmt(rs)}")
+            print(f"  runc exec true                   {fmt(rx)}")
+            print(f"ratios (p50): start {pct(rs, .5) / pct(det, .5):.1f}x, "
+                  f"exec {pct(rx, .5) / pct(exe, .5):.1f}x faster than runc")
+        if args.podman:
+            cm = conmon_kib(args.podman)
+            if isinstance(cm, list) and cm:
+                print(f"podman's conmon private RSS ({len(cm)} idle): median "
+                      f"{statistics.median(cm):.0f} KiB")
+            else:
+                print(f"podman's conmon: {cm or 'not measured (podman not installed)'}")
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+        shutil.rmtree(client._runtime.run_root, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
