@@ -44,5 +44,6 @@ int pyc_op_remount_root(struct plan *p, const struct pyc_op *op);
 int pyc_op_groups(struct plan *p, const struct pyc_op *op);
 int pyc_op_write(struct plan *p, const struct pyc_op *op);
 int pyc_op_exec(struct plan *p, const struct pyc_op *op);
+int pyc_op_loopback(struct plan *p, const struct pyc_op *op);
 
 #endif

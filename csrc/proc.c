@@ -2,6 +2,9 @@
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <grp.h>
+#include <net/if.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <sched.h>
 #include <string.h>
 #include <unistd.h>
@@ -75,6 +78,21 @@ int pyc_op_exec(struct plan *p, const struct pyc_op *op)
             return err;
         dir = end + 1;
     }
+}
+
+/* ioctl rather than netlink: one socket, two calls. */
+int pyc_op_loopback(struct plan *p, const struct pyc_op *op)
+{
+    (void) p; (void) op;
+    struct ifreq ifr = { 0 };
+    cleanup_fd int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return neg_errno();
+    memcpy(ifr.ifr_name, "lo", 3);
+    if (ioctl(fd, SIOCGIFFLAGS, &ifr) < 0)
+        return neg_errno();
+    ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
+    return ioctl(fd, SIOCSIFFLAGS, &ifr) < 0 ? neg_errno() : 0;
 }
 
 int pyc_unshare(uint64_t flags)

@@ -16,6 +16,7 @@ import time
 from .. import _core, cgroups
 from ..errors import Conflict
 from . import monitor
+from . import mounts as _mounts
 from . import plan as planmod
 from .process import (CLONE_NEWIPC, CLONE_NEWNET, CLONE_NEWNS, CLONE_NEWPID, CLONE_NEWUTS,
                       spawn)
@@ -74,7 +75,7 @@ class Runtime:
         container needs (/proc, /sys, /dev, /etc/hosts...), made once, so a
         container's upper layer stays empty and start needs no copy-up."""
         path = self._init_layers.get(record.id)
-        if path:
+        if path and os.path.isdir(path):   # image removal deletes it
             return path
         path = os.path.join(self.root, "init", record.id.split(":")[-1])
         if not os.path.isdir(path):
@@ -223,14 +224,14 @@ class Runtime:
         ld = self.layer_dir(cid, ephemeral)
         layout = planmod.Layout(rootfs=os.path.join(rd, "rootfs"), lowers=lowers,
                                 upper=os.path.join(ld, "upper"), work=os.path.join(ld, "work"),
-                                binds=binds)
+                                binds=binds, mounts=_mounts.resolve(cfg.mounts, self.root))
         plan = planmod.compile_plan(cfg, layout, self._cg_mounts)
         flags = CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWPID
         if cfg.network_mode != "host":
             flags |= CLONE_NEWNET
         return plan, flags
 
-    def start(self, cid, cfg, lowers, stdio, pdeathsig=0, ephemeral=False):
+    def start(self, cid, cfg, lowers, stdio, pdeathsig=0, ephemeral=False, hold_mntns=False):
         """Create cgroups, compile the plan and spawn the init in this process.
 
         Returns the InitProcess; on failure nothing of the attempt is left.
@@ -242,12 +243,24 @@ class Runtime:
             into = self.cg.clone_into(cid)
             cgfd = os.open(into, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC) if into else -1
 
+            held = []
+
             def attach(pid):
-                _core.cgroup_apply(self.cg.attach_steps(cid, pid))
+                if not into:
+                    _core.cgroup_apply(self.cg.attach_steps(cid, pid))
+                if hold_mntns:
+                    # Keep the mount namespace alive past the init's exit, so its
+                    # teardown (every unmount) happens in teardown.release(), off
+                    # the caller's wait.
+                    held.append(os.open(f"/proc/{pid}/ns/mnt", os.O_RDONLY | os.O_CLOEXEC))
             try:
-                proc = spawn(plan, cfg.argv, cfg.env, flags, stdio=stdio,
-                             attach=None if into else attach, cgroup_fd=cgfd,
-                             pdeathsig=pdeathsig)
+                proc = spawn(plan, cfg.argv, cfg.env, flags, stdio=stdio, attach=attach,
+                             cgroup_fd=cgfd, pdeathsig=pdeathsig)
+                proc.held_fds = held
+            except BaseException:
+                for fd in held:
+                    os.close(fd)
+                raise
             finally:
                 if cgfd >= 0:
                     os.close(cgfd)

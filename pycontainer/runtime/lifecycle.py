@@ -18,13 +18,14 @@ from ..errors import Conflict, ContainerError, InvalidArgument, NotFound
 from . import config as _config
 from . import logs as _logs
 from . import state as _state
+from . import teardown
 from .engine import _now, write_json_atomic
 from .timing import mark
 
 RUN_KEYS = {"command", "entrypoint", "environment", "hostname", "working_dir", "user",
             "read_only", "network_mode", "labels", "name", "volatile", "mem_limit",
             "memswap_limit", "pids_limit", "nano_cpus", "cpu_shares", "cpu_quota",
-            "cpu_period", "cpuset_cpus", "restart_policy"}
+            "cpu_period", "cpuset_cpus", "restart_policy", "volumes", "mounts", "tmpfs"}
 STOP_SIGNALS = {_signal.SIGKILL, _signal.SIGTERM, _signal.SIGINT, _signal.SIGQUIT}
 
 
@@ -185,7 +186,8 @@ class Lifecycle:
         try:
             try:
                 proc = rt.start(cid, cfg, rt.lowers(record), (-1, out_w, err_w),
-                                pdeathsig=_signal.SIGKILL, ephemeral=ephemeral)
+                                pdeathsig=_signal.SIGKILL, ephemeral=ephemeral,
+                                hold_mntns=True)
             finally:
                 os.close(out_w)
                 if err_r is not None:
@@ -197,8 +199,11 @@ class Lifecycle:
                     "Status": "running", "Pid": proc.pid,
                     "PidStartTime": _state.proc_start_time(proc.pid), "MonitorPid": me,
                     "MonitorStartTime": _state.proc_start_time(me), "StartedAt": started})
-            out, err = _drain(out_r, err_r)
-            status = proc.wait()
+            try:
+                out, err = _drain(out_r, err_r)
+                status = proc.wait()
+            finally:
+                teardown.release(proc.held_fds)
             mark("wait")
             oom = rt.oom_killed(cid)
         finally:
@@ -328,7 +333,7 @@ class Lifecycle:
             else:
                 time.sleep(step)
 
-    def remove(self, cid, force=False):
+    def remove(self, cid, force=False, v=False):
         with _state.locked(self.rt, cid):
             attrs = _state.load(self.rt, cid)
             st = attrs["State"]
@@ -346,6 +351,8 @@ class Lifecycle:
             name = attrs["Name"].lstrip("/")
             self.rt.remove_dir(cid)
             self.rt.release_name(name, cid)
+        if v:
+            self.client.volumes._remove_anonymous(attrs)
 
     def rename(self, cid, new):
         new = _config.validate_name(new)

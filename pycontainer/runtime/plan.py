@@ -10,6 +10,7 @@ import struct
 from dataclasses import dataclass, field
 
 from .._core import lib
+from . import mounts as _mounts
 
 # MOUNT_ATTR_* (linux/mount.h) and MS_* (sys/mount.h)
 RDONLY, NOSUID, NODEV, NOEXEC, STRICTATIME = 0x1, 0x2, 0x4, 0x8, 0x20
@@ -75,6 +76,7 @@ class Layout:
     upper: str = None
     work: str = None
     binds: list = field(default_factory=list)  # (host path, path in container, attrs, is_file)
+    mounts: list = field(default_factory=list)  # user mounts: runtime/mounts.py specs, resolved
 
 
 def mount_fs(pb, fstype, target, attrs, options="", source=None, flags=lib.PYC_MNT_MKDIR):
@@ -124,6 +126,8 @@ def compile_plan(cfg, layout, cgroup_mounts, cgroupns=True):
     """
     pb = PlanBuilder()
     pb.op(lib.PYC_OP_MOUNT, "make mounts private", s2="/", a=MS_REC | MS_PRIVATE)
+    if cfg.network_mode == "none":
+        pb.op(lib.PYC_OP_LOOPBACK, "bring lo up")
     pb.op(lib.PYC_OP_OVERLAY, f"mount overlay rootfs on {layout.rootfs}",
           s1="\n".join(layout.lowers), s2=layout.upper, s3=layout.work, s4=layout.rootfs,
           c=1 if cfg.volatile else 0)
@@ -131,11 +135,7 @@ def compile_plan(cfg, layout, cgroup_mounts, cgroupns=True):
     mount_fs(pb, "proc", "proc", NOSUID | NODEV | NOEXEC, "", "proc",
              lib.PYC_MNT_NO_SYMLINKS | lib.PYC_MNT_MKDIR)
     add_dev(pb)
-    for host, target, attrs, is_file in layout.binds:
-        flags = lib.PYC_MNT_BIND_SRC | lib.PYC_MNT_RECURSIVE
-        flags |= lib.PYC_MNT_MKFILE if is_file else lib.PYC_MNT_MKDIR
-        pb.op(lib.PYC_OP_MOUNT_IN, f"bind {host} on {target}", s1=host,
-              s2=target.lstrip("/"), a=attrs, b=flags)
+    _mounts.emit(pb, layout.binds, layout.mounts)   # binds, volumes, tmpfs: shallow first
     if cfg.working_dir:
         pb.op(lib.PYC_OP_MKDIR_IN, f"mkdir working dir {cfg.working_dir}",
               s2=cfg.working_dir.lstrip("/") or ".", a=0o755)

@@ -23,6 +23,7 @@ class InitProcess:
         self.pid = pid
         self.pidfd = pidfd
         self.status = None      # exit code once reaped (128+signal when killed)
+        self.held_fds = []      # namespace fds kept open by the caller
 
     def kill(self, sig=signal.SIGKILL):
         if self.status is None and self.pidfd >= 0:

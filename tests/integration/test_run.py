@@ -45,6 +45,14 @@ def test_network_none_has_only_lo(client, busybox):
     assert sh(client, "ls /sys/class/net", network_mode="none").split() == ["lo"]
 
 
+def test_loopback_is_up(client, busybox):
+    out = sh(client, "cat /sys/class/net/lo/operstate /sys/class/net/lo/flags; "
+                     "nc -l -p 4000 > /tmp/got & sleep 0.2; echo ping | nc 127.0.0.1 4000; "
+                     "wait; cat /tmp/got")
+    state, flags, got = out.split()
+    assert int(flags, 16) & 1 and got == "ping"
+
+
 def test_network_host_sees_host_links(client, busybox):
     inside = set(sh(client, "ls /sys/class/net", network_mode="host").split())
     assert inside == set(os.listdir("/sys/class/net"))
