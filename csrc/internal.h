@@ -45,5 +45,6 @@ int pyc_op_groups(struct plan *p, const struct pyc_op *op);
 int pyc_op_write(struct plan *p, const struct pyc_op *op);
 int pyc_op_exec(struct plan *p, const struct pyc_op *op);
 int pyc_op_loopback(struct plan *p, const struct pyc_op *op);
+int pyc_op_setns(struct plan *p, const struct pyc_op *op);
 
 #endif

@@ -95,6 +95,17 @@ int pyc_op_loopback(struct plan *p, const struct pyc_op *op)
     return ioctl(fd, SIOCSIFFLAGS, &ifr) < 0 ? neg_errno() : 0;
 }
 
+int pyc_op_setns(struct plan *p, const struct pyc_op *op)
+{
+    const char *path = plan_str(p, op->s1);
+    if (!path)
+        return -EINVAL;
+    cleanup_fd int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return neg_errno();
+    return setns(fd, (int) op->a) < 0 ? neg_errno() : 0;
+}
+
 int pyc_unshare(uint64_t flags)
 {
     return unshare((int) flags) < 0 ? neg_errno() : 0;

@@ -40,6 +40,7 @@ enum pyc_op_kind {
     PYC_OP_WRITE,        /* write s2 to file s1 (e.g. /proc/self/oom_score_adj) */
     PYC_OP_EXEC,         /* s1 = file, s2 = PATH to search when s1 has no '/' */
     PYC_OP_LOOPBACK,     /* bring "lo" up in the (new) network namespace */
+    PYC_OP_SETNS,        /* join the namespace file s1 (e.g. a prepared netns), a = CLONE_NEW* */
 };
 
 /* PYC_OP_MOUNT_IN flags (b) */

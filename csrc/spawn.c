@@ -55,6 +55,7 @@ static int run_op(struct plan *p, const struct pyc_op *op, int sock, int index)
     case PYC_OP_WRITE:        return pyc_op_write(p, op);
     case PYC_OP_EXEC:         return pyc_op_exec(p, op);
     case PYC_OP_LOOPBACK:     return pyc_op_loopback(p, op);
+    case PYC_OP_SETNS:        return pyc_op_setns(p, op);
     case PYC_OP_SYNC:         return op_sync(sock, index);
     case PYC_OP_MOUNT:
         return mount(plan_str(p, op->s1), plan_str(p, op->s2), plan_str(p, op->s3),

@@ -35,6 +35,7 @@ struct mon {
     const char *attach[MAX_ATTACH];
     int nattach;
     const char *cleanup;
+    const char *hooks;
     const char *paths[MAX_PATHS];
     int npaths;
     int logfd;
@@ -79,7 +80,8 @@ static int load(struct mon *m, const char *file)
     memcpy(&m->h, m->buf, sizeof m->h);
     const struct pyc_mon_header *h = &m->h;
     uint64_t need = sizeof *h + (uint64_t) h->nops * sizeof(struct pyc_op) + h->strs_len +
-                    h->argv_len + h->env_len + h->attach_len + h->cleanup_len + h->paths_len;
+                    h->argv_len + h->env_len + h->attach_len + h->cleanup_len + h->paths_len +
+                    h->hooks_len;
     if (h->magic != PYC_MON_MAGIC || need != (uint64_t) st.st_size)
         return -1;
     char *p = m->buf + sizeof *h;
@@ -98,6 +100,8 @@ static int load(struct mon *m, const char *file)
     m->cleanup = p;
     p += h->cleanup_len;
     split(p, h->paths_len, m->paths, MAX_PATHS, &m->npaths);
+    p += h->paths_len;
+    m->hooks = p;
     m->spec.cgroup_fd = -1;
     m->spec.keep_fds_from = 3;
     m->spec.join_pidfd = -1;
@@ -338,9 +342,36 @@ static int rm_entry(const char *path, const struct stat *st, int flag, struct FT
     return 0;   /* best effort: Python's recovery removes what is left */
 }
 
+/* Python's cleanup for what the container owns beyond cgroups (network
+ * endpoints, rules): each command runs once, in order; failures are left
+ * for Python's recovery. */
+static void run_hooks(struct mon *m)
+{
+    const char *s = m->hooks, *end = m->hooks + m->h.hooks_len;
+    char *argv[64];
+    while (s < end) {
+        int n = 0;
+        for (; s < end && *s && n < 63; s += strlen(s) + 1)
+            argv[n++] = (char *) s;
+        argv[n] = NULL;
+        s += strlen(s) + 1;      /* the empty terminator */
+        if (n == 0)
+            continue;
+        pid_t pid = fork();
+        if (pid == 0) {
+            execv(argv[0], argv);
+            _exit(127);
+        }
+        if (pid > 0)
+            while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+                ;
+    }
+}
+
 static void finish(struct mon *m)
 {
     int failed;
+    run_hooks(m);
     if (m->h.cleanup_len)
         pyc_cgroup_apply(m->cleanup, m->h.cleanup_len, &failed);
     if (!m->h.auto_remove)

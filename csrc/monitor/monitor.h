@@ -24,7 +24,9 @@ struct pyc_mon_header {
     uint32_t restart;       /* enum pyc_restart */
     int32_t restart_max;    /* on-failure:N, 0 = unlimited */
     uint32_t auto_remove;
-    uint32_t pad[2];
+    uint32_t hooks_len;     /* commands run when the container is done: argv
+                               strings NUL-separated, an empty string ends each */
+    uint32_t pad;
 };
 
 #endif

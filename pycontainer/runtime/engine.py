@@ -267,7 +267,8 @@ class Runtime:
             undo.pop_all()
         return proc
 
-    def start_monitored(self, cid, cfg, lowers, restart=("no", 0), auto_remove=False):
+    def start_monitored(self, cid, cfg, lowers, restart=("no", 0), auto_remove=False,
+                        hooks=()):
         """Start the container under its own monitor; returns the init's pid.
 
         The monitor owns the container from here: logs, exit status
@@ -286,7 +287,7 @@ class Runtime:
             if auto_remove:
                 paths += [rd, d]
             data = monitor.pack(plan, cfg.argv, cfg.env, flags, attach,
-                                self.cg.remove_steps(cid), paths, restart, auto_remove)
+                                self.cg.remove_steps(cid), paths, restart, auto_remove, hooks)
             return monitor.start(os.path.join(rd, "monitor.bin"), data, plan)
         except BaseException:
             self.remove_cgroups(cid)

@@ -12,7 +12,7 @@ from .. import _core
 from ..errors import OperationError
 
 MAGIC = 0x4D435950
-HEADER = struct.Struct("=IIQ8IiI2I")
+HEADER = struct.Struct("=IIQ8IiIII")
 RESTART = {"no": 0, "": 0, "always": 1, "on-failure": 2, "unless-stopped": 3}
 
 
@@ -29,14 +29,19 @@ def _nul(items):
 
 
 def pack(plan, argv, env, clone_flags, attach, cleanup, paths, restart=("no", 0),
-         auto_remove=False):
-    """The monitor's input file as bytes (see csrc/monitor/monitor.h)."""
+         auto_remove=False, hooks=()):
+    """The monitor's input file as bytes (see csrc/monitor/monitor.h).
+
+    ``hooks``: commands (argv lists, absolute program paths) the monitor runs
+    once the container is done for good, before removing its cgroups.
+    """
     name, max_retry = restart
     sections = [plan.ops, plan.strs, _nul(argv), _nul(env), _nul(attach),
                 "".join(f"{k}\t{p}\t{v}\n" for k, p, v in cleanup).encode(), _nul(paths)]
+    hook_bytes = b"".join(_nul(cmd) + b"\0" for cmd in hooks)
     header = HEADER.pack(MAGIC, 1, clone_flags, plan.nops, *[len(s) for s in sections[1:]],
-                         RESTART[name], max_retry, 1 if auto_remove else 0, 0, 0)
-    return header + b"".join(sections)
+                         RESTART[name], max_retry, 1 if auto_remove else 0, len(hook_bytes), 0)
+    return header + b"".join(sections) + hook_bytes
 
 
 def start(spec_path, data, plan):
