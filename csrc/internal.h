@@ -46,5 +46,7 @@ int pyc_op_write(struct plan *p, const struct pyc_op *op);
 int pyc_op_exec(struct plan *p, const struct pyc_op *op);
 int pyc_op_loopback(struct plan *p, const struct pyc_op *op);
 int pyc_op_setns(struct plan *p, const struct pyc_op *op);
+int pyc_op_caps(struct plan *p, const struct pyc_op *op);
+int pyc_op_seccomp(struct plan *p, const struct pyc_op *op);
 
 #endif

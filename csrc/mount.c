@@ -153,12 +153,13 @@ static int fs_configure(int fsfd, const char *data)
 
 /* A detached mount of a new filesystem (proc, tmpfs, ...), or a clone of a
  * host path for binds. */
-static int make_mount(struct plan *p, const struct pyc_op *op)
+static int make_mount(struct plan *p, const struct pyc_op *op, int target)
 {
     const char *src = plan_str(p, op->s1);
-    if (op->b & PYC_MNT_BIND_SRC) {
+    if (op->b & (PYC_MNT_BIND_SRC | PYC_MNT_BIND_SELF)) {
         unsigned fl = OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | ((op->b & PYC_MNT_RECURSIVE) ? AT_RECURSIVE : 0);
-        int tfd = open_tree(AT_FDCWD, src, fl);
+        int tfd = (op->b & PYC_MNT_BIND_SELF) ? open_tree(target, "", fl | AT_EMPTY_PATH)
+                                              : open_tree(AT_FDCWD, src, fl);
         if (tfd < 0)
             return neg_errno();
         struct mount_attr attr = { .attr_set = (uint64_t) op->a };
@@ -187,9 +188,11 @@ static int make_mount(struct plan *p, const struct pyc_op *op)
 int pyc_op_mount_in(struct plan *p, const struct pyc_op *op)
 {
     cleanup_fd int tfd = open_target(p, op);
+    if (tfd == -ENOENT && (op->b & PYC_MNT_OPTIONAL))
+        return 0;
     if (tfd < 0)
         return tfd;
-    cleanup_fd int mfd = make_mount(p, op);
+    cleanup_fd int mfd = make_mount(p, op, tfd);
     if (mfd < 0)
         return mfd;
     if (move_mount(mfd, "", tfd, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)

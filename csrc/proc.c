@@ -2,6 +2,11 @@
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <grp.h>
+#include <linux/capability.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <net/if.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
@@ -104,6 +109,35 @@ int pyc_op_setns(struct plan *p, const struct pyc_op *op)
     if (fd < 0)
         return neg_errno();
     return setns(fd, (int) op->a) < 0 ? neg_errno() : 0;
+}
+
+/* Bounding set: drop what the container must not get (root's exec gains
+ * exactly the bounding set); inheritable and ambient empty (CVE-2022-24769). */
+int pyc_op_caps(struct plan *p, const struct pyc_op *op)
+{
+    (void) p;
+    uint64_t keep = (uint64_t) op->a;
+    for (int cap = 0; cap <= (int) op->c && cap < 64; cap++)
+        if (!(keep & (1ULL << cap)) && prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 && errno != EINVAL)
+            return neg_errno();
+    if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL)
+        return neg_errno();
+    struct __user_cap_header_struct hdr = { _LINUX_CAPABILITY_VERSION_3, 0 };
+    struct __user_cap_data_struct data[2];
+    if (syscall(SYS_capget, &hdr, data) < 0)
+        return neg_errno();
+    data[0].inheritable = data[1].inheritable = 0;
+    return syscall(SYS_capset, &hdr, data) < 0 ? neg_errno() : 0;
+}
+
+int pyc_op_seccomp(struct plan *p, const struct pyc_op *op)
+{
+    const char *bpf = plan_str(p, op->s1);
+    if (!bpf || op->a <= 0 || op->a % 8)
+        return -EINVAL;
+    struct sock_fprog prog = { .len = (unsigned short) (op->a / 8),
+                               .filter = (struct sock_filter *) bpf };
+    return prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog, 0, 0) < 0 ? neg_errno() : 0;
 }
 
 int pyc_unshare(uint64_t flags)

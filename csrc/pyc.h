@@ -41,6 +41,10 @@ enum pyc_op_kind {
     PYC_OP_EXEC,         /* s1 = file, s2 = PATH to search when s1 has no '/' */
     PYC_OP_LOOPBACK,     /* bring "lo" up in the (new) network namespace */
     PYC_OP_SETNS,        /* join the namespace file s1 (e.g. a prepared netns), a = CLONE_NEW* */
+    PYC_OP_CAPS,         /* keep caps in mask a in the bounding set (c = last cap);
+                            inheritable and ambient cleared */
+    PYC_OP_NO_NEW_PRIVS, /* prctl(PR_SET_NO_NEW_PRIVS) */
+    PYC_OP_SECCOMP,      /* install the BPF at string-table offset s1, a = bytes */
 };
 
 /* PYC_OP_MOUNT_IN flags (b) */
@@ -49,6 +53,8 @@ enum pyc_op_kind {
 #define PYC_MNT_MKFILE      4u   /* create the target as an empty file when missing */
 #define PYC_MNT_BIND_SRC    8u   /* s1 is a host path to bind (open_tree + move) */
 #define PYC_MNT_RECURSIVE  16u   /* bind or set attributes on the whole subtree */
+#define PYC_MNT_OPTIONAL   32u   /* a missing target is skipped, not an error */
+#define PYC_MNT_BIND_SELF  64u   /* bind the target onto itself (to change its attributes) */
 
 struct pyc_op {
     uint32_t kind;
@@ -107,6 +113,21 @@ int pyc_mount(const char *src, const char *target, const char *fstype, uint64_t 
 /* unshare(2) / setns(2) for the calling thread (used in forked helpers). */
 int pyc_unshare(uint64_t flags);
 int pyc_setns(int fd, uint64_t nstype);
+
+/* A seccomp rule, already resolved by Python from a profile. */
+#define PYC_SECCOMP_MAX_ARGS 6
+struct pyc_seccomp_arg { uint32_t index, op; uint64_t value, value2; };
+struct pyc_seccomp_rule {
+    char name[48];
+    uint32_t action;
+    uint32_t nargs;
+    struct pyc_seccomp_arg args[PYC_SECCOMP_MAX_ARGS];
+};
+
+/* Compile rules into BPF (struct sock_filter[]) with libseccomp. */
+int pyc_seccomp_compile(uint32_t default_action, const char *arches, uint32_t arches_len,
+                        const struct pyc_seccomp_rule *rules, uint32_t nrules,
+                        uint8_t *out, uint32_t out_cap, uint32_t *out_len);
 
 /* openat2(2) with RESOLVE_* flags; returns an fd or -errno. */
 int pyc_openat2(int dirfd, const char *path, uint64_t flags, uint64_t mode,

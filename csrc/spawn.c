@@ -56,6 +56,10 @@ static int run_op(struct plan *p, const struct pyc_op *op, int sock, int index)
     case PYC_OP_EXEC:         return pyc_op_exec(p, op);
     case PYC_OP_LOOPBACK:     return pyc_op_loopback(p, op);
     case PYC_OP_SETNS:        return pyc_op_setns(p, op);
+    case PYC_OP_CAPS:         return pyc_op_caps(p, op);
+    case PYC_OP_SECCOMP:      return pyc_op_seccomp(p, op);
+    case PYC_OP_NO_NEW_PRIVS:
+        return prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 ? neg_errno() : 0;
     case PYC_OP_SYNC:         return op_sync(sock, index);
     case PYC_OP_MOUNT:
         return mount(plan_str(p, op->s1), plan_str(p, op->s2), plan_str(p, op->s3),

@@ -5,6 +5,7 @@ from . import cgroups
 from .image import ImageStore
 from .models.containers import ContainerCollection
 from .models.images import ImageCollection
+from .models.volumes import VolumeCollection
 from .runtime.engine import Runtime
 
 DEFAULT_ROOT = "/var/lib/pycontainer"
@@ -40,6 +41,7 @@ class Client:
             cgroups.favor_dynmods(self._runtime.cgroup_layout)
         self.images = ImageCollection(self, ImageStore(self.root))
         self.containers = ContainerCollection(self)
+        self.volumes = VolumeCollection(self)
         self.containers._lc.recover()
 
     def close(self):

@@ -14,13 +14,16 @@ enum pyc_op_kind {
     PYC_OP_REMOUNT_IN, PYC_OP_MKNOD_IN, PYC_OP_SYMLINK_IN, PYC_OP_MKDIR_IN,
     PYC_OP_SYNC, PYC_OP_UNSHARE, PYC_OP_PIVOT_ROOT, PYC_OP_REMOUNT_ROOT,
     PYC_OP_HOSTNAME, PYC_OP_RLIMIT, PYC_OP_GROUPS, PYC_OP_GID, PYC_OP_UID,
-    PYC_OP_CHDIR, PYC_OP_WRITE, PYC_OP_EXEC, PYC_OP_LOOPBACK, PYC_OP_SETNS, ...
+    PYC_OP_CHDIR, PYC_OP_WRITE, PYC_OP_EXEC, PYC_OP_LOOPBACK, PYC_OP_SETNS, PYC_OP_CAPS, PYC_OP_NO_NEW_PRIVS,
+    PYC_OP_SECCOMP, ...
 };
 #define PYC_MNT_NO_SYMLINKS ...
 #define PYC_MNT_MKDIR ...
 #define PYC_MNT_MKFILE ...
 #define PYC_MNT_BIND_SRC ...
 #define PYC_MNT_RECURSIVE ...
+#define PYC_MNT_OPTIONAL ...
+#define PYC_MNT_BIND_SELF ...
 struct pyc_op {
     uint32_t kind;
     uint32_t s1, s2, s3, s4;
@@ -52,6 +55,16 @@ int pyc_mount(const char *src, const char *target, const char *fstype, uint64_t 
               const char *data);
 int pyc_unshare(uint64_t flags);
 int pyc_setns(int fd, uint64_t nstype);
+struct pyc_seccomp_arg { uint32_t index, op; uint64_t value, value2; };
+struct pyc_seccomp_rule {
+    char name[48];
+    uint32_t action;
+    uint32_t nargs;
+    struct pyc_seccomp_arg args[6];
+};
+int pyc_seccomp_compile(uint32_t default_action, const char *arches, uint32_t arches_len,
+                        const struct pyc_seccomp_rule *rules, uint32_t nrules,
+                        uint8_t *out, uint32_t out_cap, uint32_t *out_len);
 int pyc_openat2(int dirfd, const char *path, uint64_t flags, uint64_t mode, uint64_t resolve);
 """
 
@@ -63,6 +76,7 @@ ffibuilder.set_source(
     # setuptools wants paths relative to the project (the cwd of setup.py)
     sources=sorted(os.path.relpath(p) for p in glob.glob(os.path.join(CSRC, "*.c"))),
     include_dirs=[CSRC],
+    libraries=["seccomp"],
     extra_compile_args=["-O2", "-Wall", "-Wextra", "-Wno-unused-parameter", "-fvisibility=hidden"],
 )
 

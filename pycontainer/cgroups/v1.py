@@ -45,8 +45,9 @@ class V1Driver:
         """controller -> the container's cgroup directory."""
         return {ctrl: os.path.join(base, cid) for ctrl, base in self.bases.items()}
 
-    def create_steps(self, cid, res):
-        """mkdir the container's cgroups and write its limits."""
+    def create_steps(self, cid, res, devices=None):
+        """mkdir the container's cgroups and write its limits; ``devices``:
+        the allow list for the devices controller (deny all first)."""
         if not self._ready:
             self._ensure_base()
         d = self.dirs(cid)
@@ -71,6 +72,9 @@ class V1Driver:
                 steps.append(("w", f"{c}/cpu.cfs_quota_us", str(quota)))
         if "cpuset" in d and res.cpuset_cpus:
             steps.append(("w", f"{d['cpuset']}/cpuset.cpus", res.cpuset_cpus))
+        if "devices" in d and devices is not None:
+            steps.append(("w", f"{d['devices']}/devices.deny", "a"))
+            steps += [("w", f"{d['devices']}/devices.allow", rule) for rule in devices]
         return steps
 
     def attach_steps(self, cid, pid):

@@ -50,7 +50,9 @@ class V2Driver:
     def dirs(self, cid):
         return {"unified": os.path.join(self.base, cid)}
 
-    def create_steps(self, cid, res):
+    def create_steps(self, cid, res, devices=None):
+        # v2 has no devices files: access control there is an eBPF program
+        # (not attached yet; the container's /dev holds only the allowed nodes).
         if not self._ready:
             self._ensure_base()
         d = os.path.join(self.base, cid)

@@ -9,31 +9,36 @@ Layout under the store root (see docs/image-store.md)::
     tmp/                      files being written, renamed into place
 
 Blobs are written to a temporary file, hashed, fsynced and renamed, so a
-blob's name always matches its content. ``repositories.json`` is replaced
-atomically (temporary file + rename) while holding an exclusive lock, so
-concurrent writers never lose each other's updates and readers never see a
-half-written file.
+blob's name always matches its content. Layers are unpacked into ``tmp/``
+first. Everything becomes visible in one step under the writers' lock: the
+layer directories and blobs are renamed into place, then
+``repositories.json`` is replaced atomically (temporary file + rename). So
+concurrent writers never lose each other's updates, readers never see a
+half-written file, and removal (which holds the same lock) never deletes a
+layer that a writer is about to reference.
 """
 
 import copy
 import datetime
+import errno
 import fcntl
 import hashlib
 import io
 import json
 import os
 import platform
-import posixpath
-import shlex
+import shutil
 import tempfile
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 
 from pycontainer.errors import (Conflict, ImageError, ImageNotFound, InvalidArgument,
                                 InvalidReference, NotFound)
 from pycontainer.image import reference
+from pycontainer.image.changes import apply_changes  # noqa: F401 (re-exported)
 from pycontainer.image.extract import (DEFAULT_MAX_BYTES, DEFAULT_MAX_ENTRIES, extract_layer,
                                        open_layer_stream, stream_limit)
+from pycontainer.image.record import (ImageRecord, StagedLayer, fsync_dir, is_hex, now,
+                                      rfc3339, sha256_hex)
 
 DEFAULT_PATH_ENV = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 MEDIA_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
@@ -41,77 +46,35 @@ MEDIA_CONFIG = "application/vnd.oci.image.config.v1+json"
 MEDIA_LAYER = "application/vnd.oci.image.layer.v1.tar"
 INDEX_VERSION = 1
 MIN_PREFIX = 4
-_HEXCHARS = frozenset("0123456789abcdef")
-_ARCH = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64",
-         "armv7l": "arm", "armv6l": "arm", "i386": "386", "i686": "386",
-         "ppc64le": "ppc64le", "s390x": "s390x", "riscv64": "riscv64"}
+ARCH = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64",
+        "armv7l": "arm", "armv6l": "arm", "i386": "386", "i686": "386",
+        "ppc64le": "ppc64le", "s390x": "s390x", "riscv64": "riscv64"}
 # Order of the keys of the "config" sub-dict, as docker writes them.
-_CONFIG_KEYS = ("User", "ExposedPorts", "Env", "Entrypoint", "Cmd", "Volumes",
-                "WorkingDir", "Labels", "StopSignal")
+CONFIG_KEYS = ("User", "ExposedPorts", "Env", "Entrypoint", "Cmd", "Volumes",
+               "WorkingDir", "Labels", "StopSignal")
 
 
-@dataclass(frozen=True)
-class ImageRecord:
-    """One image of the store.
+class _Tee:
+    """Reads a stream while hashing it and copying it to a file."""
 
-    Attributes:
-        id: ``sha256:<hex>`` digest of the image config.
-        manifest_digest: ``sha256:<hex>`` digest of the OCI manifest.
-        config: the full OCI image config.
-        tags: the references naming the image, in docker's short form
-            (``busybox:latest``).
-        layer_dirs: absolute paths of the unpacked layers, lowest first.
-        references: the same references, fully normalised.
-    """
+    def __init__(self, src, out):
+        self.src = src
+        self.out = out
+        self.hash = hashlib.sha256()
+        self.size = 0
 
-    id: str
-    manifest_digest: str
-    config: dict = field(repr=False)
-    tags: list
-    layer_dirs: list = field(repr=False)
-    references: list = field(repr=False, default_factory=list)
+    def read(self, n=-1):
+        data = self.src.read(n if n is not None and 0 <= n <= (1 << 20) else 1 << 20)
+        if data:
+            self.hash.update(data)
+            self.out.write(data)
+            self.size += len(data)
+        return data
 
-    def __hash__(self):
-        return hash((self.id, self.manifest_digest))
-
-    @property
-    def short_id(self) -> str:
-        """``sha256:`` and the first 12 hex digits, as docker-py shows it."""
-        return self.id[:19]
-
-    @property
-    def labels(self) -> dict:
-        """The image labels (``config.Labels``)."""
-        return dict(self.config.get("config", {}).get("Labels") or {})
-
-    @property
-    def created(self) -> str:
-        """Creation time, RFC 3339."""
-        return self.config.get("created", "")
-
-
-def _is_hex(text):
-    return bool(text) and set(text) <= _HEXCHARS
-
-
-def _sha256_digest(digest):
-    algorithm, _, hexpart = digest.partition(":")
-    if algorithm != "sha256" or len(hexpart) != 64 or not _is_hex(hexpart):
-        raise ImageError(f"bad digest {digest!r}")
-    return hexpart
-
-
-def _fsync_dir(path):
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _now():
-    now = datetime.datetime.now(datetime.timezone.utc)
-    return now.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    def drain(self):
+        """Read to the end: the digest covers the padding after the tar too."""
+        while self.read(1 << 20):
+            pass
 
 
 class ImageStore:
@@ -122,10 +85,17 @@ class ImageStore:
             must not be readable by other users: layers keep setuid files.
         max_layer_bytes: cap on the content of one layer.
         max_layer_entries: cap on the entries of one layer.
+        container_dirs: directories holding ``<id>/config.json`` of the
+            containers that use images of this store, consulted before
+            anything is removed; ``<root>/containers`` by default.
+
+    >>> store = ImageStore("/var/lib/pycontainer")
+    >>> store.get("busybox").tags
+    ['busybox:latest']
     """
 
     def __init__(self, root, *, max_layer_bytes=DEFAULT_MAX_BYTES,
-                 max_layer_entries=DEFAULT_MAX_ENTRIES):
+                 max_layer_entries=DEFAULT_MAX_ENTRIES, container_dirs=None):
         self.root = os.path.abspath(os.fspath(root))
         self.max_layer_bytes = max_layer_bytes
         self.max_layer_entries = max_layer_entries
@@ -134,6 +104,9 @@ class ImageStore:
             os.chmod(self.root, 0o700)
         for sub in ("blobs/sha256", "layers", "tmp"):
             os.makedirs(os.path.join(self.root, sub), mode=0o700, exist_ok=True)
+        if container_dirs is None:
+            container_dirs = [os.path.join(self.root, "containers")]
+        self.container_dirs = list(container_dirs)
         self._json_cache = {}
 
     # -- paths -----------------------------------------------------------
@@ -143,18 +116,27 @@ class ImageStore:
         """Path of ``repositories.json``; its mtime changes on every update."""
         return os.path.join(self.root, "repositories.json")
 
+    @property
+    def tmp_dir(self):
+        """Where files are written before they are renamed into place."""
+        return os.path.join(self.root, "tmp")
+
     def blob_path(self, digest):
         """Path of the blob ``digest`` (it may not exist)."""
-        return os.path.join(self.root, "blobs", "sha256", _sha256_digest(digest))
+        return os.path.join(self.root, "blobs", "sha256", sha256_hex(digest))
 
     def layer_path(self, diff_id):
         """Path of the unpacked layer ``diff_id`` (it may not exist)."""
-        return os.path.join(self.root, "layers", _sha256_digest(diff_id), "diff")
+        return os.path.join(self.root, "layers", sha256_hex(diff_id), "diff")
+
+    def has_layer(self, diff_id):
+        """True when layer ``diff_id`` is unpacked and its blob is stored."""
+        return os.path.isdir(self.layer_path(diff_id)) and os.path.exists(self.blob_path(diff_id))
 
     # -- blobs -----------------------------------------------------------
 
     def _tmpfile(self):
-        fd, path = tempfile.mkstemp(prefix="blob-", dir=os.path.join(self.root, "tmp"))
+        fd, path = tempfile.mkstemp(prefix="blob-", dir=self.tmp_dir)
         return os.fdopen(fd, "wb"), path
 
     def _commit_blob(self, tmp_path, digest):
@@ -164,7 +146,7 @@ class ImageStore:
             os.unlink(tmp_path)
             return
         os.rename(tmp_path, dest)
-        _fsync_dir(os.path.dirname(dest))
+        fsync_dir(os.path.dirname(dest))
 
     def _write_blob(self, data, expected=None):
         """Store ``data`` as a blob and return its digest.
@@ -214,49 +196,74 @@ class ImageStore:
 
     # -- layers ----------------------------------------------------------
 
-    def _spool_layer(self, fileobj):
-        """Decompress a layer into a temp file; return (path, diff_id, size)."""
-        limit = stream_limit(self.max_layer_bytes, self.max_layer_entries)
-        stream = open_layer_stream(fileobj, limit)
-        h = hashlib.sha256()
-        size = 0
-        f, tmp = self._tmpfile()
-        try:
-            with f:
-                while True:
-                    chunk = stream.read(1 << 20)
-                    if not chunk:
-                        break
-                    h.update(chunk)
-                    f.write(chunk)
-                    size += len(chunk)
-                f.flush()
-                os.fsync(f.fileno())
-        except BaseException:
-            os.unlink(tmp)
-            raise
-        return tmp, "sha256:" + h.hexdigest(), size
+    def stage_layer(self, fileobj, diff_id=None) -> StagedLayer:
+        """Decompress, hash and unpack a layer under ``tmp/``, publishing nothing.
 
-    def _unpack_layer(self, diff_id, tar_path):
-        """Unpack the tar at ``tar_path`` as layer ``diff_id`` unless present."""
-        diff = self.layer_path(diff_id)
-        if os.path.isdir(diff):
-            return
-        holder = os.path.dirname(diff)
-        os.makedirs(holder, mode=0o700, exist_ok=True)
+        One pass over the stream: the decompressed bytes are hashed, copied
+        to ``layer.tar`` and unpacked into ``diff/`` at the same time.
+
+        Args:
+            fileobj: binary file object of the layer tar, plain or compressed.
+            diff_id: the expected digest of the uncompressed tar, if known.
+
+        Returns:
+            A :class:`StagedLayer`; hand it to :meth:`add_image` and then
+            :meth:`discard`.
+
+        Raises:
+            ImageError: corrupt, hostile, over a limit, or not ``diff_id``.
+
+        >>> staged = store.stage_layer(open("rootfs.tar.gz", "rb"))
+        >>> staged.diff_id
+        'sha256:...'
+        """
+        stage = tempfile.mkdtemp(prefix="layer-", dir=self.tmp_dir)
         try:
-            with open(tar_path, "rb") as f:
-                extract_layer(f, diff, max_bytes=self.max_layer_bytes,
+            limit = stream_limit(self.max_layer_bytes, self.max_layer_entries)
+            with open(os.path.join(stage, "layer.tar"), "wb") as out:
+                tee = _Tee(open_layer_stream(fileobj, limit), out)
+                extract_layer(tee, os.path.join(stage, "diff"),
+                              max_bytes=self.max_layer_bytes,
                               max_entries=self.max_layer_entries)
-        except Conflict:
-            if not os.path.isdir(diff):  # another process did not win the race
-                raise
+                tee.drain()
+                out.flush()
+                os.fsync(out.fileno())
+            got = "sha256:" + tee.hash.hexdigest()
+            if diff_id is not None and got != diff_id:
+                raise ImageError(f"layer content does not match its diff_id {diff_id} "
+                                 f"(got {got})")
+            return StagedLayer(got, tee.size, stage)
         except BaseException:
-            try:
-                os.rmdir(holder)
-            except OSError:
-                pass
+            shutil.rmtree(stage, ignore_errors=True)
             raise
+
+    def discard(self, staged):
+        """Remove what is left of staged layers (those not published)."""
+        for layer in staged:
+            if isinstance(layer, StagedLayer):
+                shutil.rmtree(layer.path, ignore_errors=True)
+
+    def _publish_layer(self, layer):
+        """Rename a staged layer into place; the caller holds the lock."""
+        blob = self.blob_path(layer.diff_id)
+        tar = os.path.join(layer.path, "layer.tar")
+        if not os.path.exists(blob):
+            os.rename(tar, blob)
+        holder = os.path.dirname(self.layer_path(layer.diff_id))
+        for _ in range(2):
+            if os.path.isdir(os.path.join(holder, "diff")):
+                return
+            if os.path.exists(tar):
+                os.unlink(tar)
+            try:
+                os.rename(layer.path, holder)  # replaces a missing or empty holder
+                return
+            except OSError as e:
+                if e.errno not in (errno.ENOTEMPTY, errno.EEXIST):
+                    raise
+            # A holder without diff/: left by a crash. Move it aside and retry.
+            os.rename(holder, tempfile.mkdtemp(prefix="trash-", dir=self.tmp_dir) + "/x")
+        raise ImageError(f"cannot publish layer {layer.diff_id}")
 
     # -- index -----------------------------------------------------------
 
@@ -275,7 +282,7 @@ class ImageStore:
         return index
 
     def _write_index(self, index):
-        fd, tmp = tempfile.mkstemp(prefix="repositories-", dir=os.path.join(self.root, "tmp"))
+        fd, tmp = tempfile.mkstemp(prefix="repositories-", dir=self.tmp_dir)
         try:
             with os.fdopen(fd, "w") as f:
                 json.dump(index, f, indent=1, sort_keys=True)
@@ -287,20 +294,26 @@ class ImageStore:
             if os.path.exists(tmp):
                 os.unlink(tmp)
             raise
-        _fsync_dir(self.root)
+        fsync_dir(self.root)
 
     @contextmanager
-    def _locked_index(self):
-        """Yield the index under the writers' lock; save it on success."""
+    def lock(self):
+        """Hold the writers' lock (``flock`` on ``images.lock``)."""
         fd = os.open(os.path.join(self.root, "images.lock"),
                      os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)  # releases the lock
+
+    @contextmanager
+    def _locked_index(self):
+        """Yield the index under the writers' lock; save it on success."""
+        with self.lock():
             index = self._read_index()
             yield index
             self._write_index(index)
-        finally:
-            os.close(fd)  # releases the lock
 
     # -- lookups ---------------------------------------------------------
 
@@ -315,25 +328,29 @@ class ImageStore:
 
     def _resolve(self, index, ref):
         """Return the manifest digest ``ref`` names."""
+        return self._resolve_ref(index, ref)[0]
+
+    def _resolve_ref(self, index, ref):
+        """Return (manifest digest, the reference key if ``ref`` is a tag, else None)."""
         if not isinstance(ref, str) or not ref:
             raise InvalidArgument(f"image reference must be a non-empty string, not {ref!r}")
         if ref.startswith("sha256:"):
             prefix = ref[len("sha256:"):]
-            if len(prefix) < MIN_PREFIX or len(prefix) > 64 or not _is_hex(prefix):
+            if len(prefix) < MIN_PREFIX or len(prefix) > 64 or not is_hex(prefix):
                 raise ImageNotFound(f"No such image: {ref}")
-            return self._search_id(index, prefix, ref)
-        if len(ref) == 64 and _is_hex(ref):
-            return self._search_id(index, ref, ref)
+            return self._search_id(index, prefix, ref), None
+        if len(ref) == 64 and is_hex(ref):
+            return self._search_id(index, ref, ref), None
         parsed = reference.parse(ref)
         if parsed.digest is not None:
             # name@digest: the digest is the manifest's.
             for manifest in index["images"].values():
                 if manifest == parsed.digest:
-                    return manifest
+                    return manifest, None
         elif str(parsed) in index["references"]:
-            return index["references"][str(parsed)]
-        if len(ref) >= MIN_PREFIX and _is_hex(ref):
-            return self._search_id(index, ref, ref)
+            return index["references"][str(parsed)], str(parsed)
+        if len(ref) >= MIN_PREFIX and is_hex(ref):
+            return self._search_id(index, ref, ref), None
         raise ImageNotFound(f"No such image: {ref}")
 
     def _record(self, manifest_digest, index):
@@ -348,6 +365,7 @@ class ImageStore:
             tags=[reference.parse(r).familiar for r in refs],
             layer_dirs=[self.layer_path(d) for d in config["rootfs"]["diff_ids"]],
             references=refs,
+            layer_sizes=[d.get("size", 0) for d in manifest["layers"]],
         )
 
     def get(self, ref) -> ImageRecord:
@@ -366,6 +384,9 @@ class ImageStore:
             ImageNotFound: nothing matches.
             NotFound: an ID prefix matches several images.
             InvalidReference: ``ref`` is neither a reference nor an ID.
+
+        >>> store.get("busybox").id
+        'sha256:...'
         """
         index = self._read_index()
         return self._record(self._resolve(index, ref), index)
@@ -375,6 +396,9 @@ class ImageStore:
 
         Returns:
             A list of :class:`ImageRecord`.
+
+        >>> [r.tags for r in store.list()]
+        [['busybox:latest']]
         """
         index = self._read_index()
         records = [self._record(m, index) for m in sorted(set(index["images"].values()))]
@@ -396,14 +420,79 @@ class ImageStore:
         Raises:
             ImageNotFound: no such image.
             InvalidReference: the resulting reference is malformed.
+
+        >>> store.tag("busybox", "mybox", "v1").tags
+        ['busybox:latest', 'mybox:v1']
         """
-        ref = _target_ref(repository, tag)
+        ref = target_ref(repository, tag)
         with self._locked_index() as index:
             manifest = self._resolve(index, image_id)
             index["references"][str(ref)] = manifest
         return self._record(manifest, index)
 
-    # -- import ----------------------------------------------------------
+    # -- adding images ---------------------------------------------------
+
+    def add_image(self, config, layers, references=()) -> ImageRecord:
+        """Publish an image whose layers are staged or already stored.
+
+        Under the writers' lock: staged layers are renamed into place, the
+        config and a manifest are written, then ``repositories.json``.
+
+        Args:
+            config: the image config, as a dict or as the exact bytes to
+                store (the image ID is their digest, so loaded images keep
+                their ID).
+            layers: per ``rootfs.diff_ids`` entry, a :class:`StagedLayer` or
+                the diff_id of a layer already in the store.
+            references: :class:`~pycontainer.image.reference.Reference` objects
+                to point at the image.
+
+        Returns:
+            The new :class:`ImageRecord`.
+
+        Raises:
+            ImageError: the layers do not match the config's diff_ids.
+            Conflict: a stored layer was removed meanwhile; try again.
+
+        >>> staged = store.stage_layer(open("rootfs.tar", "rb"))
+        >>> rec = store.add_image(config, [staged], [parse_reference("x:1")])
+        >>> store.discard([staged])
+        """
+        data = config if isinstance(config, bytes) else json.dumps(
+            config, separators=(",", ":")).encode()
+        diff_ids = json.loads(data)["rootfs"]["diff_ids"]
+        ids = [x.diff_id if isinstance(x, StagedLayer) else x for x in layers]
+        if ids != diff_ids:
+            raise ImageError("the layers do not match the diff_ids of the image config")
+        with self.lock():
+            descs = []
+            for layer in layers:
+                if isinstance(layer, StagedLayer):
+                    self._publish_layer(layer)
+                    size = layer.size
+                else:
+                    if not self.has_layer(layer):
+                        raise Conflict(f"layer {layer} was removed while the image was "
+                                       "being added; try again")
+                    size = os.stat(self.blob_path(layer)).st_size
+                descs.append({"mediaType": MEDIA_LAYER, "digest": ids[len(descs)],
+                              "size": size})
+            fsync_dir(os.path.join(self.root, "layers"))
+            config_digest = self._write_blob(data)
+            manifest = {
+                "schemaVersion": 2,
+                "mediaType": MEDIA_MANIFEST,
+                "config": {"mediaType": MEDIA_CONFIG, "digest": config_digest,
+                           "size": len(data)},
+                "layers": descs,
+            }
+            manifest_digest, _ = self._write_json_blob(manifest)
+            index = self._read_index()
+            index["images"][config_digest] = manifest_digest
+            for ref in references:
+                index["references"][str(ref)] = manifest_digest
+            self._write_index(index)
+        return self._record(manifest_digest, index)
 
     def import_image(self, src, repository=None, tag=None, changes=None, *,
                      message=None, created=None) -> ImageRecord:
@@ -411,7 +500,7 @@ class ImageStore:
 
         Args:
             src: path of a tar file, a binary file object, or the bytes of a
-                tar; plain or gzip-compressed.
+                tar; plain or compressed (gzip, bzip2, xz, zstd).
             repository: optional repository to tag the image with (may carry
                 the tag).
             tag: optional tag, ``latest`` by default.
@@ -429,47 +518,72 @@ class ImageStore:
         Raises:
             ImageError: the tar is malformed or hostile; the store is unchanged.
             InvalidArgument: bad ``changes``, ``repository`` or ``tag``.
+
+        >>> store.import_image("rootfs.tar.gz", "app", "1", changes=['CMD ["sh"]']).tags
+        ['app:1']
         """
-        ref = _target_ref(repository, tag) if repository or tag else None
+        ref = target_ref(repository, tag) if repository or tag else None
         image_config = {"Env": [DEFAULT_PATH_ENV]}
         apply_changes(image_config, changes)
         if created is None:
-            created = _now()
+            created = now()
         elif isinstance(created, datetime.datetime):
-            created = created.astimezone(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
+            created = rfc3339(created)
         with _open_src(src) as (f, desc):
-            tmp, diff_id, size = self._spool_layer(f)
+            staged = self.stage_layer(f)
         try:
-            self._unpack_layer(diff_id, tmp)
-            self._commit_blob(tmp, diff_id)
+            config = {
+                "architecture": ARCH.get(platform.machine(), platform.machine()),
+                "os": "linux",
+                "created": created,
+                "config": {k: image_config[k] for k in CONFIG_KEYS if k in image_config},
+                "rootfs": {"type": "layers", "diff_ids": [staged.diff_id]},
+                "history": [{"created": created,
+                             "comment": message if message is not None
+                             else f"Imported from {desc}"}],
+            }
+            return self.add_image(config, [staged], [ref] if ref else [])
         finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+            self.discard([staged])
 
-        config = {
-            "architecture": _ARCH.get(platform.machine(), platform.machine()),
-            "os": "linux",
-            "created": created,
-            "config": {k: image_config[k] for k in _CONFIG_KEYS if k in image_config},
-            "rootfs": {"type": "layers", "diff_ids": [diff_id]},
-            "history": [{"created": created,
-                         "comment": message if message is not None else f"Imported from {desc}"}],
-        }
-        config_digest, config_size = self._write_json_blob(config)
-        manifest = {
-            "schemaVersion": 2,
-            "mediaType": MEDIA_MANIFEST,
-            "config": {"mediaType": MEDIA_CONFIG, "digest": config_digest,
-                       "size": config_size},
-            "layers": [{"mediaType": MEDIA_LAYER, "digest": diff_id, "size": size}],
-        }
-        manifest_digest, _ = self._write_json_blob(manifest)
-        with self._locked_index() as index:
-            index["images"][config_digest] = manifest_digest
-            if ref is not None:
-                index["references"][str(ref)] = manifest_digest
-        return self._record(manifest_digest, index)
+    # -- removal, archives, commit (in their own modules) -------------------
+
+    def remove(self, ref, force=False):
+        """Untag or delete an image, like ``docker rmi``. See :func:`removal.remove`.
+
+        >>> store.remove("app:1")
+        [{'Untagged': 'app:1'}, {'Deleted': 'sha256:...'}]
+        """
+        from pycontainer.image import removal
+        return removal.remove(self, ref, force=force)
+
+    def prune(self, filters=None):
+        """Delete unused untagged images, layers and blobs. See :func:`removal.prune`.
+
+        >>> store.prune()
+        {'ImagesDeleted': [...], 'SpaceReclaimed': 1234}
+        """
+        from pycontainer.image import removal
+        return removal.prune(self, filters=filters)
+
+    def load(self, src):
+        """Load a docker-archive or OCI layout. See :func:`archive.load`.
+
+        >>> [r.tags for r in store.load(open("busybox.tar", "rb"))]
+        [['busybox:latest']]
+        """
+        from pycontainer.image import archive
+        return archive.load(self, src)
+
+    def save(self, refs, chunk_size=2 << 20):
+        """Yield a docker-archive (and OCI layout) tar in chunks. See :func:`archive.save`.
+
+        >>> with open("out.tar", "wb") as f:
+        ...     for chunk in store.save(["busybox:latest"]):
+        ...         f.write(chunk)
+        """
+        from pycontainer.image import archive
+        return archive.save(self, refs, chunk_size=chunk_size)
 
 
 @contextmanager
@@ -486,7 +600,7 @@ def _open_src(src):
                               "a binary file object or bytes")
 
 
-def _target_ref(repository, tag):
+def target_ref(repository, tag):
     """The reference ``repository`` [+ ``tag``] names, for tagging."""
     if not repository:
         raise InvalidArgument("a tag needs a repository")
@@ -502,121 +616,3 @@ def _target_ref(repository, tag):
         raise InvalidReference(f"cannot tag with a digest reference: {repository!r}")
     return ref
 
-
-# -- docker's "changes" ----------------------------------------------------
-
-def _json_or_shell(keyword, rest, shell=True):
-    rest = rest.strip()
-    if rest.startswith("["):
-        try:
-            value = json.loads(rest)
-        except ValueError:
-            value = None
-        if isinstance(value, list) and all(isinstance(v, str) for v in value):
-            return value
-    if not rest:
-        raise InvalidArgument(f"{keyword} needs an argument")
-    return ["/bin/sh", "-c", rest] if shell else rest.split()
-
-
-def _pairs(keyword, rest):
-    """``key=value ...`` (shell quoting) or the legacy ``key value`` form."""
-    rest = rest.strip()
-    try:
-        words = shlex.split(rest)
-    except ValueError as e:
-        raise InvalidArgument(f"{keyword}: {e}") from None
-    if not words:
-        raise InvalidArgument(f"{keyword} needs an argument")
-    if "=" not in words[0]:
-        key, _, value = rest.partition(" ")
-        if not value.strip():
-            raise InvalidArgument(f"{keyword} {key} needs a value")
-        return [(key, value.strip())]
-    out = []
-    for word in words:
-        key, eq, value = word.partition("=")
-        if not eq or not key:
-            raise InvalidArgument(f"{keyword}: {word!r} is not key=value")
-        out.append((key, value))
-    return out
-
-
-def _ports(rest):
-    ports = {}
-    for item in rest.split():
-        port, _, proto = item.partition("/")
-        proto = (proto or "tcp").lower()
-        if proto not in ("tcp", "udp", "sctp"):
-            raise InvalidArgument(f"EXPOSE: bad protocol {proto!r}")
-        lo, _, hi = port.partition("-")
-        try:
-            first, last = int(lo), int(hi or lo)
-        except ValueError:
-            raise InvalidArgument(f"EXPOSE: bad port {port!r}") from None
-        if not 1 <= first <= last <= 65535:
-            raise InvalidArgument(f"EXPOSE: bad port {port!r}")
-        for n in range(first, last + 1):
-            ports[f"{n}/{proto}"] = {}
-    if not ports:
-        raise InvalidArgument("EXPOSE needs an argument")
-    return ports
-
-
-def apply_changes(config, changes):
-    """Apply docker ``--change`` instructions to an image ``config`` dict.
-
-    Args:
-        config: the ``config`` sub-dict of an image config, updated in place.
-        changes: None, a list of instructions, or a string of instructions
-            one a line. ``$VAR`` substitution is not done.
-
-    Raises:
-        InvalidArgument: an unsupported or malformed instruction.
-    """
-    if changes is None:
-        return
-    if isinstance(changes, str):
-        changes = changes.splitlines()
-    for line in changes:
-        if not isinstance(line, str):
-            raise InvalidArgument(f"changes must be strings, not {type(line).__name__}")
-        line = line.strip()
-        if not line or line.startswith("#"):
-            continue
-        words = line.split(None, 1)
-        keyword, rest = words[0].upper(), (words[1] if len(words) > 1 else "")
-        if keyword in ("CMD", "ENTRYPOINT"):
-            config["Cmd" if keyword == "CMD" else "Entrypoint"] = _json_or_shell(keyword, rest)
-        elif keyword == "ENV":
-            env = list(config.get("Env") or [])
-            for key, value in _pairs(keyword, rest):
-                env = [e for e in env if e.split("=", 1)[0] != key] + [f"{key}={value}"]
-            config["Env"] = env
-        elif keyword == "LABEL":
-            labels = dict(config.get("Labels") or {})
-            labels.update(_pairs(keyword, rest))
-            config["Labels"] = labels
-        elif keyword == "WORKDIR":
-            if not rest.strip():
-                raise InvalidArgument("WORKDIR needs an argument")
-            path = posixpath.join(config.get("WorkingDir") or "/", rest.strip())
-            config["WorkingDir"] = posixpath.normpath(path)
-        elif keyword == "USER":
-            if not rest.strip():
-                raise InvalidArgument("USER needs an argument")
-            config["User"] = rest.strip()
-        elif keyword == "EXPOSE":
-            config["ExposedPorts"] = {**(config.get("ExposedPorts") or {}), **_ports(rest)}
-        elif keyword == "VOLUME":
-            volumes = dict(config.get("Volumes") or {})
-            volumes.update((v, {}) for v in _json_or_shell(keyword, rest, shell=False))
-            config["Volumes"] = volumes
-        elif keyword == "STOPSIGNAL":
-            if not rest.strip():
-                raise InvalidArgument("STOPSIGNAL needs an argument")
-            config["StopSignal"] = rest.strip()
-        else:
-            raise InvalidArgument(
-                f"unsupported change instruction {words[0]!r}: use CMD, ENTRYPOINT, ENV, "
-                "WORKDIR, USER, LABEL, EXPOSE, VOLUME or STOPSIGNAL")

@@ -4,6 +4,7 @@ import contextlib
 import signal as _signal
 
 from ..errors import NotFound
+from ..runtime import archive as _archive
 from ..runtime import lifecycle
 from ..runtime import state as _state
 
@@ -104,8 +105,9 @@ class Container:
         return it if stream else b"".join(it)
 
     def remove(self, force=False, v=False):
-        """Remove the container; ``force`` kills it first if running."""
-        self._lc.remove(self.id, force)
+        """Remove the container; ``force`` kills it first if running, ``v``
+        also removes its anonymous volumes (unless another container uses them)."""
+        self._lc.remove(self.id, force, v)
 
     def rename(self, name):
         self._lc.rename(self.id, name)
@@ -138,6 +140,35 @@ class Container:
         """Change limits of a container (mem_limit, pids_limit, cpu_shares...)."""
         self._lc.update(self.id, **resources)
         self.reload()
+
+    def put_archive(self, path, data):
+        """Extract a tar (bytes or file object) into the existing directory ``path``; True."""
+        return _archive.put_archive(self.client._runtime, self.id, path, data)
+
+    def get_archive(self, path, chunk_size=_archive.CHUNK_SIZE):
+        """``(iterator of tar bytes, stat dict)`` of ``path`` (docker-py's shape)."""
+        return _archive.get_archive(self.client._runtime, self.id, path, chunk_size)
+
+    def put_file(self, path, data, mode=0o644):
+        """Write bytes (or str) to the file ``path`` in the container (owner root)."""
+        return _archive.put_file(self.client._runtime, self.id, path, data, mode)
+
+    def get_file(self, path):
+        """The bytes of the regular file ``path`` in the container."""
+        return _archive.get_file(self.client._runtime, self.id, path)
+
+    def diff(self):
+        """Changed paths: ``[{"Path": ..., "Kind": 0 modified | 1 added | 2 deleted}]``."""
+        return _archive.diff(self.client._runtime, self.id)
+
+    def export(self, chunk_size=_archive.CHUNK_SIZE):
+        """An iterator of tar bytes of the container's root filesystem."""
+        return _archive.export(self.client._runtime, self.id, chunk_size)
+
+    def commit(self, repository=None, tag=None, message=None, author=None, changes=None,
+               conf=None):
+        """A new image of the container's changes (its upper layer), like ``docker commit``."""
+        return self.client.images._commit(self, repository, tag, message, author, changes, conf)
 
 
 class ContainerCollection:

@@ -8,7 +8,9 @@ from dataclasses import dataclass, field
 
 from ..cgroups import Resources
 from ..errors import InvalidArgument
+from . import mounts as _mounts
 from . import users
+from .. import security
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 _HOSTNAME = re.compile(r"^[a-zA-Z0-9]([a-zA-Z0-9.-]{0,62})$")
@@ -37,6 +39,8 @@ class ContainerConfig:
     rlimits: list = field(default_factory=list)
     volatile: bool = False
     stop_signal: str = "SIGTERM"
+    mounts: list = field(default_factory=list)   # runtime/mounts.py specs (plain dicts)
+    security: dict = None                        # security.build(): caps, seccomp, devices...
 
     def to_dict(self):
         d = dataclasses.asdict(self)
@@ -107,7 +111,9 @@ def validate_name(name):
 
 def build_config(image, image_record, cid, command=None, entrypoint=None, environment=None,
                  hostname=None, working_dir=None, user=None, read_only=False,
-                 network_mode=None, labels=None, name=None, volatile=False, **resources):
+                 network_mode=None, labels=None, name=None, volatile=False, volumes=None,
+                 mounts=None, tmpfs=None, cap_add=None, cap_drop=None, privileged=False,
+                 security_opt=None, devices=None, sysctls=None, ulimits=None, **resources):
     """Merge run() keywords with the image config (docker's rules).
 
     ``command`` replaces the image's Cmd; ``entrypoint`` replaces its Entrypoint
@@ -151,9 +157,12 @@ def build_config(image, image_record, cid, command=None, entrypoint=None, enviro
     who = users.resolve(spec, image_record.layer_dirs)
     env = merge_env([f"PATH={DEFAULT_PATH}", f"HOSTNAME={hostname}", f"HOME={who.home}"],
                     icfg.get("Env") or [], _env_list(environment))
+    specs = _mounts.parse(volumes, mounts, tmpfs, icfg.get("Volumes"))
+    sec = security.build(cap_add, cap_drop, privileged, security_opt, devices, sysctls, ulimits,
+                         mode)
     return ContainerConfig(
         image=image, image_id=image_record.id, argv=argv, env=env, hostname=hostname,
         working_dir=workdir, uid=who.uid, gid=who.gid, groups=who.groups, user=spec,
         resources=res, read_only=bool(read_only), network_mode=mode,
         labels=merged_labels, name=validate_name(name), volatile=volatile,
-        stop_signal=icfg.get("StopSignal") or "SIGTERM")
+        stop_signal=icfg.get("StopSignal") or "SIGTERM", mounts=specs, security=sec)

@@ -13,7 +13,7 @@ import shutil
 import stat
 import time
 
-from .. import _core, cgroups
+from .. import _core, cgroups, security
 from ..errors import Conflict
 from . import monitor
 from . import mounts as _mounts
@@ -225,7 +225,8 @@ class Runtime:
         layout = planmod.Layout(rootfs=os.path.join(rd, "rootfs"), lowers=lowers,
                                 upper=os.path.join(ld, "upper"), work=os.path.join(ld, "work"),
                                 binds=binds, mounts=_mounts.resolve(cfg.mounts, self.root))
-        plan = planmod.compile_plan(cfg, layout, self._cg_mounts)
+        bpf = security.seccomp_bpf(cfg.security) if cfg.security else None
+        plan = planmod.compile_plan(cfg, layout, self._cg_mounts, bpf=bpf)
         flags = CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWPID
         if cfg.network_mode != "host":
             flags |= CLONE_NEWNET
@@ -238,7 +239,7 @@ class Runtime:
         """
         plan, flags = self._plan(cid, cfg, lowers, ephemeral)
         with contextlib.ExitStack() as undo:
-            _core.cgroup_apply(self.cg.create_steps(cid, cfg.resources))
+            _core.cgroup_apply(self.cg.create_steps(cid, cfg.resources, security.device_rules(cfg.security)))
             undo.callback(self.remove_cgroups, cid)
             into = self.cg.clone_into(cid)
             cgfd = os.open(into, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC) if into else -1
@@ -278,7 +279,7 @@ class Runtime:
         d, rd = self.dir(cid), self.rundir(cid)
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self.stop_marker(cid))
-        _core.cgroup_apply(self.cg.create_steps(cid, cfg.resources))
+        _core.cgroup_apply(self.cg.create_steps(cid, cfg.resources, security.device_rules(cfg.security)))
         try:
             attach = [p for _, p, _ in self.cg.attach_steps(cid, 0)]
             paths = [os.path.join(d, "run.json"), os.path.join(d, "container.log"),

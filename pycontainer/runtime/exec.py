@@ -74,16 +74,19 @@ class ExecOutput:
             self._fds = [None, None]
 
 
-def exec_plan(user_who, workdir, argv, env, attach):
-    pb = planmod.PlanBuilder()
+def exec_plan(user_who, workdir, argv, env, attach, sec=None):
+    """ids, capabilities, no_new_privs and seccomp as the container's init got
+    them (an exec is never less confined than the container), then exec."""
+    from .. import security
     from .._core import lib
+    sec = sec or {}
+    pb = planmod.PlanBuilder()
     if attach:
         pb.op(lib.PYC_OP_SYNC, "wait for the cgroup attach")
-    pb.op(lib.PYC_OP_GROUPS, f"setgroups {list(user_who.groups)}",
-          s1=",".join(str(g) for g in user_who.groups))
-    pb.op(lib.PYC_OP_GID, f"setgid {user_who.gid}", a=user_who.gid)
-    pb.op(lib.PYC_OP_UID, f"setuid {user_who.uid}", a=user_who.uid)
-    pb.op(lib.PYC_OP_CHDIR, f"chdir {workdir}", s1=workdir)
+    for res, soft, hard in sec.get("ulimits", []):
+        pb.op(lib.PYC_OP_RLIMIT, f"setrlimit {res} {soft}:{hard}", a=res, b=soft, c=hard)
+    bpf = security.seccomp_bpf(sec) if sec else None
+    planmod.add_process(pb, user_who.uid, user_who.gid, user_who.groups, workdir, sec, bpf)
     path = next((e[5:] for e in env if e.startswith("PATH=")), _config.DEFAULT_PATH)
     pb.op(lib.PYC_OP_EXEC, f"exec {argv[0]!r}", s1=argv[0], s2=path)
     return pb.build()
@@ -106,7 +109,7 @@ def start_exec(rt, cid, attrs, cmd, user="", environment=None, workdir=None, std
                             _config._env_list(environment))
     wd = workdir or cfg.get("working_dir") or "/"
     into = rt.cg.clone_into(cid)
-    plan = exec_plan(who, wd, argv, env, attach=not into)
+    plan = exec_plan(who, wd, argv, env, attach=not into, sec=cfg.get("security"))
     from .state import pidfd_for
     pidfd = pidfd_for(st["Pid"], st.get("PidStartTime"))
     if pidfd is None:

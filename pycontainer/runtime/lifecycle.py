@@ -25,7 +25,8 @@ from .timing import mark
 RUN_KEYS = {"command", "entrypoint", "environment", "hostname", "working_dir", "user",
             "read_only", "network_mode", "labels", "name", "volatile", "mem_limit",
             "memswap_limit", "pids_limit", "nano_cpus", "cpu_shares", "cpu_quota",
-            "cpu_period", "cpuset_cpus", "restart_policy", "volumes", "mounts", "tmpfs"}
+            "cpu_period", "cpuset_cpus", "restart_policy", "cap_add", "cap_drop", "privileged",
+            "security_opt", "devices", "sysctls", "ulimits", "volumes", "mounts", "tmpfs"}
 STOP_SIGNALS = {_signal.SIGKILL, _signal.SIGTERM, _signal.SIGINT, _signal.SIGQUIT}
 
 
@@ -352,7 +353,7 @@ class Lifecycle:
             self.rt.remove_dir(cid)
             self.rt.release_name(name, cid)
         if v:
-            self.client.volumes._remove_anonymous(attrs)
+            self.client.volumes._remove_anonymous(attrs["Runtime"]["Config"].get("mounts"))
 
     def rename(self, cid, new):
         new = _config.validate_name(new)

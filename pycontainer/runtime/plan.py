@@ -26,7 +26,7 @@ DEVICES = (("null", 0o666, 1, 3), ("zero", 0o666, 1, 5), ("full", 0o666, 1, 7),
 DEV_LINKS = (("/proc/self/fd", "dev/fd"), ("/proc/self/fd/0", "dev/stdin"),
              ("/proc/self/fd/1", "dev/stdout"), ("/proc/self/fd/2", "dev/stderr"),
              ("pts/ptmx", "dev/ptmx"))
-S_IFCHR = 0o020000
+S_IFCHR, S_IFBLK = 0o020000, 0o060000
 
 
 def makedev(major, minor):
@@ -53,6 +53,8 @@ class PlanBuilder:
     def _s(self, text):
         if text is None:
             return _NOSTR
+        if isinstance(text, int):      # an offset from blob()
+            return text
         off = self._index.get(text)
         if off is None:
             off = self._index[text] = len(self._strs)
@@ -63,6 +65,13 @@ class PlanBuilder:
         self._ops.append(_OP.pack(kind, self._s(s1), self._s(s2), self._s(s3), self._s(s4),
                                   0, a, b, c))
         self._labels.append(label)
+
+    def blob(self, data):
+        """Raw bytes (a BPF program) in the table, 8-byte aligned; returns the offset."""
+        self._strs += b"\0" * (-len(self._strs) % 8)
+        off = len(self._strs)
+        self._strs += data
+        return off
 
     def build(self):
         return Plan(b"".join(self._ops), bytes(self._strs), self._labels, len(self._ops))
@@ -114,7 +123,7 @@ def add_cgroupfs(pb, cgroup_mounts):
     pb.op(lib.PYC_OP_REMOUNT_IN, "remount /sys/fs/cgroup read-only", s2="sys/fs/cgroup", a=RDONLY)
 
 
-def compile_plan(cfg, layout, cgroup_mounts, cgroupns=True):
+def compile_plan(cfg, layout, cgroup_mounts, cgroupns=True, bpf=None):
     """Compile a container's config into the child op plan.
 
     Args:
@@ -123,6 +132,7 @@ def compile_plan(cfg, layout, cgroup_mounts, cgroupns=True):
         cgroup_mounts: what the cgroup driver wants under /sys/fs/cgroup.
         cgroupns: whether the child enters a new cgroup namespace after the
             parent has moved it into its cgroups.
+        bpf: the compiled seccomp filter, or None.
     """
     pb = PlanBuilder()
     pb.op(lib.PYC_OP_MOUNT, "make mounts private", s2="/", a=MS_REC | MS_PRIVATE)
@@ -135,6 +145,12 @@ def compile_plan(cfg, layout, cgroup_mounts, cgroupns=True):
     mount_fs(pb, "proc", "proc", NOSUID | NODEV | NOEXEC, "", "proc",
              lib.PYC_MNT_NO_SYMLINKS | lib.PYC_MNT_MKDIR)
     add_dev(pb)
+    for host, inside, _perms, kind, major, minor, mode in (cfg.security or {}).get("devices", []):
+        parent = os.path.dirname(inside.rstrip("/"))
+        if parent not in ("/", "/dev"):
+            pb.op(lib.PYC_OP_MKDIR_IN, f"mkdir {parent}", s2=parent.lstrip("/"), a=0o755)
+        pb.op(lib.PYC_OP_MKNOD_IN, f"mknod {inside}", s1=host, s2=inside.lstrip("/"),
+              a=(S_IFCHR if kind == "c" else S_IFBLK) | mode, b=makedev(major, minor))
     _mounts.emit(pb, layout.binds, layout.mounts)   # binds, volumes, tmpfs: shallow first
     if cfg.working_dir:
         pb.op(lib.PYC_OP_MKDIR_IN, f"mkdir working dir {cfg.working_dir}",
@@ -143,20 +159,64 @@ def compile_plan(cfg, layout, cgroup_mounts, cgroupns=True):
     pb.op(lib.PYC_OP_SYNC, "wait for the cgroup attach")
     if cgroupns:
         pb.op(lib.PYC_OP_UNSHARE, "unshare the cgroup namespace", a=CLONE_NEWCGROUP)
-    mount_fs(pb, "sysfs", "sys", RDONLY | NOSUID | NODEV | NOEXEC, "", "sysfs",
-             lib.PYC_MNT_NO_SYMLINKS | lib.PYC_MNT_MKDIR)
+    sec = cfg.security or {}
+    privileged = sec.get("privileged", False)
+    mount_fs(pb, "sysfs", "sys", (0 if privileged else RDONLY) | NOSUID | NODEV | NOEXEC, "",
+             "sysfs", lib.PYC_MNT_NO_SYMLINKS | lib.PYC_MNT_MKDIR)
     add_cgroupfs(pb, cgroup_mounts)
     pb.op(lib.PYC_OP_PIVOT_ROOT, f"pivot_root into {layout.rootfs}")
+    # From here paths are the container's own: nothing can lead back to the host.
+    for key, value in sorted(sec.get("sysctls", {}).items()):
+        path = "/proc/sys/" + key.replace(".", "/")
+        pb.op(lib.PYC_OP_WRITE, f"sysctl {key}={value}", s1=path, s2=value)
+    if not privileged:
+        add_masks(pb)
     if cfg.read_only:
         pb.op(lib.PYC_OP_REMOUNT_ROOT, "remount / read-only", a=RDONLY)
     if cfg.hostname:
         pb.op(lib.PYC_OP_HOSTNAME, f"sethostname {cfg.hostname!r}", s1=cfg.hostname)
-    for res, soft, hard in cfg.rlimits:
-        pb.op(lib.PYC_OP_RLIMIT, f"setrlimit {res}", a=res, b=soft, c=hard)
-    pb.op(lib.PYC_OP_GROUPS, f"setgroups {list(cfg.groups)}",
-          s1=",".join(str(g) for g in cfg.groups))
-    pb.op(lib.PYC_OP_GID, f"setgid {cfg.gid}", a=cfg.gid)
-    pb.op(lib.PYC_OP_UID, f"setuid {cfg.uid}", a=cfg.uid)
-    pb.op(lib.PYC_OP_CHDIR, f"chdir {cfg.working_dir or '/'}", s1=cfg.working_dir or "/")
+    for res, soft, hard in list(cfg.rlimits) + list(sec.get("ulimits", [])):
+        pb.op(lib.PYC_OP_RLIMIT, f"setrlimit {res} {soft}:{hard}", a=res, b=soft, c=hard)
+    add_process(pb, cfg.uid, cfg.gid, cfg.groups, cfg.working_dir or "/", sec, bpf)
     pb.op(lib.PYC_OP_EXEC, f"exec {cfg.argv[0]!r}", s1=cfg.argv[0], s2=cfg.path_env())
     return pb.build()
+
+
+def add_masks(pb):
+    """Docker's masked paths (files -> /dev/null, dirs -> empty read-only
+    tmpfs) and read-only /proc entries; done after pivot_root."""
+    from .. import security
+    for path, is_dir in security._masked_paths():
+        rel = path.lstrip("/")
+        if is_dir:
+            mount_fs(pb, "tmpfs", rel, RDONLY | NOSUID | NODEV | NOEXEC, "size=0", "tmpfs",
+                     lib.PYC_MNT_OPTIONAL | lib.PYC_MNT_NO_SYMLINKS)
+        else:
+            pb.op(lib.PYC_OP_MOUNT_IN, f"mask {path}", s1="/dev/null", s2=rel,
+                  b=lib.PYC_MNT_BIND_SRC | lib.PYC_MNT_OPTIONAL | lib.PYC_MNT_NO_SYMLINKS)
+    for path in security.READONLY:
+        pb.op(lib.PYC_OP_MOUNT_IN, f"make {path} read-only", s2=path.lstrip("/"),
+              a=RDONLY | NOSUID | NODEV | NOEXEC,
+              b=lib.PYC_MNT_BIND_SELF | lib.PYC_MNT_RECURSIVE | lib.PYC_MNT_OPTIONAL |
+              lib.PYC_MNT_NO_SYMLINKS)
+
+
+def add_process(pb, uid, gid, groups, workdir, sec, bpf):
+    """ids, capabilities, no_new_privs and seccomp, in the order that works:
+    the filter goes in last, or before dropping to a non-root uid when
+    no_new_privs is off (installing it then needs CAP_SYS_ADMIN)."""
+    nnp = sec.get("no_new_privs", False)
+    pb.op(lib.PYC_OP_GROUPS, f"setgroups {list(groups)}", s1=",".join(str(g) for g in groups))
+    pb.op(lib.PYC_OP_GID, f"setgid {gid}", a=gid)
+    if "caps" in sec:
+        from ..security import caps
+        pb.op(lib.PYC_OP_CAPS, "drop capabilities", a=sec["caps"], c=caps.last_cap())
+    early = bpf is not None and uid != 0 and not nnp
+    if early:
+        pb.op(lib.PYC_OP_SECCOMP, "install the seccomp filter", s1=pb.blob(bpf), a=len(bpf))
+    pb.op(lib.PYC_OP_UID, f"setuid {uid}", a=uid)
+    pb.op(lib.PYC_OP_CHDIR, f"chdir {workdir}", s1=workdir)
+    if nnp:
+        pb.op(lib.PYC_OP_NO_NEW_PRIVS, "set no_new_privs")
+    if bpf is not None and not early:
+        pb.op(lib.PYC_OP_SECCOMP, "install the seccomp filter", s1=pb.blob(bpf), a=len(bpf))

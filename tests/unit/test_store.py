@@ -244,9 +244,17 @@ def test_hostile_layer_leaves_store_unchanged(store):
 def test_decompression_bomb_is_capped(tmp_path):
     small = ImageStore(tmp_path / "s", max_layer_bytes=1 << 20, max_layer_entries=10)
     bomb = gzip.compress(b"\1" * (32 << 20))
-    with pytest.raises(ImageError, match="decompressed"):
+    with pytest.raises(ImageError, match="not a valid tar"):   # stops at the first header
         small.import_image(bomb)
+    big = io.BytesIO()
+    with tarfile.open(fileobj=big, mode="w") as tf:
+        info = tarfile.TarInfo("zeros")
+        info.size = 32 << 20
+        tf.addfile(info, io.BytesIO(bytes(info.size)))
+    with pytest.raises(ImageError, match="limit"):
+        small.import_image(gzip.compress(big.getvalue()))
     assert os.listdir(os.path.join(small.root, "tmp")) == []
+    assert os.listdir(os.path.join(small.root, "layers")) == []
 
 
 def test_blob_verification(store):

@@ -1,0 +1,143 @@
+"""docker-py's ``docker.types`` for storage: :class:`Mount` and :class:`DriverConfig`.
+
+Both are dicts with docker's API keys, so code written for docker-py works
+unchanged; ``containers.run(mounts=[...])`` also takes plain dicts of the
+same shape.
+
+Example:
+    >>> from pycontainer.types import Mount
+    >>> client.containers.run("busybox", ["ls", "/data"], remove=True,
+    ...                       mounts=[Mount("/data", "myvol"),
+    ...                               Mount("/tmp", None, type="tmpfs", tmpfs_size="64m")])
+    b''
+"""
+import re
+
+from .errors import InvalidArgument
+
+MOUNT_TYPES = ("bind", "volume", "tmpfs")
+_BYTES = re.compile(r"^(\d+)([bkmg]?)$")
+_UNITS = {"": 1, "b": 1, "k": 1024, "m": 1024 ** 2, "g": 1024 ** 3}
+
+
+def parse_bytes(value):
+    """``64m`` -> 67108864 (docker-py's rule: b, k, m, g are powers of 1024).
+
+    Example:
+        >>> parse_bytes("64m"), parse_bytes(4096)
+        (67108864, 4096)
+    """
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    m = _BYTES.match(str(value).strip().lower()) if isinstance(value, str) else None
+    if not m:
+        raise InvalidArgument(f"invalid size {value!r}: use bytes or a number with b, k, m or g")
+    return int(m.group(1)) * _UNITS[m.group(2)]
+
+
+class DriverConfig(dict):
+    """A volume driver and its options (only ``local`` without options is supported).
+
+    Example:
+        >>> DriverConfig("local")
+        {'Name': 'local'}
+    """
+
+    def __init__(self, name, options=None):
+        self["Name"] = name
+        if options:
+            self["Options"] = options
+
+
+class Mount(dict):
+    """One mount for ``containers.run(mounts=[...])``, as ``docker.types.Mount``.
+
+    Args:
+        target: absolute path in the container.
+        source: host path (``bind``), volume name (``volume``; None makes an
+            anonymous volume) or None (``tmpfs``).
+        type: ``volume`` (default), ``bind`` or ``tmpfs``.
+        read_only: mount read-only.
+        consistency: accepted and ignored (docker for Mac).
+        propagation: bind propagation; only ``rprivate``/``private`` work.
+        no_copy: accepted; pycontainer never copies image content into volumes.
+        labels: labels of a volume created for this mount.
+        driver_config: a :class:`DriverConfig` for that volume.
+        tmpfs_size: tmpfs size limit, bytes or ``"64m"``.
+        tmpfs_mode: tmpfs root mode as an int (``0o1777``).
+
+    Raises:
+        InvalidArgument: unknown type or options that do not fit the type.
+
+    Example:
+        >>> Mount("/srv", "/home/me/site", type="bind", read_only=True)["ReadOnly"]
+        True
+    """
+
+    def __init__(self, target, source, type="volume", read_only=False, consistency=None,
+                 propagation=None, no_copy=False, labels=None, driver_config=None,
+                 tmpfs_size=None, tmpfs_mode=None):
+        if type not in MOUNT_TYPES:
+            raise InvalidArgument(f'unsupported mount type "{type}": use one of {MOUNT_TYPES}')
+        self["Target"] = target
+        self["Source"] = source
+        self["Type"] = type
+        self["ReadOnly"] = bool(read_only)
+        if consistency:
+            self["Consistency"] = consistency
+        if type == "bind":
+            if propagation is not None:
+                self["BindOptions"] = {"Propagation": propagation}
+            if any([labels, driver_config, no_copy, tmpfs_size, tmpfs_mode]):
+                raise InvalidArgument("incompatible options for a bind mount")
+        elif type == "volume":
+            opts = {}
+            if no_copy:
+                opts["NoCopy"] = True
+            if labels:
+                opts["Labels"] = labels
+            if driver_config:
+                opts["DriverConfig"] = driver_config
+            if opts:
+                self["VolumeOptions"] = opts
+            if any([propagation, tmpfs_size, tmpfs_mode]):
+                raise InvalidArgument("incompatible options for a volume mount")
+        else:
+            opts = {}
+            if tmpfs_mode:
+                if not isinstance(tmpfs_mode, int):
+                    raise InvalidArgument("tmpfs_mode must be an integer")
+                opts["Mode"] = tmpfs_mode
+            if tmpfs_size:
+                opts["SizeBytes"] = parse_bytes(tmpfs_size)
+            if opts:
+                self["TmpfsOptions"] = opts
+            if any([propagation, labels, driver_config, no_copy]):
+                raise InvalidArgument("incompatible options for a tmpfs mount")
+
+    target = property(lambda self: self["Target"])
+    source = property(lambda self: self["Source"])
+    type = property(lambda self: self["Type"])
+    read_only = property(lambda self: self["ReadOnly"])
+
+    @classmethod
+    def parse_mount_string(cls, string):
+        """``"src:dst[:mode]"`` or ``"dst"`` (anonymous volume) as a Mount.
+
+        A ``src`` starting with ``/`` is a bind, anything else a volume name.
+
+        Example:
+            >>> Mount.parse_mount_string("/etc/hosts:/h:ro").type
+            'bind'
+        """
+        parts = string.split(":")
+        if len(parts) > 3 or not all(parts):
+            raise InvalidArgument(f'invalid mount string "{string}"')
+        if len(parts) == 1:
+            return cls(target=parts[0], source=None)
+        mode = parts[2] if len(parts) == 3 else "rw"
+        if mode not in ("ro", "rw"):
+            raise InvalidArgument(
+                f'invalid mode "{mode}" in mount string "{string}": use ro or rw')
+        kind = "bind" if parts[0].startswith("/") else "volume"
+        return cls(target=parts[1], source=parts[0], type=kind, read_only=mode == "ro")
