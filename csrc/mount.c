@@ -24,7 +24,9 @@ static int open_in_root(struct plan *p, const char *rel, uint64_t extra_resolve)
 {
     if (p->rootfd < 0)
         return -EBADF;
-    return pyc_openat2(p->rootfd, rel, O_PATH | O_CLOEXEC | O_NOFOLLOW, 0,
+    /* Symlinks are followed, but only inside the root (docker follows a
+     * mount target that is a link); RESOLVE_NO_SYMLINKS refuses them all. */
+    return pyc_openat2(p->rootfd, rel, O_PATH | O_CLOEXEC, 0,
                        RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS | extra_resolve);
 }
 

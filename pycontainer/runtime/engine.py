@@ -253,7 +253,10 @@ class Runtime:
                     # Keep the mount namespace alive past the init's exit, so its
                     # teardown (every unmount) happens in teardown.release(), off
                     # the caller's wait.
-                    held.append(os.open(f"/proc/{pid}/ns/mnt", os.O_RDONLY | os.O_CLOEXEC))
+                    try:
+                        held.append(os.open(f"/proc/{pid}/ns/mnt", os.O_RDONLY | os.O_CLOEXEC))
+                    except OSError:
+                        pass    # the child already failed: its report says why
             try:
                 proc = spawn(plan, cfg.argv, cfg.env, flags, stdio=stdio, attach=attach,
                              cgroup_fd=cgfd, pdeathsig=pdeathsig)

@@ -169,6 +169,8 @@ class Lifecycle:
             if remove:
                 self.rt.remove_dir(cid)
                 self.rt.release_name(cfg.name, cid)
+                if any(m.get("Anonymous") for m in cfg.mounts or ()):
+                    self.client.volumes._remove_anonymous(cfg.mounts)
                 mark("cleanup")
         both = want_out and want_err
         if status != 0:
