@@ -27,6 +27,7 @@ static inline void close_fdp(int *fd)
 struct plan {
     const struct pyc_spawn *spec;
     int rootfd;
+    int nsfd;       /* a namespace opened before pivot_root, joined later */
 };
 const char *plan_str(const struct plan *p, uint32_t off);
 
@@ -48,5 +49,6 @@ int pyc_op_loopback(struct plan *p, const struct pyc_op *op);
 int pyc_op_setns(struct plan *p, const struct pyc_op *op);
 int pyc_op_caps(struct plan *p, const struct pyc_op *op);
 int pyc_op_seccomp(struct plan *p, const struct pyc_op *op);
+int pyc_op_idmap_layer(struct plan *p, const struct pyc_op *op);
 
 #endif

@@ -356,3 +356,8 @@ int pyc_mount(const char *src, const char *target, const char *fstype, uint64_t 
 {
     return mount(src, target, fstype, (unsigned long) flags, data) < 0 ? neg_errno() : 0;
 }
+
+int pyc_umount(const char *target)
+{
+    return umount2(target, MNT_DETACH | UMOUNT_NOFOLLOW) < 0 ? neg_errno() : 0;
+}

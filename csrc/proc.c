@@ -100,15 +100,31 @@ int pyc_op_loopback(struct plan *p, const struct pyc_op *op)
     return ioctl(fd, SIOCSIFFLAGS, &ifr) < 0 ? neg_errno() : 0;
 }
 
+/* b = 0: open s1 and join it now; b = 1: only open it (host paths vanish
+ * at pivot_root); b = 2: join what b = 1 opened. */
 int pyc_op_setns(struct plan *p, const struct pyc_op *op)
 {
     const char *path = plan_str(p, op->s1);
+    if (op->b == 2) {
+        if (p->nsfd < 0)
+            return -EBADF;
+        int r = setns(p->nsfd, (int) op->a) < 0 ? neg_errno() : 0;
+        close(p->nsfd);
+        p->nsfd = -1;
+        return r;
+    }
     if (!path)
         return -EINVAL;
-    cleanup_fd int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return neg_errno();
-    return setns(fd, (int) op->a) < 0 ? neg_errno() : 0;
+    if (op->b == 1) {
+        p->nsfd = fd;
+        return 0;
+    }
+    int r = setns(fd, (int) op->a) < 0 ? neg_errno() : 0;
+    close(fd);
+    return r;
 }
 
 /* Bounding set: drop what the container must not get (root's exec gains

@@ -45,6 +45,7 @@ enum pyc_op_kind {
                             inheritable and ambient cleared */
     PYC_OP_NO_NEW_PRIVS, /* prctl(PR_SET_NO_NEW_PRIVS) */
     PYC_OP_SECCOMP,      /* install the BPF at string-table offset s1, a = bytes */
+    PYC_OP_IDMAP_LAYER,  /* idmapped clone of layer s1 at s2 through the userns file s3 */
 };
 
 /* PYC_OP_MOUNT_IN flags (b) */
@@ -128,6 +129,12 @@ struct pyc_seccomp_rule {
 int pyc_seccomp_compile(uint32_t default_action, const char *arches, uint32_t arches_len,
                         const struct pyc_seccomp_rule *rules, uint32_t nrules,
                         uint8_t *out, uint32_t out_cap, uint32_t *out_len);
+
+/* umount2(MNT_DETACH), for host-side cleanup Python decides. */
+int pyc_umount(const char *target);
+
+/* A user namespace with these maps, bound onto the file bind_path. */
+int pyc_userns_create(const char *uid_map, const char *gid_map, const char *bind_path);
 
 /* openat2(2) with RESOLVE_* flags; returns an fd or -errno. */
 int pyc_openat2(int dirfd, const char *path, uint64_t flags, uint64_t mode,

@@ -58,6 +58,7 @@ static int run_op(struct plan *p, const struct pyc_op *op, int sock, int index)
     case PYC_OP_SETNS:        return pyc_op_setns(p, op);
     case PYC_OP_CAPS:         return pyc_op_caps(p, op);
     case PYC_OP_SECCOMP:      return pyc_op_seccomp(p, op);
+    case PYC_OP_IDMAP_LAYER:  return pyc_op_idmap_layer(p, op);
     case PYC_OP_NO_NEW_PRIVS:
         return prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 ? neg_errno() : 0;
     case PYC_OP_SYNC:         return op_sync(sock, index);
@@ -133,13 +134,19 @@ static int join(const struct pyc_spawn *s)
 {
     if (prctl(PR_SET_DUMPABLE, 0) < 0)
         return neg_errno();
-    uint64_t flags = s->join_flags & ~(uint64_t) CLONE_NEWPID;  /* pid: joined at clone */
-    return flags && setns(s->join_pidfd, (int) flags) < 0 ? neg_errno() : 0;
+    uint64_t flags = s->join_flags & ~(uint64_t) (CLONE_NEWPID | CLONE_NEWUSER);
+    if (flags && setns(s->join_pidfd, (int) flags) < 0)
+        return neg_errno();
+    /* The container's other namespaces belong to the host's user namespace:
+     * join them first, the user namespace last. */
+    if ((s->join_flags & CLONE_NEWUSER) && setns(s->join_pidfd, CLONE_NEWUSER) < 0)
+        return neg_errno();
+    return 0;
 }
 
 static __attribute__((noreturn)) void child_main(const struct pyc_spawn *s, int sock)
 {
-    struct plan p = { .spec = s, .rootfd = -1 };
+    struct plan p = { .spec = s, .rootfd = -1, .nsfd = -1 };
     uint32_t i = 0;
     int r;
 

@@ -22,6 +22,8 @@ class Client:
         run_root: run-time state (tmpfs); default ``$PYCONTAINER_RUN_ROOT``,
             else ``/run/pycontainer`` when /run is a tmpfs, else
             ``/dev/shm/pycontainer``.
+        userns_mode: ``"auto"`` gives every container a private host uid range
+            (see pycontainer/security/userns.py); default off, per run() too.
         favor_dynmods: remount the cgroup2 tree with ``favordynmods`` so that
             cgroup attach stays fast after the machine idles (a host-wide
             kernel setting; default ``$PYCONTAINER_FAVOR_DYNMODS == "1"``).
@@ -31,8 +33,11 @@ class Client:
     b'hi\\n'
     """
 
-    def __init__(self, root=None, cgroup_parent="/", run_root=None, favor_dynmods=None):
+    def __init__(self, root=None, cgroup_parent="/", run_root=None, favor_dynmods=None,
+                 userns_mode=None):
         self.root = os.path.abspath(root or os.environ.get("PYCONTAINER_ROOT") or DEFAULT_ROOT)
+        from .security import userns as _userns
+        self.userns_mode = _userns.validate(userns_mode)
         os.makedirs(self.root, mode=0o711, exist_ok=True)
         self._runtime = Runtime(self.root, run_root=run_root, cgroup_parent=cgroup_parent)
         if favor_dynmods is None:

@@ -15,7 +15,7 @@ enum pyc_op_kind {
     PYC_OP_SYNC, PYC_OP_UNSHARE, PYC_OP_PIVOT_ROOT, PYC_OP_REMOUNT_ROOT,
     PYC_OP_HOSTNAME, PYC_OP_RLIMIT, PYC_OP_GROUPS, PYC_OP_GID, PYC_OP_UID,
     PYC_OP_CHDIR, PYC_OP_WRITE, PYC_OP_EXEC, PYC_OP_LOOPBACK, PYC_OP_SETNS, PYC_OP_CAPS, PYC_OP_NO_NEW_PRIVS,
-    PYC_OP_SECCOMP, ...
+    PYC_OP_SECCOMP, PYC_OP_IDMAP_LAYER, ...
 };
 #define PYC_MNT_NO_SYMLINKS ...
 #define PYC_MNT_MKDIR ...
@@ -65,6 +65,8 @@ struct pyc_seccomp_rule {
 int pyc_seccomp_compile(uint32_t default_action, const char *arches, uint32_t arches_len,
                         const struct pyc_seccomp_rule *rules, uint32_t nrules,
                         uint8_t *out, uint32_t out_cap, uint32_t *out_len);
+int pyc_umount(const char *target);
+int pyc_userns_create(const char *uid_map, const char *gid_map, const char *bind_path);
 int pyc_openat2(int dirfd, const char *path, uint64_t flags, uint64_t mode, uint64_t resolve);
 """
 

@@ -11,6 +11,7 @@ from ..errors import InvalidArgument
 from . import mounts as _mounts
 from . import users
 from .. import security
+from ..security import userns as _userns
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 _HOSTNAME = re.compile(r"^[a-zA-Z0-9]([a-zA-Z0-9.-]{0,62})$")
@@ -41,6 +42,8 @@ class ContainerConfig:
     stop_signal: str = "SIGTERM"
     mounts: list = field(default_factory=list)   # runtime/mounts.py specs (plain dicts)
     security: dict = None                        # security.build(): caps, seccomp, devices...
+    userns: str = None                           # "auto": a private uid range
+    userns_host: int = None                      # first host id of that range (set at create)
 
     def to_dict(self):
         d = dataclasses.asdict(self)
@@ -113,7 +116,8 @@ def build_config(image, image_record, cid, command=None, entrypoint=None, enviro
                  hostname=None, working_dir=None, user=None, read_only=False,
                  network_mode=None, labels=None, name=None, volatile=False, volumes=None,
                  mounts=None, tmpfs=None, cap_add=None, cap_drop=None, privileged=False,
-                 security_opt=None, devices=None, sysctls=None, ulimits=None, **resources):
+                 security_opt=None, devices=None, sysctls=None, ulimits=None, userns_mode=None,
+                 **resources):
     """Merge run() keywords with the image config (docker's rules).
 
     ``command`` replaces the image's Cmd; ``entrypoint`` replaces its Entrypoint
@@ -165,4 +169,5 @@ def build_config(image, image_record, cid, command=None, entrypoint=None, enviro
         working_dir=workdir, uid=who.uid, gid=who.gid, groups=who.groups, user=spec,
         resources=res, read_only=bool(read_only), network_mode=mode,
         labels=merged_labels, name=validate_name(name), volatile=volatile,
-        stop_signal=icfg.get("StopSignal") or "SIGTERM", mounts=specs, security=sec)
+        stop_signal=icfg.get("StopSignal") or "SIGTERM", mounts=specs, security=sec,
+        userns=_userns.validate(userns_mode))

@@ -14,6 +14,7 @@ import stat
 import time
 
 from .. import _core, cgroups, security
+from ..security import userns
 from ..errors import Conflict
 from . import monitor
 from . import mounts as _mounts
@@ -56,6 +57,7 @@ class Runtime:
         self.cgroup_layout = layout or cgroups.detect()
         self.cg = cgroups.driver_for(self.cgroup_layout, cgroup_parent)
         self._cg_mounts = self.cg.container_mounts()
+        self.userns = userns.Allocator(root)
         self._init_layers = {}
 
     def dir(self, cid):
@@ -123,6 +125,11 @@ class Runtime:
             os.mkdir(os.path.join(rd, "rootfs"), 0o755)
             os.mkdir(os.path.join(ld, "upper"), 0o755)
             os.mkdir(os.path.join(ld, "work"), 0o700)
+            if cfg.userns:
+                cfg.userns_host = self.userns.allocate(cid)
+                undo.callback(self.userns.release, cid)
+                # The container's root owns its writable layer.
+                os.chown(os.path.join(ld, "upper"), cfg.userns_host, cfg.userns_host)
             self._write_etc(rd, cfg)
             attrs = {
                 "Id": cid, "Name": "/" + cfg.name, "Created": _now(),
@@ -225,12 +232,33 @@ class Runtime:
         layout = planmod.Layout(rootfs=os.path.join(rd, "rootfs"), lowers=lowers,
                                 upper=os.path.join(ld, "upper"), work=os.path.join(ld, "work"),
                                 binds=binds, mounts=_mounts.resolve(cfg.mounts, self.root))
+        if cfg.userns_host is not None:
+            layout.userns = self._prepare_userns(cid, cfg)
+            layout.idmapped = [os.path.join(rd, "layers", str(i)) for i in range(len(lowers))]
+            for d in layout.idmapped:
+                os.makedirs(d, 0o755, exist_ok=True)
         bpf = security.seccomp_bpf(cfg.security) if cfg.security else None
         plan = planmod.compile_plan(cfg, layout, self._cg_mounts, bpf=bpf)
         flags = CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWPID
         if cfg.network_mode != "host":
             flags |= CLONE_NEWNET
         return plan, flags
+
+    def userns_path(self, cid):
+        return os.path.join(self.rundir(cid), "userns")
+
+    def _prepare_userns(self, cid, cfg):
+        """The container's user namespace, bound on a file in its run dir for
+        as long as it runs (restarts by the monitor reuse it)."""
+        path = self.userns_path(cid)
+        if not os.path.ismount(path):
+            userns.create(path, cfg.userns_host)
+        return path
+
+    def release_userns(self, cid):
+        path = self.userns_path(cid)
+        if os.path.lexists(path):
+            userns.release(path)
 
     def start(self, cid, cfg, lowers, stdio, pdeathsig=0, ephemeral=False, hold_mntns=False):
         """Create cgroups, compile the plan and spawn the init in this process.
@@ -290,6 +318,9 @@ class Runtime:
                      os.path.join(self.names, cfg.name)]
             if auto_remove:
                 paths += [rd, d]
+            if cfg.userns_host is not None:
+                umount = shutil.which("umount") or "/bin/umount"
+                hooks = list(hooks) + [[umount, "-l", self.userns_path(cid)]]
             data = monitor.pack(plan, cfg.argv, cfg.env, flags, attach,
                                 self.cg.remove_steps(cid), paths, restart, auto_remove, hooks)
             return monitor.start(os.path.join(rd, "monitor.bin"), data, plan)
@@ -322,6 +353,7 @@ class Runtime:
         for d in (self.dir(cid), self.rundir(cid)):
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(os.path.join(d, "config.json"))
+        self.release_userns(cid)
         _rmtree_fast(self.dir(cid))
         _rmtree_fast(self.rundir(cid))
 

@@ -20,7 +20,7 @@ from .process import (CLONE_NEWIPC, CLONE_NEWNET, CLONE_NEWNS, CLONE_NEWPID, CLO
                       spawn)
 from .timing import mark
 
-CLONE_NEWCGROUP = 0x02000000
+CLONE_NEWCGROUP, CLONE_NEWUSER = 0x02000000, 0x10000000
 JOIN = CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET | CLONE_NEWPID | CLONE_NEWCGROUP
 
 
@@ -137,7 +137,8 @@ def start_exec(rt, cid, attrs, cmd, user="", environment=None, workdir=None, std
             proc = spawn(plan, argv, env, 0, stdio=stdio,
                          attach=(lambda pid: _core.cgroup_apply(rt.cg.attach_steps(cid, pid)))
                          if not into else None,
-                         cgroup_fd=cgfd, join_pidfd=pidfd, join_flags=JOIN)
+                         cgroup_fd=cgfd, join_pidfd=pidfd,
+                         join_flags=JOIN | (CLONE_NEWUSER if cfg.get("userns_host") is not None else 0))
         finally:
             if cgfd >= 0:
                 os.close(cgfd)

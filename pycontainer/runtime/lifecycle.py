@@ -26,7 +26,7 @@ RUN_KEYS = {"command", "entrypoint", "environment", "hostname", "working_dir", "
             "read_only", "network_mode", "labels", "name", "volatile", "mem_limit",
             "memswap_limit", "pids_limit", "nano_cpus", "cpu_shares", "cpu_quota",
             "cpu_period", "cpuset_cpus", "restart_policy", "cap_add", "cap_drop", "privileged",
-            "security_opt", "devices", "sysctls", "ulimits", "volumes", "mounts", "tmpfs"}
+            "security_opt", "devices", "sysctls", "ulimits", "userns_mode", "volumes", "mounts", "tmpfs"}
 STOP_SIGNALS = {_signal.SIGKILL, _signal.SIGTERM, _signal.SIGINT, _signal.SIGQUIT}
 
 
@@ -136,6 +136,8 @@ class Lifecycle:
         if unknown:
             raise InvalidArgument(f"unsupported keyword(s) for run(): {sorted(unknown)}")
         kwargs = dict(kwargs)
+        if "userns_mode" not in kwargs and getattr(self.client, "userns_mode", None):
+            kwargs["userns_mode"] = self.client.userns_mode
         restart = parse_restart(kwargs.pop("restart_policy", None))
         record = self.client.images._record(image)
         cid = secrets.token_hex(32)
@@ -169,6 +171,8 @@ class Lifecycle:
             if remove:
                 self.rt.remove_dir(cid)
                 self.rt.release_name(cfg.name, cid)
+                if cfg.userns_host is not None:
+                    self.rt.userns.release(cid)
                 if any(m.get("Anonymous") for m in cfg.mounts or ()):
                     self.client.volumes._remove_anonymous(cfg.mounts)
                 mark("cleanup")
@@ -214,6 +218,8 @@ class Lifecycle:
             if err_r is not None:
                 os.close(err_r)
             rt.remove_cgroups(cid)
+            if cfg.userns_host is not None:
+                rt.release_userns(cid)
         if run_path:
             write_json_atomic(run_path, {"Status": "exited", "Pid": 0, "ExitCode": status,
                                          "OOMKilled": oom, "StartedAt": started,
@@ -351,6 +357,8 @@ class Lifecycle:
                 self._await_monitor(cid, st, None)
             with contextlib.suppress(OSError):
                 self.rt.remove_cgroups(cid)
+            self.rt.release_userns(cid)
+            self.rt.userns.release(cid)
             name = attrs["Name"].lstrip("/")
             self.rt.remove_dir(cid)
             self.rt.release_name(name, cid)

@@ -15,7 +15,7 @@ from . import mounts as _mounts
 # MOUNT_ATTR_* (linux/mount.h) and MS_* (sys/mount.h)
 RDONLY, NOSUID, NODEV, NOEXEC, STRICTATIME = 0x1, 0x2, 0x4, 0x8, 0x20
 MS_REC, MS_PRIVATE = 0x4000, 1 << 18
-CLONE_NEWCGROUP = 0x02000000
+CLONE_NEWCGROUP, CLONE_NEWUSER = 0x02000000, 0x10000000
 
 _OP = struct.Struct("=6I3q")
 _NOSTR = 0xFFFFFFFF
@@ -86,6 +86,8 @@ class Layout:
     work: str = None
     binds: list = field(default_factory=list)  # (host path, path in container, attrs, is_file)
     mounts: list = field(default_factory=list)  # user mounts: runtime/mounts.py specs, resolved
+    userns: str = None     # user namespace file to join last (userns_mode="auto")
+    idmapped: list = field(default_factory=list)  # mount points for the idmapped lowers
 
 
 def mount_fs(pb, fstype, target, attrs, options="", source=None, flags=lib.PYC_MNT_MKDIR):
@@ -138,8 +140,14 @@ def compile_plan(cfg, layout, cgroup_mounts, cgroupns=True, bpf=None):
     pb.op(lib.PYC_OP_MOUNT, "make mounts private", s2="/", a=MS_REC | MS_PRIVATE)
     if cfg.network_mode == "none":
         pb.op(lib.PYC_OP_LOOPBACK, "bring lo up")
+    lowers = layout.lowers
+    if layout.userns:
+        # Shared layers seen through the container's id map: no copy, no chown.
+        for src, dst in zip(layout.lowers, layout.idmapped):
+            pb.op(lib.PYC_OP_IDMAP_LAYER, f"idmap layer {src}", s1=src, s2=dst, s3=layout.userns)
+        lowers = layout.idmapped
     pb.op(lib.PYC_OP_OVERLAY, f"mount overlay rootfs on {layout.rootfs}",
-          s1="\n".join(layout.lowers), s2=layout.upper, s3=layout.work, s4=layout.rootfs,
+          s1="\n".join(lowers), s2=layout.upper, s3=layout.work, s4=layout.rootfs,
           c=1 if cfg.volatile else 0)
     pb.op(lib.PYC_OP_ROOTFS, f"open rootfs {layout.rootfs}", s2=layout.rootfs)
     mount_fs(pb, "proc", "proc", NOSUID | NODEV | NOEXEC, "", "proc",
@@ -164,6 +172,9 @@ def compile_plan(cfg, layout, cgroup_mounts, cgroupns=True, bpf=None):
     mount_fs(pb, "sysfs", "sys", (0 if privileged else RDONLY) | NOSUID | NODEV | NOEXEC, "",
              "sysfs", lib.PYC_MNT_NO_SYMLINKS | lib.PYC_MNT_MKDIR)
     add_cgroupfs(pb, cgroup_mounts)
+    if layout.userns:
+        pb.op(lib.PYC_OP_SETNS, f"open the user namespace {layout.userns}", s1=layout.userns,
+              a=CLONE_NEWUSER, b=1)
     pb.op(lib.PYC_OP_PIVOT_ROOT, f"pivot_root into {layout.rootfs}")
     # From here paths are the container's own: nothing can lead back to the host.
     for key, value in sorted(sec.get("sysctls", {}).items()):
@@ -177,6 +188,8 @@ def compile_plan(cfg, layout, cgroup_mounts, cgroupns=True, bpf=None):
         pb.op(lib.PYC_OP_HOSTNAME, f"sethostname {cfg.hostname!r}", s1=cfg.hostname)
     for res, soft, hard in list(cfg.rlimits) + list(sec.get("ulimits", [])):
         pb.op(lib.PYC_OP_RLIMIT, f"setrlimit {res} {soft}:{hard}", a=res, b=soft, c=hard)
+    if layout.userns:
+        pb.op(lib.PYC_OP_SETNS, "join the user namespace", a=CLONE_NEWUSER, b=2)
     add_process(pb, cfg.uid, cfg.gid, cfg.groups, cfg.working_dir or "/", sec, bpf)
     pb.op(lib.PYC_OP_EXEC, f"exec {cfg.argv[0]!r}", s1=cfg.argv[0], s2=cfg.path_env())
     return pb.build()

@@ -370,3 +370,45 @@ def test_cve_2021_30465_mount_target_swap_race(client, busybox, tmp_path):
     assert os.listdir(probe) == []
     mounts = open("/proc/self/mountinfo").read()
     assert str(probe) not in mounts
+
+
+# -- user namespaces ---------------------------------------------------------
+
+def test_userns_auto_maps_root_to_unprivileged_host_uid(client, busybox):
+    out = sh(client, "id -u; cat /proc/self/uid_map /proc/self/gid_map; ls -ln /bin/busybox; "
+                     "echo hi > /tmp/f && cat /tmp/f", userns_mode="auto")
+    lines = out.split("\n")
+    assert lines[0] == "0"
+    inside, host, size = lines[1].split()
+    assert inside == "0" and int(host) >= 0x10000000 and size == "65536"
+    assert lines[3].split()[2:4] == ["0", "0"]        # shared layer seen through the id map
+    assert "hi" in out
+
+
+def test_userns_host_view_and_exec(client, busybox):
+    with client.containers.run("busybox", ["sleep", "30"], detach=True,
+                               userns_mode="auto") as c:
+        pid = c.attrs["State"]["Pid"]
+        host_uid = os.stat(f"/proc/{pid}").st_uid
+        assert host_uid >= 0x10000000
+        assert c.exec_run("id -u") == (0, b"0\n")
+        # The host's root files stay out of reach of the container's root.
+        code, out = c.exec_run(["sh", "-c", "cat /proc/1/root/etc/shadow 2>&1; "
+                                            "mkdir -p /tmp/m; mount -t tmpfs x /tmp/m; echo rc=$?"])
+        assert b"rc=0" not in out
+
+
+def test_userns_ranges_differ_and_are_released(client, busybox):
+    a = client.containers.run("busybox", ["sleep", "30"], detach=True, userns_mode="auto")
+    b = client.containers.run("busybox", ["sleep", "30"], detach=True, userns_mode="auto")
+    try:
+        ua = os.stat(f"/proc/{a.attrs['State']['Pid']}").st_uid
+        ub = os.stat(f"/proc/{b.attrs['State']['Pid']}").st_uid
+        assert abs(ua - ub) >= 65536
+    finally:
+        a.remove(force=True)
+        b.remove(force=True)
+    import json
+    with open(os.path.join(client.root, "userns.json")) as f:
+        table = json.load(f)
+    assert a.id not in table and b.id not in table
