@@ -111,9 +111,10 @@ class Lifecycle:
         for cid in self.ids():
             with contextlib.suppress(NotFound, OSError, ValueError, KeyError):
                 st = _state.load(self.rt, cid)["State"]      # reconciles stale records
-                if not (st["Running"] or st["Restarting"]) and \
-                        any(os.path.isdir(p) for p in self.rt.cg.dirs(cid).values()):
-                    self.rt.remove_cgroups(cid)
+                if not (st["Running"] or st["Restarting"]):
+                    if any(os.path.isdir(p) for p in self.rt.cg.dirs(cid).values()):
+                        self.rt.remove_cgroups(cid)
+                    self.rt.release_userns(cid)
 
     def resolve(self, key):
         key = str(key).lstrip("/")

@@ -143,6 +143,8 @@ def reconcile(rt, cid, run):
         signal_pid(pid, start, signal.SIGKILL)
     with contextlib.suppress(OSError):
         rt.remove_cgroups(cid)
+    with contextlib.suppress(OSError):
+        rt.release_userns(cid)
     run = dict(run, Status="exited", ExitCode=137 if run["Status"] == "running" else
                run.get("ExitCode", 0), Error="the container's monitor died", Pid=0)
     with contextlib.suppress(OSError):
