@@ -46,7 +46,9 @@ class ContainerConfig:
     userns_host: int = None                      # first host id of that range (set at create)
 
     def to_dict(self):
-        d = dataclasses.asdict(self)
+        # Shallow: every field is plain data already (asdict deep-copies, slowly).
+        d = dict(self.__dict__)
+        d["resources"] = dict(self.resources.__dict__)
         d["groups"] = list(self.groups)
         return d
 

@@ -266,17 +266,21 @@ class Runtime:
         Returns the InitProcess; on failure nothing of the attempt is left.
         """
         plan, flags = self._plan(cid, cfg, lowers, ephemeral)
+        create = self.cg.create_steps(cid, cfg.resources, security.device_rules(cfg.security))
         with contextlib.ExitStack() as undo:
-            _core.cgroup_apply(self.cg.create_steps(cid, cfg.resources, security.device_rules(cfg.security)))
             undo.callback(self.remove_cgroups, cid)
             into = self.cg.clone_into(cid)
+            if into:      # CLONE_INTO_CGROUP needs it before the clone
+                _core.cgroup_apply(create)
             cgfd = os.open(into, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC) if into else -1
 
             held = []
 
             def attach(pid):
                 if not into:
-                    _core.cgroup_apply(self.cg.attach_steps(cid, pid))
+                    # mkdir + limits + attach while the child mounts its rootfs
+                    # (it waits at SYNC before anything runs in the container).
+                    _core.cgroup_apply(create + self.cg.attach_steps(cid, pid))
                 if hold_mntns:
                     # Keep the mount namespace alive past the init's exit, so its
                     # teardown (every unmount) happens in teardown.release(), off
