@@ -2,8 +2,9 @@
 
 Prints p50/p90 over >= 200 warm runs and over runs after an idle pause (where a
 cgroup v1 attach waits for an RCU grace period), a per-phase breakdown, the same
-with the cgroup2 ``favordynmods`` option, and ``runc run`` on the same rootfs as
-the baseline (crun is tried and its refusal reported when it refuses).
+with the cgroup2 ``favordynmods`` option, what the security defaults cost
+(seccomp=unconfined, privileged), and ``runc run`` on the same rootfs as the
+baseline (crun is tried and its refusal reported when it refuses).
 
 Usage: python benchmarks/startup.py [--runs 300] [--cold 15] [--pause 1.5]
 """
@@ -96,6 +97,8 @@ def main():
         phases = {}
         warm = measure(client, args.runs, phases=phases)
         warm_host = measure(client, args.runs // 3, network_mode="host")
+        no_seccomp = measure(client, args.runs // 2, security_opt=["seccomp=unconfined"])
+        no_defaults = measure(client, args.runs // 2, privileged=True)
         cold = measure(client, args.cold, pause=args.pause)
         set_favordynmods(layout, True)
         measure(client, 10)
@@ -107,6 +110,8 @@ def main():
         print(f"  warm                          {fmt(warm)}")
         print(f"  warm, network_mode=host       {fmt(warm_host)}")
         print(f"  after {args.pause}s idle (cold)       {fmt(cold)}")
+        print(f"  seccomp=unconfined            {fmt(no_seccomp)}")
+        print(f"  privileged (no seccomp, masks)  {fmt(no_defaults)}")
         print(f"  warm, favordynmods            {fmt(warm_fd)}")
         print(f"  cold, favordynmods            {fmt(cold_fd)}")
         print("\nphases (warm, p50 / mean):")
@@ -140,6 +145,10 @@ def main():
                 print("  runc: not installed")
         finally:
             shutil.rmtree(rootfs, ignore_errors=True)
+        cost = pct(warm, .5) - pct(no_defaults, .5)
+        print(f"security defaults (seccomp + masks + caps) cost, p50: {cost * 1e3:.2f} ms "
+              f"(seccomp alone {(pct(warm, .5) - pct(no_seccomp, .5)) * 1e3:.2f} ms); "
+              f"target < 0.5 ms: {'met' if cost < 0.5e-3 else 'NOT met'}")
         target = 3e-3
         print(f"target p50 <= 3 ms warm: {'met' if pct(warm, .5) <= target else 'NOT met'} "
               f"({pct(warm, .5) * 1e3:.2f} ms)")
