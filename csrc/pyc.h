@@ -130,6 +130,10 @@ int pyc_seccomp_compile(uint32_t default_action, const char *arches, uint32_t ar
                         const struct pyc_seccomp_rule *rules, uint32_t nrules,
                         uint8_t *out, uint32_t out_cap, uint32_t *out_len);
 
+/* cgroup v2 devices: load a BPF_PROG_TYPE_CGROUP_DEVICE program, attach it. */
+int pyc_bpf_device_load(const void *insns, uint32_t count, char *log, uint32_t log_size);
+int pyc_bpf_device_attach(int cgroup_fd, int prog_fd);
+
 /* umount2(MNT_DETACH), for host-side cleanup Python decides. */
 int pyc_umount(const char *target);
 

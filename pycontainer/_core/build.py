@@ -66,6 +66,8 @@ int pyc_seccomp_compile(uint32_t default_action, const char *arches, uint32_t ar
                         const struct pyc_seccomp_rule *rules, uint32_t nrules,
                         uint8_t *out, uint32_t out_cap, uint32_t *out_len);
 int pyc_umount(const char *target);
+int pyc_bpf_device_load(const void *insns, uint32_t count, char *log, uint32_t log_size);
+int pyc_bpf_device_attach(int cgroup_fd, int prog_fd);
 int pyc_userns_create(const char *uid_map, const char *gid_map, const char *bind_path);
 int pyc_openat2(int dirfd, const char *path, uint64_t flags, uint64_t mode, uint64_t resolve);
 """

@@ -30,6 +30,11 @@ class V1Driver:
         for ctrl, base in self.bases.items():
             if os.path.isdir(base):
                 continue
+            parent, chain = os.path.dirname(base), []
+            while not os.path.isdir(parent):     # cgroup_parent may not exist yet
+                chain.append(("d", parent, ""))
+                parent = os.path.dirname(parent)
+            steps += list(reversed(chain))
             steps.append(("d", base, ""))
             if ctrl == "cpuset":
                 # A new v1 cpuset starts empty: copy the parent's, let children inherit.
@@ -76,6 +81,9 @@ class V1Driver:
             steps.append(("w", f"{d['devices']}/devices.deny", "a"))
             steps += [("w", f"{d['devices']}/devices.allow", rule) for rule in devices]
         return steps
+
+    def after_create(self, cid, devices):
+        """Nothing: v1 devices rules are file writes in create_steps."""
 
     def attach_steps(self, cid, pid):
         """Move ``pid`` into every one of the container's cgroups."""

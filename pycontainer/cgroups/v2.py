@@ -32,6 +32,12 @@ class V2Driver:
             return []
 
     def _ensure_base(self):
+        # cgroup_parent may not exist yet (docker creates it too)
+        parent, chain = os.path.dirname(self.base), []
+        while parent != self.root and not os.path.isdir(parent):
+            chain.append(("d", parent, ""))
+            parent = os.path.dirname(parent)
+        _core.cgroup_apply(list(reversed(chain)))
         steps = []
         # Enable the controllers down to pycontainer/ so each container can use them.
         up = os.path.dirname(self.base)
@@ -50,9 +56,13 @@ class V2Driver:
     def dirs(self, cid):
         return {"unified": os.path.join(self.base, cid)}
 
+    def after_create(self, cid, devices):
+        """v2 has no devices files: attach the allow list as an eBPF program."""
+        if devices is not None:
+            from . import devices as _devices
+            _devices.attach(os.path.join(self.base, cid), devices)
+
     def create_steps(self, cid, res, devices=None):
-        # v2 has no devices files: access control there is an eBPF program
-        # (not attached yet; the container's /dev holds only the allowed nodes).
         if not self._ready:
             self._ensure_base()
         d = os.path.join(self.base, cid)

@@ -272,6 +272,7 @@ class Runtime:
             into = self.cg.clone_into(cid)
             if into:      # CLONE_INTO_CGROUP needs it before the clone
                 _core.cgroup_apply(create)
+                self.cg.after_create(cid, security.device_rules(cfg.security))
             cgfd = os.open(into, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC) if into else -1
 
             held = []
@@ -314,8 +315,10 @@ class Runtime:
         d, rd = self.dir(cid), self.rundir(cid)
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self.stop_marker(cid))
-        _core.cgroup_apply(self.cg.create_steps(cid, cfg.resources, security.device_rules(cfg.security)))
+        rules = security.device_rules(cfg.security)
+        _core.cgroup_apply(self.cg.create_steps(cid, cfg.resources, rules))
         try:
+            self.cg.after_create(cid, rules)
             attach = [p for _, p, _ in self.cg.attach_steps(cid, 0)]
             paths = [os.path.join(d, "run.json"), os.path.join(d, "container.log"),
                      self.cg.oom_file(cid) or "", self.stop_marker(cid),
