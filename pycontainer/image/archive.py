@@ -342,7 +342,8 @@ class _Verified:
 
     def read(self, n=-1):
         data = self.f.read(n if n is not None and 0 <= n <= (1 << 20) else 1 << 20)
-        self.hash.update(data)
+        if self.digest is not None:
+            self.hash.update(data)
         self.count += len(data)
         return data
 
@@ -580,8 +581,10 @@ def load(store, src):
                     continue
                 f, actual = source.open(path)
                 with f:
-                    v = _Verified(f, size if size is not None else actual, digest,
-                                  f"layer {path!r}")
+                    # An uncompressed blob's digest is its diff_id, which
+                    # stage_layer checks: no need to hash it twice.
+                    v = _Verified(f, size if size is not None else actual,
+                                  None if digest == diff_id else digest, f"layer {path!r}")
                     try:
                         staged[diff_id] = store.stage_layer(v, diff_id)
                     except ImageError:

@@ -249,6 +249,26 @@ class _Extractor:
         self.regular = set()  # (dev, ino) of regular files extracted
         self.dirs = []  # (components, mode, mtime), applied at the end
         self.root_meta = None
+        self._last = None  # (parts, fd, resolved) of the last parent dir
+
+    def parent(self, parts):
+        """Open (creating) the parent dir of an entry; kept open for the next one.
+
+        Reuse is safe: no entry removes or replaces a directory (a second
+        entry for an existing path is refused), so a resolved dir stays put.
+        Tars list entries directory by directory, so most lookups are hits.
+        """
+        key = tuple(parts)
+        if self._last is None or self._last[0] != key:
+            fd, resolved = self.walk(parts, create=True, follow=True)
+            self.close()
+            self._last = (key, fd, resolved)
+        return self._last[1], list(self._last[2])
+
+    def close(self):
+        if self._last is not None:
+            os.close(self._last[1])
+            self._last = None
 
     # -- path resolution -------------------------------------------------
 
@@ -334,33 +354,30 @@ class _Extractor:
                                or self.size + member.size > self.max_bytes):
             raise ValueError(f"file of {member.size} bytes goes over the "
                              f"{self.max_bytes} byte limit of the layer")
-        parent, resolved = self.walk(parts[:-1], create=True, follow=True)
-        try:
-            if self._claim(parent, base, member, resolved):
-                return
-            if member.isreg():
-                self._file(tf, member, parent, base)
-            elif member.isdir():
-                os.mkdir(base, 0o700, dir_fd=parent)
-                _apply(parent, base, member, _RDIR, full=False)
-                self.dirs.append((resolved + [base], member.mode, member.mtime))
-            elif member.issym():
-                self._symlink(member, parent, base)
-            elif member.islnk():
-                self._hardlink(member, parent, base)
-            elif member.isfifo():
-                os.mkfifo(base, 0o600, dir_fd=parent)
-                _apply(parent, base, member, os.O_RDONLY | os.O_NONBLOCK, full=True)
-            elif member.ischr() or member.isblk():
-                if not (member.ischr() and member.devmajor == 0 and member.devminor == 0):
-                    raise ValueError("device nodes are not allowed (only the 0:0 "
-                                     "character device of a whiteout)")
-                _mknod_whiteout(parent, base, member)
-            else:
-                raise ValueError(f"unsupported tar entry type {member.type!r}")
-            self.files += 1
-        finally:
-            os.close(parent)
+        parent, resolved = self.parent(parts[:-1])
+        if self._claim(parent, base, member, resolved):
+            return
+        if member.isreg():
+            self._file(tf, member, parent, base)
+        elif member.isdir():
+            os.mkdir(base, 0o700, dir_fd=parent)
+            _apply(parent, base, member, _RDIR, full=False)
+            self.dirs.append((resolved + [base], member.mode, member.mtime))
+        elif member.issym():
+            self._symlink(member, parent, base)
+        elif member.islnk():
+            self._hardlink(member, parent, base)
+        elif member.isfifo():
+            os.mkfifo(base, 0o600, dir_fd=parent)
+            _apply(parent, base, member, os.O_RDONLY | os.O_NONBLOCK, full=True)
+        elif member.ischr() or member.isblk():
+            if not (member.ischr() and member.devmajor == 0 and member.devminor == 0):
+                raise ValueError("device nodes are not allowed (only the 0:0 "
+                                 "character device of a whiteout)")
+            _mknod_whiteout(parent, base, member)
+        else:
+            raise ValueError(f"unsupported tar entry type {member.type!r}")
+        self.files += 1
 
     def _root(self, member):
         if not member.isdir():
@@ -605,8 +622,8 @@ def _extract_into(fileobj, tmp, max_bytes, max_entries):
     stream = open_layer_stream(fileobj, stream_limit(max_bytes, max_entries))
     root_fd = os.open(tmp, _DIR_FLAGS)
     name = None
+    ex = _Extractor(root_fd, max_bytes, max_entries)
     try:
-        ex = _Extractor(root_fd, max_bytes, max_entries)
         with tarfile.open(fileobj=stream, mode="r|", tarinfo=_TarInfo) as tf:
             while True:
                 name = None
@@ -627,4 +644,5 @@ def _extract_into(fileobj, tmp, max_bytes, max_entries):
             why = str(e)
         raise ImageError(f"{where}: {why}") from None
     finally:
+        ex.close()
         os.close(root_fd)

@@ -88,6 +88,15 @@ def test_commit_add_change_delete_and_run(client, busybox):
         assert len(img.record.layer_dirs) == 2
         assert img.attrs["Author"] == "tester" and img.attrs["Comment"] == "made by a test"
         assert client.containers.run("pyc-test/committed:1", remove=True) == b"new\n"
+        assert img.tag("pyc-test/committed", "2") is True
+        assert img.tags == ["pyc-test/committed:1", "pyc-test/committed:2"]
+        assert client.images.remove("pyc-test/committed:2") == [
+            {"Untagged": "pyc-test/committed:2"}]
+        history = img.history()
+        assert [h["Comment"] for h in history] == ["made by a test",
+                                                   "pycontainer embedded busybox"]
+        assert history[0]["Id"] == img.id and history[1]["Id"] == "<missing>"
+        assert history[1]["Size"] == busybox.record.size > 0
         assert sh(client, img.id, CHECK).split("\n") == [
             "new", "changed", "no-group", "only", "f", "/new", "2", ""]
         # A commit of a commit: deleting a file of a lower layer keeps it deleted.
@@ -114,9 +123,10 @@ def test_commit_running_container(client, busybox):
     finally:
         c.remove(force=True)
     try:
+        assert img.tags == ["pyc-test/live:latest"]
         assert client.containers.run("pyc-test/live", remove=True) == b"x\n"
     finally:
-        client.images.remove("pyc-test/live")
+        client.images.remove(img.id)
 
 
 def test_two_images_share_the_base_layer(fresh_client, tmp_path):

@@ -1,4 +1,5 @@
 """Archives that other tools read and write: skopeo, umoci, podman (setup.sh installs them)."""
+import contextlib
 import json
 import os
 import shutil
@@ -6,6 +7,7 @@ import subprocess
 import tarfile
 import tempfile
 
+import leakcheck
 import pytest
 
 from test_images import fresh_client, run_and_commit  # noqa: F401 (fixture)
@@ -89,26 +91,38 @@ def test_podman_loads_and_runs_saved_archive(saved):
     # --network none creates no bridge or firewall rules on the host. crun
     # refuses hybrid cgroup hosts ("cgroups in hybrid mode not supported"), so
     # podman runs the container with runc when it is there.
-    # podman wants a runroot of at most 50 characters: a short temp dir.
+    # podman wants a runroot of at most 50 characters: a short temp dir. Its
+    # cgroups go under a parent of our own, removed at the end (podman leaves
+    # an empty "<parent>/conmon" in every hierarchy).
     top = tempfile.mkdtemp(prefix="pycpod")
+    parent = "pyctest-podman-" + os.path.basename(top)[6:]
+    opts = ["--rm", "--network", "none", "--cgroup-parent", "/" + parent,
+            "--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024"]
     base = [podman, "--root", f"{top}/root", "--runroot", f"{top}/run", "--tmpdir",
             f"{top}/tmp", "--storage-driver", "vfs", "--cgroup-manager=cgroupfs",
             "--events-backend=file"]
     if shutil.which("runc"):
         base += ["--runtime", shutil.which("runc")]
+    # File locks under --tmpdir rather than podman's lock file in /dev/shm.
+    with open(f"{top}/containers.conf", "w") as f:
+        f.write('[engine]\nlock_type = "file"\n')
+    env = {**os.environ, "CONTAINERS_CONF": f"{top}/containers.conf"}
     try:
-        out = run(*base, "load", "-i", path).decode()
+        out = run(*base, "load", "-i", path, env=env).decode()
         assert "pyc-test/interop:1" in out
-        listed = json.loads(run(*base, "images", "--format", "json"))
+        listed = json.loads(run(*base, "images", "--format", "json", env=env))
         assert listed[0]["Id"] == img.id[7:]
-        run(*base, "run", "--rm", "--network", "none", "--ulimit", "nofile=1024:1024",
-            "--ulimit", "nproc=1024:1024", "pyc-test/interop:1", "true")
-        out = run(*base, "run", "--rm", "--network", "none", "--ulimit", "nofile=1024:1024",
-                  "--ulimit", "nproc=1024:1024", "pyc-test/interop:1")
-        assert out == b"interop\n"
+        run(*base, "run", *opts, "pyc-test/interop:1", "true", env=env)
+        assert run(*base, "run", *opts, "pyc-test/interop:1", env=env) == b"interop\n"
+        assert run(*base, "run", *opts, img.id[7:], "sh", "-c",
+                   "test -e /etc/group || echo gone", env=env) == b"gone\n"
     finally:
-        subprocess.run(base + ["rmi", "-a", "-f"], capture_output=True, timeout=120)
+        subprocess.run(base + ["rmi", "-a", "-f"], capture_output=True, timeout=120, env=env)
         shutil.rmtree(top, ignore_errors=True)
+        for mnt in leakcheck.cgroup_mounts():
+            for d in (os.path.join(mnt, parent, "conmon"), os.path.join(mnt, parent)):
+                with contextlib.suppress(OSError):
+                    os.rmdir(d)
 
 
 def test_umoci_layout_loads_and_runs(fresh_client, tmp_path):
