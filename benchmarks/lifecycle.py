@@ -141,6 +141,14 @@ def conmon_kib(n):
         subprocess.run(base + ["system", "reset", "-f"], capture_output=True)
         subprocess.run(["umount", "-R", f"{root}/root"], capture_output=True)
         shutil.rmtree(root, ignore_errors=True)
+        # podman's cgroupfs manager leaves an empty libpod_parent behind
+        for mnt in baselines._cgroup_mounts():
+            parent = os.path.join(mnt, "libpod_parent")
+            for dirpath, _, _ in sorted(os.walk(parent), key=lambda x: -len(x[0])):
+                try:
+                    os.rmdir(dirpath)
+                except OSError:
+                    pass
 
 
 def main():
