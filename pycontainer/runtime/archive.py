@@ -37,6 +37,7 @@ import json
 import lzma  # noqa: F401
 import os
 import posixpath
+import shutil
 import signal
 import stat
 import sys
@@ -81,6 +82,9 @@ for _enc in ("utf-8", "ascii", "latin-1", "iso8859-1"):
 
 class ContainerPathNotFound(NotFound, FileNotFoundError):
     """A path does not exist in the container (docker-py raises ``NotFound``)."""
+
+    def __init__(self, *args):
+        OSError.__init__(self, *args)
 
     __str__ = OSError.__str__
 
@@ -281,10 +285,10 @@ class _View:
     """How the helper reaches the container's root."""
 
     def __init__(self, kind, pidfd=-1, mountdir=None, options=None, flags=0, chdir=None,
-                 kernel_devs=frozenset()):
+                 kernel_devs=frozenset(), workdir=None):
         self.kind, self.pidfd, self.mountdir = kind, pidfd, mountdir
         self.options, self.flags, self.chdir = options, flags, chdir
-        self.kernel_devs = kernel_devs
+        self.kernel_devs, self.workdir = kernel_devs, workdir
 
     def close_fds(self):
         if self.pidfd >= 0:
@@ -297,6 +301,9 @@ class _View:
             with contextlib.suppress(OSError):
                 os.rmdir(self.mountdir)
             self.mountdir = None
+        if self.workdir:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+            self.workdir = None
 
 
 def _choose_view(rt, cid, attrs, write, rootfs_only):
@@ -355,36 +362,43 @@ def _escape(path):
     return path.replace("\\", "\\\\").replace(":", "\\:").replace(",", "\\,")
 
 
-def _overlay_options(lowers, upper, work, volatile, base=None):
+def _overlay_options(lowers, upper, work, base=None):
     rel = (lambda p: os.path.relpath(p, base)) if base else (lambda p: p)
     opts = "lowerdir=" + ":".join(_escape(rel(p)) for p in lowers)
     if upper:
         opts += f",upperdir={_escape(rel(upper))},workdir={_escape(rel(work))}"
-        if volatile:
-            opts += ",volatile"
     return opts
 
 
 def _overlay_view(rt, cid, rtc, read_only):
     layer_dir = rtc["LayerDir"]
-    upper, work = os.path.join(layer_dir, "upper"), os.path.join(layer_dir, "work")
+    upper, work = os.path.join(layer_dir, "upper"), None
     lowers = list(rtc["Lowers"])
-    volatile = bool((rtc.get("Config") or {}).get("volatile"))
     if read_only:       # the writable layer as the top lower dir: nothing is written
-        lowers, upper, work = [upper] + lowers, None, None
-    opts, chdir = _overlay_options(lowers, upper, work, volatile), None
-    if len(opts) >= 4000:    # mount(2) takes one page: shorten with relative paths
-        chdir = os.path.commonpath([p for p in lowers + [upper, work] if p])
-        opts = _overlay_options(lowers, upper, work, volatile, chdir)
-        if len(opts) >= 4000:
-            raise OSError(errno.E2BIG, "too many image layers to mount the container's "
-                          "filesystem", cid)
-    base = rt.rundir(cid)
-    if not os.path.isdir(base):
-        base = rt.run_root
-    mountdir = tempfile.mkdtemp(prefix=".archive-", dir=base)
+        lowers, upper = [upper] + lowers, None
+    else:
+        # A work dir of our own (same filesystem as the upper dir): the
+        # container's may carry the dirty mark of a volatile mount.
+        work = tempfile.mkdtemp(prefix=".archive-work-", dir=layer_dir)
+    try:
+        opts, chdir = _overlay_options(lowers, upper, work), None
+        if len(opts) >= 4000:    # mount(2) takes one page: shorten with relative paths
+            chdir = os.path.commonpath([p for p in lowers + [upper, work] if p])
+            opts = _overlay_options(lowers, upper, work, chdir)
+            if len(opts) >= 4000:
+                raise OSError(errno.E2BIG, "too many image layers to mount the "
+                              "container's filesystem", cid)
+        base = rt.rundir(cid)
+        if not os.path.isdir(base):
+            base = rt.run_root
+        mountdir = tempfile.mkdtemp(prefix=".archive-", dir=base)
+    except BaseException:
+        if work:
+            os.rmdir(work)
+        raise
     flags = MS_NOSUID | MS_NODEV | (MS_RDONLY if read_only else 0)
-    return _View("overlay", mountdir=mountdir, options=opts, flags=flags, chdir=chdir)
+    return _View("overlay", mountdir=mountdir, options=opts, flags=flags, chdir=chdir,
+                 workdir=work)
 
 
 class _Helper:

@@ -229,6 +229,10 @@ class Runtime:
         if cfg.network_mode == "host" and os.path.exists(os.path.join(rd, "resolv.conf")):
             binds.append((os.path.join(rd, "resolv.conf"), "/etc/resolv.conf", 0, True))
         ld = self.layer_dir(cid, ephemeral)
+        if cfg.volatile:
+            # After a volatile mount the kernel refuses the old work dir
+            # ("incompat/volatile"); it holds nothing we need between starts.
+            shutil.rmtree(os.path.join(ld, "work", "work"), ignore_errors=True)
         layout = planmod.Layout(rootfs=os.path.join(rd, "rootfs"), lowers=lowers,
                                 upper=os.path.join(ld, "upper"), work=os.path.join(ld, "work"),
                                 binds=binds, mounts=_mounts.resolve(cfg.mounts, self.root))
