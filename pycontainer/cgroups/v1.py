@@ -48,7 +48,7 @@ class V1Driver:
 
     def dirs(self, cid):
         """controller -> the container's cgroup directory."""
-        return {ctrl: os.path.join(base, cid) for ctrl, base in self.bases.items()}
+        return {ctrl: f"{base}/{cid}" for ctrl, base in self.bases.items()}
 
     def create_steps(self, cid, res, devices=None):
         """mkdir the container's cgroups and write its limits; ``devices``:

@@ -5,6 +5,7 @@ read-only paths, no_new_privs, the devices cgroup, sysctls, ulimits.
 returns plain data kept in the container's config; :func:`plan_ops` and
 :func:`device_rules` turn it into op-plan steps and cgroup writes.
 """
+import functools
 import os
 import resource
 import stat
@@ -28,6 +29,7 @@ ULIMITS = {"cpu": 0, "fsize": 1, "data": 2, "stack": 3, "core": 4, "rss": 5, "np
            "nice": 13, "rtprio": 14, "rttime": 15}
 
 
+@functools.lru_cache(maxsize=1)
 def _masked_paths():
     """Docker's list, skipping what this kernel lacks; (path, is_dir)."""
     out = []

@@ -1,4 +1,6 @@
 """Capabilities: Docker's default 14, ``cap_add``/``cap_drop`` by name."""
+import functools
+
 from ..errors import InvalidArgument
 
 NAMES = [
@@ -14,6 +16,7 @@ DEFAULT = ("CHOWN", "DAC_OVERRIDE", "FSETID", "FOWNER", "MKNOD", "NET_RAW", "SET
            "SETFCAP", "SETPCAP", "NET_BIND_SERVICE", "SYS_CHROOT", "KILL", "AUDIT_WRITE")
 
 
+@functools.lru_cache(maxsize=1)
 def last_cap():
     try:
         with open("/proc/sys/kernel/cap_last_cap") as f:
@@ -22,6 +25,7 @@ def last_cap():
         return len(NAMES) - 1
 
 
+@functools.lru_cache(maxsize=1)
 def host_mask():
     """The caps our own bounding set still has (root may lack some, e.g. SYS_RESOURCE)."""
     with open("/proc/self/status") as f:
