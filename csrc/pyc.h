@@ -78,6 +78,9 @@ struct pyc_spawn {
     int keep_fds_from;             /* fds >= 3 below this stay open across exec (LISTEN_FDS-like); 3 = none */
     int join_pidfd;                /* exec: join this process's namespaces, or -1 */
     uint64_t join_flags;           /* CLONE_NEW* to join through join_pidfd */
+    void *stack;                   /* non-NULL: share our memory (CLONE_VM) until exec,  */
+    uint64_t stack_size;           /* running on this stack; the caller keeps it (and the
+                                      spec) alive until the child exec'd or was reaped */
 };
 
 /* Messages the child sends on the sync socket. */

@@ -187,6 +187,34 @@ static pid_t do_clone(const struct pyc_spawn *s, int *pidfd)
                            NULL, pidfd, NULL, 0);
 }
 
+/* CLONE_VM: no copy of the caller's page tables (a Python process is tens
+ * of MB) and no copy-on-write faults after.  The child only makes syscalls
+ * on its own stack and reads the spec, which the caller keeps alive; its
+ * arguments live at the bottom of that stack, not in our frame, which may be
+ * gone before the child runs.  It shares the calling thread's TLS, so errno
+ * may be clobbered between the two: both read errno only right after a
+ * failing call, so the worst case is a wrong errno in a rare double failure.
+ * No CLONE_VFORK: the parent must run to attach cgroups during setup. */
+struct vm_arg { const struct pyc_spawn *spec; int sock, peer; };
+
+static int vm_child(void *p)
+{
+    struct vm_arg *a = p;
+    close(a->peer);
+    child_main(a->spec, a->sock);
+}
+
+static pid_t clone_vm(const struct pyc_spawn *s, int *pidfd, int sock, int peer)
+{
+    struct vm_arg *a = s->stack;
+    a->spec = s;
+    a->sock = sock;
+    a->peer = peer;
+    uintptr_t top = ((uintptr_t) s->stack + s->stack_size) & ~(uintptr_t) 15;
+    int flags = (int) (s->clone_flags | CLONE_VM | CLONE_PIDFD) | SIGCHLD;
+    return clone(vm_child, (void *) top, flags, a, pidfd, NULL, NULL);
+}
+
 int pyc_container_spawn(const struct pyc_spawn *s, int *pidfd, int *sockfd)
 {
     int sv[2];
@@ -212,7 +240,8 @@ int pyc_container_spawn(const struct pyc_spawn *s, int *pidfd, int *sockfd)
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);
     *pidfd = -1;
-    pid_t pid = do_clone(s, pidfd);
+    int use_vm = s->stack && s->stack_size >= 65536 && s->cgroup_fd < 0;
+    pid_t pid = use_vm ? clone_vm(s, pidfd, sv[1], sv[0]) : do_clone(s, pidfd);
     if (pid == 0) {
         close(sv[0]);
         child_main(s, sv[1]);

@@ -105,6 +105,7 @@ static int load(struct mon *m, const char *file)
     m->spec.cgroup_fd = -1;
     m->spec.keep_fds_from = 3;
     m->spec.join_pidfd = -1;
+    m->spec.stack = NULL;           /* a small process: a plain fork is cheap */
     return m->spec.argv && m->spec.envp && m->npaths > P_NAME ? 0 : -1;
 }
 

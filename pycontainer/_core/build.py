@@ -44,6 +44,8 @@ struct pyc_spawn {
     int keep_fds_from;
     int join_pidfd;
     uint64_t join_flags;
+    void *stack;
+    uint64_t stack_size;
 };
 enum pyc_msg_kind { PYC_MSG_SYNC = 1, PYC_MSG_ERROR = 2, PYC_MSG_EXEC = 3 };
 struct pyc_msg { int32_t kind; int32_t index; int32_t err; int32_t pad; };

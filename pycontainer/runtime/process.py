@@ -16,6 +16,9 @@ CLONE_NEWNS, CLONE_NEWUTS, CLONE_NEWIPC = 0x00020000, 0x04000000, 0x08000000
 CLONE_NEWPID, CLONE_NEWNET = 0x20000000, 0x40000000
 
 
+STACK_SIZE = 256 * 1024
+
+
 class InitProcess:
     """The container's PID 1, held by pidfd so a reused pid is never mistaken."""
 
@@ -88,6 +91,12 @@ def spawn(plan, argv, env, clone_flags, stdio=(-1, -1, -1), attach=None, cgroup_
     spec.keep_fds_from = 3
     spec.join_pidfd = join_pidfd
     spec.join_flags = join_flags
+    # The child shares our memory until exec (no page-table copy); its stack
+    # lives in ``keep`` until this function returns (exec'd, or killed and reaped).
+    stack = ffi.new("char[]", STACK_SIZE)
+    keep.append(stack)
+    spec.stack = stack
+    spec.stack_size = STACK_SIZE
     pidfd_p, sock_p = ffi.new("int *"), ffi.new("int *")
     pid = check(lib.pyc_container_spawn(spec, pidfd_p, sock_p), "clone the container init")
     mark("clone")
