@@ -162,7 +162,6 @@ class Lifecycle:
         """run() without detach: the init is our child; returns its output."""
         cid, cfg, record, restart = self._prepare(image, command, kwargs)
         ephemeral = bool(remove)
-        cfg.volatile = cfg.volatile or ephemeral   # its upper layer is never reused
         self.rt.create(cid, cfg, record, ephemeral=ephemeral)
         mark("prepare")
         try:
