@@ -116,7 +116,7 @@ def conmon_kib(n):
         return None
     root = tempfile.mkdtemp(prefix="pyc-bench-podman-", dir="/var/tmp")
     base = ["podman", "--root", f"{root}/root", "--runroot", f"{root}/run",
-            "--cgroup-manager=cgroupfs", "--events-backend=file"]
+            "--cgroup-manager=cgroupfs", "--events-backend=file", "--runtime", "runc"]
     try:
         tar = os.path.join(root, "bb.tar")
         rootfs = os.path.join(root, "rootfs")
@@ -141,14 +141,20 @@ def conmon_kib(n):
         subprocess.run(base + ["system", "reset", "-f"], capture_output=True)
         subprocess.run(["umount", "-R", f"{root}/root"], capture_output=True)
         shutil.rmtree(root, ignore_errors=True)
-        # podman's cgroupfs manager leaves an empty libpod_parent behind
-        for mnt in baselines._cgroup_mounts():
-            parent = os.path.join(mnt, "libpod_parent")
-            for dirpath, _, _ in sorted(os.walk(parent), key=lambda x: -len(x[0])):
-                try:
-                    os.rmdir(dirpath)
-                except OSError:
-                    pass
+        # podman's cgroupfs manager leaves libpod_parent behind (busy for a
+        # moment while the conmons exit)
+        for _ in range(20):
+            left = False
+            for mnt in baselines._cgroup_mounts():
+                parent = os.path.join(mnt, "libpod_parent")
+                for dirpath, _, _ in sorted(os.walk(parent), key=lambda x: -len(x[0])):
+                    try:
+                        os.rmdir(dirpath)
+                    except OSError:
+                        left = True
+            if not left:
+                break
+            time.sleep(0.2)
 
 
 def main():
