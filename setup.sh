@@ -14,9 +14,10 @@ set -euo pipefail
 #   busybox-static                           the embedded default base image
 #   runc                                     baseline for benchmarks/
 #   iproute2 iptables                        container networking (veth, bridge, NAT)
+#   nftables                                 libnftables: the ip pycontainer table (NAT, ports)
 #   util-linux procps psmisc                 nsenter/mount/unshare, ps/pgrep, fuser (tests)
 #   skopeo umoci podman                      image archive interop (tests, benchmarks/unpack.py)
-APT_PACKAGES="gcc libc6-dev pkg-config libseccomp-dev busybox-static runc iproute2 iptables util-linux procps psmisc skopeo umoci podman"
+APT_PACKAGES="gcc libc6-dev pkg-config libseccomp-dev busybox-static runc iproute2 iptables nftables util-linux procps psmisc skopeo umoci podman"
 APT_LISTS_MAX_AGE_MIN=360   # skip `apt-get update` when the lists are newer than 6 h
 MIN_PYTHON="3.11"
 

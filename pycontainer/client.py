@@ -5,6 +5,7 @@ from . import cgroups
 from .image import ImageStore
 from .models.containers import ContainerCollection
 from .models.images import ImageCollection
+from .models.networks import NetworkCollection
 from .models.volumes import VolumeCollection
 from .runtime.engine import Runtime
 
@@ -47,6 +48,7 @@ class Client:
         self.images = ImageCollection(self, ImageStore(self.root))
         self.containers = ContainerCollection(self)
         self.volumes = VolumeCollection(self)
+        self.networks = NetworkCollection(self)
         self.containers._lc.recover()
 
     def close(self):

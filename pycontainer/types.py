@@ -141,3 +141,47 @@ class Mount(dict):
                 f'invalid mode "{mode}" in mount string "{string}": use ro or rw')
         kind = "bind" if parts[0].startswith("/") else "volume"
         return cls(target=parts[1], source=parts[0], type=kind, read_only=mode == "ro")
+
+
+# -- networks (client.networks.create(ipam=...)) ------------------------------------
+
+
+class IPAMPool(dict):
+    """One address pool of a network, as ``docker.types.IPAMPool``.
+
+    Args:
+        subnet: ``"172.28.0.0/16"`` (IPv4 only).
+        iprange: the sub-range container addresses are handed out from.
+        gateway: the bridge's address (default: the subnet's first host address).
+        aux_addresses: ``{name: address}`` never handed out.
+
+    Example:
+        >>> IPAMPool(subnet="10.10.0.0/24", gateway="10.10.0.254")["Gateway"]
+        '10.10.0.254'
+    """
+
+    def __init__(self, subnet=None, iprange=None, gateway=None, aux_addresses=None):
+        self.update({"Subnet": subnet, "IPRange": iprange, "Gateway": gateway,
+                     "AuxiliaryAddresses": aux_addresses})
+
+
+class IPAMConfig(dict):
+    """A network's IPAM configuration, as ``docker.types.IPAMConfig``.
+
+    Args:
+        driver: ``default`` (the only one).
+        pool_configs: a list with at most one :class:`IPAMPool`.
+        options: driver options (recorded, unused).
+
+    Example:
+        >>> client.networks.create("app", ipam=IPAMConfig(
+        ...     pool_configs=[IPAMPool(subnet="10.10.0.0/24")]))
+        <Network: ...>
+    """
+
+    def __init__(self, driver="default", pool_configs=None, options=None):
+        self.update({"Driver": driver, "Config": list(pool_configs or [])})
+        if options:
+            if not isinstance(options, dict):
+                raise InvalidArgument("IPAMConfig options must be a dict")
+            self["Options"] = options

@@ -24,6 +24,11 @@ if HERE not in sys.path:
 
 import leakcheck  # noqa: E402
 
+# Tests run in the machine's own network namespace: a container without
+# network_mode must not get the default bridge there (bridges, NAT, sysctls).
+# tests/integration/test_networks.py runs its engine in a namespace it creates.
+os.environ["PYCONTAINER_DEFAULT_NETWORK"] = "none"
+
 INTEGRATION_DIR = os.path.join(HERE, "integration")
 # Filesystems on which overlayfs accepts an upper dir.
 OVERLAY_UPPER_FS = {"ext2", "ext3", "ext4", "xfs", "btrfs", "tmpfs", "f2fs"}

@@ -189,6 +189,25 @@ class Netlink:
             out[_cstr(a[IFLA_IFNAME])] = (index, flags, master, kind)
         return out
 
+    def ifindex(self, name):
+        """The index of link ``name`` (one GETLINK request, header parsed only)."""
+        self.seq += 1
+        seq = self.seq
+        body = _IFINFO.pack(0, 0, 0, 0, 0) + attr(IFLA_IFNAME, name)
+        self.sock.send(_NLMSG.pack(_NLMSG.size + len(body), RTM_GETLINK, NLM_F_REQUEST, seq, 0)
+                       + body)
+        while True:
+            data = self.sock.recv(65536)
+            if len(data) < _NLMSG.size + _IFINFO.size:
+                continue
+            _, mtype, _, mseq, _ = _NLMSG.unpack_from(data)
+            if mseq != seq:
+                continue
+            if mtype == NLMSG_ERROR:
+                err = -_ERR.unpack_from(data, _NLMSG.size)[0]
+                raise OSError(err or _errno.ENODEV, f"link {name}: {os.strerror(err or 19)}")
+            return _IFINFO.unpack_from(data, _NLMSG.size)[2]
+
     def index(self, name):
         """The link's index, or None when there is no such link."""
         try:
@@ -211,12 +230,11 @@ class Netlink:
         body += nested(IFLA_LINKINFO, attr(IFLA_INFO_KIND, "bridge"))
         self.request(RTM_NEWLINK, body, NLM_F_CREATE | NLM_F_EXCL, f"create bridge {name}")
 
-    def add_veth(self, name, peer, peer_netns_fd, master=0, mtu=None, peer_mac=None,
-                 peer_index=0):
+    def add_veth(self, name, peer, peer_netns_fd, master=0, mtu=None, peer_mac=None):
         """A veth pair: ``name`` here (attached to ``master``, up) and ``peer``
         made directly in the namespace ``peer_netns_fd`` (with its MAC, still
         down: the kernel refuses to open a peer before the pair exists)."""
-        peer_body = _IFINFO.pack(0, 0, peer_index, 0, 0) + attr(IFLA_IFNAME, peer) + \
+        peer_body = _IFINFO.pack(0, 0, 0, 0, 0) + attr(IFLA_IFNAME, peer) + \
             attr(IFLA_NET_NS_FD, u32(peer_netns_fd))
         if peer_mac:
             peer_body += attr(IFLA_ADDRESS, mac_bytes(peer_mac))
@@ -281,7 +299,8 @@ class Netlink:
             attr(RTA_GATEWAY, ipaddress.IPv4Address(gateway).packed)
         if index:
             body += attr(RTA_OIF, u32(index))
-        self.request(RTM_NEWROUTE, body, NLM_F_CREATE | NLM_F_EXCL, f"add default route via {gateway}")
+        self.request(RTM_NEWROUTE, body, NLM_F_CREATE | NLM_F_EXCL,
+                     f"add default route via {gateway}")
 
     def routes(self):
         """IPv4 routes of every table as ``ipaddress.IPv4Network`` (the default
@@ -324,6 +343,27 @@ def netns_socket(path):
     """A :class:`Netlink` socket inside the network namespace file ``path``."""
     with entered(path):
         return Netlink()
+
+
+def new_netns_fd():
+    """Make a network namespace held only by an fd (and the socket): returns
+    ``(Netlink socket in it, fd)``. The calling thread unshares, opens both
+    and switches back at once."""
+    home = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        unshare(CLONE_NEWNET)
+        try:
+            fd = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+            try:
+                nl = Netlink()
+            except BaseException:
+                os.close(fd)
+                raise
+        finally:
+            setns(home)
+    finally:
+        os.close(home)
+    return nl, fd
 
 
 def new_netns(path):

@@ -12,11 +12,15 @@ from . import mounts as _mounts
 from . import users
 from .. import security
 from ..security import userns as _userns
+from ..network import ports as _ports
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 _HOSTNAME = re.compile(r"^[a-zA-Z0-9]([a-zA-Z0-9.-]{0,62})$")
 _NAME = re.compile(r"^/?[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
-NETWORK_MODES = ("none", "host")
+# network_mode: these, "container:<id|name>", or a network's name (default "bridge";
+# $PYCONTAINER_DEFAULT_NETWORK overrides the default, e.g. "none" in the test suite).
+NETWORK_MODES = ("bridge", "none", "host")
+_NETWORK = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
 
 
 @dataclass
@@ -44,6 +48,10 @@ class ContainerConfig:
     security: dict = None                        # security.build(): caps, seccomp, devices...
     userns: str = None                           # "auto": a private uid range
     userns_host: int = None                      # first host id of that range (set at create)
+    networks: dict = field(default_factory=dict)  # name -> {"Aliases", "IPv4Address", "NetworkID"}
+    ports: list = field(default_factory=list)     # network/ports.py bindings
+    publish_all_ports: bool = False
+    exposed_ports: list = field(default_factory=list)   # "80/tcp", image's and ports'
 
     def to_dict(self):
         # Shallow: every field is plain data already (asdict deep-copies, slowly).
@@ -119,7 +127,7 @@ def build_config(image, image_record, cid, command=None, entrypoint=None, enviro
                  network_mode=None, labels=None, name=None, volatile=False, volumes=None,
                  mounts=None, tmpfs=None, cap_add=None, cap_drop=None, privileged=False,
                  security_opt=None, devices=None, sysctls=None, ulimits=None, userns_mode=None,
-                 **resources):
+                 network=None, ports=None, publish_all_ports=False, **resources):
     """Merge run() keywords with the image config (docker's rules).
 
     ``command`` replaces the image's Cmd; ``entrypoint`` replaces its Entrypoint
@@ -147,10 +155,12 @@ def build_config(image, image_record, cid, command=None, entrypoint=None, enviro
     workdir = working_dir if working_dir is not None else (icfg.get("WorkingDir") or "")
     if workdir and not workdir.startswith("/"):
         raise InvalidArgument(f"working_dir must be absolute, got {workdir!r}")
-    mode = network_mode or "none"
-    if mode not in NETWORK_MODES:
-        raise InvalidArgument(
-            f"network_mode {mode!r} is not supported yet; use one of {NETWORK_MODES}")
+    mode, networks = network_config(network, network_mode)
+    bindings, exposed = _ports.parse(ports, publish_all_ports, icfg.get("ExposedPorts"))
+    if mode in ("none", "host") or mode.startswith("container:"):
+        if ports and mode != "host":      # docker drops them silently in host mode
+            raise InvalidArgument(f"ports cannot be published with network_mode {mode!r}")
+        bindings = []
     if labels is not None and not isinstance(labels, dict):
         if isinstance(labels, (list, tuple)):
             labels = {k: "" for k in labels}
@@ -172,4 +182,25 @@ def build_config(image, image_record, cid, command=None, entrypoint=None, enviro
         resources=res, read_only=bool(read_only), network_mode=mode,
         labels=merged_labels, name=validate_name(name), volatile=volatile,
         stop_signal=icfg.get("StopSignal") or "SIGTERM", mounts=specs, security=sec,
-        userns=_userns.validate(userns_mode))
+        userns=_userns.validate(userns_mode), networks=networks, ports=bindings,
+        publish_all_ports=bool(publish_all_ports), exposed_ports=exposed)
+
+
+def network_config(network, network_mode):
+    """``network=`` / ``network_mode=`` -> (mode, {network name: endpoint config})."""
+    if network is not None and network_mode is not None and network != network_mode:
+        raise InvalidArgument("the options network and network_mode cannot be used together")
+    mode = network_mode or network or os.environ.get("PYCONTAINER_DEFAULT_NETWORK") or "bridge"
+    if not isinstance(mode, str):
+        raise InvalidArgument(f"network_mode must be a string, got {mode!r}")
+    mode = "bridge" if mode == "default" else mode
+    if mode in ("none", "host"):
+        return mode, {}
+    if mode.startswith("container:"):
+        if not mode[10:]:
+            raise InvalidArgument("network_mode container: needs a container id or name")
+        return mode, {}
+    if not _NETWORK.match(mode):
+        raise InvalidArgument(f"invalid network_mode {mode!r}: use bridge, host, none, "
+                              "container:<id|name> or a network's name")
+    return mode, {mode: {"Aliases": [], "IPv4Address": None}}

@@ -222,11 +222,11 @@ class Runtime:
                 os.unlink(os.path.join(self.names, name))
 
     # -- start -----------------------------------------------------------
-    def _plan(self, cid, cfg, lowers, ephemeral):
+    def _plan(self, cid, cfg, lowers, ephemeral, netns=None):
         rd = self.rundir(cid)
         binds = [(os.path.join(rd, "hostname"), "/etc/hostname", 0, True),
                  (os.path.join(rd, "hosts"), "/etc/hosts", 0, True)]
-        if cfg.network_mode == "host" and os.path.exists(os.path.join(rd, "resolv.conf")):
+        if os.path.exists(os.path.join(rd, "resolv.conf")):   # host mode, or networks
             binds.append((os.path.join(rd, "resolv.conf"), "/etc/resolv.conf", 0, True))
         ld = self.layer_dir(cid, ephemeral)
         if cfg.volatile:
@@ -235,7 +235,8 @@ class Runtime:
             shutil.rmtree(os.path.join(ld, "work", "work"), ignore_errors=True)
         layout = planmod.Layout(rootfs=os.path.join(rd, "rootfs"), lowers=lowers,
                                 upper=os.path.join(ld, "upper"), work=os.path.join(ld, "work"),
-                                binds=binds, mounts=_mounts.resolve(cfg.mounts, self.root))
+                                binds=binds, mounts=_mounts.resolve(cfg.mounts, self.root),
+                                netns=netns)
         if cfg.userns_host is not None:
             layout.userns = self._prepare_userns(cid, cfg)
             layout.idmapped = [os.path.join(rd, "layers", str(i)) for i in range(len(lowers))]
@@ -244,7 +245,7 @@ class Runtime:
         bpf = security.seccomp_bpf(cfg.security) if cfg.security else None
         plan = planmod.compile_plan(cfg, layout, self._cg_mounts, bpf=bpf)
         flags = CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWPID
-        if cfg.network_mode != "host":
+        if cfg.network_mode != "host" and not netns:
             flags |= CLONE_NEWNET
         return plan, flags
 
@@ -264,12 +265,17 @@ class Runtime:
         if os.path.lexists(path):
             userns.release(path)
 
-    def start(self, cid, cfg, lowers, stdio, pdeathsig=0, ephemeral=False, hold_mntns=False):
+    def start(self, cid, cfg, lowers, stdio, pdeathsig=0, ephemeral=False, hold_mntns=False,
+              netns=None, on_spawn=None):
         """Create cgroups, compile the plan and spawn the init in this process.
 
+        ``netns``: a network namespace file to join (network/manager.py);
+        ``on_spawn(pid)``: called while the child sets up, beside the cgroup
+        attach; returns None or a callable that waits for its work (before
+        the child may go on past SYNC).
         Returns the InitProcess; on failure nothing of the attempt is left.
         """
-        plan, flags = self._plan(cid, cfg, lowers, ephemeral)
+        plan, flags = self._plan(cid, cfg, lowers, ephemeral, netns)
         create = self.cg.create_steps(cid, cfg.resources, security.device_rules(cfg.security))
         with contextlib.ExitStack() as undo:
             undo.callback(self.remove_cgroups, cid)
@@ -282,10 +288,16 @@ class Runtime:
             held = []
 
             def attach(pid):
-                if not into:
-                    # mkdir + limits + attach while the child mounts its rootfs
-                    # (it waits at SYNC before anything runs in the container).
-                    _core.cgroup_apply(create + self.cg.attach_steps(cid, pid))
+                # e.g. veths into the child's netns, on a thread beside the cgroup attach
+                pending = on_spawn(pid) if on_spawn is not None else None
+                try:
+                    if not into:
+                        # mkdir + limits + attach while the child mounts its rootfs
+                        # (it waits at SYNC before anything runs in the container).
+                        _core.cgroup_apply(create + self.cg.attach_steps(cid, pid))
+                finally:
+                    if pending is not None:
+                        pending()
                 if hold_mntns:
                     # Keep the mount namespace alive past the init's exit, so its
                     # teardown (every unmount) happens in teardown.release(), off
@@ -309,13 +321,13 @@ class Runtime:
         return proc
 
     def start_monitored(self, cid, cfg, lowers, restart=("no", 0), auto_remove=False,
-                        hooks=()):
+                        hooks=(), netns=None):
         """Start the container under its own monitor; returns the init's pid.
 
         The monitor owns the container from here: logs, exit status
         (``run.json``), restart policy, cgroup removal and auto-remove.
         """
-        plan, flags = self._plan(cid, cfg, lowers, False)
+        plan, flags = self._plan(cid, cfg, lowers, False, netns)
         d, rd = self.dir(cid), self.rundir(cid)
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self.stop_marker(cid))

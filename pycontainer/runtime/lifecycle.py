@@ -26,7 +26,8 @@ RUN_KEYS = {"command", "entrypoint", "environment", "hostname", "working_dir", "
             "read_only", "network_mode", "labels", "name", "volatile", "mem_limit",
             "memswap_limit", "pids_limit", "nano_cpus", "cpu_shares", "cpu_quota",
             "cpu_period", "cpuset_cpus", "restart_policy", "cap_add", "cap_drop", "privileged",
-            "security_opt", "devices", "sysctls", "ulimits", "userns_mode", "volumes", "mounts", "tmpfs"}
+            "security_opt", "devices", "sysctls", "ulimits", "userns_mode", "volumes", "mounts", "tmpfs",
+            "network", "ports", "publish_all_ports"}
 STOP_SIGNALS = {_signal.SIGKILL, _signal.SIGTERM, _signal.SIGINT, _signal.SIGQUIT}
 
 
@@ -107,6 +108,8 @@ class Lifecycle:
         """Repair the store after crashes or a reboot: drop half-made or
         half-removed containers, record exits whose monitor died, release
         cgroups of containers that are not running."""
+        with contextlib.suppress(OSError):
+            self.client.networks._net.recover()     # leases, ports, netns of dead containers
         self.rt.collect_garbage()
         for cid in self.ids():
             with contextlib.suppress(NotFound, OSError, ValueError, KeyError):
@@ -145,6 +148,7 @@ class Lifecycle:
         if not kwargs.get("name"):
             kwargs["name"] = f"pyc_{cid[:12]}"
         cfg = _config.build_config(image, record, cid, command=command, **kwargs)
+        self.client.networks._net.resolve(cfg)      # networks exist, container:<name> -> id
         return cid, cfg, record, restart
 
     def create(self, image, command, kwargs, auto_remove=False):
@@ -155,6 +159,7 @@ class Lifecycle:
         attrs["HostConfig"].update(RestartPolicy={"Name": restart[0],
                                                   "MaximumRetryCount": restart[1]},
                                    AutoRemove=bool(auto_remove))
+        self.client.networks._net.describe(attrs, cid)
         write_json_atomic(self.rt.config_path(cid), attrs)
         return cid
 
@@ -165,8 +170,14 @@ class Lifecycle:
         self.rt.create(cid, cfg, record, ephemeral=ephemeral)
         mark("prepare")
         try:
-            status, out, err, oom = self._attached(cid, cfg, record, want_out, want_err,
-                                                   ephemeral)
+            net = self.client.networks._net.start(cid, cfg, attached=True)
+            try:
+                status, out, err, oom = self._attached(cid, cfg, record, want_out, want_err,
+                                                       ephemeral, net)
+            finally:
+                net.release()
+                if not ephemeral:
+                    self.client.networks._net.record(self.rt.config_path(cid), cid)
         finally:
             if remove:
                 self.rt.remove_dir(cid)
@@ -185,7 +196,7 @@ class Lifecycle:
                                  oom_killed=oom)
         return out if want_out else (err if want_err else b"")
 
-    def _attached(self, cid, cfg, record, want_out, want_err, ephemeral):
+    def _attached(self, cid, cfg, record, want_out, want_err, ephemeral, net=None):
         rt = self.rt
         out_r, out_w = os.pipe2(os.O_CLOEXEC)
         err_r, err_w = os.pipe2(os.O_CLOEXEC) if not (want_out and want_err) else (None, out_w)
@@ -194,7 +205,8 @@ class Lifecycle:
             try:
                 proc = rt.start(cid, cfg, rt.lowers(record), (-1, out_w, err_w),
                                 pdeathsig=_signal.SIGKILL, ephemeral=ephemeral,
-                                hold_mntns=True)
+                                hold_mntns=True, netns=net and net.netns,
+                                on_spawn=net and net.on_spawn)
             finally:
                 os.close(out_w)
                 if err_r is not None:
@@ -242,11 +254,22 @@ class Lifecycle:
             self.rt.ensure_rundir(cid, cfg)
             hc = attrs["HostConfig"]
             policy = hc.get("RestartPolicy") or {}
+            if st.get("MonitorPid"):       # the last monitor may still run its hooks
+                self._await_monitor(cid, st, 10)
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(files.run)
-            self.rt.start_monitored(cid, cfg, rtc["Lowers"],
-                                    (policy.get("Name") or "no", policy.get("MaximumRetryCount") or 0),
-                                    auto_remove=hc.get("AutoRemove", False))
+            net = self.client.networks._net.start(cid, cfg)
+            try:
+                self.rt.start_monitored(cid, cfg, rtc["Lowers"],
+                                        (policy.get("Name") or "no",
+                                         policy.get("MaximumRetryCount") or 0),
+                                        auto_remove=hc.get("AutoRemove", False),
+                                        hooks=net.hooks, netns=net.netns)
+            except BaseException:
+                net.release()
+                raise
+            if net.netns:
+                self.client.networks._net.record(files.config, cid)
 
     def _send(self, cid, st, sig):
         if sig in STOP_SIGNALS:
@@ -264,6 +287,7 @@ class Lifecycle:
             self._send(cid, st, sig)
             if sig == _signal.SIGKILL:
                 self._await_monitor(cid, st, None)
+                self.client.networks._net.record(self.rt.config_path(cid), cid)
 
     def stop(self, cid, timeout=10):
         with _state.locked(self.rt, cid):
@@ -282,6 +306,7 @@ class Lifecycle:
             if not self._await_exit(st, timeout):
                 self._send(cid, st, _signal.SIGKILL)
             self._await_monitor(cid, st, None)
+            self.client.networks._net.record(self.rt.config_path(cid), cid, attrs)
             if st["Paused"]:
                 _core.cgroup_apply(self.rt.cg.freeze_steps(cid, False))
 
@@ -355,6 +380,9 @@ class Lifecycle:
                     _core.cgroup_apply(self.rt.cg.freeze_steps(cid, False))
                 _state.signal_pid(st["Pid"], st.get("PidStartTime"), _signal.SIGKILL)
                 self._await_monitor(cid, st, None)
+            elif st.get("MonitorPid"):     # exited: its monitor may still run its hooks
+                self._await_monitor(cid, st, 10)
+            self.client.networks._net.release(cid)
             with contextlib.suppress(OSError):
                 self.rt.remove_cgroups(cid)
             self.rt.release_userns(cid)

@@ -16,6 +16,7 @@ from . import mounts as _mounts
 RDONLY, NOSUID, NODEV, NOEXEC, STRICTATIME = 0x1, 0x2, 0x4, 0x8, 0x20
 MS_REC, MS_PRIVATE = 0x4000, 1 << 18
 CLONE_NEWCGROUP, CLONE_NEWUSER = 0x02000000, 0x10000000
+CLONE_NEWNET = 0x40000000
 
 _OP = struct.Struct("=6I3q")
 _NOSTR = 0xFFFFFFFF
@@ -87,6 +88,7 @@ class Layout:
     binds: list = field(default_factory=list)  # (host path, path in container, attrs, is_file)
     mounts: list = field(default_factory=list)  # user mounts: runtime/mounts.py specs, resolved
     userns: str = None     # user namespace file to join last (userns_mode="auto")
+    netns: str = None      # network namespace file to join after SYNC (networks, container:)
     idmapped: list = field(default_factory=list)  # mount points for the idmapped lowers
 
 
@@ -165,6 +167,11 @@ def compile_plan(cfg, layout, cgroup_mounts, cgroupns=True, bpf=None):
               s2=cfg.working_dir.lstrip("/") or ".", a=0o755)
     # The parent moves us into our cgroups while the mounts above run.
     pb.op(lib.PYC_OP_SYNC, "wait for the cgroup attach")
+    if layout.netns:
+        # After SYNC, before /sys: the parent may finish the namespace while we
+        # mount (attached runs hand it over as /proc/<parent>/fd/<n>).
+        pb.op(lib.PYC_OP_SETNS, f"join the network namespace {layout.netns}", s1=layout.netns,
+              a=CLONE_NEWNET)
     if cgroupns:
         pb.op(lib.PYC_OP_UNSHARE, "unshare the cgroup namespace", a=CLONE_NEWCGROUP)
     sec = cfg.security or {}
