@@ -50,14 +50,14 @@ def bench_detached(client, runs):
     times = []
     for _ in range(runs):
         t0 = time.perf_counter()
-        c = client.containers.run("busybox", ["sleep", "60"], detach=True)
+        c = client.containers.run("busybox", ["sleep", "60"], detach=True, network_mode="none")
         times.append(time.perf_counter() - t0)
         c.remove(force=True)
     return times
 
 
 def bench_exec(client, runs):
-    with client.containers.run("busybox", ["sleep", "600"], detach=True) as c:
+    with client.containers.run("busybox", ["sleep", "600"], detach=True, network_mode="none") as c:
         for _ in range(10):
             c.exec_run(["true"])
         times = []
@@ -72,7 +72,7 @@ def bench_monitors(client, n):
     cs = []
     try:
         for _ in range(n):
-            cs.append(client.containers.run("busybox", ["sleep", "600"], detach=True))
+            cs.append(client.containers.run("busybox", ["sleep", "600"], detach=True, network_mode="none"))
         time.sleep(0.5)
         return [private_kib(c.attrs["State"]["MonitorPid"]) for c in cs]
     finally:

@@ -47,6 +47,7 @@ def measure(client, n, pause=0.0, phases=None, **kw):
             time.sleep(pause)
         timing.RECORDER = rec = []
         t0 = time.perf_counter()
+        kw.setdefault("network_mode", "none")      # netns + cgroups, no bridge (network.py)
         client.containers.run("busybox", ["true"], remove=True, **kw)
         t1 = time.perf_counter()
         timing.RECORDER = None
