@@ -352,6 +352,36 @@ def test_kill_9_creator_mid_run_leaves_nothing(client, busybox, store_root):
         assert os.path.exists(os.path.join(client._runtime.containers, cid, "config.json"))
 
 
+@pytest.mark.parametrize("delay", [0.02, 0.08, 0.2])
+def test_kill_9_mid_remove_loop_leaves_whole_or_nothing(client, busybox, store_root, delay):
+    cs = [client.containers.run("busybox", ["sleep", "30"], detach=True, labels={"pyc-rm": "1"})
+          for _ in range(6)]
+    ids = [c.id for c in cs]
+    proc = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
+        import sys; sys.path.insert(0, {ROOT!r})
+        from pycontainer import Client
+        client = Client(root={str(store_root)!r})
+        print("ready", flush=True)
+        for cid in {ids!r}:
+            client.containers.get(cid).remove(force=True)
+    """)], stdout=subprocess.PIPE)
+    assert proc.stdout.readline() == b"ready\n"
+    time.sleep(delay)
+    proc.kill()
+    proc.wait()
+    Client(root=store_root)               # repairs whatever the kill cut in half
+    for cid in ids:
+        try:
+            c = client.containers.get(cid)    # still whole: it can be removed normally
+        except errors.NotFound:
+            assert not os.path.exists(client._runtime.dir(cid))
+            assert not os.path.exists(client._runtime.rundir(cid))
+            assert not _leftover_cgroups(client, cid)
+        else:
+            c.remove(force=True)
+    assert not client.containers.list(all=True, filters={"label": "pyc-rm"})
+
+
 def test_kill_9_during_remove_is_repaired(client, busybox, store_root):
     c = client.containers.run("busybox", ["sleep", "30"], detach=True)
     # A remover that dies after deleting config.json but before the rest.
