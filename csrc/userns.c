@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/syscall.h>
@@ -11,24 +12,11 @@
 #include <unistd.h>
 #include "internal.h"
 
+/* Runs in the parent (not a forked child): snprintf is fine here. */
 static int write_proc(pid_t pid, const char *name, const char *data)
 {
     char path[64];
-    int n = 0;
-    /* no snprintf needed: "/proc/<pid>/<name>" */
-    memcpy(path, "/proc/", 6);
-    n = 6;
-    char digits[16];
-    int d = 0;
-    for (pid_t v = pid; v > 0 && d < 15; v /= 10)
-        digits[d++] = (char) ('0' + v % 10);
-    while (d > 0)
-        path[n++] = digits[--d];
-    path[n++] = '/';
-    size_t len = strlen(name);
-    if (n + len + 1 > sizeof path)
-        return -ENAMETOOLONG;
-    memcpy(path + n, name, len + 1);
+    snprintf(path, sizeof path, "/proc/%d/%s", (int) pid, name);
     cleanup_fd int fd = open(path, O_WRONLY | O_CLOEXEC);
     if (fd < 0)
         return neg_errno();
@@ -58,15 +46,8 @@ int pyc_userns_create(const char *uid_map, const char *gid_map, const char *bind
     if (r == 0)
         r = write_proc(pid, "gid_map", gid_map);
     if (r == 0) {
-        char src[64] = "/proc/";
-        int n = 6;
-        char digits[16];
-        int d = 0;
-        for (pid_t v = pid; v > 0 && d < 15; v /= 10)
-            digits[d++] = (char) ('0' + v % 10);
-        while (d > 0)
-            src[n++] = digits[--d];
-        memcpy(src + n, "/ns/user", 9);
+        char src[64];
+        snprintf(src, sizeof src, "/proc/%d/ns/user", (int) pid);
         if (mount(src, bind_path, NULL, MS_BIND, NULL) < 0)
             r = neg_errno();
     }

@@ -23,6 +23,7 @@ import stat
 import time
 
 from .errors import Conflict, InvalidArgument, NotFound
+from .jsonfile import write_json_atomic
 
 NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
 ANON_LABEL = "com.docker.volume.anonymous"   # docker's mark on anonymous volumes
@@ -40,11 +41,6 @@ def check_name(name):
     return name
 
 
-def _write_json_atomic(path, data):
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "w") as f:
-        json.dump(data, f)
-    os.replace(tmp, path)
 
 
 def _size(path):
@@ -181,7 +177,7 @@ class VolumeStore:
         os.mkdir(tmp, 0o701)
         try:
             os.mkdir(os.path.join(tmp, "_data"), 0o755)
-            _write_json_atomic(os.path.join(tmp, META), attrs)
+            write_json_atomic(os.path.join(tmp, META), attrs)
             os.rename(tmp, self.path(name))
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)

@@ -125,18 +125,26 @@ static void rfc3339(long long ns, char *out, size_t len)
     snprintf(out + n, len - n, ".%09lldZ", ns % 1000000000LL);
 }
 
-static unsigned long long start_time(pid_t pid)
+/* A small kernel file as a string; 0 when it cannot be read. */
+static int read_small(const char *path, char *buf, size_t size)
 {
-    char path[64], buf[1024];
-    snprintf(path, sizeof path, "/proc/%d/stat", (int) pid);
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return 0;
-    ssize_t n = read(fd, buf, sizeof buf - 1);
+    ssize_t n = read(fd, buf, size - 1);
     close(fd);
     if (n <= 0)
         return 0;
     buf[n] = '\0';
+    return 1;
+}
+
+static unsigned long long start_time(pid_t pid)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int) pid);
+    if (!read_small(path, buf, sizeof buf))
+        return 0;
     char *s = strrchr(buf, ')');   /* the command name may hold spaces */
     for (int field = 2; s && *s; s++)
         if (*s == ' ' && ++field == 22)
@@ -191,16 +199,8 @@ static void log_chunk(struct mon *m, const char *stream, const char *data, size_
 static int read_oom(const char *path)
 {
     char buf[512];
-    if (!path || !*path)
+    if (!path || !*path || !read_small(path, buf, sizeof buf))
         return 0;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return 0;
-    ssize_t n = read(fd, buf, sizeof buf - 1);
-    close(fd);
-    if (n <= 0)
-        return 0;
-    buf[n] = '\0';
     char *s = strstr(buf, "oom_kill ");
     return s ? atoi(s + 9) : 0;
 }

@@ -7,7 +7,6 @@ made when a later one fails.
 import contextlib
 import fcntl
 import hashlib
-import json
 import os
 import shutil
 import stat
@@ -16,6 +15,7 @@ import time
 from .. import _core, cgroups, security
 from ..security import userns
 from ..errors import Conflict
+from ..jsonfile import read_json, write_json_atomic  # noqa: F401  (used by other modules too)
 from . import monitor
 from . import mounts as _mounts
 from . import plan as planmod
@@ -27,17 +27,6 @@ INIT_DIRS = ("proc", "sys", "dev", "etc", "tmp")
 INIT_FILES = ("etc/hostname", "etc/hosts", "etc/resolv.conf")
 
 
-def write_json_atomic(path, data):
-    """temp file + rename: readers see the old or the new file, never half."""
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "w") as f:
-        json.dump(data, f)
-    os.replace(tmp, path)
-
-
-def read_json(path):
-    with open(path) as f:
-        return json.load(f)
 
 
 class Runtime:
