@@ -140,7 +140,11 @@ def conmon_kib(n):
         subprocess.run(base + ["rm", "-af", "-t", "0"], capture_output=True)
         subprocess.run(base + ["system", "reset", "-f"], capture_output=True)
         subprocess.run(["umount", "-R", f"{root}/root"], capture_output=True)
-        shutil.rmtree(root, ignore_errors=True)
+        for _ in range(10):         # podman may still be writing its storage
+            shutil.rmtree(root, ignore_errors=True)
+            if not os.path.exists(root):
+                break
+            time.sleep(0.2)
         # podman's cgroupfs manager leaves libpod_parent behind (busy for a
         # moment while the conmons exit)
         for _ in range(20):
