@@ -253,3 +253,13 @@ def test_context_manager_removes(client, busybox):
 def test_many_runs_leave_nothing(client, busybox):
     for i in range(50):
         assert sh(client, f"echo {i}") == f"{i}\n"
+
+
+def test_spawn_path_does_not_grow_memory(client, busybox):
+    import resource
+    for _ in range(50):
+        client.containers.run("busybox", ["true"], remove=True)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    for _ in range(300):
+        client.containers.run("busybox", ["true"], remove=True)
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 4 * 1024   # KiB
