@@ -16,36 +16,11 @@ from pycontainer.image import (ImageRecord, ImageStore, busybox_rootfs_tar, ensu
                                parse_reference)
 from pycontainer.image import busybox as busybox_mod
 from pycontainer.image.store import DEFAULT_PATH_ENV, apply_changes
+from store_helpers import rootfs_tar, tree
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root")
 
 
-def rootfs_tar(files=None):
-    files = files or {"etc/hello": b"hello\n", "bin/tool": b"#!/bin/sh\n"}
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w") as tf:
-        for name, data in sorted(files.items()):
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            info.mode = 0o755
-            info.mtime = 1000
-            tf.addfile(info, io.BytesIO(data))
-    return buf.getvalue()
-
-
-def tree(root):
-    """Relative paths and contents of everything under ``root``."""
-    out = {}
-    for dirpath, dirnames, filenames in os.walk(root):
-        for name in dirnames + filenames:
-            path = os.path.join(dirpath, name)
-            rel = os.path.relpath(path, root)
-            if os.path.isfile(path) and not os.path.islink(path):
-                with open(path, "rb") as f:
-                    out[rel] = f.read()
-            else:
-                out[rel] = None
-    return out
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ import pytest
 
 from pycontainer.errors import ImageError, ImageNotFound, InvalidArgument
 from pycontainer.image import ImageStore
+from store_helpers import rootfs_tar, tree
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root")
 
@@ -18,18 +19,6 @@ try:
 except ImportError:
     zstandard = None
 
-
-def rootfs_tar(files=None):
-    files = files or {"etc/hello": b"hello\n", "bin/tool": b"#!/bin/sh\n"}
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w") as tf:
-        for name, data in sorted(files.items()):
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            info.mode = 0o755
-            info.mtime = 1000
-            tf.addfile(info, io.BytesIO(data))
-    return buf.getvalue()
 
 
 def tar_of(members):
@@ -46,19 +35,6 @@ def tar_of(members):
                 tf.addfile(info, io.BytesIO(data))
     return buf.getvalue()
 
-
-def tree(root):
-    out = {}
-    for dirpath, dirnames, filenames in os.walk(root):
-        for name in dirnames + filenames:
-            path = os.path.join(dirpath, name)
-            rel = os.path.relpath(path, root)
-            if os.path.isfile(path) and not os.path.islink(path):
-                with open(path, "rb") as f:
-                    out[rel] = f.read()
-            else:
-                out[rel] = None
-    return out
 
 
 def sha(data):

@@ -1,5 +1,4 @@
 """image.commit: an overlay upper dir (made by hand here) becomes a layer."""
-import io
 import os
 import socket
 import stat
@@ -10,18 +9,10 @@ import pytest
 from pycontainer.errors import ImageError, InvalidArgument
 from pycontainer.image import ImageStore
 from pycontainer.image.commit import commit
+from store_helpers import rootfs_tar
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root")
 
-
-def rootfs_tar(files):
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w") as tf:
-        for name, data in sorted(files.items()):
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tf.addfile(info, io.BytesIO(data))
-    return buf.getvalue()
 
 
 @pytest.fixture

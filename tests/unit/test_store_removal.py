@@ -2,25 +2,16 @@
 import io
 import json
 import os
-import tarfile
 import time
 
 import pytest
 
 from pycontainer.errors import Conflict, ImageError, ImageNotFound, InvalidArgument
 from pycontainer.image import ImageStore
+from store_helpers import rootfs_tar
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root")
 
-
-def rootfs_tar(files):
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w") as tf:
-        for name, data in sorted(files.items()):
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tf.addfile(info, io.BytesIO(data))
-    return buf.getvalue()
 
 
 BASE = rootfs_tar({"base": b"b" * 1000})
