@@ -250,3 +250,36 @@ def crun_refusal(rootfs_dir, args=("true",)):
     finally:
         remove_bench_cgroups([name])
         shutil.rmtree(work, ignore_errors=True)
+
+
+def podman_root():
+    """A throwaway podman store; returns (root dir, podman argv prefix).
+
+    runc, since crun refuses hybrid cgroup hosts; cgroupfs and file events,
+    since no systemd or journald is needed. Pair with :func:`podman_cleanup`.
+    """
+    root = tempfile.mkdtemp(prefix="pyc-bench-podman-", dir="/var/tmp")
+    base = ["podman", "--root", f"{root}/root", "--runroot", f"{root}/run",
+            "--cgroup-manager=cgroupfs", "--events-backend=file", "--runtime", "runc"]
+    return root, base
+
+
+def podman_cleanup(root, base):
+    """Remove every container and the store, and podman's libpod_parent
+    cgroups (busy for a moment while the conmons exit)."""
+    subprocess.run(base + ["rm", "-af", "-t", "0"], capture_output=True)
+    subprocess.run(base + ["system", "reset", "-f"], capture_output=True)
+    subprocess.run(["umount", "-R", f"{root}/root"], capture_output=True)
+    for _ in range(20):
+        shutil.rmtree(root, ignore_errors=True)
+        left = os.path.exists(root)
+        for mnt in _cgroup_mounts():
+            parent = os.path.join(mnt, "libpod_parent")
+            for dirpath, _, _ in sorted(os.walk(parent), key=lambda x: -len(x[0])):
+                try:
+                    os.rmdir(dirpath)
+                except OSError:
+                    left = True
+        if not left:
+            return
+        time.sleep(0.2)

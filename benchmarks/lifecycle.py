@@ -114,9 +114,7 @@ def conmon_kib(n):
     """Private RSS of conmon for n idle podman containers (None without podman)."""
     if not shutil.which("podman"):
         return None
-    root = tempfile.mkdtemp(prefix="pyc-bench-podman-", dir="/var/tmp")
-    base = ["podman", "--root", f"{root}/root", "--runroot", f"{root}/run",
-            "--cgroup-manager=cgroupfs", "--events-backend=file", "--runtime", "runc"]
+    root, base = baselines.podman_root()
     try:
         tar = os.path.join(root, "bb.tar")
         rootfs = os.path.join(root, "rootfs")
@@ -137,28 +135,7 @@ def conmon_kib(n):
                               text=True).stdout.split()
         return [private_kib(int(p)) for p in pids]
     finally:
-        subprocess.run(base + ["rm", "-af", "-t", "0"], capture_output=True)
-        subprocess.run(base + ["system", "reset", "-f"], capture_output=True)
-        subprocess.run(["umount", "-R", f"{root}/root"], capture_output=True)
-        for _ in range(10):         # podman may still be writing its storage
-            shutil.rmtree(root, ignore_errors=True)
-            if not os.path.exists(root):
-                break
-            time.sleep(0.2)
-        # podman's cgroupfs manager leaves libpod_parent behind (busy for a
-        # moment while the conmons exit)
-        for _ in range(20):
-            left = False
-            for mnt in baselines._cgroup_mounts():
-                parent = os.path.join(mnt, "libpod_parent")
-                for dirpath, _, _ in sorted(os.walk(parent), key=lambda x: -len(x[0])):
-                    try:
-                        os.rmdir(dirpath)
-                    except OSError:
-                        left = True
-            if not left:
-                break
-            time.sleep(0.2)
+        baselines.podman_cleanup(root, base)
 
 
 def main():

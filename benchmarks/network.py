@@ -82,9 +82,7 @@ def podman_runs(n):
     if not shutil.which("podman"):
         return None, "podman is not installed (apt-get install podman)"
     import baselines
-    root = tempfile.mkdtemp(prefix="pyc-bench-podman-", dir="/var/tmp")
-    base = ["podman", "--root", f"{root}/root", "--runroot", f"{root}/run",
-            "--cgroup-manager=cgroupfs", "--events-backend=file", "--runtime", "runc"]
+    root, base = baselines.podman_root()
     limits = ["--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024"]
     try:
         rootfs = os.path.join(root, "rootfs")
@@ -109,17 +107,7 @@ def podman_runs(n):
             out[label] = times
         return out, None
     finally:
-        subprocess.run(base + ["rm", "-af", "-t", "0"], capture_output=True)
-        subprocess.run(base + ["system", "reset", "-f"], capture_output=True)
-        subprocess.run(["umount", "-R", f"{root}/root"], capture_output=True)
-        shutil.rmtree(root, ignore_errors=True)
-        for mnt in baselines._cgroup_mounts():
-            parent = os.path.join(mnt, "libpod_parent")
-            for dirpath, _, _ in sorted(os.walk(parent), key=lambda x: -len(x[0])):
-                try:
-                    os.rmdir(dirpath)
-                except OSError:
-                    pass
+        baselines.podman_cleanup(root, base)
 
 
 def inner(args):
