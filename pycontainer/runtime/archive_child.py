@@ -458,12 +458,7 @@ class _Extract:
                                         "a non-directory", ctx.path)
             if old.st_dev in ctx.devs:
                 return                  # a kernel filesystem's mount point: left alone
-            fd = os.open(name, _RDIR, dir_fd=parent)
-            try:
-                _owner(fd, m)
-            finally:
-                os.close(fd)
-            self.dirs.append((parts, m.mode, m.mtime))
+            self._dir_done(parent, name, parts, m)
             return
         if old is not None:
             if m.isdir():
@@ -488,12 +483,7 @@ class _Extract:
                 os.close(fd)
         elif m.isdir():
             os.mkdir(name, 0o700, dir_fd=parent)
-            fd = os.open(name, _RDIR, dir_fd=parent)
-            try:
-                _owner(fd, m)
-            finally:
-                os.close(fd)
-            self.dirs.append((parts, m.mode, m.mtime))
+            self._dir_done(parent, name, parts, m)
         elif m.issym():
             if not m.linkname:
                 raise _Refused(f"tar entry {m.name!r}: empty symbolic link")
@@ -529,6 +519,15 @@ class _Extract:
                 os.utime(fd, ns=(_ns(m.mtime),) * 2)
             finally:
                 os.close(fd)
+
+    def _dir_done(self, parent, name, parts, m):
+        """Owner and xattrs now; mode and mtime once its contents are in."""
+        fd = os.open(name, _RDIR, dir_fd=parent)
+        try:
+            _owner(fd, m)
+        finally:
+            os.close(fd)
+        self.dirs.append((parts, m.mode, m.mtime))
 
     def _in_place(self, tf, m, parent, name):
         fd, _ = self.ctx.open_regular(parent, name, os.O_WRONLY | os.O_TRUNC)
