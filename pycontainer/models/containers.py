@@ -7,28 +7,16 @@ from ..errors import NotFound
 from ..runtime import archive as _archive
 from ..runtime import lifecycle
 from ..runtime import state as _state
+from .base import Model
 
 
-class Container:
+class Container(Model):
     """A container: ``id``, ``short_id``, ``name``, ``status``, ``attrs``.
 
     >>> with client.containers.run("busybox", ["sleep", "60"], detach=True) as c:
     ...     c.status
     'running'
     """
-
-    def __init__(self, client, attrs):
-        self.client = client
-        self.attrs = attrs
-
-    def __repr__(self):
-        return f"<Container: {self.short_id}>"
-
-    def __eq__(self, other):
-        return isinstance(other, Container) and other.id == self.id
-
-    def __hash__(self):
-        return hash(self.id)
 
     def __enter__(self):
         return self
@@ -37,8 +25,6 @@ class Container:
         with contextlib.suppress(NotFound):
             self.remove(force=True)
 
-    id = property(lambda self: self.attrs["Id"])
-    short_id = property(lambda self: self.id[:12])
     name = property(lambda self: self.attrs["Name"].lstrip("/"))
     labels = property(lambda self: self.attrs["Config"].get("Labels") or {})
     status = property(lambda self: self.attrs["State"]["Status"])

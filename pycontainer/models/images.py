@@ -7,6 +7,7 @@ import os
 
 from ..errors import InvalidArgument
 from ..image import reference
+from .base import Model
 
 DEFAULT_CHUNK = 2 << 20  # docker-py's DEFAULT_DATA_CHUNK_SIZE
 
@@ -22,7 +23,7 @@ def _epoch(text):
         return 0
 
 
-class Image:
+class Image(Model):
     """An image: ``id``, ``short_id``, ``tags``, ``labels``, ``attrs``.
 
     >>> img = client.images.get("busybox")
@@ -30,18 +31,12 @@ class Image:
     (['busybox:latest'], 'sha256:6d3e4188a38a')
     """
 
-    def __init__(self, client, record):
+    def __init__(self, client, record):   # attrs are computed from the record
         self.client = client
         self.record = record
 
     def __repr__(self):
         return f"<Image: {', '.join(repr(t) for t in self.tags) or self.short_id}>"
-
-    def __eq__(self, other):
-        return isinstance(other, Image) and other.id == self.id
-
-    def __hash__(self):
-        return hash(self.id)
 
     id = property(lambda self: self.record.id)
     short_id = property(lambda self: self.record.short_id)

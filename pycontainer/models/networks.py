@@ -12,7 +12,8 @@ from ..network import ipam
 from ..network.manager import DEFAULT_NAME, Networking, _pseudo_id
 from ..runtime import config as _config
 from ..runtime import state as _state
-from ..runtime.engine import write_json_atomic
+from ..jsonfile import write_json_atomic
+from .base import Model
 
 _INTERNAL = ("Bridge", "MTU", "Masquerade")
 
@@ -30,7 +31,7 @@ def _pseudo(name, driver):
 PSEUDO = {"host": _pseudo("host", "host"), "none": _pseudo("none", "null")}
 
 
-class Network:
+class Network(Model):
     """A network: ``id``, ``short_id``, ``name``, ``attrs`` (docker's inspect
     fields, ``Containers`` listing the running endpoints).
 
@@ -42,21 +43,6 @@ class Network:
         True
     """
 
-    def __init__(self, client, attrs):
-        self.client = client
-        self.attrs = attrs
-
-    def __repr__(self):
-        return f"<Network: {self.short_id}>"
-
-    def __eq__(self, other):
-        return isinstance(other, Network) and other.id == self.id
-
-    def __hash__(self):
-        return hash(self.id)
-
-    id = property(lambda self: self.attrs["Id"])
-    short_id = property(lambda self: self.id[:12])
     name = property(lambda self: self.attrs["Name"])
 
     @property

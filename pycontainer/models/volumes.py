@@ -2,9 +2,10 @@
 and :class:`Volume` objects. The on-disk store is pycontainer/volumes.py."""
 from ..errors import Conflict, InvalidArgument, NotFound
 from ..volumes import VolumeStore
+from .base import Model
 
 
-class Volume:
+class Volume(Model):
     """A named volume: ``id`` (= ``name``), ``name``, ``attrs``.
 
     Example:
@@ -14,22 +15,8 @@ class Volume:
         >>> v.remove()
     """
 
-    def __init__(self, client, attrs):
-        self.client = client
-        self.attrs = attrs
-
-    def __repr__(self):
-        return f"<Volume: {self.short_id}>"
-
-    def __eq__(self, other):
-        return isinstance(other, Volume) and other.id == self.id
-
-    def __hash__(self):
-        return hash(self.id)
-
     id = property(lambda self: self.attrs["Name"])
     name = property(lambda self: self.attrs["Name"])
-    short_id = property(lambda self: self.id[:12])
 
     def reload(self):
         """Refresh ``attrs`` from the store."""
