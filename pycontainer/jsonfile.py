@@ -3,14 +3,25 @@ old or the new content, never half of it."""
 import json
 import os
 
+_RAISE = object()
+
 
 def write_json_atomic(path, data):
     tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "w") as f:
-        json.dump(data, f)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+    try:
+        os.write(fd, json.dumps(data).encode())     # one write, the C encoder
+    finally:
+        os.close(fd)
     os.replace(tmp, path)
 
 
-def read_json(path):
-    with open(path) as f:
-        return json.load(f)
+def read_json(path, default=_RAISE):
+    """The file's JSON; ``default`` (when given) for a missing or broken file."""
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (FileNotFoundError, ValueError):
+        if default is _RAISE:
+            raise
+        return default

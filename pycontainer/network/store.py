@@ -20,7 +20,15 @@ import fcntl
 import json
 import os
 
+from .. import jsonfile
 from ..errors import InvalidArgument, NotFound
+
+write_json = jsonfile.write_json_atomic
+
+
+def read_json(path, default=None):
+    """None (or ``default``) for a missing or broken file: network state is optional."""
+    return jsonfile.read_json(path, default)
 
 
 class NetworkNotFound(NotFound, InvalidArgument):
@@ -28,24 +36,6 @@ class NetworkNotFound(NotFound, InvalidArgument):
     keyword naming a missing network is a bad argument)."""
 
 
-def write_json(path, data):
-    tmp = f"{path}.tmp{os.getpid()}"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
-    try:
-        os.write(fd, json.dumps(data).encode())     # one write, C encoder
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
-
-
-def read_json(path, default=None):
-    try:
-        with open(path) as f:
-            return json.load(f)
-    except FileNotFoundError:
-        return default
-    except ValueError:
-        return default
 
 
 @contextlib.contextmanager

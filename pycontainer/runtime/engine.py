@@ -15,7 +15,7 @@ import time
 from .. import _core, cgroups, security
 from ..security import userns
 from ..errors import Conflict
-from ..jsonfile import read_json, write_json_atomic  # noqa: F401  (used by other modules too)
+from ..jsonfile import read_json, write_json_atomic
 from . import monitor
 from . import mounts as _mounts
 from . import plan as planmod

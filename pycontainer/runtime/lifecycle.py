@@ -19,7 +19,8 @@ from . import config as _config
 from . import logs as _logs
 from . import state as _state
 from . import teardown
-from .engine import _now, write_json_atomic
+from ..jsonfile import write_json_atomic
+from .engine import _now
 from .timing import mark
 
 RUN_KEYS = {"command", "entrypoint", "environment", "hostname", "working_dir", "user",

@@ -13,7 +13,7 @@ import os
 import signal
 
 from ..errors import NotFound
-from .engine import read_json, write_json_atomic
+from ..jsonfile import read_json, write_json_atomic
 
 
 def proc_start_time(pid):
