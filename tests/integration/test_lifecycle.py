@@ -104,10 +104,12 @@ def test_kill_signal_names(client, busybox):
 def test_pause_unpause(client, busybox):
     with client.containers.run("busybox", ["sh", "-c", "while :; do echo x; sleep 0.05; done"],
                                detach=True) as c:
+        time.sleep(0.2)
         c.pause()
         assert c.status == "paused"
         with pytest.raises(errors.Conflict):
             c.pause()
+        time.sleep(0.2)      # the monitor logs what was written before the freeze
         n = len(c.logs())
         time.sleep(0.3)
         assert len(c.logs()) == n       # frozen: no output
