@@ -679,9 +679,13 @@ class Networking:
             st.get("MonitorPid") and _owner_alive([st["MonitorPid"],
                                                    st.get("MonitorStartTime")]))
 
-    def recover(self):
+    def recover(self, exists=lambda cid: False):
         """Release what crashed or killed processes left: leases, port claims and
-        netns mounts of containers that are not running (nor being started)."""
+        netns mounts of containers that no longer exist (nor are being created).
+
+        Returns the suspects for which ``exists(cid)`` is true: the caller
+        releases those under each container's lock, since another process
+        may be starting one of them right now."""
         suspects = set()
         for nid in self.store.ids():
             suspects.update(self.store.read_leases(nid))
@@ -692,10 +696,14 @@ class Networking:
                                                                     "network.json"))
                                         or _is_mount(self.netns_path(name))):
                     suspects.add(name)
+        kept = set()
         for cid in suspects:
-            if cid and not self._live(cid):
+            if cid and exists(cid):
+                kept.add(cid)
+            elif cid and not self._live(cid):
                 with contextlib.suppress(OSError, ValueError, KeyError):
                     self.release(cid, thorough=True)
+        return kept
 
     # -- hosts files ---------------------------------------------------------------
     def refresh_hosts(self, nids, also=()):

@@ -91,21 +91,19 @@ class Runtime:
         is deleted when the call returns anyway."""
         return self.rundir(cid) if ephemeral else self.dir(cid)
 
-    def create(self, cid, cfg, record, ephemeral=False):
+    def create(self, cid, cfg, record, ephemeral=False, hold=False):
         """Make the container's directories and claim its name.
 
-        Returns the attrs written to ``config.json``.
+        Returns the attrs written to ``config.json``; with ``hold``,
+        ``(attrs, lock_fd)``: the container's lock, still held, for a caller
+        that starts it at once (repair leaves a locked container alone).
         """
         rd = self.rundir(cid)
         d = ld = self.layer_dir(cid, ephemeral)
         with contextlib.ExitStack() as undo:
-            os.mkdir(rd, 0o700)
+            lock = self._make_locked_rundir(rd)
             undo.callback(shutil.rmtree, rd, True)
-            # Held until config.json exists: a name claim or a config-less dir
-            # whose lock is held belongs to a creator still at work.
-            lock = os.open(os.path.join(rd, "lock"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
             undo.callback(os.close, lock)
-            fcntl.flock(lock, fcntl.LOCK_EX)
             self.claim_name(cfg.name, cid)
             undo.callback(self.release_name, cfg.name, cid)
             if d != rd:
@@ -135,8 +133,27 @@ class Runtime:
             }
             write_json_atomic(os.path.join(d, "config.json"), attrs)
             undo.pop_all()
-            os.close(lock)
+        if hold:
+            return attrs, lock
+        os.close(lock)
         return attrs
+
+    def _make_locked_rundir(self, rd):
+        """The run dir appears with its lock file in it, already locked: held
+        until config.json exists, so a config-less dir whose lock is held
+        belongs to a creator still at work, and garbage collection never sees
+        the dir unlocked (it is made under a temporary name, then renamed)."""
+        tmp = f"{rd}.new"
+        os.mkdir(tmp, 0o700)
+        try:
+            lock = os.open(os.path.join(tmp, "lock"),
+                           os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            os.rename(tmp, rd)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        return lock
 
     def ensure_rundir(self, cid, cfg):
         """Recreate the run-time dir (tmpfs) after a reboot wiped it."""
@@ -372,8 +389,11 @@ class Runtime:
     def collect_garbage(self):
         """Remove what crashed creators or removers left: container dirs with no
         config.json that nobody holds the lock of, their cgroups and names."""
-        found = set(os.listdir(self.containers)) | {
-            n for n in os.listdir(self.run_root) if len(n) == 64}
+        names = os.listdir(self.run_root)
+        for n in names:
+            if n.endswith(".new") and len(n) == 68:     # a creator died before the rename
+                self._remove_if_unlocked(os.path.join(self.run_root, n))
+        found = set(os.listdir(self.containers)) | {n for n in names if len(n) == 64}
         for cid in found:
             if os.path.exists(self.config_path(cid)):
                 continue
@@ -401,6 +421,29 @@ class Runtime:
             owner = self.name_owner(name)
             if owner and not self._exists_or_in_progress(owner):
                 self.release_name(name, owner)
+
+
+    def _remove_if_unlocked(self, d):
+        """A ``<id>.new`` dir a creator left: it is renamed microseconds after
+        its mkdir, so one older than a minute whose lock is free is garbage
+        (younger ones may be between the mkdir and the flock)."""
+        with contextlib.suppress(FileNotFoundError):
+            if time.time() - os.stat(d).st_mtime < 60:
+                return
+        try:
+            fd = os.open(os.path.join(d, "lock"), os.O_RDWR | os.O_CLOEXEC)
+        except FileNotFoundError:
+            fd = None
+        try:
+            if fd is not None:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    return
+            _rmtree_fast(d)
+        finally:
+            if fd is not None:
+                os.close(fd)
 
 
 def _rmtree_fast(d):

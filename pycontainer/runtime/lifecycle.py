@@ -29,6 +29,15 @@ RUN_KEYS = {"command", "entrypoint", "environment", "hostname", "working_dir", "
             "cpu_period", "cpuset_cpus", "restart_policy", "cap_add", "cap_drop", "privileged",
             "security_opt", "devices", "sysctls", "ulimits", "userns_mode", "volumes", "mounts", "tmpfs",
             "network", "ports", "publish_all_ports"}
+def _me():
+    """(pid, start time) of this process: the owner of its attached runs."""
+    pid = os.getpid()
+    if _ME_CACHE.get("pid") != pid:      # not inherited across fork
+        _ME_CACHE.update(pid=pid, start=_state.proc_start_time(pid))
+    return pid, _ME_CACHE["start"]
+
+
+_ME_CACHE = {}
 STOP_SIGNALS = {_signal.SIGKILL, _signal.SIGTERM, _signal.SIGINT, _signal.SIGQUIT}
 
 
@@ -107,18 +116,50 @@ class Lifecycle:
 
     def recover(self):
         """Repair the store after crashes or a reboot: drop half-made or
-        half-removed containers, record exits whose monitor died, release
-        cgroups of containers that are not running."""
+        half-removed containers, record exits whose monitor died (and restart
+        those whose policy says so), release what stopped containers held.
+
+        A container whose lock another process holds is being created or
+        acted on right now: it is left alone.
+        """
+        ids = self.ids()
+        suspects = set()
         with contextlib.suppress(OSError):
-            self.client.networks._net.recover()     # leases, ports, netns of dead containers
+            # leases, ports, netns of removed containers; ours are released below
+            suspects = self.client.networks._net.recover(exists=ids.__contains__)
         self.rt.collect_garbage()
-        for cid in self.ids():
+        for cid in ids:
             with contextlib.suppress(NotFound, OSError, ValueError, KeyError):
-                st = _state.load(self.rt, cid)["State"]      # reconciles stale records
-                if not (st["Running"] or st["Restarting"]):
-                    if any(os.path.isdir(p) for p in self.rt.cg.dirs(cid).values()):
-                        self.rt.remove_cgroups(cid)
-                    self.rt.release_userns(cid)
+                self._repair(cid, net=cid in suspects)
+
+    def _repair(self, cid, net=False):
+        with _state.locked(self.rt, cid, wait=False) as files:
+            if files is None:
+                return
+            attrs = _state.load(self.rt, cid)
+            st = attrs["State"]
+            if st["Running"] or st["Restarting"] or _state.alive(st.get("MonitorPid"),
+                                                                  st.get("MonitorStartTime")):
+                return          # a live monitor (or attached owner) cleans up itself
+            if net:
+                self.client.networks._net.release(cid, thorough=True)
+            if any(os.path.isdir(p) for p in self.rt.cg.dirs(cid).values()):
+                self.rt.remove_cgroups(cid)
+            self.rt.release_userns(cid)
+            if files.repaired and self._restarts_after_crash(cid, attrs):
+                self._start_locked(cid, files, attrs)
+
+    def _restarts_after_crash(self, cid, attrs):
+        """A container whose monitor died is restarted as dockerd restarts its
+        containers when it starts: by its restart policy, unless stopped."""
+        policy = attrs["HostConfig"].get("RestartPolicy") or {}
+        name = policy.get("Name") or "no"
+        if name == "no" or os.path.exists(self.rt.stop_marker(cid)):
+            return False
+        if name == "on-failure":
+            most = policy.get("MaximumRetryCount") or 0
+            return not most or attrs["State"]["RestartCount"] < most
+        return True
 
     def resolve(self, key):
         key = str(key).lstrip("/")
@@ -156,25 +197,34 @@ class Lifecycle:
         cid, cfg, record, restart = self._prepare(image, command, kwargs)
         if auto_remove and restart[0] != "no":
             raise InvalidArgument("remove=True (auto-remove) conflicts with a restart policy")
-        attrs = self.rt.create(cid, cfg, record)
-        attrs["HostConfig"].update(RestartPolicy={"Name": restart[0],
-                                                  "MaximumRetryCount": restart[1]},
-                                   AutoRemove=bool(auto_remove))
-        self.client.networks._net.describe(attrs, cid)
-        write_json_atomic(self.rt.config_path(cid), attrs)
+        attrs, lock = self.rt.create(cid, cfg, record, hold=True)
+        try:
+            attrs["HostConfig"].update(RestartPolicy={"Name": restart[0],
+                                                      "MaximumRetryCount": restart[1]},
+                                       AutoRemove=bool(auto_remove))
+            self.client.networks._net.describe(attrs, cid)
+            write_json_atomic(self.rt.config_path(cid), attrs)
+        finally:
+            os.close(lock)
         return cid
 
     def run_attached(self, image, command, kwargs, want_out, want_err, remove):
         """run() without detach: the init is our child; returns its output."""
         cid, cfg, record, restart = self._prepare(image, command, kwargs)
         ephemeral = bool(remove)
-        self.rt.create(cid, cfg, record, ephemeral=ephemeral)
+        # The lock is held until run.json says running: repair in another
+        # process must not take the container for a stopped one meanwhile.
+        _, lock = self.rt.create(cid, cfg, record, ephemeral=ephemeral, hold=True)
         mark("prepare")
         try:
-            net = self.client.networks._net.start(cid, cfg, attached=True)
+            try:
+                net = self.client.networks._net.start(cid, cfg, attached=True)
+            except BaseException:
+                os.close(lock)
+                raise
             try:
                 status, out, err, oom = self._attached(cid, cfg, record, want_out, want_err,
-                                                       ephemeral, net)
+                                                       ephemeral, net, lock)
             finally:
                 net.release()
                 if not ephemeral:
@@ -197,28 +247,29 @@ class Lifecycle:
                                  oom_killed=oom)
         return out if want_out else (err if want_err else b"")
 
-    def _attached(self, cid, cfg, record, want_out, want_err, ephemeral, net=None):
+    def _attached(self, cid, cfg, record, want_out, want_err, ephemeral, net, lock):
+        """Start the init as our child and wait for it; ``lock`` (the
+        container's) is closed once run.json says running, or on failure."""
         rt = self.rt
         out_r, out_w = os.pipe2(os.O_CLOEXEC)
         err_r, err_w = os.pipe2(os.O_CLOEXEC) if not (want_out and want_err) else (None, out_w)
-        run_path = None if ephemeral else os.path.join(rt.dir(cid), "run.json")
+        run_path = os.path.join(rt.layer_dir(cid, ephemeral), "run.json")
         try:
             try:
                 proc = rt.start(cid, cfg, rt.lowers(record), (-1, out_w, err_w),
                                 pdeathsig=_signal.SIGKILL, ephemeral=ephemeral,
                                 hold_mntns=True, netns=net and net.netns,
                                 on_spawn=net and net.on_spawn)
+                started = _now()
+                write_json_atomic(run_path, {
+                    "Status": "running", "Pid": proc.pid,
+                    "PidStartTime": _state.proc_start_time(proc.pid), "MonitorPid": _me()[0],
+                    "MonitorStartTime": _me()[1], "Attached": True, "StartedAt": started})
             finally:
+                os.close(lock)
                 os.close(out_w)
                 if err_r is not None:
                     os.close(err_w)
-            started = _now()
-            if run_path:
-                me = os.getpid()
-                write_json_atomic(run_path, {
-                    "Status": "running", "Pid": proc.pid,
-                    "PidStartTime": _state.proc_start_time(proc.pid), "MonitorPid": me,
-                    "MonitorStartTime": _state.proc_start_time(me), "StartedAt": started})
             try:
                 out, err = _drain(out_r, err_r)
                 status = proc.wait()
@@ -233,7 +284,7 @@ class Lifecycle:
             rt.remove_cgroups(cid)
             if cfg.userns_host is not None:
                 rt.release_userns(cid)
-        if run_path:
+        if not ephemeral:     # an ephemeral one is removed at once: no record to keep
             write_json_atomic(run_path, {"Status": "exited", "Pid": 0, "ExitCode": status,
                                          "OOMKilled": oom, "StartedAt": started,
                                          "FinishedAt": _now(), "RestartCount": 0})
@@ -248,29 +299,34 @@ class Lifecycle:
             st = attrs["State"]
             if st["Running"] or st["Restarting"]:
                 raise Conflict(f"container {cid[:12]} is already running")
-            rtc = attrs["Runtime"]
-            if rtc.get("Ephemeral"):
-                raise Conflict(f"container {cid[:12]} was run attached with remove=True")
-            cfg = _config.ContainerConfig.from_dict(rtc["Config"])
-            self.rt.ensure_rundir(cid, cfg)
-            hc = attrs["HostConfig"]
-            policy = hc.get("RestartPolicy") or {}
-            if st.get("MonitorPid"):       # the last monitor may still run its hooks
-                self._await_monitor(cid, st, 10)
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(files.run)
-            net = self.client.networks._net.start(cid, cfg)
-            try:
-                self.rt.start_monitored(cid, cfg, rtc["Lowers"],
-                                        (policy.get("Name") or "no",
-                                         policy.get("MaximumRetryCount") or 0),
-                                        auto_remove=hc.get("AutoRemove", False),
-                                        hooks=net.hooks, netns=net.netns)
-            except BaseException:
-                net.release()
-                raise
-            if net.netns:
-                self.client.networks._net.record(files.config, cid)
+            self._start_locked(cid, files, attrs)
+
+    def _start_locked(self, cid, files, attrs):
+        """start(), with the container's lock held by the caller."""
+        st = attrs["State"]
+        rtc = attrs["Runtime"]
+        if rtc.get("Ephemeral"):
+            raise Conflict(f"container {cid[:12]} was run attached with remove=True")
+        cfg = _config.ContainerConfig.from_dict(rtc["Config"])
+        self.rt.ensure_rundir(cid, cfg)
+        hc = attrs["HostConfig"]
+        policy = hc.get("RestartPolicy") or {}
+        if st.get("MonitorPid"):       # the last monitor may still run its hooks
+            self._await_monitor(cid, st, 10)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(files.run)
+        net = self.client.networks._net.start(cid, cfg)
+        try:
+            self.rt.start_monitored(cid, cfg, rtc["Lowers"],
+                                    (policy.get("Name") or "no",
+                                     policy.get("MaximumRetryCount") or 0),
+                                    auto_remove=hc.get("AutoRemove", False),
+                                    hooks=net.hooks, netns=net.netns)
+        except BaseException:
+            net.release()
+            raise
+        if net.netns:
+            self.client.networks._net.record(files.config, cid)
 
     def _send(self, cid, st, sig):
         if sig in STOP_SIGNALS:
@@ -331,6 +387,8 @@ class Lifecycle:
 
     def _await_monitor(self, cid, st, timeout):
         """Wait until the monitor has recorded the exit (it exits unless it restarts)."""
+        if st.get("Attached"):
+            return self._await_owner(cid, st, timeout)
         fd = _state.pidfd_for(st.get("MonitorPid"), st.get("MonitorStartTime"))
         if fd is not None:
             try:
@@ -339,6 +397,22 @@ class Lifecycle:
             finally:
                 os.close(fd)
         return True
+
+    def _await_owner(self, cid, st, timeout):
+        """An attached run's owner is the process that ran it, which goes on
+        after the exit: wait for its record of the exit instead."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        if not self._await_exit(st, timeout):
+            return False
+        while True:
+            try:
+                if not _state.load(self.rt, cid)["State"]["Running"]:
+                    return True
+            except NotFound:
+                return True
+            if deadline is not None and time.monotonic() > deadline:
+                return False
+            time.sleep(0.002)
 
     def wait(self, cid, timeout=None, condition="not-running"):
         if condition not in ("not-running", "next-exit", "removed"):

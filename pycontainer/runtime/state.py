@@ -4,8 +4,12 @@ Three files, each with one writer, each replaced atomically:
 ``config.json`` (Python, at create/rename), ``state.json`` (Python: created),
 ``run.json`` (the monitor, or this process for attached runs: pid + start
 time, exit code, times). A "running" record whose monitor and init are gone
-is stale (a killed monitor, a reboot): :func:`reconcile` turns it into an
-exit with code 137 and removes what the container held.
+is stale (a killed monitor, a reboot).
+
+Reading is pure: :func:`load` reports a stale record as the exit it was
+(code 137) and changes nothing. Only a holder of the container's lock
+repairs it (:func:`repair`: record the exit, release cgroups), because
+another process may be starting the container again at that moment.
 """
 import contextlib
 import fcntl
@@ -70,11 +74,16 @@ class Files:
         self.state = os.path.join(self.dir, "state.json")
         self.run = os.path.join(self.dir, "run.json")
         self.lock = os.path.join(rt.rundir(cid), "lock")
+        self.repaired = None      # set by locked(): the stale record it repaired
 
 
 @contextlib.contextmanager
-def locked(rt, cid):
-    """Serialise actions on one container across threads and processes."""
+def locked(rt, cid, wait=True):
+    """Serialise actions on one container across threads and processes.
+
+    Yields the container's :class:`Files` with a stale record repaired, or
+    None when ``wait`` is false and another holder has the lock.
+    """
     files = Files(rt, cid)
     if not os.path.exists(files.config):
         raise NotFound(f"No such container: {cid}")
@@ -84,9 +93,14 @@ def locked(rt, cid):
     except FileNotFoundError:
         raise NotFound(f"No such container: {cid}") from None
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield None
+            return
         if not os.path.exists(files.config):
             raise NotFound(f"No such container: {cid}")
+        files.repaired = repair(rt, files)
         yield files
     finally:
         os.close(fd)
@@ -114,11 +128,9 @@ def load(rt, cid):
                  "ExitCode": user.get("ExitCode", 0), "Error": "", "StartedAt": None,
                  "FinishedAt": None, "RestartCount": 0}
     else:
+        if _stale(run):
+            run = _exit_of(run)
         status = run["Status"]
-        if status in ("running", "restarting") and not alive(run.get("MonitorPid"),
-                                                             run.get("MonitorStartTime")):
-            run = reconcile(rt, cid, run)
-            status = run["Status"]
         running = status == "running"
         paused = running and rt.cg.is_frozen(cid)
         state = {"Status": "paused" if paused else status, "Running": running,
@@ -129,24 +141,38 @@ def load(rt, cid):
                  "FinishedAt": run.get("FinishedAt") or None,
                  "RestartCount": run.get("RestartCount", 0),
                  "PidStartTime": run.get("PidStartTime"), "MonitorPid": run.get("MonitorPid"),
-                 "MonitorStartTime": run.get("MonitorStartTime")}
+                 "MonitorStartTime": run.get("MonitorStartTime"),
+                 "Attached": bool(run.get("Attached"))}
     attrs["State"] = state
     attrs["RestartCount"] = state["RestartCount"]
     return attrs
 
 
-def reconcile(rt, cid, run):
-    """The monitor is gone while the record says running: record the exit
-    (killed: 137) and release the container's cgroups."""
+def _stale(run):
+    return run["Status"] in ("running", "restarting") and not alive(
+        run.get("MonitorPid"), run.get("MonitorStartTime"))
+
+
+def _exit_of(run):
+    """The exit a stale record stands for: killed (137) if it was running."""
+    code = 137 if run["Status"] == "running" else run.get("ExitCode", 0)
+    return dict(run, Status="exited", ExitCode=code, Pid=0,
+                Error="the container's monitor died")
+
+
+def repair(rt, files):
+    """Under the container's lock: if its record is stale, record the exit
+    and release what the container held. Returns the repaired record or None."""
+    run = _read(files.run)
+    if run is None or not _stale(run):
+        return None
     pid, start = run.get("Pid"), run.get("PidStartTime")
     if alive(pid, start):        # an orphaned init: it must not outlive its monitor
         signal_pid(pid, start, signal.SIGKILL)
     with contextlib.suppress(OSError):
-        rt.remove_cgroups(cid)
+        rt.remove_cgroups(files.cid)
     with contextlib.suppress(OSError):
-        rt.release_userns(cid)
-    run = dict(run, Status="exited", ExitCode=137 if run["Status"] == "running" else
-               run.get("ExitCode", 0), Error="the container's monitor died", Pid=0)
-    with contextlib.suppress(OSError):
-        write_json_atomic(Files(rt, cid).run, run)
+        rt.release_userns(files.cid)
+    run = _exit_of(run)
+    write_json_atomic(files.run, run)
     return run

@@ -307,9 +307,42 @@ def test_kill_monitor_reports_exit(client, busybox):
             c.reload()
         assert c.status == "exited"
         assert c.attrs["State"]["ExitCode"] == 137
+        # Reading is pure: the stale record and the cgroups stay until repair.
+        run = os.path.join(client._runtime.dir(c.id), "run.json")
+        with open(run) as f:
+            assert '"running"' in f.read()
+        assert _leftover_cgroups(client, c.id)
+        client.containers._lc.recover()
+        with open(run) as f:
+            assert '"exited"' in f.read()
         assert not _leftover_cgroups(client, c.id)
+        assert c.wait(timeout=5)["StatusCode"] == 137
     finally:
         c.remove(force=True)
+
+
+def test_monitor_death_restarts_by_policy(client, busybox):
+    """Repair restarts an `always` container whose monitor died, as dockerd
+    does for such containers when it starts; a `no` one stays exited."""
+    a = client.containers.run("busybox", ["sleep", "30"], detach=True,
+                              restart_policy={"Name": "always"})
+    b = client.containers.run("busybox", ["sleep", "30"], detach=True)
+    try:
+        old = {}
+        for c in (a, b):
+            old[c.id] = mon = monitor_pid(c)
+            os.kill(mon, signal.SIGKILL)
+            while os.path.exists(f"/proc/{mon}") and c.attrs["State"]["Running"]:
+                c.reload()
+        client.containers._lc.recover()
+        a.reload()
+        b.reload()
+        assert a.status == "running" and monitor_pid(a) != old[a.id]
+        assert b.status == "exited" and b.attrs["State"]["ExitCode"] == 137
+        assert a.exec_run(["true"]).exit_code == 0
+    finally:
+        a.remove(force=True)
+        b.remove(force=True)
 
 
 def test_wiped_runtime_state_is_repaired(busybox, store_root, tmp_path):
