@@ -643,22 +643,26 @@ def test_concurrent_allocation_never_hands_out_an_address_twice(client, busybox,
                 c = Client(root={str(store_root)!r})
                 for i in range(4):
                     x = c.containers.run("busybox", ["sleep", "30"], network="pyc-t-conc",
-                                         detach=True)
+                                         detach=True, labels={{"pyc-t-conc": ""}})
                     print(x.id)
             """)
             procs = [subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE,
                                       stderr=subprocess.PIPE) for _ in range(2)]
-            ids = []
-            for p in procs:
-                out, err = p.communicate(timeout=120)
-                assert p.returncode == 0, err.decode()
-                ids += out.decode().split()
             try:
+                ids = []
+                for p in procs:
+                    out, err = p.communicate(timeout=120)
+                    assert p.returncode == 0, err.decode()
+                    ids += out.decode().split()
                 ips = [ip_of(client.containers.get(i), "pyc-t-conc") for i in ids]
                 assert len(ips) == 8 and len(set(ips)) == 8
             finally:
-                for i in ids:
-                    client.containers.get(i).remove(force=True)
+                for p in procs:     # what a failed subprocess started goes too
+                    if p.poll() is None:
+                        p.kill()
+                    p.wait()
+                for c in client.containers.list(all=True, filters={"label": "pyc-t-conc"}):
+                    c.remove(force=True)
     in_netns(netns, body, client)
 
 
