@@ -16,7 +16,14 @@
 int pyc_openat2(int dirfd, const char *path, uint64_t flags, uint64_t mode, uint64_t resolve)
 {
     struct open_how how = { .flags = flags, .mode = mode, .resolve = resolve };
-    int fd = (int) syscall(SYS_openat2, dirfd, path, &how, sizeof how);
+    int fd;
+    /* RESOLVE_IN_ROOT/BENEATH fail with EAGAIN when any mount or rename on the
+     * host raced the lookup (other containers starting): openat2(2) says retry. */
+    for (int tries = 0; tries < 64; tries++) {
+        fd = (int) syscall(SYS_openat2, dirfd, path, &how, sizeof how);
+        if (fd >= 0 || errno != EAGAIN)
+            break;
+    }
     return fd < 0 ? neg_errno() : fd;
 }
 
