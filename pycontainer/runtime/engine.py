@@ -12,15 +12,13 @@ import shutil
 import stat
 import time
 
-from .. import _core, cgroups, security
+from .. import _core, cgroups
 from ..security import userns
 from ..errors import Conflict
 from ..jsonfile import read_json, write_json_atomic
 from . import monitor
-from . import mounts as _mounts
 from . import plan as planmod
-from .process import (CLONE_NEWIPC, CLONE_NEWNET, CLONE_NEWNS, CLONE_NEWPID, CLONE_NEWUTS,
-                      spawn)
+from .process import spawn
 
 
 INIT_DIRS = ("proc", "sys", "dev", "etc", "tmp")
@@ -228,32 +226,24 @@ class Runtime:
                 os.unlink(os.path.join(self.names, name))
 
     # -- start -----------------------------------------------------------
-    def _plan(self, cid, cfg, lowers, ephemeral, netns=None):
-        rd = self.rundir(cid)
-        binds = [(os.path.join(rd, "hostname"), "/etc/hostname", 0, True),
-                 (os.path.join(rd, "hosts"), "/etc/hosts", 0, True)]
-        if os.path.exists(os.path.join(rd, "resolv.conf")):   # host mode, or networks
-            binds.append((os.path.join(rd, "resolv.conf"), "/etc/resolv.conf", 0, True))
-        ld = self.layer_dir(cid, ephemeral)
+    def spec_for(self, cid, cfg, lowers, ephemeral, netns=None):
+        """The runtime Spec of one start of ``cfg``: paths, volumes made, the
+        user namespace prepared (engine/spec.py chooses the policy)."""
+        from ..engine import spec as _spec
+        rd, ld = self.rundir(cid), self.layer_dir(cid, ephemeral)
         if cfg.volatile:
             # After a volatile mount the kernel refuses the old work dir
             # ("incompat/volatile"); it holds nothing we need between starts.
             shutil.rmtree(os.path.join(ld, "work", "work"), ignore_errors=True)
-        layout = planmod.Layout(rootfs=os.path.join(rd, "rootfs"), lowers=lowers,
-                                upper=os.path.join(ld, "upper"), work=os.path.join(ld, "work"),
-                                binds=binds, mounts=_mounts.resolve(cfg.mounts, self.root),
-                                netns=netns)
-        if cfg.userns_host is not None:
-            layout.userns = self._prepare_userns(cid, cfg)
-            layout.idmapped = [os.path.join(rd, "layers", str(i)) for i in range(len(lowers))]
-            for d in layout.idmapped:
-                os.makedirs(d, 0o755, exist_ok=True)
-        bpf = security.seccomp_bpf(cfg.security) if cfg.security else None
-        plan = planmod.compile_plan(cfg, layout, self._cg_mounts, bpf=bpf)
-        flags = CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWPID
-        if cfg.network_mode != "host" and not netns:
-            flags |= CLONE_NEWNET
-        return plan, flags
+        userns_path = self._prepare_userns(cid, cfg) if cfg.userns_host is not None else None
+        spec, labels = _spec.build(cfg, rd, ld, lowers, self.root, netns=netns,
+                                   userns_path=userns_path)
+        for d in spec.root.idmapped:
+            os.makedirs(d, 0o755, exist_ok=True)
+        return spec, labels
+
+    def _plan(self, spec, labels=None):
+        return planmod.compile_plan(spec, self._cg_mounts, labels), planmod.clone_flags(spec)
 
     def userns_path(self, cid):
         return os.path.join(self.rundir(cid), "userns")
@@ -271,24 +261,24 @@ class Runtime:
         if os.path.lexists(path):
             userns.release(path)
 
-    def start(self, cid, cfg, lowers, stdio, pdeathsig=0, ephemeral=False, hold_mntns=False,
-              netns=None, on_spawn=None):
+    def start(self, cid, spec, stdio, pdeathsig=0, hold_mntns=False, on_spawn=None,
+              labels=None):
         """Create cgroups, compile the plan and spawn the init in this process.
 
-        ``netns``: a network namespace file to join (network/manager.py);
         ``on_spawn(pid)``: called while the child sets up, beside the cgroup
         attach; returns None or a callable that waits for its work (before
         the child may go on past SYNC).
         Returns the InitProcess; on failure nothing of the attempt is left.
         """
-        plan, flags = self._plan(cid, cfg, lowers, ephemeral, netns)
-        create = self.cg.create_steps(cid, cfg.resources, security.device_rules(cfg.security))
+        plan, flags = self._plan(spec, labels)
+        rules = spec.linux.device_rules
+        create = self.cg.create_steps(cid, spec.linux.resources or cgroups.Resources(), rules)
         with contextlib.ExitStack() as undo:
             undo.callback(self.remove_cgroups, cid)
             into = self.cg.clone_into(cid)
             if into:      # CLONE_INTO_CGROUP needs it before the clone
                 _core.cgroup_apply(create)
-                self.cg.after_create(cid, security.device_rules(cfg.security))
+                self.cg.after_create(cid, rules)
             cgfd = os.open(into, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC) if into else -1
 
             held = []
@@ -313,7 +303,8 @@ class Runtime:
                     except OSError:
                         pass    # the child already failed: its report says why
             try:
-                proc = spawn(plan, cfg.argv, cfg.env, flags, stdio=stdio, attach=attach,
+                proc = spawn(plan, spec.process.args, spec.process.env, flags, stdio=stdio,
+                             attach=attach,
                              cgroup_fd=cgfd, pdeathsig=pdeathsig)
                 proc.held_fds = held
             except BaseException:
@@ -326,31 +317,32 @@ class Runtime:
             undo.pop_all()
         return proc
 
-    def start_monitored(self, cid, cfg, lowers, restart=("no", 0), auto_remove=False,
-                        hooks=(), netns=None):
+    def start_monitored(self, cid, spec, name, restart=("no", 0), auto_remove=False,
+                        hooks=(), labels=None):
         """Start the container under its own monitor; returns the init's pid.
 
         The monitor owns the container from here: logs, exit status
         (``run.json``), restart policy, cgroup removal and auto-remove.
         """
-        plan, flags = self._plan(cid, cfg, lowers, False, netns)
+        plan, flags = self._plan(spec, labels)
         d, rd = self.dir(cid), self.rundir(cid)
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self.stop_marker(cid))
-        rules = security.device_rules(cfg.security)
-        _core.cgroup_apply(self.cg.create_steps(cid, cfg.resources, rules))
+        rules = spec.linux.device_rules
+        _core.cgroup_apply(self.cg.create_steps(cid, spec.linux.resources or cgroups.Resources(),
+                                                rules))
         try:
             self.cg.after_create(cid, rules)
             attach = [p for _, p, _ in self.cg.attach_steps(cid, 0)]
             paths = [os.path.join(d, "run.json"), os.path.join(d, "container.log"),
                      self.cg.oom_file(cid) or "", self.stop_marker(cid),
-                     os.path.join(self.names, cfg.name)]
+                     os.path.join(self.names, name)]
             if auto_remove:
                 paths += [rd, d]
-            if cfg.userns_host is not None:
+            if spec.linux.user_namespace:
                 umount = shutil.which("umount") or "/bin/umount"
-                hooks = list(hooks) + [[umount, "-l", self.userns_path(cid)]]
-            data = monitor.pack(plan, cfg.argv, cfg.env, flags, attach,
+                hooks = list(hooks) + [[umount, "-l", spec.linux.user_namespace]]
+            data = monitor.pack(plan, spec.process.args, spec.process.env, flags, attach,
                                 self.cg.remove_steps(cid), paths, restart, auto_remove, hooks)
             return monitor.start(os.path.join(rd, "monitor.bin"), data, plan)
         except BaseException:

@@ -15,6 +15,7 @@ from .. import _core
 from ..errors import InvalidArgument
 from . import config as _config
 from . import plan as planmod
+from .spec import Process, User
 from . import users
 from .process import (CLONE_NEWIPC, CLONE_NEWNET, CLONE_NEWNS, CLONE_NEWPID, CLONE_NEWUTS,
                       spawn)
@@ -86,8 +87,11 @@ def exec_plan(user_who, workdir, argv, env, attach, sec=None):
     for res, soft, hard in sec.get("ulimits", []):
         pb.op(lib.PYC_OP_RLIMIT, f"setrlimit {res} {soft}:{hard}", a=res, b=soft, c=hard)
     bpf = security.seccomp_bpf(sec) if sec else None
-    planmod.add_process(pb, user_who.uid, user_who.gid, user_who.groups, workdir, sec, bpf)
     path = next((e[5:] for e in env if e.startswith("PATH=")), _config.DEFAULT_PATH)
+    proc = Process(args=argv, env=env, cwd=workdir, search_path=path,
+                   user=User(user_who.uid, user_who.gid, tuple(user_who.groups)),
+                   capabilities=sec.get("caps"), no_new_privileges=sec.get("no_new_privs", False))
+    planmod.add_process(pb, proc, bpf)
     pb.op(lib.PYC_OP_EXEC, f"exec {argv[0]!r}", s1=argv[0], s2=path)
     return pb.build()
 

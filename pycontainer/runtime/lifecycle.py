@@ -256,10 +256,10 @@ class Lifecycle:
         run_path = os.path.join(rt.layer_dir(cid, ephemeral), "run.json")
         try:
             try:
-                proc = rt.start(cid, cfg, rt.lowers(record), (-1, out_w, err_w),
-                                pdeathsig=_signal.SIGKILL, ephemeral=ephemeral,
-                                hold_mntns=True, netns=net and net.netns,
-                                on_spawn=net and net.on_spawn)
+                spec, labels = rt.spec_for(cid, cfg, rt.lowers(record), ephemeral,
+                                           netns=net and net.netns)
+                proc = rt.start(cid, spec, (-1, out_w, err_w), pdeathsig=_signal.SIGKILL,
+                                hold_mntns=True, on_spawn=net and net.on_spawn, labels=labels)
                 started = _now()
                 write_json_atomic(run_path, {
                     "Status": "running", "Pid": proc.pid,
@@ -317,11 +317,12 @@ class Lifecycle:
             os.unlink(files.run)
         net = self.client.networks._net.start(cid, cfg)
         try:
-            self.rt.start_monitored(cid, cfg, rtc["Lowers"],
+            spec, labels = self.rt.spec_for(cid, cfg, rtc["Lowers"], False, netns=net.netns)
+            self.rt.start_monitored(cid, spec, cfg.name,
                                     (policy.get("Name") or "no",
                                      policy.get("MaximumRetryCount") or 0),
                                     auto_remove=hc.get("AutoRemove", False),
-                                    hooks=net.hooks, netns=net.netns)
+                                    hooks=net.hooks, labels=labels)
         except BaseException:
             net.release()
             raise

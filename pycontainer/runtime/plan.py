@@ -10,13 +10,14 @@ import struct
 from dataclasses import dataclass, field
 
 from .._core import lib
-from . import mounts as _mounts
 
 # MOUNT_ATTR_* (linux/mount.h) and MS_* (sys/mount.h)
 RDONLY, NOSUID, NODEV, NOEXEC, STRICTATIME = 0x1, 0x2, 0x4, 0x8, 0x20
 MS_REC, MS_PRIVATE = 0x4000, 1 << 18
-CLONE_NEWCGROUP, CLONE_NEWUSER = 0x02000000, 0x10000000
-CLONE_NEWNET = 0x40000000
+CLONE_NEWNS, CLONE_NEWCGROUP, CLONE_NEWUTS = 0x00020000, 0x02000000, 0x04000000
+CLONE_NEWIPC, CLONE_NEWUSER, CLONE_NEWPID, CLONE_NEWNET = 0x08000000, 0x10000000, 0x20000000, 0x40000000
+CLONE_FLAGS = {"mount": CLONE_NEWNS, "uts": CLONE_NEWUTS, "ipc": CLONE_NEWIPC,
+               "pid": CLONE_NEWPID, "network": CLONE_NEWNET}
 
 _OP = struct.Struct("=6I3q")
 _NOSTR = 0xFFFFFFFF
@@ -78,38 +79,28 @@ class PlanBuilder:
         return Plan(b"".join(self._ops), bytes(self._strs), self._labels, len(self._ops))
 
 
-@dataclass
-class Layout:
-    """Host paths the plan refers to (all made by the caller beforehand)."""
-    rootfs: str            # empty dir: the overlay's mount point
-    lowers: list           # image layer dirs, top-most first
-    upper: str = None
-    work: str = None
-    binds: list = field(default_factory=list)  # (host path, path in container, attrs, is_file)
-    mounts: list = field(default_factory=list)  # user mounts: runtime/mounts.py specs, resolved
-    userns: str = None     # user namespace file to join last (userns_mode="auto")
-    netns: str = None      # network namespace file to join after SYNC (networks, container:)
-    idmapped: list = field(default_factory=list)  # mount points for the idmapped lowers
-
-
 def mount_fs(pb, fstype, target, attrs, options="", source=None, flags=lib.PYC_MNT_MKDIR):
     pb.op(lib.PYC_OP_MOUNT_IN, f"mount {fstype} on /{target}", s1=source, s2=target,
           s3=fstype, s4=options, a=attrs, b=flags)
 
 
-def add_dev(pb):
-    """/dev as a small tmpfs with the standard nodes, pts, shm and mqueue."""
-    nosym = lib.PYC_MNT_NO_SYMLINKS | lib.PYC_MNT_MKDIR
-    mount_fs(pb, "tmpfs", "dev", NOSUID | STRICTATIME, "mode=755,size=65536k", "tmpfs", nosym)
+def add_dev_nodes(pb):
+    """The standard nodes and links in /dev (the OCI spec's default devices)."""
     for name, mode, major, minor in DEVICES:
         pb.op(lib.PYC_OP_MKNOD_IN, f"mknod /dev/{name}", s1=f"/dev/{name}", s2=f"dev/{name}",
               a=S_IFCHR | mode, b=makedev(major, minor))
-    mount_fs(pb, "devpts", "dev/pts", NOSUID | NOEXEC,
-             "newinstance,ptmxmode=0666,mode=0620,gid=5", "devpts", nosym)
-    mount_fs(pb, "tmpfs", "dev/shm", NOSUID | NODEV | NOEXEC, "mode=1777,size=65536k", "shm", nosym)
-    mount_fs(pb, "mqueue", "dev/mqueue", NOSUID | NODEV | NOEXEC, "", "mqueue", nosym)
     for text, path in DEV_LINKS:
         pb.op(lib.PYC_OP_SYMLINK_IN, f"symlink /{path}", s1=text, s2=path)
+
+
+def add_devices(pb, devices):
+    for d in devices:
+        parent = os.path.dirname(d.path.rstrip("/"))
+        if parent not in ("/", "/dev"):
+            pb.op(lib.PYC_OP_MKDIR_IN, f"mkdir {parent}", s2=parent.lstrip("/"), a=0o755)
+        pb.op(lib.PYC_OP_MKNOD_IN, f"mknod {d.path}", s1=d.host_path or d.path,
+              s2=d.path.lstrip("/"), a=(S_IFCHR if d.type == "c" else S_IFBLK) | d.file_mode,
+              b=makedev(d.major, d.minor))
 
 
 def add_cgroupfs(pb, cgroup_mounts):
@@ -127,86 +118,133 @@ def add_cgroupfs(pb, cgroup_mounts):
     pb.op(lib.PYC_OP_REMOUNT_IN, "remount /sys/fs/cgroup read-only", s2="sys/fs/cgroup", a=RDONLY)
 
 
-def compile_plan(cfg, layout, cgroup_mounts, cgroupns=True, bpf=None):
-    """Compile a container's config into the child op plan.
+ATTR_BITS = {"ro": RDONLY, "nosuid": NOSUID, "nodev": NODEV, "noexec": NOEXEC,
+             "strictatime": STRICTATIME}
+# Kernel filesystems: their mount points are never reached through a symlink.
+PSEUDO = ("/proc", "/dev", "/sys")
+DEFERRED = ("sysfs", "cgroup", "cgroup2")    # mounted after SYNC and the cgroup namespace
+
+
+def _attrs(m):
+    bits = 0
+    for o in m.options:
+        bits |= ATTR_BITS.get(o, 0)
+    return bits
+
+
+def _pseudo(dest):
+    return any(dest == p or dest.startswith(p + "/") for p in PSEUDO)
+
+
+def _depth(m):
+    return m.destination.strip("/").count("/")
+
+
+def emit_mount(pb, m, label=None):
+    """One ``MOUNT_IN`` op for a spec Mount."""
+    dest = m.destination.lstrip("/")
+    flags = lib.PYC_MNT_MKFILE if m.is_file else lib.PYC_MNT_MKDIR
+    if _pseudo(m.destination):
+        flags |= lib.PYC_MNT_NO_SYMLINKS
+    if m.type == "bind":
+        flags |= lib.PYC_MNT_BIND_SRC | lib.PYC_MNT_RECURSIVE
+        pb.op(lib.PYC_OP_MOUNT_IN, label or f"bind {m.source} on {m.destination}",
+              s1=m.source, s2=dest, a=_attrs(m), b=flags)
+    else:
+        pb.op(lib.PYC_OP_MOUNT_IN, label or f"mount {m.type} on {m.destination}",
+              s1=m.source or m.type, s2=dest, s3=m.type, s4=m.data() or None, a=_attrs(m),
+              b=flags)
+
+
+def compile_plan(spec, cgroup_mounts, labels=None):
+    """Compile a runtime :class:`~pycontainer.runtime.spec.Spec` into the child op plan.
 
     Args:
-        cfg: a :class:`pycontainer.runtime.config.ContainerConfig`.
-        layout: host paths (:class:`Layout`).
+        spec: the container, OCI-shaped (runtime/spec.py).
         cgroup_mounts: what the cgroup driver wants under /sys/fs/cgroup.
-        cgroupns: whether the child enters a new cgroup namespace after the
-            parent has moved it into its cgroups.
-        bpf: the compiled seccomp filter, or None.
+        labels: optional {destination: label} for error messages (e.g. a
+            volume's name), so a failure names what the user asked for.
     """
+    labels = labels or {}
     pb = PlanBuilder()
+    root, proc, lx = spec.root, spec.process, spec.linux
     pb.op(lib.PYC_OP_MOUNT, "make mounts private", s2="/", a=MS_REC | MS_PRIVATE)
-    if cfg.network_mode == "none":
+    if lx.loopback:
         pb.op(lib.PYC_OP_LOOPBACK, "bring lo up")
-    lowers = layout.lowers
-    if layout.userns:
+    lowers = root.lowers
+    if lx.user_namespace:
         # Shared layers seen through the container's id map: no copy, no chown.
-        for src, dst in zip(layout.lowers, layout.idmapped):
-            pb.op(lib.PYC_OP_IDMAP_LAYER, f"idmap layer {src}", s1=src, s2=dst, s3=layout.userns)
-        lowers = layout.idmapped
-    pb.op(lib.PYC_OP_OVERLAY, f"mount overlay rootfs on {layout.rootfs}",
-          s1="\n".join(lowers), s2=layout.upper, s3=layout.work, s4=layout.rootfs,
-          c=1 if cfg.volatile else 0)
-    pb.op(lib.PYC_OP_ROOTFS, f"open rootfs {layout.rootfs}", s2=layout.rootfs)
-    mount_fs(pb, "proc", "proc", NOSUID | NODEV | NOEXEC, "", "proc",
-             lib.PYC_MNT_NO_SYMLINKS | lib.PYC_MNT_MKDIR)
-    add_dev(pb)
-    for host, inside, _perms, kind, major, minor, mode in (cfg.security or {}).get("devices", []):
-        parent = os.path.dirname(inside.rstrip("/"))
-        if parent not in ("/", "/dev"):
-            pb.op(lib.PYC_OP_MKDIR_IN, f"mkdir {parent}", s2=parent.lstrip("/"), a=0o755)
-        pb.op(lib.PYC_OP_MKNOD_IN, f"mknod {inside}", s1=host, s2=inside.lstrip("/"),
-              a=(S_IFCHR if kind == "c" else S_IFBLK) | mode, b=makedev(major, minor))
-    _mounts.emit(pb, layout.binds, layout.mounts)   # binds, volumes, tmpfs: shallow first
-    if cfg.working_dir:
-        pb.op(lib.PYC_OP_MKDIR_IN, f"mkdir working dir {cfg.working_dir}",
-              s2=cfg.working_dir.lstrip("/") or ".", a=0o755)
+        for src, dst in zip(root.lowers, root.idmapped):
+            pb.op(lib.PYC_OP_IDMAP_LAYER, f"idmap layer {src}", s1=src, s2=dst,
+                  s3=lx.user_namespace)
+        lowers = root.idmapped
+    pb.op(lib.PYC_OP_OVERLAY, f"mount overlay rootfs on {root.mountpoint}",
+          s1="\n".join(lowers), s2=root.upper, s3=root.work, s4=root.mountpoint,
+          c=1 if root.volatile else 0)
+    pb.op(lib.PYC_OP_ROOTFS, f"open rootfs {root.mountpoint}", s2=root.mountpoint)
+    early = [m for m in spec.mounts if m.type not in DEFERRED]
+    kernel = [m for m in early if _pseudo(m.destination) and m.type != "bind"]
+    rest = sorted((m for m in early if m not in kernel), key=_depth)   # shallow first
+    for m in kernel:
+        emit_mount(pb, m, labels.get(m.destination))
+        if m.destination == "/dev":
+            add_dev_nodes(pb)
+    add_devices(pb, lx.devices)
+    for m in rest:
+        emit_mount(pb, m, labels.get(m.destination))
+    if proc.cwd and proc.cwd != "/":
+        pb.op(lib.PYC_OP_MKDIR_IN, f"mkdir working dir {proc.cwd}",
+              s2=proc.cwd.lstrip("/") or ".", a=0o755)
     # The parent moves us into our cgroups while the mounts above run.
     pb.op(lib.PYC_OP_SYNC, "wait for the cgroup attach")
-    if layout.netns:
+    netns = spec.namespace("network")
+    if netns is not None and netns.path:
         # After SYNC, before /sys: the parent may finish the namespace while we
         # mount (attached runs hand it over as /proc/<parent>/fd/<n>).
-        pb.op(lib.PYC_OP_SETNS, f"join the network namespace {layout.netns}", s1=layout.netns,
+        pb.op(lib.PYC_OP_SETNS, f"join the network namespace {netns.path}", s1=netns.path,
               a=CLONE_NEWNET)
-    if cgroupns:
+    if lx.cgroupns and spec.namespace("cgroup") is not None:
         pb.op(lib.PYC_OP_UNSHARE, "unshare the cgroup namespace", a=CLONE_NEWCGROUP)
-    sec = cfg.security or {}
-    privileged = sec.get("privileged", False)
-    mount_fs(pb, "sysfs", "sys", (0 if privileged else RDONLY) | NOSUID | NODEV | NOEXEC, "",
-             "sysfs", lib.PYC_MNT_NO_SYMLINKS | lib.PYC_MNT_MKDIR)
+    for m in spec.mounts:
+        if m.type in DEFERRED:
+            emit_mount(pb, m, labels.get(m.destination))
     add_cgroupfs(pb, cgroup_mounts)
-    if layout.userns:
-        pb.op(lib.PYC_OP_SETNS, f"open the user namespace {layout.userns}", s1=layout.userns,
-              a=CLONE_NEWUSER, b=1)
-    pb.op(lib.PYC_OP_PIVOT_ROOT, f"pivot_root into {layout.rootfs}")
+    if lx.user_namespace:
+        pb.op(lib.PYC_OP_SETNS, f"open the user namespace {lx.user_namespace}",
+              s1=lx.user_namespace, a=CLONE_NEWUSER, b=1)
+    pb.op(lib.PYC_OP_PIVOT_ROOT, f"pivot_root into {root.mountpoint}")
     # From here paths are the container's own: nothing can lead back to the host.
-    for key, value in sorted(sec.get("sysctls", {}).items()):
+    for key, value in sorted(lx.sysctl.items()):
         path = "/proc/sys/" + key.replace(".", "/")
         pb.op(lib.PYC_OP_WRITE, f"sysctl {key}={value}", s1=path, s2=value)
-    if not privileged:
-        add_masks(pb)
-    if cfg.read_only:
+    add_masks(pb, lx.masked_paths, lx.readonly_paths)
+    if root.readonly:
         pb.op(lib.PYC_OP_REMOUNT_ROOT, "remount / read-only", a=RDONLY)
-    if cfg.hostname:
-        pb.op(lib.PYC_OP_HOSTNAME, f"sethostname {cfg.hostname!r}", s1=cfg.hostname)
-    for res, soft, hard in list(cfg.rlimits) + list(sec.get("ulimits", [])):
+    if spec.hostname:
+        pb.op(lib.PYC_OP_HOSTNAME, f"sethostname {spec.hostname!r}", s1=spec.hostname)
+    for res, soft, hard in proc.rlimits:
         pb.op(lib.PYC_OP_RLIMIT, f"setrlimit {res} {soft}:{hard}", a=res, b=soft, c=hard)
-    if layout.userns:
+    if lx.user_namespace:
         pb.op(lib.PYC_OP_SETNS, "join the user namespace", a=CLONE_NEWUSER, b=2)
-    add_process(pb, cfg.uid, cfg.gid, cfg.groups, cfg.working_dir or "/", sec, bpf)
-    pb.op(lib.PYC_OP_EXEC, f"exec {cfg.argv[0]!r}", s1=cfg.argv[0], s2=cfg.path_env())
+    add_process(pb, proc, lx.seccomp)
+    pb.op(lib.PYC_OP_EXEC, f"exec {proc.args[0]!r}", s1=proc.args[0], s2=proc.search_path)
     return pb.build()
 
 
-def add_masks(pb):
-    """Docker's masked paths (files -> /dev/null, dirs -> empty read-only
-    tmpfs) and read-only /proc entries; done after pivot_root."""
-    from .. import security
-    for path, is_dir in security._masked_paths():
+def clone_flags(spec):
+    """CLONE_NEW* for the namespaces the init is cloned into (the user
+    namespace and joined ones are entered later, by ops)."""
+    flags = 0
+    for n in spec.linux.namespaces:
+        if n.path is None and n.type in CLONE_FLAGS:
+            flags |= CLONE_FLAGS[n.type]
+    return flags
+
+
+def add_masks(pb, masked, readonly):
+    """Masked paths (files -> /dev/null, dirs -> empty read-only tmpfs) and
+    read-only paths; done after pivot_root, skipping what is missing."""
+    for path, is_dir in masked:
         rel = path.lstrip("/")
         if is_dir:
             mount_fs(pb, "tmpfs", rel, RDONLY | NOSUID | NODEV | NOEXEC, "size=0", "tmpfs",
@@ -214,28 +252,29 @@ def add_masks(pb):
         else:
             pb.op(lib.PYC_OP_MOUNT_IN, f"mask {path}", s1="/dev/null", s2=rel,
                   b=lib.PYC_MNT_BIND_SRC | lib.PYC_MNT_OPTIONAL | lib.PYC_MNT_NO_SYMLINKS)
-    for path in security.READONLY:
+    for path in readonly:
         pb.op(lib.PYC_OP_MOUNT_IN, f"make {path} read-only", s2=path.lstrip("/"),
               a=RDONLY | NOSUID | NODEV | NOEXEC,
               b=lib.PYC_MNT_BIND_SELF | lib.PYC_MNT_RECURSIVE | lib.PYC_MNT_OPTIONAL |
               lib.PYC_MNT_NO_SYMLINKS)
 
 
-def add_process(pb, uid, gid, groups, workdir, sec, bpf):
+def add_process(pb, proc, bpf):
     """ids, capabilities, no_new_privs and seccomp, in the order that works:
     the filter goes in last, or before dropping to a non-root uid when
     no_new_privs is off (installing it then needs CAP_SYS_ADMIN)."""
-    nnp = sec.get("no_new_privs", False)
-    pb.op(lib.PYC_OP_GROUPS, f"setgroups {list(groups)}", s1=",".join(str(g) for g in groups))
-    pb.op(lib.PYC_OP_GID, f"setgid {gid}", a=gid)
-    if "caps" in sec:
+    user, nnp = proc.user, proc.no_new_privileges
+    groups = list(user.additional_gids)
+    pb.op(lib.PYC_OP_GROUPS, f"setgroups {groups}", s1=",".join(str(g) for g in groups))
+    pb.op(lib.PYC_OP_GID, f"setgid {user.gid}", a=user.gid)
+    if proc.capabilities is not None:
         from ..security import caps
-        pb.op(lib.PYC_OP_CAPS, "drop capabilities", a=sec["caps"], c=caps.last_cap())
-    early = bpf is not None and uid != 0 and not nnp
+        pb.op(lib.PYC_OP_CAPS, "drop capabilities", a=proc.capabilities, c=caps.last_cap())
+    early = bpf is not None and user.uid != 0 and not nnp
     if early:
         pb.op(lib.PYC_OP_SECCOMP, "install the seccomp filter", s1=pb.blob(bpf), a=len(bpf))
-    pb.op(lib.PYC_OP_UID, f"setuid {uid}", a=uid)
-    pb.op(lib.PYC_OP_CHDIR, f"chdir {workdir}", s1=workdir)
+    pb.op(lib.PYC_OP_UID, f"setuid {user.uid}", a=user.uid)
+    pb.op(lib.PYC_OP_CHDIR, f"chdir {proc.cwd}", s1=proc.cwd or "/")
     if nnp:
         pb.op(lib.PYC_OP_NO_NEW_PRIVS, "set no_new_privs")
     if bpf is not None and not early:

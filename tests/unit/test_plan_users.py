@@ -8,6 +8,8 @@ from pycontainer._core import lib
 from pycontainer.errors import InvalidArgument
 from pycontainer.runtime import plan as planmod
 from pycontainer.runtime import users
+from pycontainer.runtime.spec import (Linux, Process, Root, Spec, default_namespaces,
+                                      standard_mounts)
 from pycontainer.runtime.config import ContainerConfig, merge_env
 
 
@@ -23,9 +25,11 @@ def _kinds(plan):
 
 
 def test_plan_order():
-    layout = planmod.Layout(rootfs="/r/rootfs", lowers=["/l2", "/l1"], upper="/r/u", work="/r/w")
-    plan = planmod.compile_plan(_cfg(read_only=True, working_dir="/srv"), layout,
-                                [("memory", "memory")])
+    spec = Spec(process=Process(args=["sh"], cwd="/srv"),
+                root=Root(lowers=["/l2", "/l1"], mountpoint="/r/rootfs", upper="/r/u",
+                          work="/r/w", readonly=True),
+                mounts=standard_mounts(), linux=Linux(namespaces=default_namespaces()))
+    plan = planmod.compile_plan(spec, [("memory", "memory")])
     kinds = _kinds(plan)
     assert kinds[0] == lib.PYC_OP_MOUNT and lib.PYC_OP_OVERLAY in kinds[1:3]
     assert kinds[-1] == lib.PYC_OP_EXEC

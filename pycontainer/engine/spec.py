@@ -1,0 +1,86 @@
+"""Docker's policy as a runtime Spec: a container's config (docker keywords
+merged with the image config) becomes the OCI-shaped spec the runtime runs,
+the way moby turns a container config into an OCI spec at start.
+
+Everything docker decides by default is chosen here, not in ``runtime/``:
+the 14 capabilities, masked and read-only paths, the devices allow list,
+the seccomp profile, a read-only ``/sys``, ``lo`` up in a private network.
+"""
+import os
+
+from .. import security
+from ..runtime import mounts as _mounts
+from ..runtime.spec import (Device, Linux, Mount, Namespace, Process, Root, Spec, User,
+                            default_namespaces, standard_mounts)
+
+ETC_FILES = ("hostname", "hosts", "resolv.conf")
+
+
+def build(cfg, rundir, layer_dir, lowers, store_root, netns=None, userns_path=None):
+    """The Spec of ``cfg`` (a ContainerConfig) for one start.
+
+    Args:
+        rundir: the container's run dir (rootfs mount point, /etc files).
+        layer_dir: where its ``upper/`` and ``work/`` are.
+        lowers: image layers, top-most first (the init layer first).
+        store_root: the store (volumes are made there on first use).
+        netns: a prepared network namespace file to join, or None.
+        userns_path: a prepared user namespace file to join, or None.
+    Returns ``(spec, labels)``: labels name user mounts for error messages.
+    """
+    sec = cfg.security or {}
+    privileged = sec.get("privileged", False)
+    mounts, labels = _user_mounts(cfg, rundir, store_root)
+    ns = default_namespaces(network=cfg.network_mode != "host")
+    if netns:
+        ns = [n for n in ns if n.type != "network"] + [Namespace("network", netns)]
+    root = Root(lowers=list(lowers), mountpoint=os.path.join(rundir, "rootfs"),
+                upper=os.path.join(layer_dir, "upper"), work=os.path.join(layer_dir, "work"),
+                readonly=cfg.read_only, volatile=cfg.volatile)
+    if userns_path:
+        root.idmapped = [os.path.join(rundir, "layers", str(i)) for i in range(len(lowers))]
+    process = Process(
+        args=list(cfg.argv), env=list(cfg.env), cwd=cfg.working_dir or "/",
+        user=User(cfg.uid, cfg.gid, tuple(cfg.groups)),
+        capabilities=sec.get("caps"), no_new_privileges=sec.get("no_new_privs", False),
+        rlimits=[tuple(r) for r in list(cfg.rlimits) + list(sec.get("ulimits", []))],
+        search_path=cfg.path_env())
+    linux = Linux(
+        namespaces=ns,
+        devices=[Device(inside, kind, major, minor, mode, host)
+                 for host, inside, _perms, kind, major, minor, mode in sec.get("devices", [])],
+        sysctl=dict(sec.get("sysctls", {})),
+        masked_paths=[] if privileged else security._masked_paths(),
+        readonly_paths=[] if privileged else list(security.READONLY),
+        seccomp=security.seccomp_bpf(sec) if sec else None,
+        user_namespace=userns_path,
+        loopback=cfg.network_mode == "none",
+        resources=cfg.resources, device_rules=security.device_rules(cfg.security))
+    spec = Spec(process=process, root=root, hostname=cfg.hostname,
+                mounts=standard_mounts(sysfs_readonly=not privileged) + mounts, linux=linux)
+    return spec, labels
+
+
+def _user_mounts(cfg, rundir, store_root):
+    """The /etc files we write, then the user's binds, volumes and tmpfs;
+    a user mount on the same path replaces ours (e.g. ``/etc/hosts``)."""
+    user = _mounts.resolve(cfg.mounts, store_root)
+    taken = {s["Destination"] for s in user}
+    out, labels = [], {}
+    for name in ETC_FILES:
+        host, dest = os.path.join(rundir, name), "/etc/" + name
+        if dest not in taken and (name != "resolv.conf" or os.path.exists(host)):
+            out.append(Mount(dest, "bind", host, [], is_file=True))
+    for s in user:
+        opts = [] if s.get("RW", True) else ["ro"]
+        opts += list(s.get("Flags") or ())
+        if s["Type"] == "tmpfs":
+            if s.get("Options"):
+                opts += s["Options"].split(",")
+            out.append(Mount(s["Destination"], "tmpfs", "tmpfs", opts))
+            continue
+        out.append(Mount(s["Destination"], "bind", s["Source"], opts, is_file=s["IsFile"]))
+        if s["Type"] == "volume":
+            labels[s["Destination"]] = (f"bind volume {s['Name']} ({s['Source']}) "
+                                        f"on {s['Destination']}")
+    return out, labels
