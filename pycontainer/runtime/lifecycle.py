@@ -473,7 +473,8 @@ class Lifecycle:
         proc, output = _exec.start_exec(self.rt, cid, attrs, cmd, user=user,
                                         environment=environment, workdir=workdir,
                                         stdout=stdout, stderr=stderr, detach=detach,
-                                        stream=stream, demux=demux, timeout=timeout)
+                                        stream=stream, demux=demux, timeout=timeout,
+                                        privileged=privileged)
         if detach:
             threading.Thread(target=proc.wait, daemon=True, name="pyc-exec-reaper").start()
             return ExecResult(None, None)
