@@ -48,8 +48,10 @@ class Container(Model):
         self._lc.start(self.id)
         self.reload()
 
-    def stop(self, timeout=10):
-        """Send the stop signal, then SIGKILL after ``timeout`` seconds."""
+    def stop(self, timeout=None):
+        """Send the stop signal, then SIGKILL after ``timeout`` seconds: by
+        default the container's ``stop_timeout``, else 10 (docker's); a
+        negative timeout waits for ever."""
         self._lc.stop(self.id, timeout)
         self.reload()
 
@@ -58,7 +60,7 @@ class Container(Model):
         self._lc.kill(self.id, signal)
         self.reload()
 
-    def restart(self, timeout=10):
+    def restart(self, timeout=None):
         """Stop (as :meth:`stop`) and start again."""
         self._lc.stop(self.id, timeout)
         self._lc.start(self.id)

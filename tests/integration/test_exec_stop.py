@@ -1,7 +1,10 @@
 """exec_run(privileged=, user=) and stop()/restart() timeouts as docker has them."""
+import time
+
 import pytest
 
 from pycontainer import errors
+from pycontainer.runtime import lifecycle
 from pycontainer.security import caps
 
 DEFAULT_CAPS = sum(1 << caps.NUMBER[n] for n in caps.DEFAULT)
@@ -56,4 +59,29 @@ def test_exec_user_as_docker_takes_it(client, busybox):
                 c.exec_run("true", user=bad)
         with pytest.raises(errors.InvalidArgument):
             c.exec_run("true", user="nosuchuser")
+
+
+def test_stop_and_restart_default_to_the_containers_stop_timeout(client, busybox):
+    # PID 1 without a SIGTERM handler ignores SIGTERM: only the SIGKILL after the timeout stops it.
+    with client.containers.run("busybox", ["sleep", "60"], detach=True, stop_timeout=1) as c:
+        assert c.attrs["Config"]["StopTimeout"] == 1
+        assert lifecycle.stop_timeout(c.attrs, None) == 1
+        t0 = time.monotonic()
+        c.restart()
+        assert time.monotonic() - t0 < 5 and c.status == "running"
+        t0 = time.monotonic()
+        c.stop(timeout=None)
+        took = time.monotonic() - t0
+        assert 0.9 < took < 5 and c.attrs["State"]["ExitCode"] == 137
+    with client.containers.create("busybox", ["true"]) as c:
+        assert "StopTimeout" not in c.attrs["Config"]           # docker omits it when unset
+        assert lifecycle.stop_timeout(c.attrs, None) == 10      # and waits docker's 10 s
+        assert lifecycle.stop_timeout(c.attrs, 3) == 3
+        assert lifecycle.stop_timeout(c.attrs, -1) is None     # negative: for ever
+        with pytest.raises(errors.InvalidArgument):
+            c.stop(timeout="10")
+    for bad in ("10s", 1.5, True):
+        with pytest.raises(errors.InvalidArgument):
+            client.containers.create("busybox", ["true"], stop_timeout=bad)
+    assert not [c for c in client.containers.list(all=True) if c.attrs["Config"].get("StopTimeout")]
 
