@@ -23,7 +23,8 @@ import shutil
 import tempfile
 import time
 
-from pycontainer.errors import Conflict, ImageError, InvalidArgument
+from pycontainer.errors import Conflict, ImageError
+from pycontainer.filters import Filters, timestamp
 from pycontainer.image import reference
 from pycontainer.image.record import is_hex
 
@@ -131,34 +132,9 @@ def remove(store, ref, force=False):
 
 
 def _wants(filters):
-    """(dangling only?, label tests) from docker's prune filters."""
-    filters = dict(filters or {})
-    unknown = set(filters) - {"dangling", "label", "label!"}
-    if unknown:
-        raise InvalidArgument(f"unsupported prune filter(s) {sorted(unknown)}: use "
-                              "dangling, label or label!")
-    dangling = filters.get("dangling", True)
-    if isinstance(dangling, (list, tuple)):
-        dangling = dangling[0] if dangling else True
-    if isinstance(dangling, str):
-        if dangling.lower() not in ("true", "false", "1", "0"):
-            raise InvalidArgument(f"dangling filter must be true or false, not {dangling!r}")
-        dangling = dangling.lower() in ("true", "1")
-    tests = []
-    for key in ("label", "label!"):
-        values = filters.get(key) or []
-        for value in [values] if isinstance(values, str) else values:
-            k, eq, v = value.partition("=")
-            tests.append((key == "label", k, v if eq else None))
-    return bool(dangling), tests
-
-
-def _label_match(labels, tests):
-    for positive, key, value in tests:
-        found = key in labels and (value is None or labels[key] == value)
-        if found != positive:
-            return False
-    return True
+    """docker's image prune filters (pycontainer/filters.py): ``dangling``,
+    ``label``, ``label!``, ``until``; any other key raises InvalidArgument."""
+    return Filters(filters, ("dangling", "label", "label!", "until"), "images.prune()")
 
 
 def prune(store, filters=None):
@@ -169,7 +145,8 @@ def prune(store, filters=None):
         store: the :class:`~pycontainer.image.store.ImageStore`.
         filters: ``{"dangling": False}`` prunes tagged images as well (all
             images no container uses); ``{"label": ["k", "k=v"]}`` and
-            ``{"label!": [...]}`` select images by label.
+            ``{"label!": [...]}`` select images by label; ``{"until": "24h"}``
+            keeps images created after that time.
 
     Returns:
         ``{"ImagesDeleted": [{"Untagged": ..} | {"Deleted": ..}], "SpaceReclaimed": bytes}``.
@@ -180,7 +157,9 @@ def prune(store, filters=None):
     >>> prune(store)["SpaceReclaimed"]
     1234
     """
-    dangling_only, tests = _wants(filters)
+    f = _wants(filters)
+    dangling_only, until = f.flag("dangling", True), f.until()
+    tests = "label" in f or "label!" in f or until is not None
     trash = []
     with store.lock():
         index = store._read_index()
@@ -195,8 +174,10 @@ def prune(store, filters=None):
                     config = store._read_json_blob(image_id)
                 except ImageError:
                     config = {}
-                labels = ((config.get("config") or {}).get("Labels")) or {}
-                if not _label_match(labels, tests):
+                if not f.labels((config.get("config") or {}).get("Labels")):
+                    continue
+                # docker keeps what was created after ``until``; no date counts as old
+                if until is not None and (timestamp(config.get("created")) or 0) > until:
                     continue
             for r in refs:
                 del index["references"][r]

@@ -1,9 +1,11 @@
 """Containers, with docker-py's names: ``client.containers.run/create/get/list``
 and :class:`Container` objects. The verbs live in runtime/lifecycle.py."""
 import contextlib
+import re
 import signal as _signal
 
-from ..errors import NotFound
+from .. import filters as _filters
+from ..errors import Conflict, InvalidArgument, NotFound
 from ..runtime import archive as _archive
 from ..runtime import lifecycle
 from ..runtime import state as _state
@@ -46,8 +48,10 @@ class Container(Model):
         self._lc.start(self.id)
         self.reload()
 
-    def stop(self, timeout=10):
-        """Send the stop signal, then SIGKILL after ``timeout`` seconds."""
+    def stop(self, timeout=None):
+        """Send the stop signal, then SIGKILL after ``timeout`` seconds: by
+        default the container's ``stop_timeout``, else 10 (docker's); a
+        negative timeout waits for ever."""
         self._lc.stop(self.id, timeout)
         self.reload()
 
@@ -56,7 +60,7 @@ class Container(Model):
         self._lc.kill(self.id, signal)
         self.reload()
 
-    def restart(self, timeout=10):
+    def restart(self, timeout=None):
         """Stop (as :meth:`stop`) and start again."""
         self._lc.stop(self.id, timeout)
         self._lc.start(self.id)
@@ -197,49 +201,138 @@ class ContainerCollection:
         return Container(self.client, _state.load(self.client._runtime,
                                                   self._lc.resolve(container_id)))
 
-    def list(self, all=False, filters=None, limit=-1):
-        """Running containers, or every one with ``all=True``.
+    def list(self, all=False, before=None, filters=None, limit=-1, since=None, sparse=False,
+             ignore_removed=False):
+        """Running containers, newest first; every one with ``all=True``.
 
-        ``filters``: ``status``, ``label`` (``key`` or ``key=value``), ``name``,
-        ``id``; each takes a value or a list of values.
+        Args:
+            all: stopped ones too (implied by a ``status`` filter, ``limit``,
+                ``before`` and ``since``, as docker does).
+            before / since: only containers created before / after this one (id or name).
+            filters: ``id`` (prefix), ``name`` (docker's regex on ``/name``),
+                ``label`` (``key`` or ``key=value``; all must match), ``status``,
+                ``exited`` (exit code), ``ancestor`` (image name[:tag], id or
+                short id, and the images built on it), ``before``, ``since``,
+                ``network`` (name or id prefix), ``volume`` (volume name, bind
+                source or mount point). Each takes a value or a list (any
+                matches); an unknown key raises InvalidArgument (``health``,
+                ``publish``, ``expose``, ``isolation`` and ``is-task`` are not
+                supported yet).
+            limit: at most this many (the newest).
+
+        >>> client.containers.list(all=True, filters={"ancestor": "busybox", "status": "exited"})
+        [<Container: 4c2b9e0c1d7f>]
         """
+        f = _filters.Filters(filters, CONTAINER_FILTERS, "containers.list()")
+        match = self._matcher(f, before, since)
+        all = all or "status" in f or (limit or 0) > 0 or match.bounded
         out = []
-        for cid in sorted(self._lc.ids()):
+        for cid in self._lc.ids():
             with contextlib.suppress(NotFound, ValueError, KeyError):
                 c = Container(self.client, _state.load(self.client._runtime, cid))
-                if (all or filters and "status" in filters or c.status == "running") \
-                        and _matches(c, filters or {}):
+                if (all or c.attrs["State"]["Running"]) and match(c):
                     out.append(c)
         out.sort(key=lambda c: c.attrs.get("Created", ""), reverse=True)
         return out[:limit] if limit and limit > 0 else out
 
+    def _matcher(self, f, before, since):
+        """A test for one container from validated filters (lookups done once)."""
+        statuses = f.values("status")
+        bad = [s for s in statuses if s not in STATUSES]
+        if bad:
+            raise InvalidArgument(f"invalid filter 'status={bad[0]}': use one of {list(STATUSES)}")
+        try:
+            codes = {int(v) for v in f.values("exited")}
+        except ValueError:
+            raise InvalidArgument(f"invalid filter 'exited={f.values('exited')}': "
+                                  "exit codes are integers") from None
+        ancestors = self._ancestors(f.values("ancestor")) if "ancestor" in f else None
+        bounds = []
+        for key, given, newer in (("before", before, False), ("since", since, True)):
+            ref = f.one(key) if given is None else given
+            if ref is not None:
+                created = _state.load(self.client._runtime, self._lc.resolve(ref))["Created"]
+                bounds.append((_filters.timestamp(created) or 0, newer))
+
+        def match(c):
+            a, st = c.attrs, c.attrs["State"]
+            when = _filters.timestamp(a.get("Created")) or 0
+            return (f.any("id", lambda v: c.id.startswith(v))
+                    and f.any("name", lambda v: _name_match(v, c.name))
+                    and f.labels(c.labels)
+                    and (not statuses or c.status in statuses)
+                    and (not codes or (c.status in ("exited", "dead")
+                                       and st.get("ExitCode") in codes))
+                    and (ancestors is None or a.get("Image") in ancestors)
+                    and all(when > t if newer else when < t for t, newer in bounds)
+                    and f.any("network", lambda v: _on_network(a, v))
+                    and f.any("volume", lambda v: _has_volume(a, v)))
+        match.bounded = bool(bounds)
+        return match
+
+    def _ancestors(self, refs):
+        """Ids of the images named by ``refs`` and of the images built on them
+        (their layers extend its layers); an unknown name matches nothing."""
+        store = self.client.images._store
+        bases = []
+        for ref in refs:
+            with contextlib.suppress(NotFound, InvalidArgument):
+                bases.append(store.get(ref))
+        ids = {b.id for b in bases}
+        if bases:
+            for rec in store.list():
+                layers = rec.diff_ids
+                if any(len(layers) > len(b.diff_ids) and layers[:len(b.diff_ids)] == b.diff_ids
+                       for b in bases):
+                    ids.add(rec.id)
+        return ids
+
     def prune(self, filters=None):
-        """Remove every stopped container."""
+        """Remove every container that is not running.
+
+        ``filters``: ``until`` (created before: unix seconds, RFC 3339 or a
+        duration such as ``"24h"``), ``label`` / ``label!`` (``key`` or
+        ``key=value``). Any other key raises InvalidArgument.
+
+        >>> client.containers.prune(filters={"until": "1h", "label": "ci"})
+        {'ContainersDeleted': [...], 'SpaceReclaimed': 0}
+        """
+        f = _filters.Filters(filters, ("until", "label", "label!"), "containers.prune()")
+        until = f.until()
         deleted = []
-        for c in self.list(all=True, filters=filters):
-            if c.status in ("exited", "created", "dead"):
-                with contextlib.suppress(NotFound):
-                    c.remove()
-                    deleted.append(c.id)
+        for c in self.list(all=True):
+            if c.status not in ("exited", "created", "dead") or not f.labels(c.labels):
+                continue
+            if until is not None and not (_filters.timestamp(c.attrs.get("Created")) or 0) < until:
+                continue
+            with contextlib.suppress(NotFound, Conflict):
+                c.remove()
+                deleted.append(c.id)
         return {"ContainersDeleted": deleted, "SpaceReclaimed": 0}
 
 
-def _as_list(v):
-    return v if isinstance(v, (list, tuple, set)) else [v]
+CONTAINER_FILTERS = ("id", "name", "label", "status", "exited", "ancestor", "before", "since",
+                     "network", "volume")
+STATUSES = ("created", "restarting", "running", "removing", "paused", "exited", "dead")
 
 
-def _matches(c, filters):
-    for key, wanted in filters.items():
-        wanted = _as_list(wanted)
-        if key == "status" and c.status not in wanted:
-            return False
-        if key == "name" and not any(w.lstrip("/") in c.name for w in wanted):
-            return False
-        if key == "id" and not any(c.id.startswith(w) for w in wanted):
-            return False
-        if key == "label":
-            for w in wanted:
-                k, sep, v = w.partition("=")
-                if k not in c.labels or (sep and c.labels[k] != v):
-                    return False
-    return True
+def _name_match(pattern, name):
+    """docker's: the pattern is a regex searched in ``/name``; a plain name also matches."""
+    if pattern.lstrip("/") == name:
+        return True
+    try:
+        return re.search(pattern, "/" + name) is not None
+    except re.error:
+        return False
+
+
+def _on_network(attrs, value):
+    nets = (attrs.get("NetworkSettings") or {}).get("Networks") or {}
+    return value in nets or any(value and (n or {}).get("NetworkID", "").startswith(value)
+                                for n in nets.values())
+
+
+def _has_volume(attrs, value):
+    specs = attrs.get("Runtime", {}).get("Config", {}).get("mounts") or []
+    return any(value in (s.get("Name"), s.get("Source"), s.get("Destination"))
+               for s in specs if s.get("Type") in ("volume", "bind"))

@@ -5,6 +5,7 @@ import fnmatch
 import json
 import os
 
+from .. import filters as _filters
 from ..errors import InvalidArgument
 from ..image import reference
 from .base import Model
@@ -160,14 +161,19 @@ class ImageCollection:
         >>> client.images.list(filters={"dangling": True})
         []
         """
-        filters = dict(filters or {})
-        unknown = set(filters) - {"dangling", "label", "reference", "before", "since"}
-        if unknown:
-            raise InvalidArgument(f"unsupported image filter(s) {sorted(unknown)}")
-        bounds = {k: self._store.get(filters[k]).created for k in ("before", "since")
-                  if k in filters}
-        return [Image(self.client, rec) for rec in self._store.list()
-                if (not name or _ref_match(rec, name)) and _matches(rec, filters, bounds)]
+        f = _filters.Filters(filters, IMAGE_FILTERS, "images.list()")
+        dangling = f.flag("dangling")
+        bounds = [(_created(self._store.get(f.one(k))), k == "since")
+                  for k in ("before", "since") if k in f]
+
+        def match(rec):
+            when = _created(rec)
+            return ((not name or _ref_match(rec, name))
+                    and (dangling is None or dangling == (not rec.tags))
+                    and f.labels(rec.labels)
+                    and f.any("reference", lambda p: _ref_match(rec, p))
+                    and not any(when <= t if newer else when >= t for t, newer in bounds))
+        return [Image(self.client, rec) for rec in self._store.list() if match(rec)]
 
     def remove(self, image, force=False, noprune=False):
         """Untag or delete an image, like ``docker rmi``.
@@ -187,7 +193,9 @@ class ImageCollection:
         """Delete untagged images that no container uses, then unused layers.
 
         ``filters``: ``{"dangling": False}`` also prunes unused tagged images;
-        ``label`` / ``label!`` select by label.
+        ``label`` / ``label!`` select by label; ``until`` keeps images created
+        after it (unix seconds, RFC 3339 or a duration such as ``"24h"``).
+        Any other key raises InvalidArgument.
 
         >>> client.images.prune()
         {'ImagesDeleted': [], 'SpaceReclaimed': 0}
@@ -232,15 +240,11 @@ class ImageCollection:
                                          author, changes, conf))
 
 
-def _as_list(value):
-    return list(value) if isinstance(value, (list, tuple, set)) else [value]
+IMAGE_FILTERS = ("dangling", "label", "reference", "before", "since")
 
 
-def _truth(value):
-    value = _as_list(value)[0]
-    if isinstance(value, str):
-        return value.lower() in ("true", "1")
-    return bool(value)
+def _created(rec):
+    return _filters.timestamp(rec.created) or 0
 
 
 def _ref_match(rec, pattern):
@@ -250,20 +254,3 @@ def _ref_match(rec, pattern):
         if fnmatch.fnmatchcase(tag, pattern) or fnmatch.fnmatchcase(name, pattern):
             return True
     return False
-
-
-def _matches(rec, filters, bounds):
-    if "dangling" in filters and _truth(filters["dangling"]) != (not rec.tags):
-        return False
-    for want in _as_list(filters.get("label", [])):
-        key, eq, value = want.partition("=")
-        if key not in rec.labels or (eq and rec.labels[key] != value):
-            return False
-    refs = _as_list(filters.get("reference", []))
-    if refs and not any(_ref_match(rec, p) for p in refs):
-        return False
-    if "before" in bounds and not rec.created < bounds["before"]:
-        return False
-    if "since" in bounds and not rec.created > bounds["since"]:
-        return False
-    return True

@@ -7,6 +7,7 @@ ports by DNAT, name resolution through hosts files kept current.
 """
 import contextlib
 
+from .. import filters as _filters
 from ..errors import Conflict, InvalidArgument, NotFound
 from ..network import ipam
 from ..network.manager import DEFAULT_NAME, Networking, _pseudo_id
@@ -164,8 +165,14 @@ class NetworkCollection:
             ids: keep those with one of these ids.
             filters: ``name`` (substring), ``id`` (prefix), ``driver``, ``label``
                 (``key`` or ``key=value``), ``type`` (``custom``/``builtin``),
-                ``dangling`` (no running container).
+                ``dangling`` (no running container), ``scope`` (``local``).
+                Any other key raises InvalidArgument.
         """
+        f = _filters.Filters(filters, NETWORK_FILTERS, "networks.list()")
+        dangling = f.flag("dangling")
+        bad = [t for t in f.values("type") if t not in ("custom", "builtin")]
+        if bad:
+            raise InvalidArgument(f"invalid filter 'type={bad[0]}': use custom or builtin")
         self._net.default()
         nets = [Network(self.client, self._attrs(r)) for r in self._net.store.records()]
         nets += [Network(self.client, dict(p)) for p in PSEUDO.values()]
@@ -175,17 +182,26 @@ class NetworkCollection:
                 continue
             if ids is not None and n.id not in ids:
                 continue
-            if filters and not _matches(n, filters):
+            if not _matches(n, f, dangling):
                 continue
             out.append(n)
         out.sort(key=lambda n: n.name)
         return out
 
     def prune(self, filters=None):
-        """Remove every user network no running container uses."""
+        """Remove every user network no running container uses.
+
+        ``filters``: ``until`` (created before: unix seconds, RFC 3339 or a
+        duration such as ``"24h"``), ``label`` / ``label!`` (``key`` or
+        ``key=value``). Any other key raises InvalidArgument.
+        """
+        f = _filters.Filters(filters, ("until", "label", "label!"), "networks.prune()")
+        until = f.until()
         deleted = []
-        for n in self.list(filters=filters):
-            if _builtin(n):
+        for n in self.list():
+            if _builtin(n) or not f.labels(n.attrs.get("Labels")):
+                continue
+            if until is not None and (_filters.timestamp(n.attrs.get("Created")) or 0) > until:
                 continue
             with contextlib.suppress(Conflict, NotFound):
                 self._net.remove(n.id)
@@ -270,33 +286,15 @@ def _builtin(n):
         (n.attrs.get("Options") or {}).get("com.docker.network.bridge.default_bridge") == "true"
 
 
-def _as_list(v):
-    return v if isinstance(v, (list, tuple, set)) else [v]
+NETWORK_FILTERS = ("name", "id", "driver", "label", "type", "dangling", "scope")
 
 
-def _matches(n, filters):
-    for key, wanted in filters.items():
-        wanted = [str(w) for w in _as_list(wanted)]
-        if key == "name" and not any(w in n.name for w in wanted):
-            return False
-        if key == "id" and not any(n.id.startswith(w) for w in wanted):
-            return False
-        if key == "driver" and n.attrs.get("Driver") not in wanted:
-            return False
-        if key == "type":
-            kind = "builtin" if _builtin(n) else "custom"
-            if kind not in wanted:
-                return False
-        if key == "dangling":
-            want = wanted[0].lower() in ("true", "1")
-            if (not n.attrs.get("Containers") and not _builtin(n)) != want:
-                return False
-        if key == "label":
-            labels = n.attrs.get("Labels") or {}
-            for w in wanted:
-                k, sep, v = w.partition("=")
-                if k not in labels or (sep and labels[k] != v):
-                    return False
-        if key not in ("name", "id", "driver", "type", "dangling", "label"):
-            raise InvalidArgument(f"unsupported network filter {key!r}")
-    return True
+def _matches(n, f, dangling):
+    builtin = _builtin(n)
+    return (f.any("name", lambda w: w in n.name)
+            and f.any("id", lambda w: n.id.startswith(w))
+            and f.any("driver", lambda w: n.attrs.get("Driver") == w)
+            and f.any("type", lambda w: w == ("builtin" if builtin else "custom"))
+            and f.any("scope", lambda w: w == n.attrs.get("Scope", "local"))
+            and (dangling is None or dangling == (not n.attrs.get("Containers") and not builtin))
+            and f.labels(n.attrs.get("Labels")))

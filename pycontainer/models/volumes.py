@@ -1,7 +1,8 @@
 """Volumes, with docker-py's names: ``client.volumes.create/get/list/prune``
 and :class:`Volume` objects. The on-disk store is pycontainer/volumes.py."""
+from .. import filters as _filters
 from ..errors import Conflict, InvalidArgument, NotFound
-from ..volumes import VolumeStore
+from ..volumes import ANON_LABEL, VolumeStore
 from .base import Model
 
 
@@ -66,34 +67,35 @@ class VolumeCollection:
         """Every volume, or those matching ``filters``.
 
         ``filters``: ``name`` (substring), ``label`` (``key`` or ``key=value``),
-        ``driver``, ``dangling`` (True: used by no container).
+        ``driver``, ``dangling`` (True: used by no container). Any other key
+        raises InvalidArgument.
         """
-        filters = dict(filters or {})
-        unknown = set(filters) - {"name", "label", "driver", "dangling"}
-        if unknown:
-            raise InvalidArgument(f"unsupported volume filter(s): {sorted(unknown)}")
-        used = self._store.users() if "dangling" in filters else {}
-        out = []
-        for attrs in self._store.list():
-            if "dangling" in filters and _truthy(filters["dangling"]) == (attrs["Name"] in used):
-                continue
-            if _matches(attrs, filters):
-                out.append(Volume(self.client, attrs))
-        return out
+        f = _filters.Filters(filters, ("name", "label", "driver", "dangling"), "volumes.list()")
+        dangling = f.flag("dangling")
+        used = self._store.users() if dangling is not None else {}
+        return [Volume(self.client, a) for a in self._store.list()
+                if (dangling is None or dangling != (a["Name"] in used))
+                and f.any("name", lambda w: w in a["Name"])
+                and f.any("driver", lambda w: w == a["Driver"])
+                and f.labels(a.get("Labels"))]
 
     def prune(self, filters=None):
-        """Remove every volume no container uses.
+        """Remove the anonymous volumes no container uses, as docker 23+ (API
+        1.42) does; ``filters={"all": True}`` removes unused named ones too.
 
-        ``filters``: ``label`` / ``label!`` (``key`` or ``key=value``) narrow it.
+        ``filters``: ``all``, ``label`` / ``label!`` (``key`` or ``key=value``)
+        narrow it. Any other key raises InvalidArgument.
 
         Returns:
             ``{"VolumesDeleted": [names], "SpaceReclaimed": bytes}``.
         """
-        filters = dict(filters or {})
-        unknown = set(filters) - {"label", "label!"}
-        if unknown:
-            raise InvalidArgument(f"unsupported prune filter(s): {sorted(unknown)}")
-        removed, size = self._store.prune(keep=lambda attrs: not _labels_match(attrs, filters))
+        f = _filters.Filters(filters, ("all", "label", "label!"), "volumes.prune()")
+        every = f.flag("all", False)
+
+        def keep(attrs):
+            labels = attrs.get("Labels") or {}
+            return not f.labels(labels) or not (every or ANON_LABEL in labels)
+        removed, size = self._store.prune(keep=keep)
         return {"VolumesDeleted": removed, "SpaceReclaimed": size}
 
     def _remove_anonymous(self, specs):
@@ -105,31 +107,3 @@ class VolumeCollection:
                     self._store.remove(spec["Name"])
                 except (NotFound, Conflict):
                     pass
-
-
-def _as_list(v):
-    return list(v) if isinstance(v, (list, tuple, set)) else [v]
-
-
-def _truthy(v):
-    return str(v).lower() in ("1", "true")
-
-
-def _label_ok(labels, want):
-    k, sep, v = want.partition("=")
-    return k in labels and (not sep or labels[k] == v)
-
-
-def _labels_match(attrs, filters):
-    labels = attrs.get("Labels") or {}
-    return (all(_label_ok(labels, w) for w in _as_list(filters.get("label", [])))
-            and not any(_label_ok(labels, w) for w in _as_list(filters.get("label!", []))))
-
-
-def _matches(attrs, filters):
-    if "name" in filters and not any(w in attrs["Name"] for w in _as_list(filters["name"])):
-        return False
-    if "driver" in filters and attrs["Driver"] not in _as_list(filters["driver"]):
-        return False
-    return _labels_match(attrs, filters)
-

@@ -44,6 +44,7 @@ class ContainerConfig:
     rlimits: list = field(default_factory=list)
     volatile: bool = False
     stop_signal: str = "SIGTERM"
+    stop_timeout: int = None                     # seconds stop() waits; None: docker's 10
     mounts: list = field(default_factory=list)   # runtime/mounts.py specs (plain dicts)
     security: dict = None                        # security.build(): caps, seccomp, devices...
     userns: str = None                           # "auto": a private uid range
@@ -127,7 +128,8 @@ def build_config(image, image_record, cid, command=None, entrypoint=None, enviro
                  network_mode=None, labels=None, name=None, volatile=False, volumes=None,
                  mounts=None, tmpfs=None, cap_add=None, cap_drop=None, privileged=False,
                  security_opt=None, devices=None, sysctls=None, ulimits=None, userns_mode=None,
-                 network=None, ports=None, publish_all_ports=False, **resources):
+                 network=None, ports=None, publish_all_ports=False, stop_timeout=None,
+                 **resources):
     """Merge run() keywords with the image config (docker's rules).
 
     ``command`` replaces the image's Cmd; ``entrypoint`` replaces its Entrypoint
@@ -169,6 +171,9 @@ def build_config(image, image_record, cid, command=None, entrypoint=None, enviro
     merged_labels = dict(icfg.get("Labels") or {})
     merged_labels.update(labels or {})
     res = Resources.from_kwargs(**resources)
+    if stop_timeout is not None and (isinstance(stop_timeout, bool)
+                                     or not isinstance(stop_timeout, int)):
+        raise InvalidArgument(f"stop_timeout must be whole seconds, got {stop_timeout!r}")
     spec = user if user not in (None, "") else (icfg.get("User") or "")
     who = users.resolve(spec, image_record.layer_dirs)
     env = merge_env([f"PATH={DEFAULT_PATH}", f"HOSTNAME={hostname}", f"HOME={who.home}"],
@@ -181,7 +186,8 @@ def build_config(image, image_record, cid, command=None, entrypoint=None, enviro
         working_dir=workdir, uid=who.uid, gid=who.gid, groups=who.groups, user=spec,
         resources=res, read_only=bool(read_only), network_mode=mode,
         labels=merged_labels, name=validate_name(name), volatile=volatile,
-        stop_signal=icfg.get("StopSignal") or "SIGTERM", mounts=specs, security=sec,
+        stop_signal=icfg.get("StopSignal") or "SIGTERM", stop_timeout=stop_timeout,
+        mounts=specs, security=sec,
         userns=_userns.validate(userns_mode), networks=networks, ports=bindings,
         publish_all_ports=bool(publish_all_ports), exposed_ports=exposed)
 

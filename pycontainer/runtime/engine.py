@@ -123,7 +123,9 @@ class Runtime:
                 "Config": {"Image": cfg.image, "Cmd": cfg.argv, "Env": cfg.env,
                            "Hostname": cfg.hostname, "WorkingDir": cfg.working_dir,
                            "User": cfg.user, "Labels": cfg.labels,
-                           "StopSignal": cfg.stop_signal},
+                           "StopSignal": cfg.stop_signal,
+                           **({"StopTimeout": cfg.stop_timeout}
+                              if cfg.stop_timeout is not None else {})},
                 "HostConfig": {"NetworkMode": cfg.network_mode, "ReadonlyRootfs": cfg.read_only,
                                **_host_resources(cfg.resources)},
                 "Runtime": {"LayerDir": ld, "Lowers": self.lowers(record),

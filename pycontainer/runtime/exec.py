@@ -75,18 +75,27 @@ class ExecOutput:
             self._fds = [None, None]
 
 
-def exec_plan(user_who, workdir, argv, env, attach, sec=None):
+def exec_plan(user_who, workdir, argv, env, attach, sec=None, privileged=False):
     """ids, capabilities, no_new_privs and seccomp as the container's init got
-    them (an exec is never less confined than the container), then exec."""
+    them (an exec is never less confined than the container), then exec.
+
+    ``privileged`` is docker's ``exec --privileged``: every capability the
+    host has in the bounding set (so root's exec has them all effective);
+    the namespaces, cgroups, masked paths, no_new_privs and the container's
+    seccomp filter stay, as with docker (runc applies the container's filter
+    to every exec)."""
     from .. import security
     from .._core import lib
+    from ..security import caps
     sec = sec or {}
     pb = planmod.PlanBuilder()
     if attach:
         pb.op(lib.PYC_OP_SYNC, "wait for the cgroup attach")
     for res, soft, hard in sec.get("ulimits", []):
         pb.op(lib.PYC_OP_RLIMIT, f"setrlimit {res} {soft}:{hard}", a=res, b=soft, c=hard)
-    bpf = security.seccomp_bpf(sec) if sec else None
+    bpf = security.seccomp_bpf(sec) if sec else None      # compiled for the container's caps
+    if privileged:
+        sec = dict(sec, caps=caps.host_mask())
     path = next((e[5:] for e in env if e.startswith("PATH=")), _config.DEFAULT_PATH)
     proc = Process(args=argv, env=env, cwd=workdir, search_path=path,
                    user=User(user_who.uid, user_who.gid, tuple(user_who.groups)),
@@ -97,8 +106,13 @@ def exec_plan(user_who, workdir, argv, env, attach, sec=None):
 
 
 def start_exec(rt, cid, attrs, cmd, user="", environment=None, workdir=None, stdout=True,
-               stderr=True, detach=False, stream=False, demux=False, timeout=None):
-    """Start ``cmd`` in the running container; returns (proc, ExecOutput or None)."""
+               stderr=True, detach=False, stream=False, demux=False, timeout=None,
+               privileged=False):
+    """Start ``cmd`` in the running container; returns (proc, ExecOutput or None).
+
+    ``user``: as docker takes it, an int uid or ``"uid"``, ``"uid:gid"``,
+    ``"name"``, ``"name:group"``; empty means the container's user.
+    """
     argv = _config._as_list(cmd, "cmd")
     if not argv:
         raise InvalidArgument("exec needs a command")
@@ -108,12 +122,14 @@ def start_exec(rt, cid, attrs, cmd, user="", environment=None, workdir=None, std
     cfg = rtc["Config"]
     # The container's own files (upper layer on top) say who the user is.
     layers = list(reversed(rtc["Lowers"])) + [os.path.join(rtc["LayerDir"], "upper")]
+    user = _user_spec(user)
     who = users.lookup(user if user else cfg.get("user") or "", layers)
     env = _config.merge_env(cfg["env"], [f"HOME={who.home}"] if user else [],
                             _config._env_list(environment))
     wd = workdir or cfg.get("working_dir") or "/"
     into = rt.cg.clone_into(cid)
-    plan = exec_plan(who, wd, argv, env, attach=not into, sec=cfg.get("security"))
+    plan = exec_plan(who, wd, argv, env, attach=not into, sec=cfg.get("security"),
+                     privileged=bool(privileged))
     from .state import pidfd_for
     pidfd = pidfd_for(st["Pid"], st.get("PidStartTime"))
     if pidfd is None:
@@ -164,6 +180,17 @@ def start_exec(rt, cid, attrs, cmd, user="", environment=None, workdir=None, std
             os.close(fd)
     deadline = None if timeout is None else time.monotonic() + timeout
     return proc, ExecOutput(proc, out_r, err_r, demux, deadline)
+
+
+def _user_spec(user):
+    """``user=`` as text: ints are uids (0 is root, not "the default")."""
+    if user is None:
+        return ""
+    if isinstance(user, bool) or not isinstance(user, (int, str)):
+        raise InvalidArgument(f"user must be a name, a uid or 'user:group', got {user!r}")
+    if isinstance(user, int) and user < 0:
+        raise InvalidArgument(f"user {user} is not a valid uid")
+    return str(user)
 
 
 def devnull_fd(fds):

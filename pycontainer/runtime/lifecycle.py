@@ -28,7 +28,10 @@ RUN_KEYS = {"command", "entrypoint", "environment", "hostname", "working_dir", "
             "memswap_limit", "pids_limit", "nano_cpus", "cpu_shares", "cpu_quota",
             "cpu_period", "cpuset_cpus", "restart_policy", "cap_add", "cap_drop", "privileged",
             "security_opt", "devices", "sysctls", "ulimits", "userns_mode", "volumes", "mounts", "tmpfs",
-            "network", "ports", "publish_all_ports"}
+            "network", "ports", "publish_all_ports", "stop_timeout"}
+DEFAULT_STOP_TIMEOUT = 10      # seconds, docker's
+
+
 def _me():
     """(pid, start time) of this process: the owner of its attached runs."""
     pid = os.getpid()
@@ -78,6 +81,18 @@ def parse_signal(sig):
         return _signal.Signals(int(sig))
     except (ValueError, TypeError):
         raise InvalidArgument(f"unknown signal {sig!r}") from None
+
+
+def stop_timeout(attrs, timeout):
+    """Seconds before SIGKILL: ``timeout``, else the container's ``StopTimeout``,
+    else docker's 10; negative means wait for ever (None)."""
+    if timeout is None:
+        timeout = attrs["Config"].get("StopTimeout")
+    if timeout is None:
+        return DEFAULT_STOP_TIMEOUT
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
+        raise InvalidArgument(f"timeout must be a number of seconds, got {timeout!r}")
+    return None if timeout < 0 else timeout
 
 
 def parse_restart(policy):
@@ -347,9 +362,10 @@ class Lifecycle:
                 self._await_monitor(cid, st, None)
                 self.client.networks._net.record(self.rt.config_path(cid), cid)
 
-    def stop(self, cid, timeout=10):
+    def stop(self, cid, timeout=None):
         with _state.locked(self.rt, cid):
             attrs = _state.load(self.rt, cid)
+            timeout = stop_timeout(attrs, timeout)
             st = attrs["State"]
             if st["Restarting"]:
                 open(self.rt.stop_marker(cid), "w").close()
@@ -548,7 +564,8 @@ class Lifecycle:
         proc, output = _exec.start_exec(self.rt, cid, attrs, cmd, user=user,
                                         environment=environment, workdir=workdir,
                                         stdout=stdout, stderr=stderr, detach=detach,
-                                        stream=stream, demux=demux, timeout=timeout)
+                                        stream=stream, demux=demux, timeout=timeout,
+                                        privileged=privileged)
         if detach:
             threading.Thread(target=proc.wait, daemon=True, name="pyc-exec-reaper").start()
             return ExecResult(None, None)

@@ -762,3 +762,33 @@ def test_run_keywords_checked_before_anything_exists(client, busybox):
     with pytest.raises(errors.Conflict, match="pre-defined"):
         client.networks.get("host").remove()
     assert client.networks.get("none").attrs["Driver"] == "null"
+
+
+def test_network_prune_until_labels_and_list_filters(client, busybox, netns):
+    def body(client):
+        old = client.networks.create("pyc-t-pu-old", labels={"pyc-test": "pu"})
+        between = time.time()
+        new = client.networks.create("pyc-t-pu-new", labels={"pyc-test": "pu", "keep": "1"})
+        try:
+            mine = {"name": "pyc-t-pu-"}
+            assert {n.name for n in client.networks.list(filters=dict(mine, scope="local"))} == \
+                {"pyc-t-pu-old", "pyc-t-pu-new"}
+            assert client.networks.list(filters=dict(mine, scope="swarm")) == []
+            assert [n.name for n in client.networks.list(
+                filters=dict(mine, label=["pyc-test=pu", "keep"]))] == ["pyc-t-pu-new"]
+            for bad in ({"untill": "1h"}, {"until": "later"}, {"dangling": True}):
+                with pytest.raises(errors.InvalidArgument):
+                    client.networks.prune(filters=bad)
+            with pytest.raises(errors.InvalidArgument):
+                client.networks.list(filters={"type": "user"})
+            assert client.networks.prune(filters={"until": "1h"})["NetworksDeleted"] == []
+            got = client.networks.prune(filters={"until": str(between), "label": "pyc-test=pu"})
+            assert got["NetworksDeleted"] == ["pyc-t-pu-old"]
+            assert client.networks.prune(filters={"label!": "keep"})["NetworksDeleted"] == []
+            assert client.networks.prune(filters={"label": "keep"})["NetworksDeleted"] == \
+                ["pyc-t-pu-new"]
+        finally:
+            for n in (old, new):
+                with contextlib.suppress(errors.NotFound):
+                    n.remove()
+    in_netns(netns, body, client)

@@ -238,7 +238,10 @@ def test_prune_removes_only_unused(client, busybox):
         open(os.path.join(unused.attrs["Mountpoint"], "f"), "wb").write(b"x" * 1000)
         c = client.containers.create("busybox", ["true"], volumes=[f"{used.name}:/u"])
         try:
-            res = client.volumes.prune(filters={"label": "pyc-test=prune"})
+            # named volumes need all=true (docker 23+, API 1.42: anonymous ones only otherwise)
+            assert client.volumes.prune(filters={"label": "pyc-test=prune"}) == {
+                "VolumesDeleted": [], "SpaceReclaimed": 0}
+            res = client.volumes.prune(filters={"label": "pyc-test=prune", "all": "true"})
         finally:
             c.remove()
         assert res == {"VolumesDeleted": ["pyc-test-unused"], "SpaceReclaimed": 1000}

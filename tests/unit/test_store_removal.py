@@ -138,8 +138,8 @@ def test_prune_dangling_labels_and_leftovers(store):
     assert got["SpaceReclaimed"] > 0
     assert os.listdir(store.tmp_dir) == ["layer-fresh"]
     assert {r.id for r in store.list()} == {keep.id, new.id, used.id}
-    with pytest.raises(InvalidArgument):
-        store.prune({"until": "1h"})
+    with pytest.raises(InvalidArgument, match="untill"):
+        store.prune({"untill": "1h"})          # a misspelt key never prunes everything
     store.tag(new.id, "app", "2", )
     store.import_image(rootfs_tar({"l": b"l"}), "labelled", changes=["LABEL tier=x"])
     got = store.prune({"dangling": "false", "label": "tier=x"})
@@ -149,6 +149,24 @@ def test_prune_dangling_labels_and_leftovers(store):
     assert {r.id for r in store.list()} == {used.id}
     assert sorted(d["Untagged"] for d in got["ImagesDeleted"] if "Untagged" in d) == [
         "app:2", "app:latest", "keep:latest"]
+
+
+def test_prune_until_keeps_newer_images(store):
+    old = store.import_image(rootfs_tar({"o": b"o"}), "old", created="2020-01-01T00:00:00Z")
+    mid = store.import_image(rootfs_tar({"m": b"m"}), "mid", created="2022-06-01T00:00:00+02:00")
+    new = store.import_image(rootfs_tar({"n": b"n"}), "new")          # now
+    with pytest.raises(InvalidArgument):
+        store.prune({"dangling": False, "until": "yesterday"})
+    with pytest.raises(InvalidArgument):
+        store.prune({"dangling": False, "until": ["1h", "2h"]})
+    got = store.prune({"dangling": False, "until": "2021-01-01"})
+    assert {"Deleted": old.id} in got["ImagesDeleted"]
+    assert {r.id for r in store.list()} == {mid.id, new.id}
+    got = store.prune({"dangling": False, "until": "1h"})         # a Go duration before now
+    assert {"Deleted": mid.id} in got["ImagesDeleted"]
+    assert [r.id for r in store.list()] == [new.id]
+    store.prune({"dangling": False, "until": str(int(time.time()) + 60)})   # unix seconds
+    assert store.list() == []
 
 
 def test_a_broken_image_stops_collection(store):
