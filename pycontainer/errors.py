@@ -47,7 +47,7 @@ class ImageTooLarge(ImageError):
 
 
 class StorageError(PyContainerError, OSError):
-    """Writing to the store failed for a reason outside the image (ENOSPC,
+    """Reading or writing files failed for a reason outside the image (ENOSPC,
     EDQUOT, EIO...); ``errno`` is kept and the store is unchanged.
 
     ``limit`` is ``"min_free_space"`` (and ``value`` that reserve in bytes)
