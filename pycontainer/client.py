@@ -3,6 +3,7 @@ import os
 
 from . import cgroups
 from .image import ImageStore
+from .image.limits import Limits
 from .models.containers import ContainerCollection
 from .models.images import ImageCollection
 from .models.networks import NetworkCollection
@@ -28,6 +29,16 @@ class Client:
         favor_dynmods: remount the cgroup2 tree with ``favordynmods`` so that
             cgroup attach stays fast after the machine idles (a host-wide
             kernel setting; default ``$PYCONTAINER_FAVOR_DYNMODS == "1"``).
+        max_layer_size: cap in bytes on what one image layer unpacks to (its
+            file contents); default 16 GiB.
+        max_image_size: cap in bytes on what one ``import_image``, ``load``
+            or ``commit`` unpacks, its new layers together; default 32 GiB.
+            Passing a cap raises ``ImageTooLarge`` naming it, and nothing is
+            kept. A compression bomb stops at the first cap.
+        min_free_space: bytes the store's filesystem keeps free: a layer that
+            would use them is refused with ``StorageError`` (ENOSPC). Default
+            1 GiB, or 5 % of the filesystem when less; 0 turns the check off.
+            A stored layer takes about twice its size (its tar is kept too).
 
     >>> client = Client()
     >>> client.containers.run("busybox", ["echo", "hi"], remove=True)
@@ -35,17 +46,22 @@ class Client:
     """
 
     def __init__(self, root=None, cgroup_parent="/", run_root=None, favor_dynmods=None,
-                 userns_mode=None):
+                 userns_mode=None, max_layer_size=None, max_image_size=None,
+                 min_free_space=None):
         self.root = os.path.abspath(root or os.environ.get("PYCONTAINER_ROOT") or DEFAULT_ROOT)
         from .security import userns as _userns
         self.userns_mode = _userns.validate(userns_mode)
+        limits = Limits(max_layer_size=max_layer_size, max_image_size=max_image_size,
+                        min_free_space=min_free_space)          # InvalidArgument before anything
         os.makedirs(self.root, mode=0o711, exist_ok=True)
         self._runtime = Runtime(self.root, run_root=run_root, cgroup_parent=cgroup_parent)
         if favor_dynmods is None:
             favor_dynmods = os.environ.get("PYCONTAINER_FAVOR_DYNMODS") == "1"
         if favor_dynmods:
             cgroups.favor_dynmods(self._runtime.cgroup_layout)
-        self.images = ImageCollection(self, ImageStore(self.root))
+        self.images = ImageCollection(self, ImageStore(
+            self.root, max_layer_size=limits.max_layer_size, max_image_size=limits.max_image_size,
+            min_free_space=limits.min_free_space))
         self.containers = ContainerCollection(self)
         self.volumes = VolumeCollection(self)
         self.networks = NetworkCollection(self)

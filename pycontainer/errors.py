@@ -33,6 +33,33 @@ class ImageError(PyContainerError):
     """An image or layer is malformed or hostile; the store is unchanged."""
 
 
+class ImageTooLarge(ImageError):
+    """A layer or image unpacks to more than a cap of the store; nothing is kept.
+
+    ``limit`` names the cap (``max_layer_size``, ``max_image_size``) and
+    ``value`` is its value in bytes.
+    """
+
+    def __init__(self, message, limit, value):
+        super().__init__(message)
+        self.limit = limit
+        self.value = value
+
+
+class StorageError(PyContainerError, OSError):
+    """Reading or writing files failed for a reason outside the image (ENOSPC,
+    EDQUOT, EIO...); ``errno`` is kept and the store is unchanged.
+
+    ``limit`` is ``"min_free_space"`` (and ``value`` that reserve in bytes)
+    when the store refused to fill its filesystem before the kernel would.
+    """
+
+    def __init__(self, errno_, message, filename=None, limit=None, value=None):
+        OSError.__init__(self, errno_, message, filename)
+        self.limit = limit
+        self.value = value
+
+
 class OperationError(PyContainerError, OSError):
     """A kernel operation failed while setting up a container.
 

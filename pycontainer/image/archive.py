@@ -308,9 +308,11 @@ def _source(store, src):
             yield _TarSource(src)
             return
     # Compressed or not seekable: spool the plain tar to a temp file.
-    limit = 4 * stream_limit(store.max_layer_bytes, store.max_layer_entries)
+    lim, budget = store.limits, store.budget()
+    limit = stream_limit(lim.max_image_size, lim.max_layer_entries)
     with tempfile.TemporaryFile(dir=store.tmp_dir) as tmp:
-        stream = open_layer_stream(src, limit)
+        stream = open_layer_stream(src, limit, lambda d: budget.reserve(len(d), "the archive"),
+                                   ("max_image_size", lim.max_image_size))
         while True:
             chunk = stream.read(1 << 20)
             if not chunk:
@@ -571,7 +573,7 @@ def load(store, src):
         else:
             raise ImageError("not an image archive: no manifest.json (docker-archive) and "
                              "no index.json (OCI image layout)")
-        staged, wanted = {}, {}
+        staged, wanted, budget = {}, {}, store.budget()
         for image in images:
             for diff_id, layer in zip(image.diff_ids, image.layers):
                 wanted.setdefault(diff_id, layer)
@@ -586,7 +588,7 @@ def load(store, src):
                     v = _Verified(f, size if size is not None else actual,
                                   None if digest == diff_id else digest, f"layer {path!r}")
                     try:
-                        staged[diff_id] = store.stage_layer(v, diff_id)
+                        staged[diff_id] = store.stage_layer(v, diff_id, budget)
                     except ImageError:
                         v.finish()  # a blob that fails its digest: say so, not why tar choked
                         raise

@@ -43,14 +43,19 @@ compressed) into a new directory. The archive is treated as hostile:
   overlay attributes) and ``security.*`` (capabilities and LSM labels are not
   taken from images), which are dropped. Attributes of symbolic links are
   dropped.
-* Limits. ``max_bytes`` caps any one file and the sum of all files,
-  ``max_entries`` caps the member count, extended headers are capped at
-  1 MiB, and the decompressed stream itself is capped so that a compression
-  bomb stops early.
+* Limits. A :class:`~pycontainer.image.limits.Budget` caps the sum of the
+  file contents (checked against each file's declared size before it is
+  written) and keeps the filesystem's reserve free; ``max_entries`` caps the
+  member count, extended headers are capped at 1 MiB, and the decompressed
+  stream is capped, so a compression bomb stops early. After the end of the
+  archive only 1 MiB more (tar writers' padding) may follow.
 
 Any violation raises :class:`~pycontainer.errors.ImageError` naming the member
-and the reason. Extraction happens in a fresh temporary directory next to the
-destination, renamed into place only on success and removed on failure.
+and the reason (:class:`~pycontainer.errors.ImageTooLarge` for a cap). A disk
+error (ENOSPC, EIO...) raises :class:`~pycontainer.errors.StorageError` with
+its errno instead: the image is not at fault. Extraction happens in a fresh
+temporary directory next to the destination, renamed into place only on
+success and removed on failure.
 """
 
 import bz2
@@ -66,14 +71,19 @@ import zlib
 from collections import deque
 from dataclasses import dataclass
 
-from pycontainer.errors import Conflict, ImageError
+from pycontainer.errors import Conflict, ImageError, ImageTooLarge, PyContainerError
+from pycontainer.image.limits import (DEFAULT_MAX_ENTRIES, DEFAULT_MAX_LAYER_SIZE, Budget,
+                                      Limits, disk_op, storage_error)
 
-DEFAULT_MAX_BYTES = 64 << 30
-DEFAULT_MAX_ENTRIES = 1_000_000
 MAX_HEADER_BYTES = 1 << 20
+# What may follow the end of the archive: tar writers pad to their record
+# size (10 KiB for GNU tar); more is a bomb's way to fill the blob.
+MAX_TRAILER_BYTES = 1 << 20
 MAX_SYMLINKS = 40
 # Stream slack per member (header, extended header, padding).
 _PER_ENTRY_OVERHEAD = 2048
+# Disk an entry takes besides its content (inode, directory entry, a block).
+_ENTRY_COST = 4096
 _CHUNK = 1 << 20
 
 WHITEOUT_PREFIX = ".wh."
@@ -101,14 +111,21 @@ class LayerStats:
     files: int
 
 
-class _LimitedReader:
-    """Counts bytes read from a decompressor and stops past a limit."""
+class LayerStream:
+    """The decompressed bytes of a layer: counted, capped, handed to ``sink``.
 
-    def __init__(self, raw, limit, errors=()):
+    ``cap`` is the (name, value) of the limit that ``limit`` derives from,
+    for the error message.
+    """
+
+    def __init__(self, raw, limit, errors=(), sink=None, cap=None):
         self.raw = raw
         self.limit = limit
         self.count = 0
         self.errors = errors
+        self.sink = sink
+        self.cap = cap
+        self.ended = False
 
     def read(self, n=-1):
         if n is None or n < 0 or n > _CHUNK:
@@ -116,11 +133,39 @@ class _LimitedReader:
         try:
             data = self.raw.read(n)
         except self.errors as e:
+            err = storage_error(e, "read the layer")
+            if err is not None:
+                raise err from e
+            if isinstance(e, PyContainerError):
+                raise
             raise ImageError(f"layer stream is corrupt: {e}") from e
         self.count += len(data)
         if self.count > self.limit:
-            raise ImageError(f"layer stream exceeds {self.limit} bytes once decompressed")
+            raise self._over()
+        if data and self.sink is not None:
+            self.sink(data)
         return data
+
+    def _over(self):
+        if self.ended:
+            return ImageError(f"layer has more than {MAX_TRAILER_BYTES} bytes after the end "
+                              "of the tar archive")
+        if self.cap is None:
+            return ImageError(f"layer stream exceeds {self.limit} bytes once decompressed")
+        name, value = self.cap
+        return ImageTooLarge(f"layer stream exceeds {self.limit} bytes once decompressed "
+                             f"({name}={value} bytes plus tar headers)", name, value)
+
+    def end_of_archive(self):
+        """The tar has ended: let only its padding follow."""
+        if not self.ended:
+            self.ended = True
+            self.limit = min(self.limit, self.count + MAX_TRAILER_BYTES)
+
+    def drain(self):
+        """Read to the end (the digest covers what follows the archive too)."""
+        while self.read(_CHUNK):
+            pass
 
 
 class _PrefixReader:
@@ -139,15 +184,18 @@ class _PrefixReader:
         return data
 
 
-def open_layer_stream(fileobj, limit):
+def open_layer_stream(fileobj, limit, sink=None, cap=None):
     """Return a reader of the uncompressed tar bytes of a layer stream.
 
     Args:
         fileobj: a binary file object positioned at the start of the layer.
         limit: most decompressed bytes to allow before raising.
+        sink: called with each decompressed chunk (to hash and copy it).
+        cap: (name, value) of the limit ``limit`` comes from; passing
+            ``limit`` then raises ImageTooLarge naming it.
 
     Returns:
-        An object with ``read(n)``.
+        A :class:`LayerStream`.
 
     Raises:
         ImageError: unsupported compression, corrupt data, or over ``limit``.
@@ -176,12 +224,19 @@ def open_layer_stream(fileobj, limit):
         stream = lzma.LZMAFile(raw, mode="rb")
     else:
         stream = raw
-    return _LimitedReader(stream, limit, errors)
+    return LayerStream(stream, limit, errors, sink, cap)
 
 
 def stream_limit(max_bytes, max_entries):
     """Most decompressed bytes a layer within the given caps can take."""
     return max_bytes + max_entries * _PER_ENTRY_OVERHEAD + MAX_HEADER_BYTES
+
+
+def layer_stream(fileobj, limits, sink=None):
+    """:func:`open_layer_stream` capped for one layer under ``limits``."""
+    return open_layer_stream(fileobj, stream_limit(limits.max_layer_size,
+                                                   limits.max_layer_entries),
+                             sink, ("max_layer_size", limits.max_layer_size))
 
 
 class _TarInfo(tarfile.TarInfo):
@@ -238,10 +293,10 @@ def clean_name(name):
 
 
 class _Extractor:
-    def __init__(self, root_fd, max_bytes, max_entries):
+    def __init__(self, root_fd, budget):
         self.root_fd = root_fd
-        self.max_bytes = max_bytes
-        self.max_entries = max_entries
+        self.budget = budget
+        self.max_entries = budget.limits.max_layer_entries
         self.size = 0
         self.entries = 0
         self.files = 0
@@ -342,6 +397,7 @@ class _Extractor:
             raise ValueError(f"more than {self.max_entries} entries in the layer")
         if member.issparse():
             raise ValueError("sparse files are not supported")
+        self.budget.reserve(_ENTRY_COST, f"layer entry {member.name!r}")
         parts = clean_name(member.name)
         if not parts:
             return self._root(member)
@@ -350,10 +406,9 @@ class _Extractor:
         base = parts[-1]
         if base.startswith(WHITEOUT_PREFIX):
             return self._whiteout(member, parts)
-        if member.isreg() and (member.size > self.max_bytes
-                               or self.size + member.size > self.max_bytes):
-            raise ValueError(f"file of {member.size} bytes goes over the "
-                             f"{self.max_bytes} byte limit of the layer")
+        # Before anything is written: a cap passed stops here.
+        if member.isreg():
+            self.budget.take(member.size, f"layer entry {member.name!r}")
         parent, resolved = self.parent(parts[:-1])
         if self._claim(parent, base, member, resolved):
             return
@@ -415,6 +470,7 @@ class _Extractor:
                 chunk = src.read(min(left, _CHUNK))
                 if not chunk:
                     raise ValueError("unexpected end of data")
+                self.budget.reserve(len(chunk), f"layer entry {member.name!r}")
                 _write_all(fd, chunk)
                 left -= len(chunk)
             self.size += member.size
@@ -578,36 +634,44 @@ def _set_xattrs(fd, member):
             raise ValueError(f"cannot set extended attribute {attr!r}: {e.strerror}") from None
 
 
-def extract_layer(fileobj, dest_dir, *, max_bytes=DEFAULT_MAX_BYTES,
-                  max_entries=DEFAULT_MAX_ENTRIES):
+def extract_layer(fileobj, dest_dir, *, max_layer_size=DEFAULT_MAX_LAYER_SIZE,
+                  max_entries=DEFAULT_MAX_ENTRIES, budget=None):
     """Extract a layer tar into a new directory, refusing anything unsafe.
 
     Args:
         fileobj: binary file object of the layer: a tar, plain or compressed
             with gzip (zstd when the ``zstandard`` module is installed; bzip2
-            and xz are accepted too).
+            and xz are accepted too), or a :class:`LayerStream`.
         dest_dir: directory to create; it must not exist, or be empty. Its
             parent must exist.
-        max_bytes: cap on any file and on the sum of all file contents.
+        max_layer_size: cap on the sum of all file contents.
         max_entries: cap on the number of tar members.
+        budget: a :class:`~pycontainer.image.limits.Budget` shared by the
+            layers of one image (the store's); it replaces the two caps above.
 
     Returns:
         A :class:`LayerStats`.
 
     Raises:
-        ImageError: the layer is malformed, hostile or over a limit; the
-            message names the member and the reason. Nothing is left behind.
+        ImageError: the layer is malformed, hostile or over a limit
+            (ImageTooLarge); the message names the member and the reason.
+            Nothing is left behind.
+        StorageError: a disk error (its errno kept), or the filesystem's
+            reserve would be used.
         Conflict: ``dest_dir`` exists and is not empty.
     """
+    if budget is None:
+        budget = Budget(Limits(max_layer_size=max_layer_size, max_image_size=max_layer_size,
+                               max_layer_entries=max_entries))
     dest_dir = os.path.abspath(os.fspath(dest_dir))
     parent, leaf = os.path.split(dest_dir)
     if os.path.lexists(dest_dir) and not (os.path.isdir(dest_dir)
                                           and not os.path.islink(dest_dir)
                                           and not os.listdir(dest_dir)):
         raise Conflict(f"cannot extract layer: {dest_dir} already exists")
-    tmp = tempfile.mkdtemp(prefix=f".{leaf}.tmp-", dir=parent)
+    tmp = disk_op(tempfile.mkdtemp, "extract the layer", prefix=f".{leaf}.tmp-", dir=parent)
     try:
-        stats = _extract_into(fileobj, tmp, max_bytes, max_entries)
+        stats = _extract_into(fileobj, tmp, budget)
         try:
             os.rename(tmp, dest_dir)
         except OSError as e:
@@ -618,11 +682,11 @@ def extract_layer(fileobj, dest_dir, *, max_bytes=DEFAULT_MAX_BYTES,
         raise
 
 
-def _extract_into(fileobj, tmp, max_bytes, max_entries):
-    stream = open_layer_stream(fileobj, stream_limit(max_bytes, max_entries))
+def _extract_into(fileobj, tmp, budget):
+    stream = fileobj if isinstance(fileobj, LayerStream) else layer_stream(fileobj, budget.limits)
     root_fd = os.open(tmp, _DIR_FLAGS)
     name = None
-    ex = _Extractor(root_fd, max_bytes, max_entries)
+    ex = _Extractor(root_fd, budget)
     try:
         with tarfile.open(fileobj=stream, mode="r|", tarinfo=_TarInfo) as tf:
             while True:
@@ -632,10 +696,16 @@ def _extract_into(fileobj, tmp, max_bytes, max_entries):
                     break
                 name = member.name
                 ex.add(tf, member)
+            stream.end_of_archive()
             ex.finish()
         return LayerStats(ex.size, ex.files)
     except (ValueError, OSError, tarfile.TarError) as e:
+        if isinstance(e, PyContainerError):
+            raise                   # StorageError from the stream or the budget
         where = f"layer entry {name!r}" if name is not None else "layer"
+        err = storage_error(e, where)
+        if err is not None:
+            raise err from e
         if isinstance(e, tarfile.TarError):
             why = f"not a valid tar archive: {e}"
         elif isinstance(e, OSError):

@@ -35,8 +35,8 @@ from pycontainer.errors import (Conflict, ImageError, ImageNotFound, InvalidArgu
                                 InvalidReference, NotFound)
 from pycontainer.image import reference
 from pycontainer.image.changes import apply_changes  # noqa: F401 (re-exported)
-from pycontainer.image.extract import (DEFAULT_MAX_BYTES, DEFAULT_MAX_ENTRIES, extract_layer,
-                                       open_layer_stream, stream_limit)
+from pycontainer.image.extract import extract_layer, layer_stream
+from pycontainer.image.limits import Budget, Limits, disk_op
 from pycontainer.image.record import (ImageRecord, StagedLayer, fsync_dir, is_hex, now,
                                       rfc3339, sha256_hex)
 
@@ -54,27 +54,20 @@ CONFIG_KEYS = ("User", "ExposedPorts", "Env", "Entrypoint", "Cmd", "Volumes",
                "WorkingDir", "Labels", "StopSignal")
 
 
-class _Tee:
-    """Reads a stream while hashing it and copying it to a file."""
+class _Copy:
+    """Hashes the decompressed layer and copies it to its blob file."""
 
-    def __init__(self, src, out):
-        self.src = src
+    def __init__(self, out, budget):
         self.out = out
+        self.budget = budget
         self.hash = hashlib.sha256()
         self.size = 0
 
-    def read(self, n=-1):
-        data = self.src.read(n if n is not None and 0 <= n <= (1 << 20) else 1 << 20)
-        if data:
-            self.hash.update(data)
-            self.out.write(data)
-            self.size += len(data)
-        return data
-
-    def drain(self):
-        """Read to the end: the digest covers the padding after the tar too."""
-        while self.read(1 << 20):
-            pass
+    def __call__(self, data):
+        self.budget.reserve(len(data), "the layer's blob")
+        self.hash.update(data)
+        self.out.write(data)
+        self.size += len(data)
 
 
 class ImageStore:
@@ -83,8 +76,14 @@ class ImageStore:
     Args:
         root: directory of the store; created (mode 0700) when missing. It
             must not be readable by other users: layers keep setuid files.
-        max_layer_bytes: cap on the content of one layer.
-        max_layer_entries: cap on the entries of one layer.
+        max_layer_size: cap in bytes on the file contents of one layer
+            (default 16 GiB).
+        max_image_size: cap in bytes on what one import, load or commit
+            unpacks, all its new layers together (default 32 GiB).
+        max_layer_entries: cap on the entries of one layer (default 1,000,000).
+        min_free_space: bytes the store's filesystem keeps free; a layer
+            that would use them is refused (default 1 GiB, or 5 % of the
+            filesystem when less; 0: no check). See ``image/limits.py``.
         container_dirs: directories holding ``<id>/config.json`` of the
             containers that use images of this store, consulted before
             anything is removed; ``<root>/containers`` by default.
@@ -94,11 +93,10 @@ class ImageStore:
     ['busybox:latest']
     """
 
-    def __init__(self, root, *, max_layer_bytes=DEFAULT_MAX_BYTES,
-                 max_layer_entries=DEFAULT_MAX_ENTRIES, container_dirs=None):
+    def __init__(self, root, *, max_layer_size=None, max_image_size=None,
+                 max_layer_entries=None, min_free_space=None, container_dirs=None):
         self.root = os.path.abspath(os.fspath(root))
-        self.max_layer_bytes = max_layer_bytes
-        self.max_layer_entries = max_layer_entries
+        self.limits = Limits(max_layer_size, max_image_size, max_layer_entries, min_free_space)
         if not os.path.isdir(self.root):
             os.makedirs(self.root, exist_ok=True)
             os.chmod(self.root, 0o700)
@@ -196,7 +194,12 @@ class ImageStore:
 
     # -- layers ----------------------------------------------------------
 
-    def stage_layer(self, fileobj, diff_id=None) -> StagedLayer:
+    def budget(self):
+        """A fresh :class:`~pycontainer.image.limits.Budget` for one import,
+        load or commit: what it may still unpack and write."""
+        return Budget(self.limits, self.tmp_dir)
+
+    def stage_layer(self, fileobj, diff_id=None, budget=None) -> StagedLayer:
         """Decompress, hash and unpack a layer under ``tmp/``, publishing nothing.
 
         One pass over the stream: the decompressed bytes are hashed, copied
@@ -205,37 +208,47 @@ class ImageStore:
         Args:
             fileobj: binary file object of the layer tar, plain or compressed.
             diff_id: the expected digest of the uncompressed tar, if known.
+            budget: shared by the layers of one image (from :meth:`budget`);
+                a fresh one by default.
 
         Returns:
             A :class:`StagedLayer`; hand it to :meth:`add_image` and then
             :meth:`discard`.
 
         Raises:
-            ImageError: corrupt, hostile, over a limit, or not ``diff_id``.
+            ImageError: corrupt, hostile, not ``diff_id``, or over a cap
+                (ImageTooLarge, naming it).
+            StorageError: a disk error (errno kept), or the layer would
+                leave less than ``min_free_space`` free (ENOSPC).
 
         >>> staged = store.stage_layer(open("rootfs.tar.gz", "rb"))
         >>> staged.diff_id
         'sha256:...'
         """
-        stage = tempfile.mkdtemp(prefix="layer-", dir=self.tmp_dir)
+        if budget is None:
+            budget = self.budget()
+        budget.start_layer()
+        stage = disk_op(tempfile.mkdtemp, "stage a layer", prefix="layer-", dir=self.tmp_dir)
         try:
-            limit = stream_limit(self.max_layer_bytes, self.max_layer_entries)
-            with open(os.path.join(stage, "layer.tar"), "wb") as out:
-                tee = _Tee(open_layer_stream(fileobj, limit), out)
-                extract_layer(tee, os.path.join(stage, "diff"),
-                              max_bytes=self.max_layer_bytes,
-                              max_entries=self.max_layer_entries)
-                tee.drain()
-                out.flush()
-                os.fsync(out.fileno())
-            got = "sha256:" + tee.hash.hexdigest()
+            copy = disk_op(self._unpack, "stage a layer", fileobj, stage, budget)
+            got = "sha256:" + copy.hash.hexdigest()
             if diff_id is not None and got != diff_id:
                 raise ImageError(f"layer content does not match its diff_id {diff_id} "
                                  f"(got {got})")
-            return StagedLayer(got, tee.size, stage)
+            return StagedLayer(got, copy.size, stage)
         except BaseException:
             shutil.rmtree(stage, ignore_errors=True)
             raise
+
+    def _unpack(self, fileobj, stage, budget):
+        with open(os.path.join(stage, "layer.tar"), "wb") as out:
+            copy = _Copy(out, budget)
+            stream = layer_stream(fileobj, self.limits, sink=copy)
+            extract_layer(stream, os.path.join(stage, "diff"), budget=budget)
+            stream.drain()
+            out.flush()
+            os.fsync(out.fileno())
+        return copy
 
     def discard(self, staged):
         """Remove what is left of staged layers (those not published)."""

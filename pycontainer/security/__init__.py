@@ -14,9 +14,13 @@ from ..errors import InvalidArgument
 from . import caps as _caps
 from . import seccomp as _seccomp
 
-MASKED = ("/proc/asound", "/proc/acpi", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
-          "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi",
-          "/sys/firmware", "/sys/devices/virtual/powercap")
+# Docker's defaults (moby daemon/pkg/oci/defaults.go), in its order.
+MASKED = ("/proc/acpi", "/proc/asound",
+          "/proc/interrupts",                   # GHSA-6fw5-f8r9-fgfm: per-CPU counters
+          "/proc/kcore", "/proc/keys", "/proc/latency_stats", "/proc/sched_debug", "/proc/scsi",
+          "/proc/timer_list", "/proc/timer_stats",
+          "/sys/devices/virtual/powercap",      # GHSA-jq35-85cj-fj4p: energy counters
+          "/sys/firmware")
 READONLY = ("/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger")
 # The standard nodes plus pts/ptmx; mknod of anything is allowed, opening is not.
 DEVICE_RULES = ("c *:* m", "b *:* m", "c 1:3 rwm", "c 1:5 rwm", "c 1:7 rwm", "c 1:8 rwm",
@@ -35,7 +39,7 @@ def _masked_paths():
     out = []
     paths = list(MASKED)
     cpu = "/sys/devices/system/cpu"
-    if os.path.isdir(cpu):       # Docker 28 masks the thermal throttle counters too
+    if os.path.isdir(cpu):       # thermal throttle counters too (GHSA-6fw5-f8r9-fgfm)
         for name in sorted(os.listdir(cpu)):
             p = os.path.join(cpu, name, "thermal_throttle")
             if name.startswith("cpu") and name[3:].isdigit() and os.path.isdir(p):

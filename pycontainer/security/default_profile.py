@@ -4,8 +4,14 @@ Expressed in Docker's JSON profile format (as a dict), so our default and a
 user's ``seccomp=<file>`` go through one loader. Everything not allowed fails
 with EPERM. Namespace and admin calls need CAP_SYS_ADMIN; ``clone`` without it
 may not ask for new namespaces; ``clone3`` answers ENOSYS so libc falls back
-to ``clone``; AF_VSOCK sockets, keyctl, userfaultfd, io_uring, kexec, module
-loading and ``open_by_handle_at`` are refused (io_uring as in Docker 25+).
+to ``clone``; AF_ALG and AF_VSOCK sockets, keyctl, userfaultfd, io_uring,
+kexec, module loading and ``open_by_handle_at`` are refused (io_uring as in
+Docker 25+, AF_ALG since CVE-2026-31431).
+
+``socketcall`` stays allowed, as in Docker: 32-bit x86 glibc reaches
+``socket`` through it, and BPF cannot read the family behind its pointer, so a
+32-bit program can still open AF_ALG that way. Docker closes that path with
+AppArmor or SELinux rules; these hosts have neither.
 """
 
 _ALLOW = """
@@ -72,8 +78,12 @@ PROFILE = {
         {"names": _ALLOW, "action": "SCMP_ACT_ALLOW"},
         {"names": ["process_vm_readv", "process_vm_writev", "ptrace"], "action": "SCMP_ACT_ALLOW",
          "includes": {"minKernel": "4.8"}},
-        {"names": ["socket"], "action": "SCMP_ACT_ALLOW",
-         "args": [{"index": 0, "value": 40, "op": "SCMP_CMP_NE"}]},          # not AF_VSOCK
+        # Every family but AF_ALG (38, CVE-2026-31431) and AF_VSOCK (40): both
+        # fall to the default, EPERM. Three rules because the conditions of one
+        # rule are ANDed and each may test an argument once.
+        *[{"names": ["socket"], "action": "SCMP_ACT_ALLOW",
+           "args": [{"index": 0, "value": v, "op": op}]}
+          for v, op in ((38, "SCMP_CMP_LT"), (39, "SCMP_CMP_EQ"), (40, "SCMP_CMP_GT"))],
         *[{"names": ["personality"], "action": "SCMP_ACT_ALLOW",
            "args": [{"index": 0, "value": v, "op": "SCMP_CMP_EQ"}]}
           for v in (0, 8, 131072, 131080, 4294967295)],

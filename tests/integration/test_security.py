@@ -56,13 +56,8 @@ def test_admin_calls_refused(client, busybox, cmd):
 
 def test_keyctl_refused_with_eperm(client, busybox, tmp_path):
     # busybox has no keyctl: call the syscall through a tiny static helper.
-    src = tmp_path / "k.c"
-    src.write_text(textwrap_keyctl())
-    exe = tmp_path / "keyctl"
-    os.system(f"gcc -static -O1 -o {exe} {src} 2>/dev/null")
-    if not exe.exists():
-        pytest.fail("gcc -static is needed for this test (libc6-dev)")
-    out = client.containers.run("busybox", ["/probe/keyctl"], remove=True,
+    exe = _static_probe(tmp_path, "keyctl", textwrap_keyctl())
+    out = client.containers.run("busybox", [f"/probe/{exe}"], remove=True,
                                 volumes={str(tmp_path): {"bind": "/probe", "mode": "ro"}})
     assert out.decode().split() == ["keyctl", "-1", "1", "add_key", "-1", "1", "userfaultfd", "-1", "1",
                            "io_uring_setup", "-1", "1", "clone3", "-1", "38"]
@@ -93,6 +88,55 @@ def test_masked_paths_read_empty(client, busybox):
     seen = dict(line.split("=") for line in out.split())
     assert seen and all(v == "0" for v in seen.values()), seen
 
+
+
+def test_ghsa_6fw5_f8r9_fgfm_interrupts_and_powercap_masked(client, busybox):
+    # Docker masks /proc/interrupts and the thermal throttle counters
+    # (GHSA-6fw5-f8r9-fgfm) and powercap (GHSA-jq35-85cj-fj4p, where the host has it).
+    host = {p: os.path.exists(p) for p in ("/proc/interrupts", "/sys/devices/virtual/powercap")}
+    assert host["/proc/interrupts"]
+    out = sh(client, "wc -c < /proc/interrupts; "
+                     "[ -d /sys/devices/virtual/powercap ] && ls -A /sys/devices/virtual/powercap "
+                     "| wc -l || echo absent")
+    lines = out.split()
+    assert lines[0] == "0", out
+    assert lines[1] == ("0" if host["/sys/devices/virtual/powercap"] else "absent"), out
+
+
+def test_cve_2026_31431_af_alg_socket_refused(client, busybox, tmp_path):
+    # Docker's profile allows socket() for every family but AF_ALG (38) and
+    # AF_VSOCK (40); those get the default action, EPERM. AF_NFC (39) and
+    # AF_KCM (41) pass the filter (the kernel may still lack them).
+    exe = _static_probe(tmp_path, "sock", r"""
+#include <errno.h>
+#include <stdio.h>
+#include <sys/socket.h>
+int main(void) {
+    int fams[] = {1, 37, 38, 39, 40, 41};
+    for (unsigned i = 0; i < sizeof fams / sizeof *fams; i++) {
+        int fd = socket(fams[i], SOCK_SEQPACKET, 0);
+        printf("%d %d\n", fams[i], fd < 0 ? errno : 0);
+    }
+    return 0;
+}
+""")
+    out = client.containers.run("busybox", [f"/probe/{exe}"], remove=True,
+                                volumes={str(tmp_path): {"bind": "/probe", "mode": "ro"}})
+    got = dict(line.split() for line in out.decode().splitlines())
+    assert got["38"] == got["40"] == "1", got            # EPERM from the filter
+    assert got["1"] == "0", got                           # AF_UNIX works
+    assert "1" not in (got["37"], got["39"], got["41"]), got
+
+
+def _static_probe(tmp_path, name, source):
+    """Compile ``source`` into a static helper in ``tmp_path``; its file name."""
+    src = tmp_path / f"{name}.c"
+    src.write_text(source)
+    exe = tmp_path / name
+    os.system(f"gcc -static -O1 -o {exe} {src} 2>/dev/null")
+    if not exe.exists():
+        pytest.fail("gcc -static is needed for this test (libc6-dev)")
+    return name
 
 def test_proc_sys_and_sys_refuse_writes(client, busybox):
     out = sh(client, "echo 1 > /proc/sys/kernel/ns_last_pid; echo rc=$?; "
