@@ -8,7 +8,7 @@ from .models.containers import ContainerCollection
 from .models.images import ImageCollection
 from .models.networks import NetworkCollection
 from .models.volumes import VolumeCollection
-from .runtime.engine import Runtime
+from .runtime.runtime import Runtime
 
 DEFAULT_ROOT = "/var/lib/pycontainer"
 

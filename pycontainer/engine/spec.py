@@ -9,7 +9,7 @@ the seccomp profile, a read-only ``/sys``, ``lo`` up in a private network.
 import os
 
 from .. import security
-from ..runtime import mounts as _mounts
+from . import mounts as _mounts
 from ..runtime.spec import (Device, Linux, Mount, Namespace, Process, Root, Spec, User,
                             default_namespaces, standard_mounts)
 

@@ -6,9 +6,9 @@ import signal as _signal
 
 from .. import filters as _filters
 from ..errors import Conflict, InvalidArgument, NotFound
-from ..runtime import archive as _archive
-from ..runtime import lifecycle
-from ..runtime import state as _state
+from ..engine import archive as _archive
+from ..engine import containers as lifecycle
+from ..engine import state as _state
 from .base import Model
 
 

@@ -11,8 +11,8 @@ from .. import filters as _filters
 from ..errors import Conflict, InvalidArgument, NotFound
 from ..network import ipam
 from ..network.manager import DEFAULT_NAME, Networking, _pseudo_id
-from ..runtime import config as _config
-from ..runtime import state as _state
+from ..engine import config as _config
+from ..engine import state as _state
 from ..jsonfile import write_json_atomic
 from .base import Model
 

@@ -552,7 +552,7 @@ class Networking:
     def _pid(self, cid):
         if self.rt is None:
             return 0
-        from ..runtime import state as _state
+        from ..engine import state as _state
         with contextlib.suppress(Exception):
             st = _state.load(self.rt, cid)["State"]
             return st["Pid"] if st["Running"] else 0
@@ -669,7 +669,7 @@ class Networking:
             return True
         if self.rt is None:
             return False
-        from ..runtime import state as _state
+        from ..engine import state as _state
         try:
             st = _state.load(self.rt, cid)["State"]
         except Exception:

@@ -4,7 +4,7 @@ import time
 import pytest
 
 from pycontainer import errors
-from pycontainer.runtime import lifecycle
+from pycontainer.engine import containers as lifecycle
 from pycontainer.security import caps
 
 DEFAULT_CAPS = sum(1 << caps.NUMBER[n] for n in caps.DEFAULT)

@@ -10,7 +10,7 @@ import time
 import pytest
 
 from pycontainer import errors
-from pycontainer.runtime import state as _state
+from pycontainer.engine import state as _state
 
 DEFAULT_CAPS = "00000000a80425fb"
 
@@ -357,7 +357,7 @@ def test_cve_2019_5736_host_binaries_untouched(client, busybox):
 
 
 def test_cve_2016_9962_joining_exec_not_dumpable(client, busybox):
-    from pycontainer.runtime import exec as _exec
+    from pycontainer.engine import exec as _exec
     from pycontainer.runtime import process
     with client.containers.run("busybox", ["sleep", "30"], detach=True) as c:
         results = []

@@ -11,7 +11,7 @@ from pycontainer.errors import Conflict, InvalidArgument
 from pycontainer.network import hosts, ipam, netlink, ports
 from pycontainer.network.manager import Networking
 from pycontainer.network.store import NetworkNotFound
-from pycontainer.runtime.config import network_config
+from pycontainer.engine.config import network_config
 from pycontainer.types import IPAMConfig, IPAMPool
 
 

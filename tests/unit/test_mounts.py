@@ -9,9 +9,9 @@ import pytest
 
 from pycontainer._core import lib
 from pycontainer.errors import Conflict, InvalidArgument, NotFound
-from pycontainer.runtime import mounts
+from pycontainer.engine import mounts
 from pycontainer.runtime import plan as planmod
-from pycontainer.runtime.config import ContainerConfig, build_config
+from pycontainer.engine.config import ContainerConfig, build_config
 from pycontainer.types import DriverConfig, Mount, parse_bytes
 from pycontainer.volumes import ANON_LABEL, VolumeStore
 

@@ -7,10 +7,10 @@ import pytest
 from pycontainer._core import lib
 from pycontainer.errors import InvalidArgument
 from pycontainer.runtime import plan as planmod
-from pycontainer.runtime import users
+from pycontainer.engine import users
 from pycontainer.runtime.spec import (Linux, Process, Root, Spec, default_namespaces,
                                       standard_mounts)
-from pycontainer.runtime.config import ContainerConfig, merge_env
+from pycontainer.engine.config import ContainerConfig, merge_env
 
 
 def _cfg(**kw):

@@ -18,10 +18,10 @@ from ..errors import Conflict, ContainerError, InvalidArgument, NotFound
 from . import config as _config
 from . import logs as _logs
 from . import state as _state
-from . import teardown
+from ..runtime import teardown
 from ..jsonfile import write_json_atomic
-from .engine import _now
-from .timing import mark
+from ..runtime.runtime import _now
+from ..runtime.timing import mark
 
 RUN_KEYS = {"command", "entrypoint", "environment", "hostname", "working_dir", "user",
             "read_only", "network_mode", "labels", "name", "volatile", "mem_limit",

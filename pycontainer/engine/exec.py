@@ -14,12 +14,12 @@ import time
 from .. import _core
 from ..errors import InvalidArgument
 from . import config as _config
-from . import plan as planmod
-from .spec import Process, User
+from ..runtime import plan as planmod
+from ..runtime.spec import Process, User
 from . import users
-from .process import (CLONE_NEWIPC, CLONE_NEWNET, CLONE_NEWNS, CLONE_NEWPID, CLONE_NEWUTS,
+from ..runtime.process import (CLONE_NEWIPC, CLONE_NEWNET, CLONE_NEWNS, CLONE_NEWPID, CLONE_NEWUTS,
                       spawn)
-from .timing import mark
+from ..runtime.timing import mark
 
 CLONE_NEWCGROUP, CLONE_NEWUSER = 0x02000000, 0x10000000
 JOIN = CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET | CLONE_NEWPID | CLONE_NEWCGROUP
