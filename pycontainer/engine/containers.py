@@ -15,7 +15,9 @@ import time
 from .. import _core
 from ..cgroups import Resources
 from ..errors import Conflict, ContainerError, InvalidArgument, NotFound
+from . import archive as _archive
 from . import config as _config
+from . import listing as _listing
 from . import logs as _logs
 from . import state as _state
 from ..runtime import teardown
@@ -111,13 +113,12 @@ def parse_restart(policy):
     return (name, count)
 
 
-class Lifecycle:
-    def __init__(self, client):
-        self.client = client
+class Containers:
+    """``engine.containers``: the container verbs, on ids and attrs dicts."""
 
-    @property
-    def rt(self):
-        return self.client._runtime
+    def __init__(self, engine):
+        self.engine = engine
+        self.rt = engine.runtime
 
     # -- lookup ------------------------------------------------------------
     def ids(self):
@@ -141,7 +142,7 @@ class Lifecycle:
         suspects = set()
         with contextlib.suppress(OSError):
             # leases, ports, netns of removed containers; ours are released below
-            suspects = self.client.networks._net.recover(exists=ids.__contains__)
+            suspects = self.engine.net.recover(exists=ids.__contains__)
         self.rt.collect_garbage()
         for cid in ids:
             with contextlib.suppress(NotFound, OSError, ValueError, KeyError):
@@ -157,7 +158,7 @@ class Lifecycle:
                                                                   st.get("MonitorStartTime")):
                 return          # a live monitor (or attached owner) cleans up itself
             if net:
-                self.client.networks._net.release(cid, thorough=True)
+                self.engine.net.release(cid, thorough=True)
             if any(os.path.isdir(p) for p in self.rt.cg.dirs(cid).values()):
                 self.rt.remove_cgroups(cid)
             self.rt.release_userns(cid)
@@ -191,21 +192,50 @@ class Lifecycle:
             raise NotFound(f"container id prefix {key!r} is ambiguous ({len(matches)} matches)")
         raise NotFound(f"No such container: {key}")
 
+    def inspect(self, key):
+        """The container's attrs (docker's inspect fields) by id, prefix or name."""
+        return _state.load(self.rt, self.resolve(key))
+
+    def list(self, all=False, before=None, filters=None, limit=-1, since=None):
+        return _listing.list_containers(self, all, before, filters, limit, since)
+
+    def prune(self, filters=None):
+        return _listing.prune(self, filters)
+
+    # -- files -----------------------------------------------------------------
+    def put_archive(self, cid, path, data):
+        return _archive.put_archive(self.rt, cid, path, data)
+
+    def get_archive(self, cid, path, chunk_size=_archive.CHUNK_SIZE):
+        return _archive.get_archive(self.rt, cid, path, chunk_size)
+
+    def put_file(self, cid, path, data, mode=0o644):
+        return _archive.put_file(self.rt, cid, path, data, mode)
+
+    def get_file(self, cid, path):
+        return _archive.get_file(self.rt, cid, path)
+
+    def diff(self, cid):
+        return _archive.diff(self.rt, cid)
+
+    def export(self, cid, chunk_size=_archive.CHUNK_SIZE):
+        return _archive.export(self.rt, cid, chunk_size)
+
     # -- create / run ------------------------------------------------------
     def _prepare(self, image, command, kwargs):
         unknown = set(kwargs) - RUN_KEYS
         if unknown:
             raise InvalidArgument(f"unsupported keyword(s) for run(): {sorted(unknown)}")
         kwargs = dict(kwargs)
-        if "userns_mode" not in kwargs and getattr(self.client, "userns_mode", None):
-            kwargs["userns_mode"] = self.client.userns_mode
+        if "userns_mode" not in kwargs and self.engine.userns_mode:
+            kwargs["userns_mode"] = self.engine.userns_mode
         restart = parse_restart(kwargs.pop("restart_policy", None))
-        record = self.client.images._record(image)
+        record = self.engine.images.record(image)
         cid = secrets.token_hex(32)
         if not kwargs.get("name"):
             kwargs["name"] = f"pyc_{cid[:12]}"
         cfg = _config.build_config(image, record, cid, command=command, **kwargs)
-        self.client.networks._net.resolve(cfg)      # networks exist, container:<name> -> id
+        self.engine.net.resolve(cfg)      # networks exist, container:<name> -> id
         return cid, cfg, record, restart
 
     def create(self, image, command, kwargs, auto_remove=False):
@@ -217,7 +247,7 @@ class Lifecycle:
             attrs["HostConfig"].update(RestartPolicy={"Name": restart[0],
                                                       "MaximumRetryCount": restart[1]},
                                        AutoRemove=bool(auto_remove))
-            self.client.networks._net.describe(attrs, cid)
+            self.engine.net.describe(attrs, cid)
             write_json_atomic(self.rt.config_path(cid), attrs)
         finally:
             os.close(lock)
@@ -233,7 +263,7 @@ class Lifecycle:
         mark("prepare")
         try:
             try:
-                net = self.client.networks._net.start(cid, cfg, attached=True)
+                net = self.engine.net.start(cid, cfg, attached=True)
             except BaseException:
                 os.close(lock)
                 raise
@@ -243,7 +273,7 @@ class Lifecycle:
             finally:
                 net.release()
                 if not ephemeral:
-                    self.client.networks._net.record(self.rt.config_path(cid), cid)
+                    self.engine.net.record(self.rt.config_path(cid), cid)
         finally:
             if remove:
                 self.rt.remove_dir(cid)
@@ -251,14 +281,13 @@ class Lifecycle:
                 if cfg.userns_host is not None:
                     self.rt.userns.release(cid)
                 if any(m.get("Anonymous") for m in cfg.mounts or ()):
-                    self.client.volumes._remove_anonymous(cfg.mounts)
+                    self.engine.volumes.remove_anonymous(cfg.mounts)
                 mark("cleanup")
         both = want_out and want_err
         if status != 0:
-            from ..models.containers import Container
-            c = Container(self.client, {"Id": cid, "Name": "/" + cfg.name, "Config": {},
-                                        "State": {"Status": "exited", "ExitCode": status}})
-            raise ContainerError(c, status, cfg.argv, cfg.image, out if both else err,
+            record = {"Id": cid, "Name": "/" + cfg.name, "Config": {},
+                      "State": {"Status": "exited", "ExitCode": status}}
+            raise ContainerError(record, status, cfg.argv, cfg.image, out if both else err,
                                  oom_killed=oom)
         return out if want_out else (err if want_err else b"")
 
@@ -330,7 +359,7 @@ class Lifecycle:
             self._await_monitor(cid, st, 10)
         with contextlib.suppress(FileNotFoundError):
             os.unlink(files.run)
-        net = self.client.networks._net.start(cid, cfg)
+        net = self.engine.net.start(cid, cfg)
         try:
             spec, labels = self.rt.spec_for(cid, cfg, rtc["Lowers"], False, netns=net.netns)
             self.rt.start_monitored(cid, spec, cfg.name,
@@ -342,7 +371,7 @@ class Lifecycle:
             net.release()
             raise
         if net.netns:
-            self.client.networks._net.record(files.config, cid)
+            self.engine.net.record(files.config, cid)
 
     def _send(self, cid, st, sig):
         if sig in STOP_SIGNALS:
@@ -360,7 +389,7 @@ class Lifecycle:
             self._send(cid, st, sig)
             if sig == _signal.SIGKILL:
                 self._await_monitor(cid, st, None)
-                self.client.networks._net.record(self.rt.config_path(cid), cid)
+                self.engine.net.record(self.rt.config_path(cid), cid)
 
     def stop(self, cid, timeout=None):
         with _state.locked(self.rt, cid):
@@ -380,7 +409,7 @@ class Lifecycle:
             if not self._await_exit(st, timeout):
                 self._send(cid, st, _signal.SIGKILL)
             self._await_monitor(cid, st, None)
-            self.client.networks._net.record(self.rt.config_path(cid), cid, attrs)
+            self.engine.net.record(self.rt.config_path(cid), cid, attrs)
             if st["Paused"]:
                 _core.cgroup_apply(self.rt.cg.freeze_steps(cid, False))
 
@@ -474,7 +503,7 @@ class Lifecycle:
                 self._await_monitor(cid, st, None)
             elif st.get("MonitorPid"):     # exited: its monitor may still run its hooks
                 self._await_monitor(cid, st, 10)
-            self.client.networks._net.release(cid)
+            self.engine.net.release(cid)
             with contextlib.suppress(OSError):
                 self.rt.remove_cgroups(cid)
             self.rt.release_userns(cid)
@@ -483,7 +512,7 @@ class Lifecycle:
             self.rt.remove_dir(cid)
             self.rt.release_name(name, cid)
         if v:
-            self.client.volumes._remove_anonymous(attrs["Runtime"]["Config"].get("mounts"))
+            self.engine.volumes.remove_anonymous(attrs["Runtime"]["Config"].get("mounts"))
 
     def rename(self, cid, new):
         new = _config.validate_name(new)

@@ -24,7 +24,6 @@ import tempfile
 import time
 
 from pycontainer.errors import Conflict, ImageError
-from pycontainer.filters import Filters, timestamp
 from pycontainer.image import reference
 from pycontainer.image.record import is_hex
 
@@ -131,35 +130,23 @@ def remove(store, ref, force=False):
     return out
 
 
-def _wants(filters):
-    """docker's image prune filters (pycontainer/filters.py): ``dangling``,
-    ``label``, ``label!``, ``until``; any other key raises InvalidArgument."""
-    return Filters(filters, ("dangling", "label", "label!", "until"), "images.prune()")
-
-
-def prune(store, filters=None):
+def prune(store, dangling_only=True, select=None):
     """Delete unused images, then unreferenced layers and blobs, like
     ``docker image prune``.
 
     Args:
         store: the :class:`~pycontainer.image.store.ImageStore`.
-        filters: ``{"dangling": False}`` prunes tagged images as well (all
-            images no container uses); ``{"label": ["k", "k=v"]}`` and
-            ``{"label!": [...]}`` select images by label; ``{"until": "24h"}``
-            keeps images created after that time.
+        dangling_only: False prunes tagged images as well (all images no
+            container uses).
+        select: ``select(config) -> bool`` narrows the images pruned (the
+            engine builds it from docker's filters); None takes them all.
 
     Returns:
         ``{"ImagesDeleted": [{"Untagged": ..} | {"Deleted": ..}], "SpaceReclaimed": bytes}``.
 
-    Raises:
-        InvalidArgument: an unknown filter.
-
     >>> prune(store)["SpaceReclaimed"]
     1234
     """
-    f = _wants(filters)
-    dangling_only, until = f.flag("dangling", True), f.until()
-    tests = "label" in f or "label!" in f or until is not None
     trash = []
     with store.lock():
         index = store._read_index()
@@ -169,15 +156,12 @@ def prune(store, filters=None):
             refs = sorted(r for r, m in index["references"].items() if m == manifest)
             if (refs and dangling_only) or image_id in usage.images:
                 continue
-            if tests:
+            if select is not None:
                 try:
                     config = store._read_json_blob(image_id)
                 except ImageError:
                     config = {}
-                if not f.labels((config.get("config") or {}).get("Labels")):
-                    continue
-                # docker keeps what was created after ``until``; no date counts as old
-                if until is not None and (timestamp(config.get("created")) or 0) > until:
+                if not select(config):
                     continue
             for r in refs:
                 del index["references"][r]

@@ -570,14 +570,14 @@ class ImageStore:
         from pycontainer.image import removal
         return removal.remove(self, ref, force=force)
 
-    def prune(self, filters=None):
+    def prune(self, dangling_only=True, select=None):
         """Delete unused untagged images, layers and blobs. See :func:`removal.prune`.
 
         >>> store.prune()
         {'ImagesDeleted': [...], 'SpaceReclaimed': 1234}
         """
         from pycontainer.image import removal
-        return removal.prune(self, filters=filters)
+        return removal.prune(self, dangling_only=dangling_only, select=select)
 
     def load(self, src):
         """Load a docker-archive or OCI layout. See :func:`archive.load`.

@@ -1,15 +1,13 @@
 """Containers, with docker-py's names: ``client.containers.run/create/get/list``
-and :class:`Container` objects. The verbs live in runtime/lifecycle.py."""
+and :class:`Container` objects. The verbs live in the engine
+(engine/containers.py); each method here is one call to it."""
 import contextlib
-import re
 import signal as _signal
 
-from .. import filters as _filters
-from ..errors import Conflict, InvalidArgument, NotFound
-from ..engine import archive as _archive
-from ..engine import containers as lifecycle
-from ..engine import state as _state
+from ..errors import ContainerError, NotFound
 from .base import Model
+
+CHUNK_SIZE = 2 << 20          # docker-py's DEFAULT_DATA_CHUNK_SIZE
 
 
 class Container(Model):
@@ -33,7 +31,7 @@ class Container(Model):
 
     @property
     def _lc(self):
-        return self.client.containers._lc
+        return self.client._backend.containers
 
     @property
     def image(self):
@@ -41,7 +39,7 @@ class Container(Model):
 
     def reload(self):
         """Refresh ``attrs`` from the store."""
-        self.attrs = _state.load(self.client._runtime, self.id)
+        self.attrs = self._lc.inspect(self.id)
 
     def start(self):
         """Start a created or exited container."""
@@ -133,32 +131,34 @@ class Container(Model):
 
     def put_archive(self, path, data):
         """Extract a tar (bytes or file object) into the existing directory ``path``; True."""
-        return _archive.put_archive(self.client._runtime, self.id, path, data)
+        return self._lc.put_archive(self.id, path, data)
 
-    def get_archive(self, path, chunk_size=_archive.CHUNK_SIZE):
+    def get_archive(self, path, chunk_size=CHUNK_SIZE):
         """``(iterator of tar bytes, stat dict)`` of ``path`` (docker-py's shape)."""
-        return _archive.get_archive(self.client._runtime, self.id, path, chunk_size)
+        return self._lc.get_archive(self.id, path, chunk_size)
 
     def put_file(self, path, data, mode=0o644):
         """Write bytes (or str) to the file ``path`` in the container (owner root)."""
-        return _archive.put_file(self.client._runtime, self.id, path, data, mode)
+        return self._lc.put_file(self.id, path, data, mode)
 
     def get_file(self, path):
         """The bytes of the regular file ``path`` in the container."""
-        return _archive.get_file(self.client._runtime, self.id, path)
+        return self._lc.get_file(self.id, path)
 
     def diff(self):
         """Changed paths: ``[{"Path": ..., "Kind": 0 modified | 1 added | 2 deleted}]``."""
-        return _archive.diff(self.client._runtime, self.id)
+        return self._lc.diff(self.id)
 
-    def export(self, chunk_size=_archive.CHUNK_SIZE):
+    def export(self, chunk_size=CHUNK_SIZE):
         """An iterator of tar bytes of the container's root filesystem."""
-        return _archive.export(self.client._runtime, self.id, chunk_size)
+        return self._lc.export(self.id, chunk_size)
 
     def commit(self, repository=None, tag=None, message=None, author=None, changes=None,
                conf=None):
         """A new image of the container's changes (its upper layer), like ``docker commit``."""
-        return self.client.images._commit(self, repository, tag, message, author, changes, conf)
+        from .images import Image
+        return Image(self.client, self.client._backend.images.commit(
+            self.id, repository, tag, message, author, changes, conf))
 
 
 class ContainerCollection:
@@ -166,7 +166,10 @@ class ContainerCollection:
 
     def __init__(self, client):
         self.client = client
-        self._lc = lifecycle.Lifecycle(client)
+
+    @property
+    def _lc(self):
+        return self.client._backend.containers
 
     def run(self, image, command=None, stdout=True, stderr=False, remove=False, detach=False,
             **kwargs):
@@ -189,7 +192,11 @@ class ContainerCollection:
                     self._lc.remove(cid, force=True)
                 raise
             return self.get(cid)
-        return self._lc.run_attached(image, command, kwargs, stdout, stderr, remove)
+        try:
+            return self._lc.run_attached(image, command, kwargs, stdout, stderr, remove)
+        except ContainerError as err:       # the engine's record becomes a model
+            err.container = Container(self.client, err.container)
+            raise
 
     def create(self, image, command=None, **kwargs):
         """Create a container without starting it (status ``created``)."""
@@ -198,8 +205,7 @@ class ContainerCollection:
 
     def get(self, container_id):
         """By full id, unique id prefix or name; NotFound otherwise."""
-        return Container(self.client, _state.load(self.client._runtime,
-                                                  self._lc.resolve(container_id)))
+        return Container(self.client, self._lc.inspect(container_id))
 
     def list(self, all=False, before=None, filters=None, limit=-1, since=None, sparse=False,
              ignore_removed=False):
@@ -223,69 +229,8 @@ class ContainerCollection:
         >>> client.containers.list(all=True, filters={"ancestor": "busybox", "status": "exited"})
         [<Container: 4c2b9e0c1d7f>]
         """
-        f = _filters.Filters(filters, CONTAINER_FILTERS, "containers.list()")
-        match = self._matcher(f, before, since)
-        all = all or "status" in f or (limit or 0) > 0 or match.bounded
-        out = []
-        for cid in self._lc.ids():
-            with contextlib.suppress(NotFound, ValueError, KeyError):
-                c = Container(self.client, _state.load(self.client._runtime, cid))
-                if (all or c.attrs["State"]["Running"]) and match(c):
-                    out.append(c)
-        out.sort(key=lambda c: c.attrs.get("Created", ""), reverse=True)
-        return out[:limit] if limit and limit > 0 else out
-
-    def _matcher(self, f, before, since):
-        """A test for one container from validated filters (lookups done once)."""
-        statuses = f.values("status")
-        bad = [s for s in statuses if s not in STATUSES]
-        if bad:
-            raise InvalidArgument(f"invalid filter 'status={bad[0]}': use one of {list(STATUSES)}")
-        try:
-            codes = {int(v) for v in f.values("exited")}
-        except ValueError:
-            raise InvalidArgument(f"invalid filter 'exited={f.values('exited')}': "
-                                  "exit codes are integers") from None
-        ancestors = self._ancestors(f.values("ancestor")) if "ancestor" in f else None
-        bounds = []
-        for key, given, newer in (("before", before, False), ("since", since, True)):
-            ref = f.one(key) if given is None else given
-            if ref is not None:
-                created = _state.load(self.client._runtime, self._lc.resolve(ref))["Created"]
-                bounds.append((_filters.timestamp(created) or 0, newer))
-
-        def match(c):
-            a, st = c.attrs, c.attrs["State"]
-            when = _filters.timestamp(a.get("Created")) or 0
-            return (f.any("id", lambda v: c.id.startswith(v))
-                    and f.any("name", lambda v: _name_match(v, c.name))
-                    and f.labels(c.labels)
-                    and (not statuses or c.status in statuses)
-                    and (not codes or (c.status in ("exited", "dead")
-                                       and st.get("ExitCode") in codes))
-                    and (ancestors is None or a.get("Image") in ancestors)
-                    and all(when > t if newer else when < t for t, newer in bounds)
-                    and f.any("network", lambda v: _on_network(a, v))
-                    and f.any("volume", lambda v: _has_volume(a, v)))
-        match.bounded = bool(bounds)
-        return match
-
-    def _ancestors(self, refs):
-        """Ids of the images named by ``refs`` and of the images built on them
-        (their layers extend its layers); an unknown name matches nothing."""
-        store = self.client.images._store
-        bases = []
-        for ref in refs:
-            with contextlib.suppress(NotFound, InvalidArgument):
-                bases.append(store.get(ref))
-        ids = {b.id for b in bases}
-        if bases:
-            for rec in store.list():
-                layers = rec.diff_ids
-                if any(len(layers) > len(b.diff_ids) and layers[:len(b.diff_ids)] == b.diff_ids
-                       for b in bases):
-                    ids.add(rec.id)
-        return ids
+        return [Container(self.client, a)
+                for a in self._lc.list(all, before, filters, limit, since)]
 
     def prune(self, filters=None):
         """Remove every container that is not running.
@@ -297,42 +242,4 @@ class ContainerCollection:
         >>> client.containers.prune(filters={"until": "1h", "label": "ci"})
         {'ContainersDeleted': [...], 'SpaceReclaimed': 0}
         """
-        f = _filters.Filters(filters, ("until", "label", "label!"), "containers.prune()")
-        until = f.until()
-        deleted = []
-        for c in self.list(all=True):
-            if c.status not in ("exited", "created", "dead") or not f.labels(c.labels):
-                continue
-            if until is not None and not (_filters.timestamp(c.attrs.get("Created")) or 0) < until:
-                continue
-            with contextlib.suppress(NotFound, Conflict):
-                c.remove()
-                deleted.append(c.id)
-        return {"ContainersDeleted": deleted, "SpaceReclaimed": 0}
-
-
-CONTAINER_FILTERS = ("id", "name", "label", "status", "exited", "ancestor", "before", "since",
-                     "network", "volume")
-STATUSES = ("created", "restarting", "running", "removing", "paused", "exited", "dead")
-
-
-def _name_match(pattern, name):
-    """docker's: the pattern is a regex searched in ``/name``; a plain name also matches."""
-    if pattern.lstrip("/") == name:
-        return True
-    try:
-        return re.search(pattern, "/" + name) is not None
-    except re.error:
-        return False
-
-
-def _on_network(attrs, value):
-    nets = (attrs.get("NetworkSettings") or {}).get("Networks") or {}
-    return value in nets or any(value and (n or {}).get("NetworkID", "").startswith(value)
-                                for n in nets.values())
-
-
-def _has_volume(attrs, value):
-    specs = attrs.get("Runtime", {}).get("Config", {}).get("mounts") or []
-    return any(value in (s.get("Name"), s.get("Source"), s.get("Destination"))
-               for s in specs if s.get("Type") in ("volume", "bind"))
+        return self._lc.prune(filters)

@@ -1,13 +1,8 @@
 """Images, with docker-py's names: ``client.images.get/list/remove/prune/load/
 import_image`` and :class:`Image` (``tags``, ``history()``, ``tag()``, ``save()``)."""
 import datetime
-import fnmatch
-import json
-import os
 
-from .. import filters as _filters
 from ..errors import InvalidArgument
-from ..image import reference
 from .base import Model
 
 DEFAULT_CHUNK = 2 << 20  # docker-py's DEFAULT_DATA_CHUNK_SIZE
@@ -61,7 +56,7 @@ class Image(Model):
 
     def reload(self):
         """Refresh from the store (tags may have moved)."""
-        self.record = self.client.images._store.get(self.id)
+        self.record = self.client._backend.images.get(self.id)
 
     def history(self):
         """The build steps, newest first, as ``docker history`` gives them.
@@ -88,7 +83,7 @@ class Image(Model):
         >>> client.images.get("busybox").tag("mybox", "v1")
         True
         """
-        self.record = self.client.images._store.tag(self.id, repository, tag)
+        self.record = self.client._backend.images.tag(self.id, repository, tag)
         return True
 
     def save(self, chunk_size=DEFAULT_CHUNK, named=False):
@@ -107,38 +102,20 @@ class Image(Model):
         if named is True:
             ref = self.tags[0] if self.tags else self.id
         elif isinstance(named, str):
-            if named not in self.tags:
-                raise InvalidArgument(f"{named!r} is not a tag of this image: {self.tags}")
+            check_named(self.tags, named)
             ref = named
-        return self.client.images._store.save([ref], chunk_size=chunk_size)
+        return self.client._backend.images.save([ref], chunk_size)
 
 
 class ImageCollection:
     """``client.images``."""
 
-    def __init__(self, client, store):
+    def __init__(self, client):
         self.client = client
-        self._store = store
-        self._cache = {}      # reference -> (index stat, record): run()'s hot path
-        run_root = getattr(getattr(client, "_runtime", None), "run_root", None)
-        if run_root and run_root not in store.container_dirs:
-            store.container_dirs.append(run_root)   # ephemeral containers live there
 
-    def _record(self, ref):
-        """The store's record for ``ref``, cached while the index is unchanged."""
-        try:
-            st = os.stat(self._store.index_path)
-            # The index is replaced by rename: a new inode and size tell a
-            # change that the mtime granularity could hide.
-            key = (st.st_mtime_ns, st.st_ino, st.st_size)
-        except (AttributeError, FileNotFoundError):
-            key = None
-        hit = self._cache.get(ref)
-        if hit and hit[0] == key and key is not None:
-            return hit[1]
-        record = self._store.get(ref)
-        self._cache[ref] = (key, record)
-        return record
+    @property
+    def _engine(self):
+        return self.client._backend.images
 
     def get(self, name):
         """An image by reference, id or unique id prefix; ImageNotFound otherwise.
@@ -146,7 +123,7 @@ class ImageCollection:
         >>> client.images.get("busybox:latest").tags
         ['busybox:latest']
         """
-        return Image(self.client, self._store.get(name))
+        return Image(self.client, self._engine.get(name))
 
     def list(self, name=None, all=False, filters=None):
         """Images, newest first.
@@ -161,19 +138,7 @@ class ImageCollection:
         >>> client.images.list(filters={"dangling": True})
         []
         """
-        f = _filters.Filters(filters, IMAGE_FILTERS, "images.list()")
-        dangling = f.flag("dangling")
-        bounds = [(_created(self._store.get(f.one(k))), k == "since")
-                  for k in ("before", "since") if k in f]
-
-        def match(rec):
-            when = _created(rec)
-            return ((not name or _ref_match(rec, name))
-                    and (dangling is None or dangling == (not rec.tags))
-                    and f.labels(rec.labels)
-                    and f.any("reference", lambda p: _ref_match(rec, p))
-                    and not any(when <= t if newer else when >= t for t, newer in bounds))
-        return [Image(self.client, rec) for rec in self._store.list() if match(rec)]
+        return [Image(self.client, rec) for rec in self._engine.list(name, filters)]
 
     def remove(self, image, force=False, noprune=False):
         """Untag or delete an image, like ``docker rmi``.
@@ -187,7 +152,7 @@ class ImageCollection:
         """
         if isinstance(image, Image):
             image = image.id
-        return self._store.remove(image, force=force)
+        return self._engine.remove(image, force=force)
 
     def prune(self, filters=None):
         """Delete untagged images that no container uses, then unused layers.
@@ -200,7 +165,7 @@ class ImageCollection:
         >>> client.images.prune()
         {'ImagesDeleted': [], 'SpaceReclaimed': 0}
         """
-        return self._store.prune(filters=filters)
+        return self._engine.prune(filters)
 
     def load(self, data):
         """Load images from a ``docker save`` archive or an OCI image layout.
@@ -211,7 +176,7 @@ class ImageCollection:
         >>> client.images.load(open("busybox.tar", "rb"))
         [<Image: 'busybox:latest'>]
         """
-        return [Image(self.client, r) for r in self._store.load(data)]
+        return [Image(self.client, r) for r in self._engine.load(data)]
 
     def import_image(self, src, repository=None, tag=None, changes=None):
         """Import a rootfs tarball (path, file object or bytes) as a one-layer image,
@@ -220,37 +185,15 @@ class ImageCollection:
         >>> client.images.import_image("rootfs.tar.gz", "app", "1").tags
         ['app:1']
         """
-        return Image(self.client, self._store.import_image(src, repository=repository, tag=tag,
-                                                           changes=changes))
+        return Image(self.client, self._engine.import_image(src, repository=repository, tag=tag,
+                                                            changes=changes))
 
     def busybox(self, tag="latest"):
         """The embedded default base image (``busybox:latest``), made on first use
         from Debian's busybox-static."""
-        from ..image import ensure_busybox
-        return Image(self.client, ensure_busybox(self._store, tag=tag))
-
-    def _commit(self, container, repository=None, tag=None, message=None, author=None,
-                changes=None, conf=None):
-        """``Container.commit``: the container's upper layer becomes a new image."""
-        from ..image.commit import commit
-        with open(self.client._runtime.config_path(container.id)) as f:
-            upper = os.path.join(json.load(f)["Runtime"]["LayerDir"], "upper")
-        base = self._store.get(container.attrs["Image"])
-        return Image(self.client, commit(self._store, upper, base, repository, tag, message,
-                                         author, changes, conf))
+        return Image(self.client, self._engine.busybox(tag))
 
 
-IMAGE_FILTERS = ("dangling", "label", "reference", "before", "since")
-
-
-def _created(rec):
-    return _filters.timestamp(rec.created) or 0
-
-
-def _ref_match(rec, pattern):
-    """docker's ``reference`` filter: a glob on ``name`` or ``name:tag``."""
-    for tag in rec.tags:
-        name = reference.parse(tag).familiar_name
-        if fnmatch.fnmatchcase(tag, pattern) or fnmatch.fnmatchcase(name, pattern):
-            return True
-    return False
+def check_named(tags, named):
+    if named not in tags:
+        raise InvalidArgument(f"{named!r} is not a tag of this image: {tags}")

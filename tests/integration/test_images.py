@@ -138,7 +138,7 @@ def test_two_images_share_the_base_layer(fresh_client, tmp_path):
     assert len(layers) == 3          # busybox once, one of each
     assert a.record.layer_dirs[0] == b.record.layer_dirs[0] == base.record.layer_dirs[0]
     # Saved together, the shared layer is in the archive once.
-    data = b"".join(client.images._store.save(["a", "b"]))
+    data = b"".join(client._backend.image_store.save(["a", "b"]))
     with tarfile.open(fileobj=io.BytesIO(data)) as tf:
         names = tf.getnames()
     assert names.count("blobs/sha256/" + base.record.diff_ids[0][7:]) == 1

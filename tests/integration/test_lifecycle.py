@@ -312,7 +312,7 @@ def test_kill_monitor_reports_exit(client, busybox):
         with open(run) as f:
             assert '"running"' in f.read()
         assert _leftover_cgroups(client, c.id)
-        client.containers._lc.recover()
+        client._backend.reconcile()
         with open(run) as f:
             assert '"exited"' in f.read()
         assert not _leftover_cgroups(client, c.id)
@@ -334,7 +334,7 @@ def test_monitor_death_restarts_by_policy(client, busybox):
             os.kill(mon, signal.SIGKILL)
             while os.path.exists(f"/proc/{mon}") and c.attrs["State"]["Running"]:
                 c.reload()
-        client.containers._lc.recover()
+        client._backend.reconcile()
         a.reload()
         b.reload()
         assert a.status == "running" and monitor_pid(a) != old[a.id]

@@ -192,7 +192,7 @@ def veths():
 
 def assert_clean(client, grace=3.0):
     """No veth, lease, port claim or DNAT element of ours in this namespace."""
-    net = client.networks._net
+    net = client._backend.net
     deadline = time.monotonic() + grace
     while veths() and time.monotonic() < deadline:
         time.sleep(0.05)       # the kernel deletes a dead namespace's veths a bit later
@@ -286,7 +286,7 @@ def test_default_bridge(client, busybox, netns):
             assert ep["IPAddress"] in c.exec_run(["ip", "-o", "-4", "addr"]).output.decode()
             c.stop(timeout=1)        # the monitor's hook (no Python) released it all
             assert c.attrs["NetworkSettings"]["Networks"]["bridge"]["IPAddress"] == ""
-            net = client.networks._net
+            net = client._backend.net
             assert net.store.read_leases(bridge.id) == {}
             assert not os.path.exists(net.netns_path(c.id))
             assert not os.path.exists(net.state_path(c.id))
@@ -422,7 +422,7 @@ def test_taken_port_fails_start_and_leaves_created(client, busybox, netns):
                 b.start()
             b.reload()
             assert b.status == "created"
-            st = client.networks._net
+            st = client._backend.net
             assert list(st.store.read_ports().values()) == [
                 {"Container": holder.id, "ContainerPort": 80}]
             nid = client.networks.get("pyc-t-taken").id
@@ -572,7 +572,7 @@ def test_restart_keeps_namespace_and_address(client, busybox, netns):
             addrs = re.findall(r"inet (\S+)/", c.logs().decode())
             assert len(addrs) == 3 and len(set(addrs)) == 1, addrs
             wait_for(lambda: not veths(), what="veth removal by the monitor's hook")
-            assert not os.path.exists(client.networks._net.netns_path(c.id))
+            assert not os.path.exists(client._backend.net.netns_path(c.id))
     in_netns(netns, body, client)
 
 
@@ -580,7 +580,7 @@ def test_start_stop_cycles_leak_nothing(client, busybox, netns):
     """1000 cycles at the lease level (a /28, so the allocator wraps ~80 times),
     then real containers: attached runs and detached start/stop."""
     def body(client):
-        net = client.networks._net
+        net = client._backend.net
         with network(client, "pyc-t-cyc", ipam=IPAMConfig(
                 pool_configs=[IPAMPool(subnet="10.97.0.0/28")])) as n:
             rec = net.get(n.id)
@@ -618,7 +618,7 @@ print(json.dumps(out))
 def test_concurrent_allocation_never_hands_out_an_address_twice(client, busybox, netns,
                                                                  store_root):
     def body(client):
-        net = client.networks._net
+        net = client._backend.net
         with network(client, "pyc-t-conc", ipam=IPAMConfig(
                 pool_configs=[IPAMPool(subnet="10.96.0.0/22")])) as n:
             procs = [subprocess.Popen(
@@ -670,7 +670,7 @@ def test_removal_leaves_no_link_lease_or_rule(client, busybox, netns):
     def body(client):
         net = client.networks.create("pyc-t-rm", labels={"app": "x"})
         key = net.id[:12]
-        bridge = client.networks._net.get(net.id)["Bridge"]
+        bridge = client._backend.net.get(net.id)["Bridge"]
         c = client.containers.run("busybox", ["sleep", "30"], network="pyc-t-rm", detach=True,
                                   ports={"80/tcp": 18100})
         with netlink.local() as nl:
@@ -685,7 +685,7 @@ def test_removal_leaves_no_link_lease_or_rule(client, busybox, netns):
         assert bridge not in names and not any(VETH.match(n) for n in names)
         table = firewall.nft(f"list table {firewall.TABLE}") or ""
         assert key not in table and bridge not in table and "18100" not in table
-        assert not os.path.exists(client.networks._net.store.path(net.id))
+        assert not os.path.exists(client._backend.net.store.path(net.id))
         with pytest.raises(errors.NotFound):
             client.networks.get(net.id)
         # prune takes user networks no running container uses
@@ -718,7 +718,7 @@ x.start()
 
 def test_crash_between_steps_repaired_by_next_client(client, busybox, netns, store_root):
     def body(client):
-        net = client.networks._net
+        net = client._backend.net
         with network(client, "pyc-t-crash") as n:
             r = subprocess.run([sys.executable, "-c", CRASH.format(root=ROOT,
                                                                    store=str(store_root))],

@@ -19,7 +19,7 @@ def _drain(fd):
 
 def test_a_spec_built_by_hand_runs(client, busybox, tmp_path):
     rt = client._runtime
-    record = client.images._record("busybox")
+    record = client._backend.images.record("busybox")
     cid = "pyc" + secrets.token_hex(30) + "sp"
     for d in ("rootfs", "upper", "work", "data"):
         (tmp_path / d).mkdir()

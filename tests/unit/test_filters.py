@@ -4,7 +4,7 @@ import datetime
 import pytest
 
 from pycontainer.errors import InvalidArgument
-from pycontainer.filters import Filters, parse_time, timestamp
+from pycontainer.engine.filters import Filters, parse_time, timestamp
 
 NOW = 1_700_000_000.0
 

@@ -7,6 +7,7 @@ import time
 import pytest
 
 from pycontainer.errors import Conflict, ImageError, ImageNotFound, InvalidArgument
+from pycontainer.engine.images import prune
 from pycontainer.image import ImageStore
 from store_helpers import rootfs_tar
 
@@ -103,7 +104,7 @@ def test_image_in_use_by_container(store, top):
         store.remove("app:1")
     with pytest.raises(Conflict, match="being used by container cccccccccccc"):
         store.remove(rec.id)
-    assert store.prune({"dangling": False})["ImagesDeleted"] == []
+    assert prune(store, {"dangling": False})["ImagesDeleted"] == []
     assert store.get("app:1").id == rec.id
     # force: the image goes, what the container runs on stays.
     out = store.remove("app:1", force=True)
@@ -139,13 +140,13 @@ def test_prune_dangling_labels_and_leftovers(store):
     assert os.listdir(store.tmp_dir) == ["layer-fresh"]
     assert {r.id for r in store.list()} == {keep.id, new.id, used.id}
     with pytest.raises(InvalidArgument, match="untill"):
-        store.prune({"untill": "1h"})          # a misspelt key never prunes everything
+        prune(store, {"untill": "1h"})          # a misspelt key never prunes everything
     store.tag(new.id, "app", "2", )
     store.import_image(rootfs_tar({"l": b"l"}), "labelled", changes=["LABEL tier=x"])
-    got = store.prune({"dangling": "false", "label": "tier=x"})
+    got = prune(store, {"dangling": "false", "label": "tier=x"})
     assert got["ImagesDeleted"][0] == {"Untagged": "labelled:latest"}
     assert {r.id for r in store.list()} == {keep.id, new.id, used.id}
-    got = store.prune({"dangling": False, "label!": ["tier"]})
+    got = prune(store, {"dangling": False, "label!": ["tier"]})
     assert {r.id for r in store.list()} == {used.id}
     assert sorted(d["Untagged"] for d in got["ImagesDeleted"] if "Untagged" in d) == [
         "app:2", "app:latest", "keep:latest"]
@@ -156,16 +157,16 @@ def test_prune_until_keeps_newer_images(store):
     mid = store.import_image(rootfs_tar({"m": b"m"}), "mid", created="2022-06-01T00:00:00+02:00")
     new = store.import_image(rootfs_tar({"n": b"n"}), "new")          # now
     with pytest.raises(InvalidArgument):
-        store.prune({"dangling": False, "until": "yesterday"})
+        prune(store, {"dangling": False, "until": "yesterday"})
     with pytest.raises(InvalidArgument):
-        store.prune({"dangling": False, "until": ["1h", "2h"]})
-    got = store.prune({"dangling": False, "until": "2021-01-01"})
+        prune(store, {"dangling": False, "until": ["1h", "2h"]})
+    got = prune(store, {"dangling": False, "until": "2021-01-01"})
     assert {"Deleted": old.id} in got["ImagesDeleted"]
     assert {r.id for r in store.list()} == {mid.id, new.id}
-    got = store.prune({"dangling": False, "until": "1h"})         # a Go duration before now
+    got = prune(store, {"dangling": False, "until": "1h"})         # a Go duration before now
     assert {"Deleted": mid.id} in got["ImagesDeleted"]
     assert [r.id for r in store.list()] == [new.id]
-    store.prune({"dangling": False, "until": str(int(time.time()) + 60)})   # unix seconds
+    prune(store, {"dangling": False, "until": str(int(time.time()) + 60)})   # unix seconds
     assert store.list() == []
 
 

@@ -21,7 +21,7 @@ import datetime
 import re
 import time
 
-from .errors import InvalidArgument
+from ..errors import InvalidArgument
 
 _UNIT = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "μs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0,
          "h": 3600.0}

@@ -1,0 +1,71 @@
+"""``Engine``: one store's containers, images, networks and volumes.
+
+The engine is the core every face stands on: the SDK's models (``Client``),
+and later the daemon and the CLI. Its verbs take and return plain data
+(ids, dicts, image records); it never imports a face.
+
+>>> engine = Engine("/var/lib/pycontainer")
+>>> cid = engine.containers.create("busybox", ["true"], {})
+>>> engine.containers.start(cid)
+"""
+import os
+
+from .. import cgroups
+from ..image import ImageStore
+from ..image.limits import Limits
+from ..network.manager import Networking
+from ..runtime.runtime import Runtime
+from ..security import userns as _userns
+from ..volumes import VolumeStore
+
+DEFAULT_ROOT = "/var/lib/pycontainer"
+
+
+class Engine:
+    """The engine of one store. Arguments as :class:`pycontainer.Client`'s.
+
+    Attributes:
+        containers: container verbs (engine/containers.py).
+        images: image verbs (engine/images.py).
+        networks: network verbs (engine/networks.py).
+        volumes: volume verbs (engine/volumes.py).
+        runtime: the low-level runtime (runtime/runtime.py).
+    """
+
+    def __init__(self, root=None, cgroup_parent="/", run_root=None, favor_dynmods=None,
+                 userns_mode=None, max_layer_size=None, max_image_size=None,
+                 min_free_space=None, reconcile=True):
+        from .containers import Containers
+        from .images import Images
+        from .networks import Networks
+        from .volumes import Volumes
+        self.root = os.path.abspath(root or os.environ.get("PYCONTAINER_ROOT") or DEFAULT_ROOT)
+        self.userns_mode = _userns.validate(userns_mode)
+        limits = Limits(max_layer_size=max_layer_size, max_image_size=max_image_size,
+                        min_free_space=min_free_space)          # InvalidArgument before anything
+        os.makedirs(self.root, mode=0o711, exist_ok=True)
+        self.runtime = Runtime(self.root, run_root=run_root, cgroup_parent=cgroup_parent)
+        if favor_dynmods is None:
+            favor_dynmods = os.environ.get("PYCONTAINER_FAVOR_DYNMODS") == "1"
+        if favor_dynmods:
+            cgroups.favor_dynmods(self.runtime.cgroup_layout)
+        self.image_store = ImageStore(
+            self.root, max_layer_size=limits.max_layer_size,
+            max_image_size=limits.max_image_size, min_free_space=limits.min_free_space)
+        if self.runtime.run_root not in self.image_store.container_dirs:
+            # ephemeral containers' upper dirs live there: image removal checks them
+            self.image_store.container_dirs.append(self.runtime.run_root)
+        self.volume_store = VolumeStore(self.root, self.runtime.run_root)
+        self.net = Networking(self.root, self.runtime.run_root, self.runtime)
+        self.containers = Containers(self)
+        self.images = Images(self)
+        self.networks = Networks(self)
+        self.volumes = Volumes(self)
+        self.net.resolve_container = self.containers.resolve
+        if reconcile:
+            self.reconcile()
+
+    def reconcile(self):
+        """Repair the store after crashes or a reboot (see Containers.recover):
+        called when a Client starts; reading state never repairs anything."""
+        self.containers.recover()

@@ -1,0 +1,126 @@
+"""Image verbs: docker's filters and semantics over the content-addressed
+store (image/). Records (image/record.py) are what they return: plain
+data a face wraps in its own objects."""
+import collections
+import fnmatch
+import os
+
+from ..image import reference
+from ..jsonfile import read_json
+from . import filters as _filters
+
+IMAGE_FILTERS = ("dangling", "label", "reference", "before", "since")
+PRUNE_FILTERS = ("dangling", "label", "label!", "until")
+CACHE_SIZE = 64          # references whose records run() looks up without the index
+
+
+class Images:
+    """``engine.images``: the image store with docker's verbs."""
+
+    def __init__(self, engine):
+        self.engine = engine
+        self.store = engine.image_store
+        self._cache = collections.OrderedDict()   # reference -> (index stat, record), LRU
+
+    def record(self, ref):
+        """The store's record for ``ref``, cached while the index is unchanged
+        (run()'s hot path); at most CACHE_SIZE references are kept."""
+        try:
+            st = os.stat(self.store.index_path)
+            # The index is replaced by rename: a new inode and size tell a
+            # change that the mtime granularity could hide.
+            key = (st.st_mtime_ns, st.st_ino, st.st_size)
+        except (AttributeError, FileNotFoundError):
+            key = None
+        hit = self._cache.get(ref)
+        if hit and hit[0] == key and key is not None:
+            self._cache.move_to_end(ref)
+            return hit[1]
+        record = self.store.get(ref)
+        self._cache[ref] = (key, record)
+        self._cache.move_to_end(ref)
+        while len(self._cache) > CACHE_SIZE:
+            self._cache.popitem(last=False)
+        return record
+
+    def get(self, ref):
+        return self.store.get(ref)
+
+    def list(self, name=None, filters=None):
+        """Records, newest first (see models/images.py for the filters)."""
+        f = _filters.Filters(filters, IMAGE_FILTERS, "images.list()")
+        dangling = f.flag("dangling")
+        bounds = [(_created(self.store.get(f.one(k))), k == "since")
+                  for k in ("before", "since") if k in f]
+
+        def match(rec):
+            when = _created(rec)
+            return ((not name or _ref_match(rec, name))
+                    and (dangling is None or dangling == (not rec.tags))
+                    and f.labels(rec.labels)
+                    and f.any("reference", lambda p: _ref_match(rec, p))
+                    and not any(when <= t if newer else when >= t for t, newer in bounds))
+        return [rec for rec in self.store.list() if match(rec)]
+
+    def remove(self, ref, force=False):
+        return self.store.remove(ref, force=force)
+
+    def prune(self, filters=None):
+        return prune(self.store, filters)
+
+    def tag(self, image_id, repository, tag=None):
+        return self.store.tag(image_id, repository, tag)
+
+    def save(self, refs, chunk_size):
+        return self.store.save(refs, chunk_size=chunk_size)
+
+    def load(self, data):
+        return self.store.load(data)
+
+    def import_image(self, src, repository=None, tag=None, changes=None):
+        if isinstance(src, (str, os.PathLike)) and not os.path.exists(src):
+            from ..errors import NotFound
+            raise NotFound(f"import_image: no such file {os.fspath(src)!r}")
+        return self.store.import_image(src, repository=repository, tag=tag, changes=changes)
+
+    def busybox(self, tag="latest"):
+        from ..image import ensure_busybox
+        return ensure_busybox(self.store, tag=tag)
+
+    def commit(self, cid, repository=None, tag=None, message=None, author=None, changes=None,
+               conf=None):
+        """The container's upper layer becomes a new image (``docker commit``)."""
+        from ..image.commit import commit
+        attrs = read_json(self.engine.runtime.config_path(self.engine.containers.resolve(cid)))
+        upper = os.path.join(attrs["Runtime"]["LayerDir"], "upper")
+        base = self.store.get(attrs["Image"])
+        return commit(self.store, upper, base, repository, tag, message, author, changes, conf)
+
+
+def prune(store, filters=None):
+    """docker's ``image prune`` filters over the store's prune: ``dangling``
+    (False: tagged images too), ``label``, ``label!``, ``until`` (keeps what
+    was created after it); any other key raises InvalidArgument."""
+    f = _filters.Filters(filters, PRUNE_FILTERS, "images.prune()")
+    dangling_only, until = f.flag("dangling", True), f.until()
+    select = None
+    if "label" in f or "label!" in f or until is not None:
+        def select(config):
+            if not f.labels((config.get("config") or {}).get("Labels")):
+                return False
+            # docker keeps what was created after ``until``; no date counts as old
+            return until is None or (_filters.timestamp(config.get("created")) or 0) <= until
+    return store.prune(dangling_only=dangling_only, select=select)
+
+
+def _created(rec):
+    return _filters.timestamp(rec.created) or 0
+
+
+def _ref_match(rec, pattern):
+    """docker's ``reference`` filter: a glob on ``name`` or ``name:tag``."""
+    for tag in rec.tags:
+        name = reference.parse(tag).familiar_name
+        if fnmatch.fnmatchcase(tag, pattern) or fnmatch.fnmatchcase(name, pattern):
+            return True
+    return False

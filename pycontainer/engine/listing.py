@@ -1,0 +1,123 @@
+"""``list()`` and ``prune()`` of containers with docker's filters, over the
+engine's container records (attrs dicts)."""
+import contextlib
+import re
+
+from ..errors import Conflict, InvalidArgument, NotFound
+from . import filters as _filters
+from . import state as _state
+
+
+def list_containers(engine, all=False, before=None, filters=None, limit=-1, since=None):
+    """Records of running containers (every one with ``all``), newest first;
+    the filters as models/containers.py documents them."""
+    f = _filters.Filters(filters, CONTAINER_FILTERS, "containers.list()")
+    match = _matcher(engine, f, before, since)
+    all = all or "status" in f or (limit or 0) > 0 or match.bounded
+    out = []
+    for cid in engine.ids():
+        with contextlib.suppress(NotFound, ValueError, KeyError):
+            c = _state.load(engine.rt, cid)
+            if (all or c["State"]["Running"]) and match(c):
+                out.append(c)
+    out.sort(key=lambda c: c.get("Created", ""), reverse=True)
+    return out[:limit] if limit and limit > 0 else out
+
+
+def _matcher(engine, f, before, since):
+    """A test for one container from validated filters (lookups done once)."""
+    statuses = f.values("status")
+    bad = [s for s in statuses if s not in STATUSES]
+    if bad:
+        raise InvalidArgument(f"invalid filter 'status={bad[0]}': use one of {list(STATUSES)}")
+    try:
+        codes = {int(v) for v in f.values("exited")}
+    except ValueError:
+        raise InvalidArgument(f"invalid filter 'exited={f.values('exited')}': "
+                              "exit codes are integers") from None
+    ancestors = _ancestors(engine, f.values("ancestor")) if "ancestor" in f else None
+    bounds = []
+    for key, given, newer in (("before", before, False), ("since", since, True)):
+        ref = f.one(key) if given is None else given
+        if ref is not None:
+            created = _state.load(engine.rt, engine.resolve(ref))["Created"]
+            bounds.append((_filters.timestamp(created) or 0, newer))
+
+    def match(a):
+        st = a["State"]
+        cid, name, status = a["Id"], a["Name"].lstrip("/"), st["Status"]
+        when = _filters.timestamp(a.get("Created")) or 0
+        return (f.any("id", lambda v: cid.startswith(v))
+                and f.any("name", lambda v: _name_match(v, name))
+                and f.labels(a["Config"].get("Labels") or {})
+                and (not statuses or status in statuses)
+                and (not codes or (status in ("exited", "dead")
+                                   and st.get("ExitCode") in codes))
+                and (ancestors is None or a.get("Image") in ancestors)
+                and all(when > t if newer else when < t for t, newer in bounds)
+                and f.any("network", lambda v: _on_network(a, v))
+                and f.any("volume", lambda v: _has_volume(a, v)))
+    match.bounded = bool(bounds)
+    return match
+
+
+def _ancestors(engine, refs):
+    """Ids of the images named by ``refs`` and of the images built on them
+    (their layers extend its layers); an unknown name matches nothing."""
+    store = engine.engine.image_store
+    bases = []
+    for ref in refs:
+        with contextlib.suppress(NotFound, InvalidArgument):
+            bases.append(store.get(ref))
+    ids = {b.id for b in bases}
+    if bases:
+        for rec in store.list():
+            layers = rec.diff_ids
+            if any(len(layers) > len(b.diff_ids) and layers[:len(b.diff_ids)] == b.diff_ids
+                   for b in bases):
+                ids.add(rec.id)
+    return ids
+
+
+def prune(engine, filters=None):
+    """Remove every container that is not running (``until``, ``label``, ``label!``)."""
+    f = _filters.Filters(filters, ("until", "label", "label!"), "containers.prune()")
+    until = f.until()
+    deleted = []
+    for c in list_containers(engine, all=True):
+        stopped = c["State"]["Status"] in ("exited", "created", "dead")
+        if not stopped or not f.labels(c["Config"].get("Labels") or {}):
+            continue
+        if until is not None and not (_filters.timestamp(c.get("Created")) or 0) < until:
+            continue
+        with contextlib.suppress(NotFound, Conflict):
+            engine.remove(c["Id"])
+            deleted.append(c["Id"])
+    return {"ContainersDeleted": deleted, "SpaceReclaimed": 0}
+
+
+CONTAINER_FILTERS = ("id", "name", "label", "status", "exited", "ancestor", "before", "since",
+                     "network", "volume")
+STATUSES = ("created", "restarting", "running", "removing", "paused", "exited", "dead")
+
+
+def _name_match(pattern, name):
+    """docker's: the pattern is a regex searched in ``/name``; a plain name also matches."""
+    if pattern.lstrip("/") == name:
+        return True
+    try:
+        return re.search(pattern, "/" + name) is not None
+    except re.error:
+        return False
+
+
+def _on_network(attrs, value):
+    nets = (attrs.get("NetworkSettings") or {}).get("Networks") or {}
+    return value in nets or any(value and (n or {}).get("NetworkID", "").startswith(value)
+                                for n in nets.values())
+
+
+def _has_volume(attrs, value):
+    specs = attrs.get("Runtime", {}).get("Config", {}).get("mounts") or []
+    return any(value in (s.get("Name"), s.get("Source"), s.get("Destination"))
+               for s in specs if s.get("Type") in ("volume", "bind"))
