@@ -123,7 +123,7 @@ installed_ok() {
     .venv/bin/python - "$PWD" <<'PY' 2>/dev/null
 import importlib.util, os, sys
 root = sys.argv[1]
-for name in ("cffi", "pytest", "hypothesis", "setuptools"):
+for name in ("cffi", "pytest", "hypothesis", "setuptools", "importlinter"):
     if importlib.util.find_spec(name) is None:
         sys.exit(1)
 spec = importlib.util.find_spec("pycontainer")
@@ -211,6 +211,11 @@ main() {
                     break
                 fi
             done
+            # The import rules between the rooms (pyproject.toml, ARCHITECTURE.md).
+            .venv/bin/lint-imports --no-cache >/dev/null || {
+                .venv/bin/lint-imports --no-cache >&2
+                die "import rules broken (see above)"
+            }
             exec .venv/bin/python -m pytest -p no:cacheprovider "${paths[@]}" "$@"
             ;;
     esac

@@ -1,5 +1,4 @@
 """The entry point: ``Client(root=...)`` with ``containers`` and ``images``."""
-from .engine.engine import DEFAULT_ROOT  # noqa: F401  (documented here too)
 from .models.containers import ContainerCollection
 from .models.images import ImageCollection
 from .models.networks import NetworkCollection

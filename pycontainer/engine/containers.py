@@ -7,6 +7,7 @@ Detached containers run under a monitor process (runtime/monitor.py);
 import contextlib
 import os
 import secrets
+import shutil
 import select
 import signal as _signal
 import threading
@@ -18,6 +19,7 @@ from ..errors import Conflict, ContainerError, InvalidArgument, NotFound
 from . import archive as _archive
 from . import config as _config
 from . import listing as _listing
+from . import spec as _spec
 from . import logs as _logs
 from . import state as _state
 from ..runtime import teardown
@@ -300,7 +302,7 @@ class Containers:
         run_path = os.path.join(rt.layer_dir(cid, ephemeral), "run.json")
         try:
             try:
-                spec, labels = rt.spec_for(cid, cfg, rt.lowers(record), ephemeral,
+                spec, labels = self._spec(cid, cfg, rt.lowers(record), ephemeral,
                                            netns=net and net.netns)
                 proc = rt.start(cid, spec, (-1, out_w, err_w), pdeathsig=_signal.SIGKILL,
                                 hold_mntns=True, on_spawn=net and net.on_spawn, labels=labels)
@@ -361,7 +363,7 @@ class Containers:
             os.unlink(files.run)
         net = self.engine.net.start(cid, cfg)
         try:
-            spec, labels = self.rt.spec_for(cid, cfg, rtc["Lowers"], False, netns=net.netns)
+            spec, labels = self._spec(cid, cfg, rtc["Lowers"], False, netns=net.netns)
             self.rt.start_monitored(cid, spec, cfg.name,
                                     (policy.get("Name") or "no",
                                      policy.get("MaximumRetryCount") or 0),
@@ -372,6 +374,22 @@ class Containers:
             raise
         if net.netns:
             self.engine.net.record(files.config, cid)
+
+    def _spec(self, cid, cfg, lowers, ephemeral, netns=None):
+        """The runtime Spec of one start of ``cfg``: paths, volumes made, the
+        user namespace prepared (engine/spec.py chooses the policy)."""
+        rt = self.rt
+        rd, ld = rt.rundir(cid), rt.layer_dir(cid, ephemeral)
+        if cfg.volatile:
+            # After a volatile mount the kernel refuses the old work dir
+            # ("incompat/volatile"); it holds nothing we need between starts.
+            shutil.rmtree(os.path.join(ld, "work", "work"), ignore_errors=True)
+        userns_path = rt.prepare_userns(cid, cfg) if cfg.userns_host is not None else None
+        spec, labels = _spec.build(cfg, rd, ld, lowers, rt.root, netns=netns,
+                                   userns_path=userns_path)
+        for d in spec.root.idmapped:
+            os.makedirs(d, 0o755, exist_ok=True)
+        return spec, labels
 
     def _send(self, cid, st, sig):
         if sig in STOP_SIGNALS:

@@ -11,6 +11,7 @@ and later the daemon and the CLI. Its verbs take and return plain data
 import os
 
 from .. import cgroups
+from ..errors import NotFound
 from ..image import ImageStore
 from ..image.limits import Limits
 from ..network.manager import Networking
@@ -56,7 +57,7 @@ class Engine:
             # ephemeral containers' upper dirs live there: image removal checks them
             self.image_store.container_dirs.append(self.runtime.run_root)
         self.volume_store = VolumeStore(self.root, self.runtime.run_root)
-        self.net = Networking(self.root, self.runtime.run_root, self.runtime)
+        self.net = Networking(self.root, self.runtime.run_root, state_of=self._state_of)
         self.containers = Containers(self)
         self.images = Images(self)
         self.networks = Networks(self)
@@ -64,6 +65,13 @@ class Engine:
         self.net.resolve_container = self.containers.resolve
         if reconcile:
             self.reconcile()
+
+    def _state_of(self, cid):
+        from . import state as _state
+        try:
+            return _state.load(self.runtime, cid)["State"]
+        except (NotFound, OSError, ValueError, KeyError):
+            return None
 
     def reconcile(self):
         """Repair the store after crashes or a reboot (see Containers.recover):

@@ -142,10 +142,11 @@ NOTHING = Started()
 class Networking:
     """Networks of one store, and the endpoints of its containers."""
 
-    def __init__(self, root, run_root, runtime=None):
+    def __init__(self, root, run_root, state_of=None):
         self.root = root
         self.run_root = run_root
-        self.rt = runtime
+        # cid -> docker's State dict (the engine's reading), or None: no such container
+        self.state_of = state_of or (lambda cid: None)
         self.store = NetworkStore(root)
         self.resolve_container = None     # name or id -> id (set by the Client)
 
@@ -550,13 +551,8 @@ class Networking:
         return Started(self, cid, path, [])
 
     def _pid(self, cid):
-        if self.rt is None:
-            return 0
-        from ..engine import state as _state
-        with contextlib.suppress(Exception):
-            st = _state.load(self.rt, cid)["State"]
-            return st["Pid"] if st["Running"] else 0
-        return 0
+        st = self.state_of(cid)
+        return st["Pid"] if st and st["Running"] else 0
 
     # -- connect / disconnect at run time -----------------------------------------------
     def connect_running(self, cid, cfg, rec, epcfg):
@@ -667,12 +663,8 @@ class Networking:
             return True
         if _lock_held(os.path.join(self.rundir(cid), "lock")):
             return True
-        if self.rt is None:
-            return False
-        from ..engine import state as _state
-        try:
-            st = _state.load(self.rt, cid)["State"]
-        except Exception:
+        st = self.state_of(cid)
+        if st is None:
             return False
         # a monitor still alive is running its release hooks: leave it to them
         return st["Running"] or st["Restarting"] or bool(

@@ -228,29 +228,13 @@ class Runtime:
                 os.unlink(os.path.join(self.names, name))
 
     # -- start -----------------------------------------------------------
-    def spec_for(self, cid, cfg, lowers, ephemeral, netns=None):
-        """The runtime Spec of one start of ``cfg``: paths, volumes made, the
-        user namespace prepared (engine/spec.py chooses the policy)."""
-        from ..engine import spec as _spec
-        rd, ld = self.rundir(cid), self.layer_dir(cid, ephemeral)
-        if cfg.volatile:
-            # After a volatile mount the kernel refuses the old work dir
-            # ("incompat/volatile"); it holds nothing we need between starts.
-            shutil.rmtree(os.path.join(ld, "work", "work"), ignore_errors=True)
-        userns_path = self._prepare_userns(cid, cfg) if cfg.userns_host is not None else None
-        spec, labels = _spec.build(cfg, rd, ld, lowers, self.root, netns=netns,
-                                   userns_path=userns_path)
-        for d in spec.root.idmapped:
-            os.makedirs(d, 0o755, exist_ok=True)
-        return spec, labels
-
     def _plan(self, spec, labels=None):
         return planmod.compile_plan(spec, self._cg_mounts, labels), planmod.clone_flags(spec)
 
     def userns_path(self, cid):
         return os.path.join(self.rundir(cid), "userns")
 
-    def _prepare_userns(self, cid, cfg):
+    def prepare_userns(self, cid, cfg):
         """The container's user namespace, bound on a file in its run dir for
         as long as it runs (restarts by the monitor reuse it)."""
         path = self.userns_path(cid)
