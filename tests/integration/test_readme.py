@@ -206,8 +206,9 @@ def test_python_examples_run_in_order(example_dirs, netns_path, tmp_path):
 
     results_path = tmp_path / "results.json"
     try:
+        # timeouts: within pytest-timeout's 300 s, so that the clean-up still runs
         r = in_netns("-c", RUNNER, README, str(tmp_path / "blocks.json"), str(results_path),
-                     timeout=300)
+                     timeout=240)
         assert r.returncode == 0 and results_path.exists(), r.stderr
         results = json.loads(results_path.read_text())
         for res in results:
@@ -220,7 +221,7 @@ def test_python_examples_run_in_order(example_dirs, netns_path, tmp_path):
             assert re.fullmatch(want, res["stdout"]), \
                 f"the example at README.md:{line} printed:\n{res['stdout']}\nexpected (regex):\n{want}"
     finally:
-        left = in_netns("-c", LEFTOVERS, timeout=120)
+        left = in_netns("-c", LEFTOVERS, timeout=50)
     assert left.returncode == 0, left.stderr
     assert json.loads(left.stdout) == {"containers": [], "networks": [], "volumes": [],
                                        "images": [], "links": []}, \
@@ -231,7 +232,7 @@ def test_python_examples_run_in_order(example_dirs, netns_path, tmp_path):
 @pytest.mark.parametrize("cmd", sorted(RUN))
 def test_sh_example_runs(cmd):
     r = subprocess.run(["bash", "-c", cmd], cwd=ROOT, capture_output=True, text=True,
-                       timeout=600)
+                       timeout=240)
     assert r.returncode == 0, f"{cmd!r} exited {r.returncode}:\n{r.stdout}\n{r.stderr}"
     for want in RUN[cmd]:
         assert re.search(want, r.stdout), f"{cmd!r} printed no {want!r}:\n{r.stdout}"
