@@ -40,6 +40,18 @@ def _run_in(cgroup_dir, script):
     return out.decode()
 
 
+def _drained(cgroup_dir, timeout=60):
+    """Wait until the kernel counts no task in the cgroup (an exited, reaped
+    task may still be counted for a moment), so that rmdir finds it empty."""
+    deadline = time.monotonic() + timeout
+    while os.path.isdir(cgroup_dir):
+        with open(os.path.join(cgroup_dir, "cgroup.events")) as f:
+            if "populated 0" in f.read().splitlines():
+                return
+        assert time.monotonic() < deadline, f"{cgroup_dir} still has tasks"
+        time.sleep(0.005)
+
+
 @pytest.fixture
 def kmsg_node(tmp_path):
     """A node for /dev/kmsg (c 1:11): not on the allow list, harmless to open."""
@@ -61,7 +73,7 @@ def test_v2_device_program_allows_only_the_list(v2_root, kmsg_node):
                       "echo x > /dev/null && echo null-ok")
         assert out.split() == ["zero-ok", "kmsg-denied", "null-ok"]
     finally:
-        time.sleep(0.05)
+        _drained(drv.dirs(cid)["unified"])
         _core.cgroup_apply(drv.remove_steps(cid) + [("R", drv.base, ""),
                                                     ("R", os.path.dirname(drv.base), "")])
 
@@ -74,6 +86,6 @@ def test_v2_privileged_rule_allows_all(v2_root, kmsg_node):
         out = _run_in(drv.dirs("priv")["unified"], f"(exec 3<{kmsg_node}) && echo kmsg-ok")
         assert "kmsg-ok" in out
     finally:
-        time.sleep(0.05)
+        _drained(drv.dirs("priv")["unified"])
         _core.cgroup_apply(drv.remove_steps("priv") + [("R", drv.base, ""),
                                                        ("R", os.path.dirname(drv.base), "")])

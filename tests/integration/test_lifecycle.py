@@ -1,6 +1,8 @@
 """Containers that live on their own: monitor, state, logs, exec, stop, restart."""
+import contextlib
 import json
 import os
+import select
 import signal
 import subprocess
 import sys
@@ -26,9 +28,77 @@ def script(store_root, body):
     return subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=60)
 
 
+def spawn(stack, store_root, body):
+    """Like :func:`script`, but in the background with pipes to talk to it;
+    killed (if still running) and reaped when ``stack`` (an ExitStack) closes."""
+    code = textwrap.dedent(f"""
+        import sys; sys.path.insert(0, {ROOT!r})
+        from pycontainer import Client, errors
+        client = Client(root={str(store_root)!r})
+    """) + textwrap.dedent(body)
+    p = stack.enter_context(subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE,
+                                             stdout=subprocess.PIPE, stderr=subprocess.PIPE))
+    stack.callback(p.kill)
+    return p
+
+
+def wait_until(pred, what, timeout=60):
+    """Poll until ``pred()`` is true: a wait for a state; the deadline is only
+    there so that a broken engine fails the test instead of hanging it."""
+    deadline = time.monotonic() + timeout
+    while not (value := pred()):
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.01)
+    return value
+
+
+def wait_logs(c, want):
+    wait_until(lambda: c.logs() == want, f"the logs to be {want!r}")
+
+
+def wait_exit(*fds, timeout=60):
+    """Wait until the processes behind these pidfds have exited."""
+    for fd in fds:
+        assert select.select([fd], [], [], timeout)[0], "a process did not exit"
+
+
+def fully_frozen(client, cid):
+    """The kernel reports every task of the container frozen."""
+    def read(path, name):
+        with contextlib.suppress(FileNotFoundError):
+            with open(os.path.join(path, name)) as f:
+                return f.read()
+    dirs = list(client._runtime.cg.dirs(cid).values())
+    for path in dirs:                  # v1 and hybrid hosts: the freezer hierarchy
+        state = read(path, "freezer.state")
+        if state is not None:
+            return state.strip() == "FROZEN"
+    for path in dirs:                  # cgroup v2
+        events = read(path, "cgroup.events")
+        if events is not None:
+            return "frozen 1" in events.splitlines()
+    return False
+
+
 def monitor_pid(c):
     c.reload()
     return c.attrs["State"]["MonitorPid"]
+
+
+def live_monitors(run_root):
+    """pids of running pyc-monitor processes of containers under ``run_root``."""
+    prefix, pids = os.fsencode(run_root) + b"/", set()
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                argv = f.read().split(b"\0")
+        except OSError:
+            continue
+        if len(argv) >= 2 and argv[0].endswith(b"pyc-monitor") and argv[1].startswith(prefix):
+            pids.add(int(entry))
+    return pids
 
 
 def test_outlives_the_creating_process(client, busybox, store_root):
@@ -42,10 +112,7 @@ def test_outlives_the_creating_process(client, busybox, store_root):
     try:
         assert c.status == "running"
         assert c.id == r.stdout.decode().strip()
-        deadline = time.monotonic() + 5
-        while c.logs() != b"up\n" and time.monotonic() < deadline:
-            time.sleep(0.02)
-        assert c.logs() == b"up\n"
+        wait_logs(c, b"up\n")
         c.stop(timeout=1)
         assert c.status == "exited"
         assert c.attrs["State"]["ExitCode"] == 137
@@ -76,9 +143,10 @@ def test_wait_deadline(client, busybox):
 
 
 def test_stop_uses_stop_signal_then_kill(client, busybox):
-    with client.containers.run("busybox", ["sh", "-c", "trap 'exit 7' TERM; while :; do sleep 0.1; done"],
+    with client.containers.run("busybox", ["sh", "-c", "trap 'exit 7' TERM; echo trapped; "
+                                                       "while :; do sleep 0.1; done"],
                                detach=True) as c:
-        time.sleep(0.3)
+        wait_logs(c, b"trapped\n")
         c.stop(timeout=5)
         assert c.attrs["State"]["ExitCode"] == 7
     with client.containers.run("busybox", ["sleep", "30"], detach=True) as c:
@@ -89,9 +157,10 @@ def test_stop_uses_stop_signal_then_kill(client, busybox):
 
 
 def test_kill_signal_names(client, busybox):
-    with client.containers.run("busybox", ["sh", "-c", "trap 'exit 3' HUP; while :; do sleep 0.1; done"],
+    with client.containers.run("busybox", ["sh", "-c", "trap 'exit 3' HUP; echo trapped; "
+                                                       "while :; do sleep 0.1; done"],
                                detach=True) as c:
-        time.sleep(0.3)
+        wait_logs(c, b"trapped\n")
         c.kill("HUP")
         assert c.wait(timeout=5)["StatusCode"] == 3
         with pytest.raises(errors.Conflict):
@@ -101,35 +170,39 @@ def test_kill_signal_names(client, busybox):
     client.containers.get("pyc-sig").remove(force=True)
 
 
-def test_pause_unpause(client, busybox):
-    with client.containers.run("busybox", ["sh", "-c", "while :; do echo x; sleep 0.05; done"],
-                               detach=True) as c:
-        time.sleep(0.2)
+def test_pause_unpause(client, busybox, tmp_path):
+    # Each round appends to a file first, then writes to stdout: the file says
+    # how far it got, with no monitor in between; the logs never get ahead of it.
+    ticks = tmp_path / "ticks"
+
+    def rounds():
+        return ticks.read_bytes().count(b"x") if ticks.exists() else 0
+    with client.containers.run("busybox", ["sh", "-c", "while :; do echo x >> /out/ticks; "
+                                                       "echo x; sleep 0.05; done"],
+                               detach=True, volumes={str(tmp_path): {"bind": "/out", "mode": "rw"}}) as c:
+        wait_until(rounds, "the first round")
         c.pause()
         assert c.status == "paused"
         with pytest.raises(errors.Conflict):
             c.pause()
-        time.sleep(0.2)      # the monitor logs what was written before the freeze
-        n = len(c.logs())
-        time.sleep(0.3)
-        assert len(c.logs()) == n       # frozen: no output
+        wait_until(lambda: fully_frozen(client, c.id), "the kernel to report the tasks frozen")
+        n = rounds()
+        time.sleep(0.3)                 # not a sync: how long it is watched while frozen
+        assert rounds() == n            # frozen: no progress...
+        assert c.logs().count(b"x") <= n     # ...and no output beyond it
         c.unpause()
         assert c.status == "running"
-        time.sleep(0.3)
-        assert len(c.logs()) > n
+        wait_until(lambda: c.logs().count(b"x") > n, "output after unpause")
 
 
 def test_restart_policy_on_failure(client, busybox):
     c = client.containers.run("busybox", ["sh", "-c", "echo try; exit 3"], detach=True,
                               restart_policy={"Name": "on-failure", "MaximumRetryCount": 2})
     try:
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
+        def done():
             c.reload()
-            if c.status == "exited" and c.attrs["RestartCount"] == 2:
-                break
-            time.sleep(0.05)
-        assert c.status == "exited" and c.attrs["RestartCount"] == 2
+            return c.status == "exited" and c.attrs["RestartCount"] == 2
+        wait_until(done, "the second restart to exit")
         assert c.attrs["State"]["ExitCode"] == 3
         assert c.logs() == b"try\n" * 3
     finally:
@@ -139,15 +212,14 @@ def test_restart_policy_on_failure(client, busybox):
 def test_restart_policy_always_until_stopped(client, busybox):
     c = client.containers.run("busybox", ["true"], detach=True, restart_policy="always")
     try:
-        deadline = time.monotonic() + 10
-        while c.attrs["RestartCount"] < 2 and time.monotonic() < deadline:
-            time.sleep(0.05)
+        def restarted_twice():
             c.reload()
-        assert c.attrs["RestartCount"] >= 2
+            return c.attrs["RestartCount"] >= 2
+        wait_until(restarted_twice, "two restarts")
         c.stop(timeout=1)
         assert c.status == "exited"
         count = c.attrs["RestartCount"]
-        time.sleep(0.5)
+        time.sleep(0.5)                 # not a sync: how long it is watched for restarts
         c.reload()
         assert c.status == "exited" and c.attrs["RestartCount"] == count
     finally:
@@ -161,10 +233,17 @@ def test_auto_remove(client, busybox):
         client.containers.get(c.id)
 
 
-def test_logs_options(client, busybox):
-    c = client.containers.run("busybox", ["sh", "-c", "echo a; sleep 0.1; echo b >&2; sleep 0.1; echo c; printf d"],
-                              detach=True)
+def test_logs_options(client, busybox, tmp_path):
+    # stdout and stderr are two pipes: each line waits until the one before is
+    # logged (the test opens a gate file), so their order in the log is fixed.
+    gated = ("g() { until [ -e /gate/$1 ]; do sleep 0.01; done; }; "
+             "echo a; g 1; echo b >&2; g 2; echo c; printf d")
+    c = client.containers.run("busybox", ["sh", "-c", gated], detach=True,
+                              volumes={str(tmp_path): {"bind": "/gate", "mode": "ro"}})
     try:
+        for gate, logged in (("1", b"a\n"), ("2", b"a\nb\n")):
+            wait_logs(c, logged)
+            (tmp_path / gate).touch()
         c.wait(timeout=10)
         assert c.logs() == b"a\nb\nc\nd"
         assert c.logs(stderr=False) == b"a\nc\nd"
@@ -232,14 +311,23 @@ def test_remove_running_needs_force(client, busybox):
         c.reload()
 
 
-def test_other_process_sees_and_waits(client, busybox, store_root):
-    c = client.containers.run("busybox", ["sh", "-c", "sleep 0.5; exit 9"], detach=True)
+def test_other_process_sees_and_waits(client, busybox, store_root, tmp_path):
+    # The container exits once the test opens the gate, after the other
+    # process has seen it running.
+    c = client.containers.run("busybox", ["sh", "-c", "until [ -e /gate/go ]; do sleep 0.01; done; "
+                                                "exit 9"],
+                              detach=True, volumes={str(tmp_path): {"bind": "/gate", "mode": "ro"}})
     try:
-        r = script(store_root, f"""
-            c = client.containers.get({c.id[:12]!r})
-            print(c.status, c.wait(timeout=10)["StatusCode"])
-        """)
-        assert r.stdout.decode().split() == ["running", "9"], r.stderr
+        with contextlib.ExitStack() as stack:
+            p = spawn(stack, store_root, f"""
+                c = client.containers.get({c.id[:12]!r})
+                print(c.status, flush=True)
+                print(c.wait(timeout=60)["StatusCode"])
+            """)
+            status = p.stdout.readline()
+            (tmp_path / "go").touch()
+            out, err = p.communicate(timeout=60)
+        assert (status + out).decode().split() == ["running", "9"], err
     finally:
         c.remove(force=True)
 
@@ -301,10 +389,11 @@ def test_kill_monitor_reports_exit(client, busybox):
     c = client.containers.run("busybox", ["sleep", "30"], detach=True)
     try:
         os.kill(monitor_pid(c), signal.SIGKILL)
-        deadline = time.monotonic() + 5
-        while c.status == "running" and time.monotonic() < deadline:
-            time.sleep(0.05)
+
+        def not_running():
             c.reload()
+            return c.status != "running"
+        wait_until(not_running, "the exit to be recorded")
         assert c.status == "exited"
         assert c.attrs["State"]["ExitCode"] == 137
         # Reading is pure: the stale record and the cgroups stay until repair.
@@ -349,8 +438,13 @@ def test_wiped_runtime_state_is_repaired(busybox, store_root, tmp_path):
     run_root = str(tmp_path / "run")
     client = Client(root=store_root, run_root=run_root)
     c = client.containers.run("busybox", ["sleep", "30"], detach=True, name="pyc-reboot")
-    os.kill(monitor_pid(c), signal.SIGKILL)           # as a reboot would
-    time.sleep(0.2)
+    mon, init = os.pidfd_open(monitor_pid(c)), os.pidfd_open(c.attrs["State"]["Pid"])
+    try:
+        os.kill(monitor_pid(c), signal.SIGKILL)       # as a reboot would: the init dies with it
+        wait_exit(mon, init)
+    finally:
+        os.close(mon)
+        os.close(init)
     subprocess.run(["rm", "-rf", run_root], check=True)
     client = Client(root=store_root, run_root=run_root)
     c = client.containers.get("pyc-reboot")
@@ -374,11 +468,12 @@ def test_kill_9_creator_mid_run_leaves_nothing(client, busybox, store_root):
                                   labels={{"pyc-crash": "1"}})
     """)], stdout=subprocess.PIPE)
     assert proc.stdout.readline() == b"ready\n"
-    time.sleep(0.4)
+    time.sleep(0.4)                    # not a sync: any point of the loop will do for the kill
     proc.kill()
     proc.wait()
     Client(root=store_root)            # a later Client repairs what was half made
-    time.sleep(0.3)                    # auto-removing monitors finish
+    wait_until(lambda: not live_monitors(client._runtime.run_root),
+               "the auto-removing monitors to finish")
     left = client.containers.list(all=True, filters={"label": "pyc-crash"})
     for c in left:
         c.remove(force=True)
@@ -401,7 +496,7 @@ def test_kill_9_mid_remove_loop_leaves_whole_or_nothing(client, busybox, store_r
             client.containers.get(cid).remove(force=True)
     """)], stdout=subprocess.PIPE)
     assert proc.stdout.readline() == b"ready\n"
-    time.sleep(delay)
+    time.sleep(delay)                     # not a sync: where in the loop the kill lands
     proc.kill()
     proc.wait()
     Client(root=store_root)               # repairs whatever the kill cut in half
@@ -462,24 +557,26 @@ def test_four_threads_hammer_one_container(client, busybox):
 
 
 def test_two_processes_same_name(client, busybox, store_root):
+    # Both processes are started and ready before either is told to go.
     body = """
-        import time
-        time.sleep(max(0, {t} - time.time()))
+        print("ready", flush=True)
+        sys.stdin.readline()
         try:
             c = client.containers.create("busybox", ["true"], name="pyc-race")
             print("won", c.id)
         except errors.Conflict:
             print("conflict")
-    """.format(t=time.time() + 1.0)
-    results = []
-    threads = [threading.Thread(target=lambda: results.append(script(store_root, body)))
-               for _ in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    words = sorted(r.stdout.decode().split()[0] for r in results)
-    assert words == ["conflict", "won"], [r.stderr for r in results]
+    """
+    with contextlib.ExitStack() as stack:
+        procs = [spawn(stack, store_root, body) for _ in range(2)]
+        for p in procs:
+            assert p.stdout.readline() == b"ready\n", p.stderr.read()
+        for p in procs:
+            p.stdin.write(b"go\n")
+            p.stdin.flush()
+        results = [p.communicate(timeout=60) for p in procs]
+    words = sorted(out.decode().split()[0] for out, _ in results)
+    assert words == ["conflict", "won"], [err for _, err in results]
     client.containers.get("pyc-race").remove()
 
 

@@ -190,7 +190,7 @@ def veths():
         return sorted(n for n in nl.links() if VETH.match(n))
 
 
-def assert_clean(client, grace=3.0):
+def assert_clean(client, grace=30.0):
     """No veth, lease, port claim or DNAT element of ours in this namespace."""
     net = client._backend.net
     deadline = time.monotonic() + grace
@@ -209,7 +209,7 @@ def sh(client, script, **kw):
     return client.containers.run("busybox", ["sh", "-c", script], remove=True, **kw).decode()
 
 
-def wait_for(pred, timeout=5.0, what="condition"):
+def wait_for(pred, timeout=30.0, what="condition"):
     deadline = time.monotonic() + timeout
     while True:
         v = pred()
@@ -218,6 +218,23 @@ def wait_for(pred, timeout=5.0, what="condition"):
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         time.sleep(0.05)
+
+
+def wait_listening(c, port, proto="tcp", timeout=60.0):
+    """Wait until the container's server has its socket on ``port``: in LISTEN
+    (tcp) or bound (udp), as its network namespace's /proc/net shows it."""
+    c.reload()
+    pid, state = c.attrs["State"]["Pid"], "0A" if proto == "tcp" else "07"
+
+    def bound():
+        for name in (proto, proto + "6"):
+            with contextlib.suppress(FileNotFoundError):
+                with open(f"/proc/{pid}/net/{name}") as f:
+                    rows = [line.split() for line in f.read().splitlines()[1:]]
+                if any(r[1].endswith(f":{port:04X}") and r[3] == state for r in rows):
+                    return True
+        return False
+    wait_for(bound, timeout, f"{proto} port {port} in {c.name}")
 
 
 def http_get(host, port, timeout=3.0):
@@ -301,7 +318,9 @@ def test_names_tcp_udp_and_isolation(client, busybox, netns, udpecho):
                                       network="pyc-t-app", name="pyc-t-web", detach=True),
                 client.containers.run("busybox", ["/udpecho", "server", "9000"], detach=True,
                                       network="pyc-t-app", name="pyc-t-udp",
-                                      volumes=udpecho)) as (web, _):
+                                      volumes=udpecho)) as (web, udp):
+            wait_listening(web, 8080)
+            wait_listening(udp, 9000, "udp")
             # TCP by name (and by short id, an alias of every container)
             out = sh(client, "timeout 3 wget -qO- http://pyc-t-web:8080/; "
                      f"timeout 3 wget -qO- http://{web.short_id}:8080/", network="pyc-t-app")
@@ -334,6 +353,8 @@ def test_published_ports(client, busybox, netns, udpecho):
                 client.containers.run(
                     "busybox", ["/udpecho", "server", "53"], network="pyc-t-pub", detach=True,
                     volumes=udpecho, ports={"53/udp": ("127.0.0.1", 15353)})) as (web, udp):
+            wait_listening(web, 80)
+            wait_listening(udp, 53, "udp")
             web.reload()
             p = web.attrs["NetworkSettings"]["Ports"]
             assert p["80/tcp"] == [{"HostIp": "0.0.0.0", "HostPort": "18080"}]
@@ -386,7 +407,7 @@ def serve_in_peer(peer, port, body):
             srv.close()
     t = threading.Thread(target=run, daemon=True)
     t.start()
-    ready.wait(5)
+    assert ready.wait(60), "the peer's server did not start"
 
     def wait():
         t.join(10)
@@ -466,6 +487,7 @@ def test_connect_and_disconnect_at_run_time(client, busybox, netns):
                                           detach=True)) as (a, b):
             def a_sh(cmd):
                 return a.exec_run(["sh", "-c", cmd]).output.decode()
+            wait_listening(b, 80)
             assert "unreachable" in a_sh("timeout 1 wget -qO- http://pyc-t-b/ || echo unreachable")
             two.connect(a, aliases=["alpha"])
             a.reload()
@@ -554,6 +576,7 @@ def test_internal_network_has_no_way_out(client, busybox, netns):
                 client.containers.run("busybox", ["sh", "-c", HTTPD.format(body="in", port=80)],
                                       network="pyc-t-int", name="pyc-t-isrv",
                                       detach=True)) as (srv,):
+            wait_listening(srv, 80)
             out = sh(client, "ip route; timeout 3 wget -qO- http://pyc-t-isrv/; "
                      f"timeout 1 wget -qO- http://{PEER_ADDR}/ || echo noway", network="pyc-t-int")
             assert "default" not in out and "in\n" in out and "noway" in out

@@ -121,7 +121,9 @@ def test_named_volume_shared_and_persists(client, busybox):
         detach=True, volumes={name: {"bind": "/data", "mode": "rw"}})
     try:
         assert name in _names(client)          # made on first use
-        sh(client, "echo pong > /data/ping", volumes=[f"{name}:/data"])
+        # written whole, then renamed: the waiter never sees it empty
+        sh(client, "echo pong > /data/ping.tmp && mv /data/ping.tmp /data/ping",
+           volumes=[f"{name}:/data"])
         assert waiter.wait(timeout=10)["StatusCode"] == 0
         assert waiter.logs() == b"pong\n"
         with pytest.raises(errors.Conflict):
