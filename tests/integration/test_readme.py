@@ -97,7 +97,7 @@ cs = client.containers.list(all=True)
 nets = [n for n in client.networks.list() if n.name not in BUILTIN]
 vols = client.volumes.list()
 imgs = [i for i in client.images.list() if i.tags != ["busybox:latest"]]
-bridge = client.networks._net.get(client.networks.get("bridge").id)["Bridge"]
+bridge = client._backend.net.get(client.networks.get("bridge").id)["Bridge"]
 with netlink.local() as nl:
     links = sorted(set(nl.links()) - {"lo", bridge})
 print(json.dumps({"containers": [c.name for c in cs], "networks": [n.name for n in nets],
