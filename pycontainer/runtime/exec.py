@@ -16,11 +16,11 @@ from ..errors import InvalidArgument
 from . import config as _config
 from . import plan as planmod
 from . import users
-from .process import (CLONE_NEWIPC, CLONE_NEWNET, CLONE_NEWNS, CLONE_NEWPID, CLONE_NEWUTS,
-                      spawn)
+from .._core import (CLONE_NEWCGROUP, CLONE_NEWIPC, CLONE_NEWNET, CLONE_NEWNS, CLONE_NEWPID,
+                     CLONE_NEWUSER, CLONE_NEWUTS)
+from .process import spawn
 from .timing import mark
 
-CLONE_NEWCGROUP, CLONE_NEWUSER = 0x02000000, 0x10000000
 JOIN = CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET | CLONE_NEWPID | CLONE_NEWCGROUP
 
 

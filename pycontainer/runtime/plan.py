@@ -9,14 +9,12 @@ import os
 import struct
 from dataclasses import dataclass, field
 
-from .._core import lib
+from .._core import CLONE_NEWCGROUP, CLONE_NEWNET, CLONE_NEWUSER, lib
 from . import mounts as _mounts
 
 # MOUNT_ATTR_* (linux/mount.h) and MS_* (sys/mount.h)
 RDONLY, NOSUID, NODEV, NOEXEC, STRICTATIME = 0x1, 0x2, 0x4, 0x8, 0x20
 MS_REC, MS_PRIVATE = 0x4000, 1 << 18
-CLONE_NEWCGROUP, CLONE_NEWUSER = 0x02000000, 0x10000000
-CLONE_NEWNET = 0x40000000
 
 _OP = struct.Struct("=6I3q")
 _NOSTR = 0xFFFFFFFF
