@@ -7,6 +7,7 @@ may not ask for new namespaces; ``clone3`` answers ENOSYS so libc falls back
 to ``clone``; AF_VSOCK sockets, keyctl, userfaultfd, io_uring, kexec, module
 loading and ``open_by_handle_at`` are refused (io_uring as in Docker 25+).
 """
+import errno
 
 _ALLOW = """
 accept accept4 access adjtimex alarm bind brk capget capset chdir chmod chown chown32
@@ -91,7 +92,7 @@ PROFILE = {
         {"names": ["clone"], "action": "SCMP_ACT_ALLOW",
          "args": [{"index": 0, "value": _NS_FLAGS, "valueTwo": 0, "op": "SCMP_CMP_MASKED_EQ"}],
          "excludes": {"caps": ["CAP_SYS_ADMIN"]}},
-        {"names": ["clone3"], "action": "SCMP_ACT_ERRNO", "errnoRet": 38,     # ENOSYS
+        {"names": ["clone3"], "action": "SCMP_ACT_ERRNO", "errnoRet": errno.ENOSYS,
          "excludes": {"caps": ["CAP_SYS_ADMIN"]}},
         _by_cap(["reboot"], "CAP_SYS_BOOT"),
         _by_cap(["chroot"], "CAP_SYS_CHROOT"),
