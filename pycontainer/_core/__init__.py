@@ -1,11 +1,14 @@
 """The only package that touches the compiled C core.
 
 Every C function returns ``>= 0`` or ``-errno``; :func:`check` is the one place
-that turns a negative value into an ``OSError`` (a ``FileNotFoundError``,
+that turns a negative value into an exception: a ``HostError`` (a
+``PyContainerError`` and an ``OSError``: ``FileNotFoundError``,
 ``PermissionError``... by its errno).
 """
 import os
 import sys
+
+from ..errors import os_error
 
 try:
     from ._pyc import ffi, lib
@@ -40,10 +43,11 @@ MS_PRIVATE = lib.PYC_MS_PRIVATE
 
 
 def check(rc, what, path=None):
-    """Return ``rc`` when >= 0, else raise OSError(-rc) naming ``what``."""
+    """Return ``rc`` when >= 0, else raise a HostError (an OSError) for errno
+    ``-rc`` naming ``what``."""
     if rc < 0:
         err = -rc
-        raise OSError(err, f"{what}: {os.strerror(err)}", path)
+        raise os_error(err, f"{what}: {os.strerror(err)}", path)
     return rc
 
 

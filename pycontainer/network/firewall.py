@@ -29,7 +29,7 @@ import errno
 import os
 import threading
 
-from ..errors import PyContainerError
+from ..errors import HostError
 
 TABLE = "ip pycontainer"
 NFT_PROGRAMS = ("/usr/sbin/nft", "/sbin/nft", "/usr/bin/nft")
@@ -63,7 +63,7 @@ add rule {TABLE} postrouting ip saddr vmap @masq
 """
 
 
-class FirewallError(PyContainerError, OSError):
+class FirewallError(HostError):
     """nftables refused a batch (the message is nft's), or is missing."""
 
 

@@ -4,7 +4,8 @@ bridge driver needs, packed by hand over a stdlib socket (no dependency, a few
 The syscalls around it (setns, unshare, mount) go through the C core.
 
 Every request is sent with ``NLM_F_ACK`` and answered by an ``NLMSG_ERROR``
-message whose error is 0 on success; a negative error becomes ``OSError``.
+message whose error is 0 on success; a negative error becomes a ``HostError``
+(an ``OSError``).
 
 A socket belongs to the network namespace its creator was in when it was
 created, so :func:`netns_socket` opens one inside a namespace file (the
@@ -18,6 +19,7 @@ import socket
 import struct
 
 from .._core import CLONE_NEWNET, MS_BIND, check, ffi, lib
+from ..errors import os_error
 
 NETLINK_ROUTE = 0
 RTM_NEWLINK, RTM_DELLINK, RTM_GETLINK = 16, 17, 18
@@ -142,7 +144,7 @@ class Netlink:
                 if mtype == NLMSG_ERROR and mseq == seq:
                     err = -_ERR.unpack_from(data, off + _NLMSG.size)[0]
                     if err:
-                        raise OSError(err, f"{what}: {os.strerror(err)}")
+                        raise os_error(err, f"{what}: {os.strerror(err)}")
                     return
                 off += _pad(size) if size else len(data)
 
@@ -163,7 +165,7 @@ class Netlink:
                     if mtype == NLMSG_ERROR:
                         err = -_ERR.unpack_from(data, off + _NLMSG.size)[0]
                         if err:
-                            raise OSError(err, os.strerror(err))
+                            raise os_error(err, f"netlink dump: {os.strerror(err)}")
                         return
                     yield mtype, data[off + _NLMSG.size:off + size]
                 off += _pad(size) if size else len(data)
@@ -201,7 +203,7 @@ class Netlink:
             if mtype == NLMSG_ERROR:
                 err = -_ERR.unpack_from(data, _NLMSG.size)[0]
                 err = err or _errno.ENODEV
-                raise OSError(err, f"link {name}: {os.strerror(err)}")
+                raise os_error(err, f"link {name}: {os.strerror(err)}")
             return _IFINFO.unpack_from(data, _NLMSG.size)[2]
 
     def index(self, name):
@@ -216,7 +218,7 @@ class Netlink:
     def _index_nl(self, name):
         link = self.links().get(name)
         if link is None:
-            raise OSError(_errno.ENODEV, name)
+            raise os_error(_errno.ENODEV, name)
         return link[0]
 
     def add_bridge(self, name, mtu=None, up=True):
