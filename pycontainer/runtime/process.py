@@ -10,7 +10,8 @@ import signal
 
 from .._core import check, ffi, lib
 # engine.py takes the namespace flags from here
-from .._core import CLONE_NEWIPC, CLONE_NEWNET, CLONE_NEWNS, CLONE_NEWPID, CLONE_NEWUTS  # noqa: F401
+from .._core import (CLONE_NEWIPC, CLONE_NEWNET, CLONE_NEWNS,  # noqa: F401
+                     CLONE_NEWPID, CLONE_NEWUTS)  # noqa: F401
 from ..errors import OperationError
 from .timing import mark
 
