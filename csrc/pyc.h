@@ -8,8 +8,33 @@
 #ifndef PYC_H
 #define PYC_H
 
+#include <sched.h>
 #include <stdint.h>
+#include <sys/mount.h>
 #include <sys/types.h>
+
+/* cffi: begin. From here to "cffi: end" this header is also the cdef of the
+ * Python module (pycontainer/_core/build.py reads it): only declarations and
+ * #defines, no other preprocessor lines.  A #define whose value is not an
+ * integer literal gets its value from the compiler. */
+
+/* The kernel's namespace flags (values from <sched.h>), for Python's plans. */
+#define PYC_CLONE_NEWNS     CLONE_NEWNS
+#define PYC_CLONE_NEWCGROUP CLONE_NEWCGROUP
+#define PYC_CLONE_NEWUTS    CLONE_NEWUTS
+#define PYC_CLONE_NEWIPC    CLONE_NEWIPC
+#define PYC_CLONE_NEWUSER   CLONE_NEWUSER
+#define PYC_CLONE_NEWPID    CLONE_NEWPID
+#define PYC_CLONE_NEWNET    CLONE_NEWNET
+
+/* mount(2) flags (values from <sys/mount.h>), for pyc_mount. */
+#define PYC_MS_RDONLY       MS_RDONLY
+#define PYC_MS_NOSUID       MS_NOSUID
+#define PYC_MS_NODEV        MS_NODEV
+#define PYC_MS_REMOUNT      MS_REMOUNT
+#define PYC_MS_BIND         MS_BIND
+#define PYC_MS_REC          MS_REC
+#define PYC_MS_PRIVATE      MS_PRIVATE
 
 /* One setup step run in the child.  Strings are offsets into the plan's
  * string table (PYC_NOSTR when absent); paths under the new root are
@@ -146,5 +171,7 @@ int pyc_userns_create(const char *uid_map, const char *gid_map, const char *bind
 /* openat2(2) with RESOLVE_* flags; returns an fd or -errno. */
 int pyc_openat2(int dirfd, const char *path, uint64_t flags, uint64_t mode,
                 uint64_t resolve);
+
+/* cffi: end */
 
 #endif

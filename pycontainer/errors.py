@@ -1,7 +1,8 @@
 """Every exception the SDK raises derives from :class:`PyContainerError`.
 
-OS failures keep their errno: they are ``OSError`` subclasses as well, so
-``except FileNotFoundError`` and ``err.errno`` work as usual.
+OS failures keep their errno: they are ``OSError`` subclasses as well
+(:class:`HostError`, :class:`OperationError`), so ``except FileNotFoundError``
+and ``err.errno`` work as usual.
 """
 
 
@@ -71,6 +72,32 @@ class OperationError(PyContainerError, OSError):
         OSError.__init__(self, errno_, message, path)
         self.op = op
         self.index = index
+
+
+class HostError(PyContainerError, OSError):
+    """A kernel call or file operation on the host failed (``errno``,
+    ``strerror``, ``filename`` as in ``OSError``).
+
+    Made by :func:`os_error`, which also picks the ``OSError`` subclass
+    Python would (``FileNotFoundError``, ``PermissionError``...).
+    """
+
+
+_HOST_ERRORS = {}
+for _base in (BlockingIOError, ChildProcessError, ConnectionError, BrokenPipeError,
+              ConnectionAbortedError, ConnectionRefusedError, ConnectionResetError,
+              FileExistsError, FileNotFoundError, InterruptedError, IsADirectoryError,
+              NotADirectoryError, PermissionError, ProcessLookupError, TimeoutError):
+    _cls = type(f"Host{_base.__name__}", (HostError, _base),
+                {"__module__": __name__, "__doc__": f"A HostError that is a {_base.__name__}."})
+    globals()[_cls.__name__] = _HOST_ERRORS[_base] = _cls
+del _base, _cls
+
+
+def os_error(errno_, message, path=None):
+    """The :class:`HostError` to raise for ``errno_``: ``os_error(ENOENT, ...)``
+    is a ``FileNotFoundError`` too, as ``OSError(ENOENT, ...)`` would be."""
+    return _HOST_ERRORS.get(type(OSError(errno_, message)), HostError)(errno_, message, path)
 
 
 class ContainerError(PyContainerError):

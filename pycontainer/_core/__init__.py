@@ -1,10 +1,14 @@
 """The only package that touches the compiled C core.
 
 Every C function returns ``>= 0`` or ``-errno``; :func:`check` is the one place
-that turns a negative value into an ``OSError`` (a ``FileNotFoundError``,
+that turns a negative value into an exception: a ``HostError`` (a
+``PyContainerError`` and an ``OSError``: ``FileNotFoundError``,
 ``PermissionError``... by its errno).
 """
 import os
+import sys
+
+from ..errors import os_error
 
 try:
     from ._pyc import ffi, lib
@@ -12,14 +16,38 @@ except ImportError as err:  # pragma: no cover - a broken install
     raise ImportError(
         "pycontainer's C core is not built: run `pip install -e .` (or setup.sh)") from err
 
-__all__ = ["ffi", "lib", "check", "cgroup_apply", "openat2"]
+# Where cffi's backend module lives: a bare interpreter (python -I -S, the
+# network release hook) adds it to sys.path to import this package.
+BACKEND_DIR = os.path.dirname(sys.modules["_cffi_backend"].__file__)
+
+__all__ = ["ffi", "lib", "check", "cgroup_apply", "openat2",
+           "CLONE_NEWNS", "CLONE_NEWCGROUP", "CLONE_NEWUTS", "CLONE_NEWIPC", "CLONE_NEWUSER",
+           "CLONE_NEWPID", "CLONE_NEWNET", "MS_RDONLY", "MS_NOSUID", "MS_NODEV", "MS_REMOUNT",
+           "MS_BIND", "MS_REC", "MS_PRIVATE"]
+
+# Kernel flags, as the C headers define them (csrc/pyc.h exports them).
+CLONE_NEWNS = lib.PYC_CLONE_NEWNS
+CLONE_NEWCGROUP = lib.PYC_CLONE_NEWCGROUP
+CLONE_NEWUTS = lib.PYC_CLONE_NEWUTS
+CLONE_NEWIPC = lib.PYC_CLONE_NEWIPC
+CLONE_NEWUSER = lib.PYC_CLONE_NEWUSER
+CLONE_NEWPID = lib.PYC_CLONE_NEWPID
+CLONE_NEWNET = lib.PYC_CLONE_NEWNET
+MS_RDONLY = lib.PYC_MS_RDONLY
+MS_NOSUID = lib.PYC_MS_NOSUID
+MS_NODEV = lib.PYC_MS_NODEV
+MS_REMOUNT = lib.PYC_MS_REMOUNT
+MS_BIND = lib.PYC_MS_BIND
+MS_REC = lib.PYC_MS_REC
+MS_PRIVATE = lib.PYC_MS_PRIVATE
 
 
 def check(rc, what, path=None):
-    """Return ``rc`` when >= 0, else raise OSError(-rc) naming ``what``."""
+    """Return ``rc`` when >= 0, else raise a HostError (an OSError) for errno
+    ``-rc`` naming ``what``."""
     if rc < 0:
         err = -rc
-        raise OSError(err, f"{what}: {os.strerror(err)}", path)
+        raise os_error(err, f"{what}: {os.strerror(err)}", path)
     return rc
 
 

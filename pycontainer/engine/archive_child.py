@@ -17,12 +17,11 @@ import zlib  # noqa: F401
 
 from .. import _core
 
-from .._core import ffi, lib
+from .._core import CLONE_NEWNS, ffi, lib
 from ..image.extract import clean_name
 
 CHUNK_SIZE = 2 * 1024 * 1024      # docker-py's DEFAULT_DATA_CHUNK_SIZE
 
-CLONE_NEWNS = 0x00020000
 MS_RDONLY, MS_NOSUID, MS_NODEV = 0x1, 0x2, 0x4
 MS_REC, MS_PRIVATE = 0x4000, 1 << 18
 

@@ -17,11 +17,11 @@ from . import config as _config
 from ..runtime import plan as planmod
 from ..runtime.spec import Process, User
 from . import users
-from ..runtime.process import (CLONE_NEWIPC, CLONE_NEWNET, CLONE_NEWNS, CLONE_NEWPID, CLONE_NEWUTS,
-                      spawn)
+from .._core import (CLONE_NEWCGROUP, CLONE_NEWIPC, CLONE_NEWNET, CLONE_NEWNS, CLONE_NEWPID,
+                     CLONE_NEWUSER, CLONE_NEWUTS)
+from ..runtime.process import spawn
 from ..runtime.timing import mark
 
-CLONE_NEWCGROUP, CLONE_NEWUSER = 0x02000000, 0x10000000
 JOIN = CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET | CLONE_NEWPID | CLONE_NEWCGROUP
 
 

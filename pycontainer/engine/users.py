@@ -4,6 +4,7 @@ The files are read as text from the image layers (resolved inside each layer
 root), never through the host's NSS, so no code of the image runs in our
 process (CVE-2019-14271).
 """
+import errno
 import os
 import stat
 from dataclasses import dataclass
@@ -34,7 +35,7 @@ def read_image_file(layer_dirs, rel):
                 fd = _core.openat2(dfd, rel, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW,
                                    _core.RESOLVE_IN_ROOT | _core.RESOLVE_NO_MAGICLINKS)
             except OSError as err:
-                if err.errno == 40:   # ELOOP: the file itself is a symlink; not followed
+                if err.errno == errno.ELOOP:   # the file itself is a symlink; not followed
                     return None
                 # Deleted in this layer (overlay whiteout: a 0/0 char device)?
                 try:

@@ -12,6 +12,6 @@ does the work (docs/networks.md):
 * :mod:`.hosts`    /etc/hosts and /etc/resolv.conf
 * :mod:`.release`  the monitor hook that releases a container's networking
 
-Kept free of imports outside the standard library and ``pycontainer.errors``,
-so that the release hook starts fast.
+Kept free of imports outside the standard library, ``pycontainer.errors`` and
+``pycontainer._core``, so that the release hook starts fast.
 """

@@ -25,9 +25,11 @@ or chain change, never a rule edit by handle, so removal needs no state::
 Commands go through libnftables (in process, the calling thread's network
 namespace); the ``nft`` program is the fallback when the library is missing.
 """
-import ctypes
+import errno
 import os
 import threading
+
+from ..errors import HostError
 
 TABLE = "ip pycontainer"
 NFT_PROGRAMS = ("/usr/sbin/nft", "/sbin/nft", "/usr/bin/nft")
@@ -61,8 +63,8 @@ add rule {TABLE} postrouting ip saddr vmap @masq
 """
 
 
-class FirewallError(OSError):
-    """nftables refused a batch; the message is nft's."""
+class FirewallError(HostError):
+    """nftables refused a batch (the message is nft's), or is missing."""
 
 
 class _Lib:
@@ -70,6 +72,7 @@ class _Lib:
     belongs to the calling thread's network namespace)."""
 
     def __init__(self):
+        import ctypes      # here: the release hook rarely needs nftables
         try:
             lib = ctypes.CDLL("libnftables.so.1")
         except OSError:
@@ -92,7 +95,7 @@ class _Lib:
         lib = self.lib
         ctx = lib.nft_ctx_new(0)
         if not ctx:
-            raise FirewallError(12, "nft: cannot allocate a context")
+            raise FirewallError(errno.ENOMEM, "nft: cannot allocate a context")
         try:
             lib.nft_ctx_buffer_output(ctx)
             lib.nft_ctx_buffer_error(ctx)
@@ -129,13 +132,13 @@ def nft(text, check=True):
         import subprocess
         prog = next((p for p in NFT_PROGRAMS if os.path.exists(p)), None)
         if prog is None:
-            raise FirewallError(2, "nftables is not installed (libnftables or nft)")
+            raise FirewallError(errno.ENOENT, "nftables is not installed (libnftables or nft)")
         r = subprocess.run([prog, "-f", "-"], input=text.encode(), capture_output=True,
                            env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"})
         rc, out, err = r.returncode, r.stdout.decode(errors="replace"), \
             r.stderr.decode(errors="replace")
     if rc != 0 and check:
-        raise FirewallError(1, f"nftables: {err.strip() or 'failed'}")
+        raise FirewallError(errno.EINVAL, f"nftables: {err.strip() or 'failed'}")
     return out if rc == 0 else None
 
 

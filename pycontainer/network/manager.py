@@ -33,6 +33,7 @@ import socket
 import sys
 import time
 
+from .. import _core
 from ..errors import Conflict, InvalidArgument
 from . import firewall, hosts, ipam, netlink, ports
 from .store import NetworkNotFound, NetworkStore, read_json, write_json
@@ -49,10 +50,12 @@ _IFNAME = re.compile(r"^[a-zA-Z0-9_.-]{1,15}$")
 NET_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
 PKG_PARENT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 # The release hook: a bare interpreter (-I -S: ~10 ms) that imports only this
-# package (a stub parent package keeps pycontainer/__init__ and cffi out).
+# package and the C core (a stub parent package keeps pycontainer/__init__ out;
+# argv[2] is where cffi's backend lives).
 _HOOK_BOOT = ("import sys,types;p=types.ModuleType('pycontainer');"
               "p.__path__=[sys.argv[1]+'/pycontainer'];sys.modules['pycontainer']=p;"
-              "from pycontainer.network.release import main;main(sys.argv[2:])")
+              "sys.path.append(sys.argv[2]);"
+              "from pycontainer.network.release import main;main(sys.argv[3:])")
 
 
 def _now():
@@ -161,8 +164,8 @@ class Networking:
 
     def hook(self, cid):
         """The release in Python (``python -m``-like, ~25 ms): everything."""
-        return [sys.executable, "-I", "-S", "-c", _HOOK_BOOT, PKG_PARENT, self.root,
-                self.run_root, cid]
+        return [sys.executable, "-I", "-S", "-c", _HOOK_BOOT, PKG_PARENT, _core.BACKEND_DIR,
+                self.root, self.run_root, cid]
 
     def hooks(self, cid, state):
         """The monitor's hooks for a container once it is done for good.

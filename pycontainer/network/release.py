@@ -4,7 +4,8 @@ done for good (``Runtime.start_monitored(hooks=...)``).
     python -I -S -c BOOT <package parent> <store root> <run root> <container id>
 
 ``BOOT`` (see manager._HOOK_BOOT) installs a stub ``pycontainer`` package so
-that only this subpackage is imported: no cffi, no site-packages, ~10 ms.
+that only this subpackage and the C core are imported (cffi's backend from its
+own directory; nothing else from site-packages), ~10 ms.
 Failures are left for the next Client's recovery (``Lifecycle.recover``).
 """
 import sys

@@ -9,15 +9,14 @@ import os
 import struct
 from dataclasses import dataclass, field
 
-from .._core import lib
+from .._core import (CLONE_NEWCGROUP, CLONE_NEWIPC, CLONE_NEWNET, CLONE_NEWNS, CLONE_NEWPID,
+                     CLONE_NEWUSER, CLONE_NEWUTS, lib)
 
 # MOUNT_ATTR_* (linux/mount.h) and MS_* (sys/mount.h)
 RDONLY, NOSUID, NODEV, NOEXEC, STRICTATIME = 0x1, 0x2, 0x4, 0x8, 0x20
 MS_REC, MS_PRIVATE = 0x4000, 1 << 18
-CLONE_NEWNS, CLONE_NEWCGROUP, CLONE_NEWUTS = 0x00020000, 0x02000000, 0x04000000
-CLONE_NEWIPC, CLONE_NEWUSER, CLONE_NEWPID, CLONE_NEWNET = 0x08000000, 0x10000000, 0x20000000, 0x40000000
-CLONE_FLAGS = {"mount": CLONE_NEWNS, "uts": CLONE_NEWUTS, "ipc": CLONE_NEWIPC,
-               "pid": CLONE_NEWPID, "network": CLONE_NEWNET}
+NAMESPACE_FLAGS = {"mount": CLONE_NEWNS, "uts": CLONE_NEWUTS, "ipc": CLONE_NEWIPC,
+                   "pid": CLONE_NEWPID, "network": CLONE_NEWNET}
 
 _OP = struct.Struct("=6I3q")
 _NOSTR = 0xFFFFFFFF
@@ -236,8 +235,8 @@ def clone_flags(spec):
     namespace and joined ones are entered later, by ops)."""
     flags = 0
     for n in spec.linux.namespaces:
-        if n.path is None and n.type in CLONE_FLAGS:
-            flags |= CLONE_FLAGS[n.type]
+        if n.path is None and n.type in NAMESPACE_FLAGS:
+            flags |= NAMESPACE_FLAGS[n.type]
     return flags
 
 

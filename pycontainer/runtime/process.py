@@ -9,11 +9,11 @@ import select
 import signal
 
 from .._core import check, ffi, lib
+# engine.py takes the namespace flags from here
+from .._core import (CLONE_NEWIPC, CLONE_NEWNET, CLONE_NEWNS,  # noqa: F401
+                     CLONE_NEWPID, CLONE_NEWUTS)  # noqa: F401
 from ..errors import OperationError
 from .timing import mark
-
-CLONE_NEWNS, CLONE_NEWUTS, CLONE_NEWIPC = 0x00020000, 0x04000000, 0x08000000
-CLONE_NEWPID, CLONE_NEWNET = 0x20000000, 0x40000000
 
 
 STACK_SIZE = 256 * 1024

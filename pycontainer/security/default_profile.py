@@ -13,6 +13,7 @@ Docker 25+, AF_ALG since CVE-2026-31431).
 32-bit program can still open AF_ALG that way. Docker closes that path with
 AppArmor or SELinux rules; these hosts have neither.
 """
+import errno
 
 _ALLOW = """
 accept accept4 access adjtimex alarm bind brk capget capset chdir chmod chown chown32
@@ -101,7 +102,7 @@ PROFILE = {
         {"names": ["clone"], "action": "SCMP_ACT_ALLOW",
          "args": [{"index": 0, "value": _NS_FLAGS, "valueTwo": 0, "op": "SCMP_CMP_MASKED_EQ"}],
          "excludes": {"caps": ["CAP_SYS_ADMIN"]}},
-        {"names": ["clone3"], "action": "SCMP_ACT_ERRNO", "errnoRet": 38,     # ENOSYS
+        {"names": ["clone3"], "action": "SCMP_ACT_ERRNO", "errnoRet": errno.ENOSYS,
          "excludes": {"caps": ["CAP_SYS_ADMIN"]}},
         _by_cap(["reboot"], "CAP_SYS_BOOT"),
         _by_cap(["chroot"], "CAP_SYS_CHROOT"),

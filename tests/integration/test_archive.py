@@ -2,6 +2,7 @@
 export, on running and stopped containers, and the symlink attacks that must
 never reach the host (CVE-2018-15664, CVE-2019-14271)."""
 import contextlib
+import errno
 import gzip
 import io
 import os
@@ -217,7 +218,7 @@ def test_read_only_rootfs(client, busybox):
     try:
         with pytest.raises(OSError) as ei:
             c.put_file("/tmp/x", b"x")
-        assert ei.value.errno == 30        # EROFS
+        assert ei.value.errno == errno.EROFS
         assert b"root" in c.get_file("/etc/passwd")
     finally:
         c.remove(force=True)

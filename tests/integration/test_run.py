@@ -1,4 +1,5 @@
 """What a process inside a container sees: real namespaces, mounts, cgroups."""
+import errno
 import os
 import signal
 
@@ -214,7 +215,7 @@ def test_unknown_image(client, busybox):
 def test_missing_command_names_the_op(client, busybox):
     with pytest.raises(errors.OperationError) as ei:
         client.containers.run("busybox", ["/no/such/binary"], remove=True)
-    assert ei.value.errno == 2
+    assert ei.value.errno == errno.ENOENT
     assert "exec" in str(ei.value) and "/no/such/binary" in str(ei.value)
 
 
