@@ -1,0 +1,62 @@
+"""Wrong arguments and missing objects raise typed errors at once: at create
+(nothing made: no container, no dirs, no cgroups), never late at start and
+never as a bare OSError."""
+import os
+
+import pytest
+
+from pycontainer import errors
+
+HUGE = [   # (keywords, the one the error must name)
+    ({"mem_limit": 2**64}, "mem_limit"),        # was accepted, then OOM-killed at once
+    ({"pids_limit": 2**63}, "pids_limit"),      # was ERANGE (untyped OSError) at start
+    ({"memswap_limit": 2**64, "mem_limit": "64m"}, "memswap_limit"),
+    ({"cpu_quota": 2**62}, "cpu_quota"),
+    ({"pids_limit": 5_000_000}, "pids_limit"),  # above the kernel's PID_MAX_LIMIT
+    ({"cpuset_cpus": "0-4096"}, "cpuset_cpus"),
+]
+
+
+def _made(client):
+    """Everything a container would leave: ids, store and run dirs, name claims,
+    cgroup dirs."""
+    rt = client._runtime
+    cgroups = set()
+    for base in rt.cg.dirs("").values():
+        if os.path.isdir(base):
+            cgroups |= {os.path.join(base, d) for d in os.listdir(base)}
+    return ({c.id for c in client.containers.list(all=True)}, set(os.listdir(rt.containers)),
+            set(os.listdir(rt.run_root)), set(os.listdir(rt.names)), cgroups)
+
+
+def _refused(make):
+    """The InvalidArgument ``make()`` raises; a container it made anyway is removed."""
+    try:
+        made = make()
+    except errors.InvalidArgument as err:
+        return err
+    if made is not None and hasattr(made, "remove"):
+        made.remove(force=True)
+    pytest.fail("accepted")
+
+
+@pytest.mark.parametrize("kw, name", HUGE)
+@pytest.mark.parametrize("how", ["create", "detach", "attached"])
+def test_limits_past_the_kernel_refused_at_create(client, busybox, kw, name, how):
+    before = _made(client)
+    if how == "create":
+        err = _refused(lambda: client.containers.create("busybox", ["true"], **kw))
+    else:
+        err = _refused(lambda: client.containers.run("busybox", ["true"], remove=True,
+                                                     detach=how == "detach", **kw))
+    assert str(err).startswith(name)
+    assert _made(client) == before
+
+
+def test_limits_at_the_kernel_bounds_start(client, busybox):
+    out = client.containers.run(
+        "busybox", ["sh", "-c", "cat /sys/fs/cgroup/pids/pids.max "
+                                "/sys/fs/cgroup/memory/memory.limit_in_bytes "
+                                "2>/dev/null || cat /sys/fs/cgroup/pids.max"],
+        pids_limit=4194304, mem_limit=2**63 - 1, remove=True)
+    assert out.split()[0] == b"4194304"
