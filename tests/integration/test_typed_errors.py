@@ -60,3 +60,26 @@ def test_limits_at_the_kernel_bounds_start(client, busybox):
                                 "2>/dev/null || cat /sys/fs/cgroup/pids.max"],
         pids_limit=4194304, mem_limit=2**63 - 1, remove=True)
     assert out.split()[0] == b"4194304"
+
+
+@pytest.mark.parametrize("env, words", [
+    ({"A=B": "1"}, "environment key 'A=B'"),
+    ({"": "1"}, "environment key ''"),
+    ({"A\0B": "1"}, "environment key"),
+    ({"A": "x\0y"}, "contains a NUL byte"),
+    (["A=x\0y"], "contains a NUL byte"),
+])
+def test_environment_bad_names_refused(client, busybox, env, words):
+    before = _made(client)
+    err = _refused(lambda: client.containers.create("busybox", ["true"], environment=env))
+    assert words in str(err)
+    assert _made(client) == before
+
+
+def test_environment_list_and_dict_forms_still_work(client, busybox):
+    out = client.containers.run("busybox", ["sh", "-c", "echo $A,$B,$C"], remove=True,
+                                environment=["A=1", "B=x=y"])
+    assert out == b"1,x=y,\n"
+    out = client.containers.run("busybox", ["sh", "-c", "echo $A,$B"], remove=True,
+                                environment={"A": 1, "B": "x=y"})
+    assert out == b"1,x=y\n"
