@@ -5,7 +5,7 @@ import fnmatch
 import json
 import os
 
-from ..errors import InvalidArgument
+from ..errors import InvalidArgument, NotFound
 from ..image import reference
 from .base import Model
 
@@ -209,11 +209,23 @@ class ImageCollection:
         """Import a rootfs tarball (path, file object or bytes) as a one-layer image,
         like ``docker import``.
 
+        Raises NotFound when the path does not exist, InvalidArgument when it is a
+        directory, ImageError when the tar is malformed.
+
         >>> client.images.import_image("rootfs.tar.gz", "app", "1").tags
         ['app:1']
         """
-        return Image(self.client, self._store.import_image(src, repository=repository, tag=tag,
-                                                           changes=changes))
+        try:
+            record = self._store.import_image(src, repository=repository, tag=tag,
+                                              changes=changes)
+        except (FileNotFoundError, IsADirectoryError) as err:
+            if not isinstance(src, (str, os.PathLike)) or err.filename != os.fspath(src):
+                raise
+            if isinstance(err, IsADirectoryError):
+                raise InvalidArgument(f"import_image: {src} is a directory, not a tar "
+                                      "file") from err
+            raise NotFound(f"import_image: no such file: {src}") from err
+        return Image(self.client, record)
 
     def busybox(self, tag="latest"):
         """The embedded default base image (``busybox:latest``), made on first use
@@ -225,8 +237,11 @@ class ImageCollection:
                 changes=None, conf=None):
         """``Container.commit``: the container's upper layer becomes a new image."""
         from ..image.commit import commit
-        with open(self.client._runtime.config_path(container.id)) as f:
-            upper = os.path.join(json.load(f)["Runtime"]["LayerDir"], "upper")
+        try:
+            with open(self.client._runtime.config_path(container.id)) as f:
+                upper = os.path.join(json.load(f)["Runtime"]["LayerDir"], "upper")
+        except FileNotFoundError as err:
+            raise NotFound(f"No such container: {container.id}") from err
         base = self._store.get(container.attrs["Image"])
         return Image(self.client, commit(self._store, upper, base, repository, tag, message,
                                          author, changes, conf))

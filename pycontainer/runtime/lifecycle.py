@@ -488,6 +488,8 @@ class Lifecycle:
 
     def logs(self, cid, stdout, stderr, timestamps, tail, since, until, follow):
         files = _state.Files(self.rt, cid)
+        if not os.path.exists(files.config):     # removed: no log, not an empty one
+            raise NotFound(f"No such container: {cid}")
         path = os.path.join(files.dir, "container.log")
 
         def running():

@@ -83,3 +83,35 @@ def test_environment_list_and_dict_forms_still_work(client, busybox):
     out = client.containers.run("busybox", ["sh", "-c", "echo $A,$B"], remove=True,
                                 environment={"A": 1, "B": "x=y"})
     assert out == b"1,x=y\n"
+
+
+def test_logs_and_commit_of_a_removed_container_not_found(client, busybox):
+    c = client.containers.run("busybox", ["echo", "hi"], detach=True)
+    c.wait()
+    assert c.logs() == b"hi\n"
+    c.remove()
+    with pytest.raises(errors.NotFound):
+        c.logs()
+    with pytest.raises(errors.NotFound):
+        c.logs(stream=True)
+    with pytest.raises(errors.NotFound):
+        c.commit("pyc-test-gone")
+    assert not client.images.list(name="pyc-test-gone")
+
+
+def test_logs_of_a_created_container_empty(client, busybox):
+    c = client.containers.create("busybox", ["true"])
+    try:
+        assert c.logs() == b""
+    finally:
+        c.remove()
+
+
+def test_import_image_missing_file_typed(client, tmp_path):
+    missing = tmp_path / "nonexistent.tar"
+    with pytest.raises(errors.NotFound, match="no such file"):
+        client.images.import_image(str(missing))
+    with pytest.raises(errors.NotFound):
+        client.images.import_image(missing)
+    with pytest.raises(errors.InvalidArgument, match="is a directory"):
+        client.images.import_image(str(tmp_path))
