@@ -271,6 +271,13 @@ def resolve(specs, root):
             if s["Type"] == "volume" else s for s in specs]
 
 
+def replaces_dev(specs):
+    """Whether a user mount is on /dev itself: then it is the container's /dev
+    and the runtime makes none (no tmpfs, nodes, pts, shm, mqueue, links),
+    as docker does for ``-v /dev:/dev``."""
+    return any(s["Destination"] == "/dev" for s in specs)
+
+
 def _depth(spec):
     return spec["Destination"].strip("/").count("/")
 

@@ -154,13 +154,9 @@ def compile_plan(cfg, layout, cgroup_mounts, cgroupns=True, bpf=None):
     pb.op(lib.PYC_OP_ROOTFS, f"open rootfs {layout.rootfs}", s2=layout.rootfs)
     mount_fs(pb, "proc", "proc", NOSUID | NODEV | NOEXEC, "", "proc",
              lib.PYC_MNT_NO_SYMLINKS | lib.PYC_MNT_MKDIR)
-    add_dev(pb)
-    for host, inside, _perms, kind, major, minor, mode in (cfg.security or {}).get("devices", []):
-        parent = os.path.dirname(inside.rstrip("/"))
-        if parent not in ("/", "/dev"):
-            pb.op(lib.PYC_OP_MKDIR_IN, f"mkdir {parent}", s2=parent.lstrip("/"), a=0o755)
-        pb.op(lib.PYC_OP_MKNOD_IN, f"mknod {inside}", s1=host, s2=inside.lstrip("/"),
-              a=(S_IFCHR if kind == "c" else S_IFBLK) | mode, b=makedev(major, minor))
+    if not _mounts.replaces_dev(layout.mounts):     # a user mount on /dev: theirs (docker)
+        add_dev(pb)
+        add_devices(pb, (cfg.security or {}).get("devices", []))
     _mounts.emit(pb, layout.binds, layout.mounts)   # binds, volumes, tmpfs: shallow first
     if cfg.working_dir:
         pb.op(lib.PYC_OP_MKDIR_IN, f"mkdir working dir {cfg.working_dir}",
@@ -182,13 +178,15 @@ def compile_plan(cfg, layout, cgroup_mounts, cgroupns=True, bpf=None):
     if layout.userns:
         pb.op(lib.PYC_OP_SETNS, f"open the user namespace {layout.userns}", s1=layout.userns,
               a=CLONE_NEWUSER, b=1)
+    if not privileged:
+        add_masks(pb)
     pb.op(lib.PYC_OP_PIVOT_ROOT, f"pivot_root into {layout.rootfs}")
     # From here paths are the container's own: nothing can lead back to the host.
     for key, value in sorted(sec.get("sysctls", {}).items()):
         path = "/proc/sys/" + key.replace(".", "/")
         pb.op(lib.PYC_OP_WRITE, f"sysctl {key}={value}", s1=path, s2=value)
     if not privileged:
-        add_masks(pb)
+        add_readonly(pb)
     if cfg.read_only:
         pb.op(lib.PYC_OP_REMOUNT_ROOT, "remount / read-only", a=RDONLY)
     if cfg.hostname:
@@ -202,9 +200,23 @@ def compile_plan(cfg, layout, cgroup_mounts, cgroupns=True, bpf=None):
     return pb.build()
 
 
+def add_devices(pb, devices):
+    """The nodes of run(devices=...), in the runtime's /dev."""
+    for host, inside, _perms, kind, major, minor, mode in devices:
+        parent = os.path.dirname(inside.rstrip("/"))
+        if parent not in ("/", "/dev"):
+            pb.op(lib.PYC_OP_MKDIR_IN, f"mkdir {parent}", s2=parent.lstrip("/"), a=0o755)
+        pb.op(lib.PYC_OP_MKNOD_IN, f"mknod {inside}", s1=host, s2=inside.lstrip("/"),
+              a=(S_IFCHR if kind == "c" else S_IFBLK) | mode, b=makedev(major, minor))
+
+
 def add_masks(pb):
-    """Docker's masked paths (files -> /dev/null, dirs -> empty read-only
-    tmpfs) and read-only /proc entries; done after pivot_root."""
+    """Docker's masked paths: files -> /dev/null, dirs -> empty read-only tmpfs.
+
+    Done before pivot_root, so ``/dev/null`` is the host's: a user mount on
+    /dev (which may hold no null at all) cannot unmask anything. Targets
+    are still opened inside the container's root, through no symlink.
+    """
     from .. import security
     for path, is_dir in security._masked_paths():
         rel = path.lstrip("/")
@@ -214,6 +226,11 @@ def add_masks(pb):
         else:
             pb.op(lib.PYC_OP_MOUNT_IN, f"mask {path}", s1="/dev/null", s2=rel,
                   b=lib.PYC_MNT_BIND_SRC | lib.PYC_MNT_OPTIONAL | lib.PYC_MNT_NO_SYMLINKS)
+
+
+def add_readonly(pb):
+    """Docker's read-only /proc entries; after pivot_root and the sysctls."""
+    from .. import security
     for path in security.READONLY:
         pb.op(lib.PYC_OP_MOUNT_IN, f"make {path} read-only", s2=path.lstrip("/"),
               a=RDONLY | NOSUID | NODEV | NOEXEC,

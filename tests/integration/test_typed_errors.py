@@ -115,3 +115,52 @@ def test_import_image_missing_file_typed(client, tmp_path):
         client.images.import_image(missing)
     with pytest.raises(errors.InvalidArgument, match="is a directory"):
         client.images.import_image(str(tmp_path))
+
+
+# --- mounts onto what the runtime mounts ---------------------------------------------
+
+MASKED = ("for p in /proc/keys /proc/timer_list /sys/firmware; do [ -e $p ] || continue; "
+          "if [ -d $p ]; then n=$(ls -A $p | wc -l); else n=$(cat $p | wc -c); fi; "
+          "echo $p=$n; done")
+
+
+def _masks_hold(out):
+    seen = dict(line.split("=") for line in out.split() if line.startswith("/"))
+    assert seen and all(v == "0" for v in seen.values()), seen
+
+
+def test_bind_over_dev_without_null_starts_and_masks_hold(client, busybox, tmp_path):
+    # docker allows a bind over /dev; it used to fail at start ("mask /proc/keys: No
+    # such file or directory": the masks bound the container's own /dev/null)
+    (tmp_path / "marker").write_text("mine\n")
+    out = client.containers.run(
+        "busybox", ["sh", "-c", f"cat /dev/marker; ls -A /dev | wc -l; {MASKED}"],
+        volumes=[f"{tmp_path}:/dev"], remove=True).decode()
+    lines = out.split()
+    assert lines[:2] == ["mine", "1"]            # the user's dir, nothing of the runtime's
+    _masks_hold(out)
+
+
+def test_bind_host_dev_works(client, busybox):
+    out = client.containers.run(
+        "busybox", ["sh", "-c", f"echo x > /dev/null && [ -c /dev/null ] && echo ok; {MASKED}"],
+        volumes=["/dev:/dev"], remove=True).decode()
+    assert out.split()[0] == "ok"
+    _masks_hold(out)
+
+
+def test_tmpfs_on_dev_starts_and_masks_hold(client, busybox):
+    out = client.containers.run("busybox", ["sh", "-c", f"ls -A /dev | wc -l; {MASKED}"],
+                                tmpfs={"/dev": "size=1m"}, remove=True).decode()
+    assert out.split()[0] == "0"
+    _masks_hold(out)
+
+
+@pytest.mark.parametrize("target", ["/", "/proc", "/sys", "/proc/sys", "/sys/fs/cgroup",
+                                    "//", "/proc/../proc"])
+def test_bind_onto_runtime_mounts_refused_at_create(client, busybox, tmp_path, target):
+    before = _made(client)
+    err = _refused(lambda: client.containers.create("busybox", ["true"],
+                                                    volumes=[f"{tmp_path}:{target}"]))
+    assert "volumes entry" in str(err)
+    assert _made(client) == before

@@ -39,6 +39,23 @@ def test_plan_order():
     assert b"/l2\n/l1\0" in plan.strs
 
 
+def test_user_mount_on_dev_replaces_the_runtimes_and_masks_come_before_pivot():
+    layout = planmod.Layout(rootfs="/r/rootfs", lowers=["/l1"], upper="/r/u", work="/r/w",
+                            mounts=[{"Type": "bind", "Destination": "/dev", "Source": "/srv/d",
+                                     "RW": True, "IsFile": False, "Flags": []}])
+    plan = planmod.compile_plan(_cfg(), layout, [("memory", "memory")])
+    labels = plan.labels
+    assert "mount tmpfs on /dev" not in labels and "mknod /dev/null" not in labels
+    assert "bind /srv/d on /dev" in labels
+    # /dev/null is the host's when masking: the user's /dev may have none
+    pivot = labels.index("pivot_root into /r/rootfs")
+    assert all(labels.index(m) < pivot for m in labels if m.startswith("mask "))
+    assert all(labels.index(m) > pivot for m in labels if m.startswith("make /proc"))
+    default = planmod.compile_plan(_cfg(), planmod.Layout(rootfs="/r/rootfs", lowers=["/l1"]),
+                                   [("memory", "memory")]).labels
+    assert "mount tmpfs on /dev" in default and "mknod /dev/null" in default
+
+
 def test_env_merge_later_wins():
     assert merge_env(["A=1", "B=2"], ["A=3"]) == ["A=3", "B=2"]
     with pytest.raises(InvalidArgument):
