@@ -164,3 +164,31 @@ def test_bind_onto_runtime_mounts_refused_at_create(client, busybox, tmp_path, t
                                                     volumes=[f"{tmp_path}:{target}"]))
     assert "volumes entry" in str(err)
     assert _made(client) == before
+
+
+# --- the monitor names the step that failed ------------------------------------------
+
+def test_monitor_names_a_failed_cgroup_attach(client, busybox, monkeypatch):
+    """The monitor's attach (pid -> cgroup.procs) used to fail as "start the
+    container"; it names the step and the cgroup now."""
+    cg = client._runtime.cg
+    real = cg.attach_steps
+    gone = {}
+
+    def attach_steps(cid, pid):   # the last cgroup vanished before the attach
+        steps = real(cid, pid)
+        kind, path, value = steps[-1]
+        gone["dir"] = os.path.dirname(path) + "-gone"
+        return steps[:-1] + [(kind, os.path.join(gone["dir"], "cgroup.procs"), value)]
+    monkeypatch.setattr(cg, "attach_steps", attach_steps)
+    c = client.containers.create("busybox", ["sleep", "30"])
+    try:
+        with pytest.raises(errors.OperationError) as ei:
+            c.start()
+        assert str(ei.value) == (f"[Errno 2] attach the init to cgroup {gone['dir']}: No such "
+                                 f"file or directory: '{gone['dir']}/cgroup.procs'")
+        assert ei.value.index == -2 and ei.value.op.startswith("attach the init to cgroup ")
+        c.reload()
+        assert not c.attrs["State"]["Running"]
+    finally:
+        c.remove(force=True)
