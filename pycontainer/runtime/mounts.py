@@ -38,6 +38,10 @@ TMPFS_DEFAULT = ("nodev", "noexec", "nosuid")      # docker's defaults for tmpfs
 MOUNT_TMPFS_DEFAULT = ("nodev", "nosuid")          # and for Mount(type="tmpfs")
 _TMPFS_VALUES = {"size": r"\d+[kmg%]?", "nr_inodes": r"\d+[kmg]?", "mode": r"[0-7]{1,4}",
                  "uid": r"\d+", "gid": r"\d+"}
+# What the kernel takes (tmpfs silently wraps a larger size, to 0 = unlimited).
+_TMPFS_MAX = {"size": (1 << 63) - 1, "nr_inodes": ((1 << 64) - 1) // 1024,
+              "uid": (1 << 32) - 2, "gid": (1 << 32) - 2}
+_SUFFIX = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
 _FLAG_OFF = {"rw": "ro", "exec": "noexec", "suid": "nosuid", "dev": "nodev"}
 _PROPAGATION_OK = (None, "", "rprivate", "private")   # a new mount namespace's default
 
@@ -164,7 +168,11 @@ def _from_mount(m):
         t = m.get("TmpfsOptions") or {}
         opts = []
         if t.get("SizeBytes") is not None:
-            opts.append(f"size={parse_bytes(t['SizeBytes'])}")
+            size = parse_bytes(t["SizeBytes"])
+            if size > _TMPFS_MAX["size"]:
+                raise InvalidArgument(f"{what}: tmpfs SizeBytes {size} is above the kernel's "
+                                      f"limit of {_TMPFS_MAX['size']}")
+            opts.append(f"size={size}")
         if t.get("Mode") is not None:
             mode = t["Mode"]
             if not isinstance(mode, int) or isinstance(mode, bool) or not 0 <= mode <= 0o7777:
@@ -195,8 +203,13 @@ def tmpfs_options(text, what="tmpfs"):
             pattern = _TMPFS_VALUES.get(key)
             if pattern is None:
                 raise InvalidArgument(f"{what}: unsupported tmpfs option {key!r}")
-            if not re.fullmatch(pattern, val, re.IGNORECASE):
+            if not re.fullmatch(pattern, val, re.IGNORECASE | re.ASCII):
                 raise InvalidArgument(f"{what}: invalid tmpfs {key} {val!r}")
+            number = val.rstrip("kmgKMG%")
+            value = int(number) * _SUFFIX.get(val[len(number):].lower(), 1)
+            if key in _TMPFS_MAX and value > _TMPFS_MAX[key]:
+                raise InvalidArgument(f"{what}: tmpfs {key} {val!r} is above the kernel's "
+                                      f"limit of {_TMPFS_MAX[key]}")
             data[key] = val
         elif key in ATTRS:
             flags.add(key)

@@ -148,6 +148,21 @@ def test_bad_inputs(kw, src):
         mounts.parse(**kw)
 
 
+@pytest.mark.parametrize("kw, words", [
+    # tmpfs wraps a size past 64 bits silently (2**64 became 0: no limit at all)
+    (dict(tmpfs={"/t": "size=18446744073709551616"}), "tmpfs size '18446744073709551616'"),
+    (dict(tmpfs={"/t": "size=8589934592g"}), "is above the kernel's limit"),
+    (dict(tmpfs={"/t": "nr_inodes=99999999999999999999"}), "tmpfs nr_inodes"),
+    (dict(tmpfs={"/t": "uid=4294967295"}), "tmpfs uid"),
+    (dict(mounts=[Mount("/t", None, type="tmpfs", tmpfs_size=2**64)]), "tmpfs SizeBytes"),
+])
+def test_tmpfs_numbers_past_what_the_kernel_takes(kw, words):
+    with pytest.raises(InvalidArgument, match=words):
+        mounts.parse(**kw)
+    assert one(tmpfs={"/t": "size=8589934591g,uid=4294967294"})["Options"] == \
+        "size=8589934591g,uid=4294967294"
+
+
 def test_image_volumes_become_anonymous_unless_covered(src):
     specs = mounts.parse(volumes={src: {"bind": "/data"}},
                          image_volumes={"/data": {}, "/var/lib/x/": {}})
