@@ -14,6 +14,8 @@ HUGE = [   # (keywords, the one the error must name)
     ({"cpu_quota": 2**62}, "cpu_quota"),
     ({"pids_limit": 5_000_000}, "pids_limit"),  # above the kernel's PID_MAX_LIMIT
     ({"cpuset_cpus": "0-4096"}, "cpuset_cpus"),
+    ({"restart_policy": {"Name": "on-failure", "MaximumRetryCount": 2**40}},
+     "MaximumRetryCount"),                      # was a struct.error at start
 ]
 
 
