@@ -5,7 +5,8 @@
  * applies the restart policy and cleans up.  The Python process that
  * started it may exit at any time.
  *
- *   pyc-monitor SPEC_FILE     (fd 3, if open: "ok PID\n" or "err INDEX ERRNO\n")
+ *   pyc-monitor SPEC_FILE     (fd 3, if open: "ok PID\n" or "err INDEX ERRNO [N]\n",
+ *                              see enum pyc_mon_step)
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -215,16 +216,19 @@ static void report(int fd, const char *text)
     }
 }
 
-static int attach(struct mon *m, pid_t pid)
+/* Write the pid to each attach path; -errno and the failing path's
+ * index in *failed. */
+static int attach(struct mon *m, pid_t pid, int *failed)
 {
     char val[32];
     int n = snprintf(val, sizeof val, "%d", (int) pid);
     for (int i = 0; i < m->nattach; i++) {
+        *failed = i;
         int fd = open(m->attach[i], O_WRONLY | O_CLOEXEC);
         if (fd < 0)
             return -errno;
         ssize_t w = write(fd, val, (size_t) n);
-        int err = errno;
+        int err = w < 0 ? errno : EIO;
         close(fd);
         if (w != n)
             return -err;
@@ -232,12 +236,16 @@ static int attach(struct mon *m, pid_t pid)
     return 0;
 }
 
-/* Start the init once; returns its pid and fds, or -errno (index in *index). */
-static pid_t start(struct mon *m, int *pidfd, int *out_r, int *err_r, int *index, int *err)
+/* Start the init once; returns its pid and fds, or -1 with the failed step
+ * in *index (a plan op, or enum pyc_mon_step), its errno in *err and, for
+ * the attach step, the attach path's index in *which. */
+static pid_t start(struct mon *m, int *pidfd, int *out_r, int *err_r, int *index, int *err,
+                   int *which)
 {
     int out[2], errp[2], sock;
     struct pyc_msg msg;
-    *index = -1;
+    *index = PYC_MON_STEP_START;
+    *which = -1;
     if (pipe2(out, O_CLOEXEC) < 0 || pipe2(errp, O_CLOEXEC) < 0) {
         *err = errno;
         return -1;
@@ -255,7 +263,9 @@ static pid_t start(struct mon *m, int *pidfd, int *out_r, int *err_r, int *index
         close(errp[0]);
         return -1;
     }
-    int r = attach(m, pid);
+    int r = attach(m, pid, which);
+    if (r < 0)
+        *index = PYC_MON_STEP_ATTACH;
     while (r == 0) {
         r = pyc_sync_wait(sock, &msg, -1);
         if (r == PYC_MSG_SYNC) {
@@ -406,7 +416,9 @@ int main(int argc, char **argv)
     struct mon m = { 0 };
     int rep = fcntl(3, F_GETFD) >= 0 ? 3 : -1;
     if (argc != 2 || load(&m, argv[1]) < 0) {
-        report(rep, "err -1 22\n");
+        char text[32];
+        snprintf(text, sizeof text, "err %d %d\n", PYC_MON_STEP_START, EINVAL);
+        report(rep, text);
         return 2;
     }
     if (rep >= 0)
@@ -424,12 +436,15 @@ int main(int argc, char **argv)
     m.logfd = open(m.paths[P_LOG], O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
     long long backoff_ms = 100;
     for (;;) {
-        int pidfd, out_r, err_r, index, err;
+        int pidfd, out_r, err_r, index, err, which;
         m.started_ns = now_ns();
-        pid_t pid = start(&m, &pidfd, &out_r, &err_r, &index, &err);
+        pid_t pid = start(&m, &pidfd, &out_r, &err_r, &index, &err, &which);
         if (pid < 0) {
             char text[64];
-            snprintf(text, sizeof text, "err %d %d\n", index, err);
+            if (index == PYC_MON_STEP_ATTACH)
+                snprintf(text, sizeof text, "err %d %d %d\n", index, err, which);
+            else
+                snprintf(text, sizeof text, "err %d %d\n", index, err);
             write_state(&m, "exited", 0, 127, 0, now_ns(), strerror(err));
             report(rep, text);
             break;

@@ -10,6 +10,13 @@
 enum pyc_restart { PYC_RESTART_NO, PYC_RESTART_ALWAYS, PYC_RESTART_ON_FAILURE,
                    PYC_RESTART_UNLESS_STOPPED };
 
+/* The report "err INDEX ERRNO [N]": INDEX >= 0 is the plan op that failed;
+ * below 0 it is a step of the monitor's own. */
+enum pyc_mon_step {
+    PYC_MON_STEP_START = -1,    /* reading the input, making pipes, the clone */
+    PYC_MON_STEP_ATTACH = -2,   /* writing the pid to attach path N */
+};
+
 struct pyc_mon_header {
     uint32_t magic;
     uint32_t version;

@@ -1,4 +1,12 @@
-"""Resource limits: validated once, before anything is created."""
+"""Resource limits: validated once, before anything is created.
+
+Every bound is one the kernel (or docker) enforces, so a value accepted here
+is written without error when the container starts: sizes and counts fit a
+signed 64-bit integer (the cgroup files parse them so; docker's API is
+int64), pids stay below the kernel's PID_MAX_LIMIT, CFS quota and period
+within what ``tg_set_cfs_bandwidth`` takes.
+"""
+import decimal
 import functools
 import os
 import re
@@ -6,7 +14,12 @@ from dataclasses import dataclass
 
 from ..errors import InvalidArgument
 
+INT64_MAX = (1 << 63) - 1
 MIN_MEMORY = 6 * 1024 * 1024      # docker's floor
+MAX_PIDS = 4 * 1024 * 1024        # PID_MAX_LIMIT: pids.max refuses anything larger
+MIN_CFS_US, MAX_CFS_PERIOD_US = 1000, 1000000
+MAX_CFS_QUOTA_US = (1 << 44) - 1  # the kernel's max_cfs_runtime, in µs
+MIN_SHARES, MAX_SHARES = 2, 262144
 _UNITS = {"": 1, "b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
 
 
@@ -17,10 +30,17 @@ def parse_bytes(value, what):
     if isinstance(value, int):
         return value
     if isinstance(value, str):
-        m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([bkmgt]?)b?\s*", value.lower())
-        if m:
-            return int(float(m.group(1)) * _UNITS[m.group(2)])
+        m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([bkmgt]?)b?\s*", value.lower(), re.ASCII)
+        if m:   # Decimal: a huge number of digits must not become inf
+            return int(decimal.Decimal(m.group(1)) * _UNITS[m.group(2)])
     raise InvalidArgument(f"{what}: {value!r} is not a size (e.g. 64m, 1g, 1048576)")
+
+
+def _within(value, what, lo, hi, unit="", extra="", given=None):
+    if not lo <= value <= hi:
+        raise InvalidArgument(f"{what} must be within {lo}..{hi}{unit}{extra}, "
+                              f"got {value if given is None else repr(given)}")
+    return value
 
 
 @functools.lru_cache(maxsize=1)
@@ -32,17 +52,33 @@ def _cpus_online():
         return set(range(os.cpu_count() or 1))
 
 
-def _parse_cpuset(text, what):
+def _parse_cpuset(text, what, highest=None):
+    """``"0-2,5"`` -> {0, 1, 2, 5}; numbers above ``highest`` are refused
+    before any range is expanded."""
     cpus = set()
     for part in text.split(","):
-        m = re.fullmatch(r"\s*(\d+)(?:-(\d+))?\s*", part)
+        m = re.fullmatch(r"(\d+)(?:-(\d+))?", part, re.ASCII)
         if not m:
             raise InvalidArgument(f"{what}: {text!r} is not a cpu list like '0-1,3'")
         lo, hi = int(m.group(1)), int(m.group(2) or m.group(1))
         if hi < lo:
             raise InvalidArgument(f"{what}: range {part!r} is reversed")
+        if highest is not None and hi > highest:
+            raise InvalidArgument(f"{what} {text!r} names cpu {hi}; this machine's cpus are "
+                                  f"{_cpu_list(_cpus_online())}")
         cpus.update(range(lo, hi + 1))
     return cpus
+
+
+def _cpu_list(cpus):
+    """{0, 1, 2, 5} -> ``"0-2,5"``."""
+    runs = []
+    for c in sorted(cpus):
+        if runs and runs[-1][1] == c - 1:
+            runs[-1][1] = c
+        else:
+            runs.append([c, c])
+    return ",".join(f"{a}-{b}" if a != b else str(a) for a, b in runs)
 
 
 @dataclass(frozen=True)
@@ -60,49 +96,53 @@ class Resources:
     @classmethod
     def from_kwargs(cls, mem_limit=None, memswap_limit=None, pids_limit=None, nano_cpus=None,
                     cpu_shares=None, cpu_quota=None, cpu_period=None, cpuset_cpus=None):
-        """Validate docker-py style keywords; raises InvalidArgument."""
-        mem = parse_bytes(mem_limit, "mem_limit") if mem_limit not in (None, 0, "") else 0
-        if mem < 0:
-            raise InvalidArgument(f"mem_limit must not be negative, got {mem_limit!r}")
-        if 0 < mem < MIN_MEMORY:
-            raise InvalidArgument(f"mem_limit {mem} bytes is below the minimum of 6 MiB")
+        """Validate docker-py style keywords; raises InvalidArgument naming
+        the keyword and the range it takes."""
+        mem = 0
+        if mem_limit not in (None, 0, ""):
+            mem = parse_bytes(mem_limit, "mem_limit")
+            if mem:
+                _within(mem, "mem_limit", MIN_MEMORY, INT64_MAX, " bytes", " (at least 6 MiB)",
+                        mem_limit)
         swap = 0
         if memswap_limit not in (None, 0, ""):
             swap = -1 if memswap_limit == -1 else parse_bytes(memswap_limit, "memswap_limit")
-            if swap != -1 and swap < 0:
-                raise InvalidArgument(f"memswap_limit must not be negative, got {memswap_limit!r}")
-            if swap != -1 and not mem:
-                raise InvalidArgument("memswap_limit needs mem_limit as well")
-            if swap != -1 and swap < mem:
-                raise InvalidArgument(
-                    f"memswap_limit ({swap}) must be at least mem_limit ({mem})")
-        pids = _int(pids_limit, "pids_limit", minimum=-1)
-        if pids == -1:
+            if swap != -1:
+                if not mem:
+                    raise InvalidArgument("memswap_limit needs mem_limit as well")
+                _within(swap, "memswap_limit", mem, INT64_MAX, " bytes",
+                        " (-1 for unlimited swap; at least mem_limit)", memswap_limit)
+        pids = _int(pids_limit, "pids_limit")
+        if pids in (-1, 0):
             pids = 0
+        else:
+            _within(pids, "pids_limit", 1, MAX_PIDS, "", " (0 or -1 for no limit)")
         shares = _int(cpu_shares, "cpu_shares")
-        if shares and not 2 <= shares <= 262144:
-            raise InvalidArgument(f"cpu_shares must be within 2..262144, got {shares}")
+        if shares:
+            _within(shares, "cpu_shares", MIN_SHARES, MAX_SHARES)
         period = _int(cpu_period, "cpu_period")
-        if period and not 1000 <= period <= 1000000:
-            raise InvalidArgument(f"cpu_period must be within 1000..1000000 µs, got {period}")
-        quota = _int(cpu_quota, "cpu_quota", minimum=-1)
-        if quota > 0 and quota < 1000:
-            raise InvalidArgument(f"cpu_quota must be at least 1000 µs, got {quota}")
+        if period:
+            _within(period, "cpu_period", MIN_CFS_US, MAX_CFS_PERIOD_US, " µs")
+        quota = _int(cpu_quota, "cpu_quota")
+        if quota not in (-1, 0):
+            _within(quota, "cpu_quota", MIN_CFS_US, MAX_CFS_QUOTA_US, " µs", " (-1 for none)")
         ncpu = len(_cpus_online())
         nano = _int(nano_cpus, "nano_cpus")
-        if nano and nano > ncpu * 10**9:
-            raise InvalidArgument(
-                f"nano_cpus {nano} asks for {nano / 1e9:g} cpus; this machine has {ncpu}")
-        if nano and nano < 10**9 // 100:
-            raise InvalidArgument(f"nano_cpus {nano} is below 0.01 cpu")
+        if nano:
+            _within(nano, "nano_cpus", 10**9 // 100, ncpu * 10**9, "",
+                    f" (0.01 to {ncpu} cpus: this machine has {ncpu})")
         if nano and (quota or period):
             raise InvalidArgument("nano_cpus conflicts with cpu_quota/cpu_period; use one")
+        if cpuset_cpus is not None and not isinstance(cpuset_cpus, str):
+            raise InvalidArgument(f"cpuset_cpus must be a string like '0-1,3', got "
+                                  f"{cpuset_cpus!r}")
         cpuset = (cpuset_cpus or "").strip()
         if cpuset:
-            missing = _parse_cpuset(cpuset, "cpuset_cpus") - _cpus_online()
+            online = _cpus_online()
+            missing = _parse_cpuset(cpuset, "cpuset_cpus", max(online)) - online
             if missing:
-                raise InvalidArgument(
-                    f"cpuset_cpus {cpuset!r} names cpus this machine lacks: {sorted(missing)}")
+                raise InvalidArgument(f"cpuset_cpus {cpuset!r} names cpus this machine lacks: "
+                                      f"{sorted(missing)}; its cpus are {_cpu_list(online)}")
         return cls(mem, swap, pids, nano, shares, quota, period, cpuset)
 
     def cfs(self):
@@ -118,14 +158,13 @@ class Resources:
             return 0
         if self.memswap_limit:
             return self.memswap_limit
-        return 2 * self.mem_limit
+        return min(2 * self.mem_limit, INT64_MAX)
 
 
-def _int(value, what, minimum=0):
+def _int(value, what):
+    """An integer keyword, None or "" meaning 0; callers check its range."""
     if value in (None, ""):
         return 0
     if isinstance(value, bool) or not isinstance(value, int):
         raise InvalidArgument(f"{what} must be an integer, got {value!r}")
-    if value < minimum:
-        raise InvalidArgument(f"{what} must not be negative, got {value}")
     return value

@@ -89,7 +89,16 @@ def _env_list(environment):
     if environment is None:
         return []
     if isinstance(environment, dict):
-        return [f"{k}={v}" if v is not None else k for k, v in environment.items()]
+        out = []
+        for key, value in environment.items():
+            # "A=B": 1 would silently become A=B=1 (docker-py's bug too)
+            if not isinstance(key, str) or not key or "=" in key or "\0" in key:
+                raise InvalidArgument(f"environment key {key!r} is not a variable name: it must "
+                                      "be a non-empty string without '=' or NUL")
+            if value is not None and "\0" in str(value):
+                raise InvalidArgument(f"environment value of {key!r} contains a NUL byte")
+            out.append(key if value is None else f"{key}={value}")
+        return out
     if isinstance(environment, (list, tuple)):
         return [str(e) for e in environment]
     raise InvalidArgument(f"environment must be a dict or a list, got {type(environment).__name__}")

@@ -105,9 +105,15 @@ def parse_restart(policy):
         return ("no", 0)
     if isinstance(policy, str):
         name, _, count = policy.partition(":")
-        policy = {"Name": name, "MaximumRetryCount": int(count) if count.isdigit() else 0}
+        policy = {"Name": name, "MaximumRetryCount": count}
     name = policy.get("Name") or "no"
-    count = int(policy.get("MaximumRetryCount") or 0)
+    count = policy.get("MaximumRetryCount") or 0
+    if isinstance(count, str) and count.isdigit():
+        count = int(count)
+    # the monitor keeps it in an int32
+    if isinstance(count, bool) or not isinstance(count, int) or not 0 <= count < 1 << 31:
+        raise InvalidArgument(f"MaximumRetryCount must be an integer within 0..{(1 << 31) - 1},"
+                              f" got {count!r}")
     if name not in ("no", "always", "on-failure", "unless-stopped"):
         raise InvalidArgument(f"unknown restart policy {name!r}")
     if count and name != "on-failure":
@@ -627,6 +633,8 @@ class Containers:
 
     def logs(self, cid, stdout, stderr, timestamps, tail, since, until, follow):
         files = _state.Files(self.rt, cid)
+        if not os.path.exists(files.config):     # removed: no log, not an empty one
+            raise NotFound(f"No such container: {cid}")
         path = os.path.join(files.dir, "container.log")
 
         def running():

@@ -5,6 +5,7 @@ import collections
 import fnmatch
 import os
 
+from ..errors import InvalidArgument, NotFound
 from ..image import reference
 from ..jsonfile import read_json
 from . import filters as _filters
@@ -78,10 +79,16 @@ class Images:
         return self.store.load(data)
 
     def import_image(self, src, repository=None, tag=None, changes=None):
-        if isinstance(src, (str, os.PathLike)) and not os.path.exists(src):
-            from ..errors import NotFound
-            raise NotFound(f"import_image: no such file {os.fspath(src)!r}")
-        return self.store.import_image(src, repository=repository, tag=tag, changes=changes)
+        try:
+            return self.store.import_image(src, repository=repository, tag=tag,
+                                           changes=changes)
+        except (FileNotFoundError, IsADirectoryError) as err:
+            if not isinstance(src, (str, os.PathLike)) or err.filename != os.fspath(src):
+                raise
+            if isinstance(err, IsADirectoryError):
+                raise InvalidArgument(f"import_image: {src} is a directory, not a tar "
+                                      "file") from err
+            raise NotFound(f"import_image: no such file: {src}") from err
 
     def busybox(self, tag="latest"):
         from ..image import ensure_busybox
@@ -91,7 +98,11 @@ class Images:
                conf=None):
         """The container's upper layer becomes a new image (``docker commit``)."""
         from ..image.commit import commit
-        attrs = read_json(self.engine.runtime.config_path(self.engine.containers.resolve(cid)))
+        cid = self.engine.containers.resolve(cid)
+        try:
+            attrs = read_json(self.engine.runtime.config_path(cid))
+        except FileNotFoundError as err:            # removed meanwhile
+            raise NotFound(f"No such container: {cid}") from err
         upper = os.path.join(attrs["Runtime"]["LayerDir"], "upper")
         base = self.store.get(attrs["Image"])
         return commit(self.store, upper, base, repository, tag, message, author, changes, conf)

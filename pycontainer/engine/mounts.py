@@ -25,7 +25,6 @@ import re
 import secrets
 import stat
 
-from .._core import lib
 from ..errors import InvalidArgument
 from ..types import Mount, parse_bytes
 from ..volumes import VolumeStore, valid_name
@@ -38,6 +37,10 @@ TMPFS_DEFAULT = ("nodev", "noexec", "nosuid")      # docker's defaults for tmpfs
 MOUNT_TMPFS_DEFAULT = ("nodev", "nosuid")          # and for Mount(type="tmpfs")
 _TMPFS_VALUES = {"size": r"\d+[kmg%]?", "nr_inodes": r"\d+[kmg]?", "mode": r"[0-7]{1,4}",
                  "uid": r"\d+", "gid": r"\d+"}
+# What the kernel takes (tmpfs silently wraps a larger size, to 0 = unlimited).
+_TMPFS_MAX = {"size": (1 << 63) - 1, "nr_inodes": ((1 << 64) - 1) // 1024,
+              "uid": (1 << 32) - 2, "gid": (1 << 32) - 2}
+_SUFFIX = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
 _FLAG_OFF = {"rw": "ro", "exec": "noexec", "suid": "nosuid", "dev": "nodev"}
 _PROPAGATION_OK = (None, "", "rprivate", "private")   # a new mount namespace's default
 
@@ -164,7 +167,11 @@ def _from_mount(m):
         t = m.get("TmpfsOptions") or {}
         opts = []
         if t.get("SizeBytes") is not None:
-            opts.append(f"size={parse_bytes(t['SizeBytes'])}")
+            size = parse_bytes(t["SizeBytes"])
+            if size > _TMPFS_MAX["size"]:
+                raise InvalidArgument(f"{what}: tmpfs SizeBytes {size} is above the kernel's "
+                                      f"limit of {_TMPFS_MAX['size']}")
+            opts.append(f"size={size}")
         if t.get("Mode") is not None:
             mode = t["Mode"]
             if not isinstance(mode, int) or isinstance(mode, bool) or not 0 <= mode <= 0o7777:
@@ -195,8 +202,13 @@ def tmpfs_options(text, what="tmpfs"):
             pattern = _TMPFS_VALUES.get(key)
             if pattern is None:
                 raise InvalidArgument(f"{what}: unsupported tmpfs option {key!r}")
-            if not re.fullmatch(pattern, val, re.IGNORECASE):
+            if not re.fullmatch(pattern, val, re.IGNORECASE | re.ASCII):
                 raise InvalidArgument(f"{what}: invalid tmpfs {key} {val!r}")
+            number = val.rstrip("kmgKMG%")
+            value = int(number) * _SUFFIX.get(val[len(number):].lower(), 1)
+            if key in _TMPFS_MAX and value > _TMPFS_MAX[key]:
+                raise InvalidArgument(f"{what}: tmpfs {key} {val!r} is above the kernel's "
+                                      f"limit of {_TMPFS_MAX[key]}")
             data[key] = val
         elif key in ATTRS:
             flags.add(key)
@@ -269,41 +281,3 @@ def resolve(specs, root):
     store = VolumeStore(root) if any(s["Type"] == "volume" for s in specs) else None
     return [dict(s, Source=store.ensure(s["Name"], s.get("Labels"), s.get("Anonymous")))
             if s["Type"] == "volume" else s for s in specs]
-
-
-def _depth(spec):
-    return spec["Destination"].strip("/").count("/")
-
-
-def ordered(binds, specs):
-    """Runtime binds ``(host, path, attrs, is_file)`` and user specs, shallow
-    targets first (so ``/a`` is mounted before ``/a/b``); a user mount on the
-    same path replaces the runtime's (e.g. ``/etc/hosts``)."""
-    user = {s["Destination"] for s in specs}
-    own = [{"Type": "bind", "Source": host, "Destination": path, "Attrs": attrs,
-            "IsFile": is_file} for host, path, attrs, is_file in binds if path not in user]
-    return sorted(own + list(specs), key=_depth)
-
-
-def attrs_of(spec):
-    if "Attrs" in spec:
-        return spec["Attrs"]
-    bits = 0 if spec["RW"] else ATTRS["ro"]
-    for flag in spec.get("Flags") or ():
-        bits |= ATTRS[flag]
-    return bits
-
-
-def emit(pb, binds, specs):
-    """Add the ``MOUNT_IN`` ops for runtime binds and user mounts to a plan builder."""
-    for s in ordered(binds, specs):
-        dest = s["Destination"]
-        if s["Type"] == "tmpfs":
-            pb.op(lib.PYC_OP_MOUNT_IN, f"mount tmpfs on {dest}", s1="tmpfs", s2=dest.lstrip("/"),
-                  s3="tmpfs", s4=s["Options"] or None, a=attrs_of(s), b=lib.PYC_MNT_MKDIR)
-            continue
-        flags = lib.PYC_MNT_BIND_SRC | lib.PYC_MNT_RECURSIVE
-        flags |= lib.PYC_MNT_MKFILE if s["IsFile"] else lib.PYC_MNT_MKDIR
-        what = f"volume {s['Name']} ({s['Source']})" if s["Type"] == "volume" else s["Source"]
-        pb.op(lib.PYC_OP_MOUNT_IN, f"bind {what} on {dest}", s1=s["Source"],
-              s2=dest.lstrip("/"), a=attrs_of(s), b=flags)

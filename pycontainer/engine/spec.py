@@ -56,8 +56,14 @@ def build(cfg, rundir, layer_dir, lowers, store_root, netns=None, userns_path=No
         user_namespace=userns_path,
         loopback=cfg.network_mode == "none",
         resources=cfg.resources, device_rules=security.device_rules(cfg.security))
+    standard = standard_mounts(sysfs_readonly=not privileged)
+    if any(m.destination == "/dev" for m in mounts):
+        # a user mount on /dev is the container's /dev, as docker does for
+        # ``-v /dev:/dev``: no tmpfs, nodes, pts, shm or mqueue of ours
+        standard = [m for m in standard if not _under(m.destination, "/dev")]
+        linux.devices = []
     spec = Spec(process=process, root=root, hostname=cfg.hostname,
-                mounts=standard_mounts(sysfs_readonly=not privileged) + mounts, linux=linux)
+                mounts=standard + mounts, linux=linux)
     return spec, labels
 
 
@@ -84,3 +90,7 @@ def _user_mounts(cfg, rundir, store_root):
             labels[s["Destination"]] = (f"bind volume {s['Name']} ({s['Source']}) "
                                         f"on {s['Destination']}")
     return out, labels
+
+
+def _under(path, top):
+    return path == top or path.startswith(top + "/")

@@ -24,7 +24,7 @@ import os
 import stat
 import tarfile
 
-from pycontainer.errors import ImageError, InvalidArgument
+from pycontainer.errors import ImageError, InvalidArgument, NotFound
 from pycontainer.image.changes import apply_changes
 from pycontainer.image.extract import OPAQUE_XATTR, WHITEOUT_OPAQUE, WHITEOUT_PREFIX
 from pycontainer.image.record import now
@@ -64,6 +64,7 @@ def commit(store, upper_dir, base_record, repository=None, tag=None, message=Non
 
     Raises:
         InvalidArgument: bad ``repository``, ``tag``, ``changes`` or ``conf``.
+        NotFound: ``upper_dir`` does not exist (the container is gone).
         ImageError: the upper dir cannot be turned into a layer.
 
     >>> upper = json.load(open(client._runtime.config_path(cid)))["Runtime"]["LayerDir"]
@@ -78,6 +79,8 @@ def commit(store, upper_dir, base_record, repository=None, tag=None, message=Non
     _apply_conf(image_config, conf)
     apply_changes(image_config, changes)
     if not os.path.isdir(upper_dir):
+        if not os.path.lexists(upper_dir):   # the container was removed meanwhile
+            raise NotFound(f"cannot commit: the container's layer {upper_dir} is gone")
         raise ImageError(f"cannot commit: {upper_dir} is not a directory")
     reader = _Reader(_layer_tar(upper_dir))
     try:

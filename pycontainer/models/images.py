@@ -182,6 +182,9 @@ class ImageCollection:
         """Import a rootfs tarball (path, file object or bytes) as a one-layer image,
         like ``docker import``.
 
+        Raises NotFound when the path does not exist, InvalidArgument when it is a
+        directory, ImageError when the tar is malformed.
+
         >>> client.images.import_image("rootfs.tar.gz", "app", "1").tags
         ['app:1']
         """

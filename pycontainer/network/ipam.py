@@ -25,12 +25,18 @@ class AddressInUse(Conflict):
 
 
 def _net(value, what):
+    """A network as written; host bits set are refused, as docker does."""
     try:
+        if "/" not in str(value):
+            raise ValueError(value)
         net = ipaddress.ip_network(str(value), strict=False)
     except ValueError:
-        raise InvalidArgument(f"invalid {what} {value!r}: use a.b.c.d/len") from None
+        raise InvalidArgument(f"invalid {what} {value!r}: invalid CIDR block notation, "
+                              "use a.b.c.d/len") from None
     if net.version != 4:
         raise InvalidArgument(f"{what} {value!r}: only IPv4 is supported")
+    if ipaddress.ip_interface(str(value)).ip != net.network_address:
+        raise InvalidArgument(f"invalid {what} {value}: it should be {net}")
     return net
 
 
@@ -47,8 +53,9 @@ def _addr(value, what):
 def normalize_pool(pool):
     """Check one docker-style pool dict and return it completed.
 
-    Raises InvalidArgument for a malformed pool, a gateway or range outside
-    the subnet, or a subnet too small for a gateway and one container.
+    Raises InvalidArgument (with docker's wording) for a malformed pool, a
+    subnet or range with host bits set, a gateway, range or auxiliary address
+    outside the subnet, or a subnet too small for a gateway and one container.
     """
     pool = dict(pool or {})
     unknown = set(pool) - {"Subnet", "Gateway", "IPRange", "AuxiliaryAddresses"}
@@ -64,15 +71,23 @@ def normalize_pool(pool):
     hosts_hi = int(subnet.broadcast_address) - 1
     if pool.get("Gateway"):
         gw = _addr(pool["Gateway"], "gateway")
+        if gw not in subnet:
+            raise InvalidArgument(f"invalid gateway {gw}: parent subnet {subnet} doesn't "
+                                  "contain this address")
         if not hosts_lo <= int(gw) <= hosts_hi:
-            raise InvalidArgument(f"gateway {gw} is not a host address of subnet {subnet}")
+            raise InvalidArgument(f"invalid gateway {gw}: it is the network or broadcast "
+                                  f"address of subnet {subnet}")
     else:
         gw = ipaddress.IPv4Address(hosts_lo)
     out = {"Subnet": str(subnet), "Gateway": str(gw)}
     if pool.get("IPRange"):
-        rng = _net(pool["IPRange"], "ip range")
+        rng = _net(pool["IPRange"], "ip-range")
+        if rng.prefixlen < subnet.prefixlen:
+            raise InvalidArgument(f"invalid ip-range {rng}: CIDR block is bigger than its "
+                                  f"parent subnet {subnet}")
         if not rng.subnet_of(subnet):
-            raise InvalidArgument(f"ip range {rng} is not inside subnet {subnet}")
+            raise InvalidArgument(f"invalid ip-range {rng}: parent subnet {subnet} doesn't "
+                                  "contain ip-range")
         out["IPRange"] = str(rng)
     aux = pool.get("AuxiliaryAddresses") or {}
     if not isinstance(aux, dict):
@@ -81,7 +96,8 @@ def normalize_pool(pool):
     for name, ip in aux.items():
         a = _addr(ip, f"auxiliary address {name!r}")
         if a not in subnet:
-            raise InvalidArgument(f"auxiliary address {a} is not inside subnet {subnet}")
+            raise InvalidArgument(f"invalid auxiliary address {name}: parent subnet {subnet} "
+                                  "doesn't contain this address")
         clean[str(name)] = str(a)
     if clean:
         out["AuxiliaryAddresses"] = clean

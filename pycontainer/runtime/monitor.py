@@ -2,8 +2,10 @@
 
 Python writes the monitor's input file (header + op plan + argv/env + cgroup
 paths + state paths), starts the monitor, and reads one report line: ``ok
-PID`` once the init has exec'd, or ``err INDEX ERRNO`` naming the failed op.
-The monitor detaches (fork + setsid), so this process may exit at any time.
+PID`` once the init has exec'd, or ``err INDEX ERRNO [N]`` naming the failed
+step: a plan op (INDEX >= 0), the start (-1: input, pipes, clone) or the
+cgroup attach (-2, N: which attach path). The monitor detaches (fork +
+setsid), so this process may exit at any time.
 """
 import os
 import struct
@@ -14,6 +16,7 @@ from ..errors import OperationError
 MAGIC = 0x4D435950
 HEADER = struct.Struct("=IIQ8IiIII")
 RESTART = {"no": 0, "": 0, "always": 1, "on-failure": 2, "unless-stopped": 3}
+STEP_START, STEP_ATTACH = -1, -2      # enum pyc_mon_step (csrc/monitor/monitor.h)
 
 
 def monitor_path():
@@ -74,9 +77,30 @@ def start(spec_path, data, plan):
     words = b"".join(chunks).decode().split()
     if len(words) == 2 and words[0] == "ok":
         return int(words[1])
-    if len(words) == 3 and words[0] == "err":
+    if len(words) in (3, 4) and words[0] == "err":
         index, err = int(words[1]), int(words[2])
-        label = plan.labels[index] if 0 <= index < len(plan.labels) else "start the container"
-        raise OperationError(err, f"{label}: {os.strerror(err)}", op=label, index=index)
+        label, path = _step(index, int(words[3]) if len(words) == 4 else -1, plan, data)
+        raise OperationError(err, f"{label}: {os.strerror(err)}", op=label, path=path,
+                             index=index)
     raise OperationError(5, f"the monitor {exe} failed to start the container "
                             f"(report {b''.join(chunks)!r})")
+
+
+def _step(index, which, plan, data):
+    """(label, path) of a failed step the monitor reported."""
+    if 0 <= index < len(plan.labels):
+        return plan.labels[index], None
+    if index == STEP_ATTACH:
+        paths = _attach_paths(data, plan)
+        if 0 <= which < len(paths):
+            return f"attach the init to cgroup {os.path.dirname(paths[which])}", paths[which]
+        return "attach the init to its cgroups", None
+    return "start the init under its monitor (input, pipes, clone)", None
+
+
+def _attach_paths(data, plan):
+    """The attach section of the input :func:`pack` made."""
+    fields = HEADER.unpack_from(data)
+    strs, argv, env, attach = fields[4:8]
+    start = HEADER.size + len(plan.ops) + strs + argv + env
+    return [os.fsdecode(p) for p in data[start:start + attach].split(b"\0") if p]

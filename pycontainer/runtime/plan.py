@@ -211,12 +211,13 @@ def compile_plan(spec, cgroup_mounts, labels=None):
     if lx.user_namespace:
         pb.op(lib.PYC_OP_SETNS, f"open the user namespace {lx.user_namespace}",
               s1=lx.user_namespace, a=CLONE_NEWUSER, b=1)
+    add_masks(pb, lx.masked_paths)
     pb.op(lib.PYC_OP_PIVOT_ROOT, f"pivot_root into {root.mountpoint}")
     # From here paths are the container's own: nothing can lead back to the host.
     for key, value in sorted(lx.sysctl.items()):
         path = "/proc/sys/" + key.replace(".", "/")
         pb.op(lib.PYC_OP_WRITE, f"sysctl {key}={value}", s1=path, s2=value)
-    add_masks(pb, lx.masked_paths, lx.readonly_paths)
+    add_readonly(pb, lx.readonly_paths)
     if root.readonly:
         pb.op(lib.PYC_OP_REMOUNT_ROOT, "remount / read-only", a=RDONLY)
     if spec.hostname:
@@ -240,9 +241,14 @@ def clone_flags(spec):
     return flags
 
 
-def add_masks(pb, masked, readonly):
-    """Masked paths (files -> /dev/null, dirs -> empty read-only tmpfs) and
-    read-only paths; done after pivot_root, skipping what is missing."""
+def add_masks(pb, masked):
+    """Masked paths: files -> /dev/null, dirs -> empty read-only tmpfs.
+
+    Done before pivot_root, so ``/dev/null`` is the host's: a user mount on
+    /dev (which may hold no null at all) cannot unmask anything. Targets
+    are still opened inside the container's root, through no symlink;
+    missing ones are skipped.
+    """
     for path, is_dir in masked:
         rel = path.lstrip("/")
         if is_dir:
@@ -251,6 +257,10 @@ def add_masks(pb, masked, readonly):
         else:
             pb.op(lib.PYC_OP_MOUNT_IN, f"mask {path}", s1="/dev/null", s2=rel,
                   b=lib.PYC_MNT_BIND_SRC | lib.PYC_MNT_OPTIONAL | lib.PYC_MNT_NO_SYMLINKS)
+
+
+def add_readonly(pb, readonly):
+    """Read-only paths (docker's /proc entries); after pivot_root and the sysctls."""
     for path in readonly:
         pb.op(lib.PYC_OP_MOUNT_IN, f"make {path} read-only", s2=path.lstrip("/"),
               a=RDONLY | NOSUID | NODEV | NOEXEC,

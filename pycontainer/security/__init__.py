@@ -109,8 +109,10 @@ def _ulimits(ulimits):
         res = ULIMITS[name]
         cur_soft, cur_hard = resource.getrlimit(res)
         hard = soft if hard is None else hard
-        if not isinstance(soft, int) or not isinstance(hard, int) or soft < 0 or hard < 0:
-            raise InvalidArgument(f"ulimit {name}: soft and hard must be non-negative integers")
+        if not all(isinstance(v, int) and not isinstance(v, bool) and 0 <= v < 1 << 63
+                   for v in (soft, hard)):
+            raise InvalidArgument(f"ulimit {name}: soft and hard must be integers within "
+                                  f"0..{(1 << 63) - 1}, got {soft!r}:{hard!r}")
         if soft > hard:
             raise InvalidArgument(f"ulimit {name}: soft {soft} is above hard {hard}")
         if cur_hard != resource.RLIM_INFINITY and hard > cur_hard:

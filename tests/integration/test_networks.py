@@ -544,6 +544,16 @@ def test_bad_addresses_refused(client, busybox, netns):
         with pytest.raises(errors.InvalidArgument, match="too small"):
             client.networks.create("pyc-t-bad", ipam=IPAMConfig(
                 pool_configs=[IPAMPool(subnet="10.98.0.0/31")]))
+        links = set(os.listdir("/sys/class/net"))
+        with pytest.raises(errors.InvalidArgument,        # docker's words, not masked away
+                           match=r"^invalid subnet 10\.98\.0\.3/24: it should be 10\.98\.0\.0/24$"):
+            client.networks.create("pyc-t-bad", ipam=IPAMConfig(
+                pool_configs=[IPAMPool(subnet="10.98.0.3/24")]))
+        with pytest.raises(errors.InvalidArgument, match=r"invalid ip-range 10\.98\.0\.9/25"):
+            client.networks.create("pyc-t-bad", ipam=IPAMConfig(
+                pool_configs=[IPAMPool(subnet="10.98.0.0/24", iprange="10.98.0.9/25")]))
+        assert "pyc-t-bad" not in [n.name for n in client.networks.list()]
+        assert set(os.listdir("/sys/class/net")) == links
         with network(client, "pyc-t-st", ipam=IPAMConfig(
                 pool_configs=[IPAMPool(subnet="10.98.0.0/24")])) as net:
             with pytest.raises(errors.Conflict, match="overlaps"):

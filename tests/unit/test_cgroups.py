@@ -1,5 +1,6 @@
 """cgroup policy against temporary directories (v2) and a fake v1 layout."""
 import os
+import re
 
 import pytest
 
@@ -132,6 +133,34 @@ def test_v1_plan(tmp_path):
 def test_resources_refused(kw):
     with pytest.raises(InvalidArgument):
         Resources.from_kwargs(**kw)
+
+
+@pytest.mark.parametrize("kw, words", [
+    ({"mem_limit": 2**64}, "mem_limit must be within 6291456..9223372036854775807 bytes"),
+    ({"mem_limit": "16e"}, "is not a size"),
+    ({"mem_limit": "9" * 400 + "t"}, "mem_limit must be within"),     # no float overflow
+    ({"mem_limit": "1g", "memswap_limit": 2**63}, "memswap_limit must be within 1073741824.."),
+    ({"pids_limit": 2**63}, "pids_limit must be within 1..4194304"),
+    ({"pids_limit": 4194305}, "pids_limit must be within 1..4194304"),
+    ({"cpu_quota": 2**44}, "cpu_quota must be within 1000..17592186044415"),
+    ({"cpu_period": 2**63}, "cpu_period must be within 1000..1000000"),
+    ({"cpu_shares": 2**64}, "cpu_shares must be within 2..262144"),
+    ({"nano_cpus": -1}, "nano_cpus must be within"),
+    ({"cpuset_cpus": "0-99999999999999"}, "names cpu 99999999999999"),  # not expanded
+    ({"cpuset_cpus": "0, 1"}, "is not a cpu list"),
+    ({"cpuset_cpus": 0}, "cpuset_cpus must be a string"),
+    ({"pids_limit": 1.5}, "pids_limit must be an integer"),
+])
+def test_resources_past_what_the_kernel_takes_refused(kw, words):
+    with pytest.raises(InvalidArgument, match=re.escape(words)):
+        Resources.from_kwargs(**kw)
+
+
+def test_resources_at_the_kernel_bounds():
+    r = Resources.from_kwargs(mem_limit=2**63 - 1, pids_limit=4194304, cpu_quota=2**44 - 1,
+                              cpu_period=1000000, cpu_shares=262144)
+    assert r.swap_total() == 2**63 - 1        # 2x memory, but never past int64
+    assert Resources.from_kwargs(pids_limit=-1, cpu_quota=-1).pids_limit == 0
 
 
 def test_resources_units():

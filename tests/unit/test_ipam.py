@@ -20,7 +20,7 @@ from pycontainer.types import IPAMConfig, IPAMPool
 def test_normalize_pool_defaults_and_checks():
     assert ipam.normalize_pool(IPAMPool(subnet="10.1.0.0/24")) == {
         "Subnet": "10.1.0.0/24", "Gateway": "10.1.0.1"}
-    p = ipam.normalize_pool(IPAMPool(subnet="10.1.0.9/24", iprange="10.1.0.128/25",
+    p = ipam.normalize_pool(IPAMPool(subnet="10.1.0.0/24", iprange="10.1.0.128/25",
                                      gateway="10.1.0.254", aux_addresses={"r": "10.1.0.3"}))
     assert p == {"Subnet": "10.1.0.0/24", "Gateway": "10.1.0.254", "IPRange": "10.1.0.128/25",
                  "AuxiliaryAddresses": {"r": "10.1.0.3"}}
@@ -29,12 +29,33 @@ def test_normalize_pool_defaults_and_checks():
                      ({"Subnet": "nonsense"}, "invalid subnet"),
                      ({"Subnet": "10.1.0.0/24", "Gateway": "10.2.0.1"}, "gateway"),
                      ({"Subnet": "10.1.0.0/24", "Gateway": "10.1.0.255"}, "gateway"),
-                     ({"Subnet": "10.1.0.0/24", "IPRange": "10.1.1.0/25"}, "ip range"),
+                     ({"Subnet": "10.1.0.0/24", "IPRange": "10.1.1.0/25"}, "ip-range"),
                      ({"Subnet": "10.1.0.0/24", "AuxiliaryAddresses": {"x": "10.9.0.1"}},
                       "auxiliary"),
                      ({}, "needs a Subnet"), ({"Subnet": "10.1.0.0/24", "Foo": 1}, "unknown")]:
         with pytest.raises(InvalidArgument, match=msg):
             ipam.normalize_pool(bad)
+
+
+@pytest.mark.parametrize("pool, msg", [
+    ({"Subnet": "10.1.2.3/24"}, "invalid subnet 10.1.2.3/24: it should be 10.1.2.0/24"),
+    ({"Subnet": "10.1.2.0"}, "invalid subnet '10.1.2.0': invalid CIDR block notation"),
+    ({"Subnet": "10.1.2.0/24", "IPRange": "10.1.2.130/25"},
+     "invalid ip-range 10.1.2.130/25: it should be 10.1.2.128/25"),
+    ({"Subnet": "10.1.2.0/24", "IPRange": "10.1.0.0/16"},
+     "invalid ip-range 10.1.0.0/16: CIDR block is bigger than its parent subnet 10.1.2.0/24"),
+    ({"Subnet": "10.1.2.0/24", "IPRange": "10.1.3.0/25"},
+     "invalid ip-range 10.1.3.0/25: parent subnet 10.1.2.0/24 doesn't contain ip-range"),
+    ({"Subnet": "10.1.2.0/24", "Gateway": "10.1.3.1"},
+     "invalid gateway 10.1.3.1: parent subnet 10.1.2.0/24 doesn't contain this address"),
+    ({"Subnet": "10.1.2.0/24", "AuxiliaryAddresses": {"r": "10.1.3.1"}},
+     "invalid auxiliary address r: parent subnet 10.1.2.0/24 doesn't contain this address"),
+])
+def test_pool_refused_as_docker_words_it(pool, msg):
+    # docker refuses host bits in a subnet or range instead of masking them away
+    with pytest.raises(InvalidArgument) as ei:
+        ipam.normalize_pool(pool)
+    assert str(ei.value) == msg or str(ei.value).startswith(msg)
 
 
 def test_allocation_is_sequential_wraps_and_skips_reserved():

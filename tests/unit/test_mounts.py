@@ -148,6 +148,21 @@ def test_bad_inputs(kw, src):
         mounts.parse(**kw)
 
 
+@pytest.mark.parametrize("kw, words", [
+    # tmpfs wraps a size past 64 bits silently (2**64 became 0: no limit at all)
+    (dict(tmpfs={"/t": "size=18446744073709551616"}), "tmpfs size '18446744073709551616'"),
+    (dict(tmpfs={"/t": "size=8589934592g"}), "is above the kernel's limit"),
+    (dict(tmpfs={"/t": "nr_inodes=99999999999999999999"}), "tmpfs nr_inodes"),
+    (dict(tmpfs={"/t": "uid=4294967295"}), "tmpfs uid"),
+    (dict(mounts=[Mount("/t", None, type="tmpfs", tmpfs_size=2**64)]), "tmpfs SizeBytes"),
+])
+def test_tmpfs_numbers_past_what_the_kernel_takes(kw, words):
+    with pytest.raises(InvalidArgument, match=words):
+        mounts.parse(**kw)
+    assert one(tmpfs={"/t": "size=8589934591g,uid=4294967294"})["Options"] == \
+        "size=8589934591g,uid=4294967294"
+
+
 def test_image_volumes_become_anonymous_unless_covered(src):
     specs = mounts.parse(volumes={src: {"bind": "/data"}},
                          image_volumes={"/data": {}, "/var/lib/x/": {}})
@@ -220,12 +235,13 @@ def test_plan_mount_ops(src, tmp_path):
     assert run[7] == "mount tmpfs on /run"
 
 
-def test_user_mount_replaces_runtime_bind(src):
-    specs = mounts.parse(volumes=[f"{src}/file:/etc/hosts"])
-    runtime = [("/rt/hosts", "/etc/hosts", 0, True), ("/rt/hn", "/etc/hostname", 0, True)]
-    out = mounts.ordered(runtime, specs)
-    assert [(o["Source"], o["Destination"]) for o in out] == [
-        ("/rt/hn", "/etc/hostname"), (f"{src}/file", "/etc/hosts")]
+def test_user_mount_replaces_runtime_bind(src, tmp_path):
+    from pycontainer.engine import spec as engine_spec
+    cfg = ContainerConfig(image="i", image_id="sha256:1", argv=["sh"], env=[], hostname="h",
+                          mounts=mounts.parse(volumes=[f"{src}/file:/etc/hosts"]))
+    spec, _ = engine_spec.build(cfg, str(tmp_path), "/r", ["/l"], str(tmp_path / "store"))
+    etc = [(m.source, m.destination) for m in spec.mounts if m.destination.startswith("/etc/")]
+    assert etc == [(str(tmp_path / "hostname"), "/etc/hostname"), (f"{src}/file", "/etc/hosts")]
 
 
 # --- the volume store ----------------------------------------------------------------

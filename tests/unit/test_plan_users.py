@@ -43,6 +43,28 @@ def test_plan_order():
     assert b"/l2\n/l1\0" in plan.strs
 
 
+def test_user_mount_on_dev_replaces_the_runtimes_and_masks_come_before_pivot(tmp_path):
+    from pycontainer.engine import spec as engine_spec
+    dev = {"Type": "bind", "Destination": "/dev", "Source": "/srv/d", "RW": True,
+           "IsFile": False, "Flags": []}
+    sec = {"caps": 0, "privileged": False, "seccomp": "unconfined", "devices": []}
+
+    def labels(mounts):
+        spec, names = engine_spec.build(_cfg(mounts=mounts, security=sec), str(tmp_path), "/r",
+                                        ["/l1"], str(tmp_path / "store"))
+        return planmod.compile_plan(spec, [("memory", "memory")], names).labels
+    got = labels([dev])
+    assert "mount tmpfs on /dev" not in got and "mknod /dev/null" not in got
+    assert "bind /srv/d on /dev" in got
+    # /dev/null is the host's when masking: the user's /dev may have none
+    pivot = got.index(f"pivot_root into {tmp_path}/rootfs")
+    assert any(m.startswith("mask ") for m in got)
+    assert all(got.index(m) < pivot for m in got if m.startswith("mask "))
+    assert all(got.index(m) > pivot for m in got if m.startswith("make /proc"))
+    default = labels([])
+    assert "mount tmpfs on /dev" in default and "mknod /dev/null" in default
+
+
 def test_env_merge_later_wins():
     assert merge_env(["A=1", "B=2"], ["A=3"]) == ["A=3", "B=2"]
     with pytest.raises(InvalidArgument):

@@ -6,7 +6,7 @@ import tarfile
 
 import pytest
 
-from pycontainer.errors import ImageError, InvalidArgument
+from pycontainer.errors import ImageError, InvalidArgument, NotFound
 from pycontainer.image import ImageStore
 from pycontainer.image.commit import commit
 from store_helpers import rootfs_tar
@@ -104,7 +104,10 @@ def test_commit_refusals_leave_store_unchanged(store, base, tmp_path):
         commit(store, str(upper), base, changes=["RUN x"])
     with pytest.raises(InvalidArgument):
         commit(store, str(upper), base, tag="only-tag")
-    with pytest.raises(ImageError, match="not a directory"):
+    with pytest.raises(NotFound, match="is gone"):       # the container was removed
         commit(store, str(tmp_path / "missing"), base)
+    (tmp_path / "file").write_bytes(b"")
+    with pytest.raises(ImageError, match="not a directory"):
+        commit(store, str(tmp_path / "file"), base)
     assert sorted(os.listdir(os.path.join(store.root, "blobs", "sha256"))) == before
     assert os.listdir(store.tmp_dir) == []
