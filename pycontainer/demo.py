@@ -63,9 +63,9 @@ def main(argv=None):
 
     def detached():
         with run("busybox", ["sh", "-c", "echo started; sleep 30"], detach=True) as c:
-            time.sleep(0.1)
+            first = next(c.logs(stream=True, follow=True))      # waits for the first line
             code, out = c.exec_run(["sh", "-c", "echo exec sees pid 1 as: $(cat /proc/1/cmdline | tr '\\0' ' ')"])
-            return (f"status={c.status} logs={c.logs()!r}\n{out.decode().strip()}\n"
+            return (f"status={c.status} logs={first!r}\n{out.decode().strip()}\n"
                     f"monitor pid {c.attrs['State']['MonitorPid']}; removed on leaving 'with'")
     step("detached container under its own monitor, exec into it", detached)
 

@@ -120,6 +120,15 @@ class V1Driver:
             return []
         return [("w", f"{path}/freezer.state", "FROZEN" if frozen else "THAWED")]
 
+    def frozen(self, cid):
+        """True once every task is frozen (not merely FREEZING)."""
+        path = self.dirs(cid).get("freezer")
+        try:
+            with open(f"{path}/freezer.state") as f:
+                return f.read().strip() == "FROZEN"
+        except (OSError, TypeError):
+            return False
+
     def is_frozen(self, cid):
         path = self.dirs(cid).get("freezer")
         try:

@@ -110,6 +110,14 @@ class V2Driver:
     def freeze_steps(self, cid, frozen):
         return [("w", os.path.join(self.base, cid, "cgroup.freeze"), "1" if frozen else "0")]
 
+    def frozen(self, cid):
+        """True once every task is frozen (cgroup.events says ``frozen 1``)."""
+        try:
+            with open(os.path.join(self.base, cid, "cgroup.events")) as f:
+                return "frozen 1" in f.read().splitlines()
+        except OSError:
+            return False
+
     def is_frozen(self, cid):
         try:
             with open(os.path.join(self.base, cid, "cgroup.freeze")) as f:

@@ -445,6 +445,22 @@ class Containers:
             if st["Paused"] == frozen:
                 raise Conflict(f"container {cid[:12]} is {'already' if frozen else 'not'} paused")
             _core.cgroup_apply(self.rt.cg.freeze_steps(cid, frozen))
+            if frozen:
+                self._await_frozen(cid)
+
+    def _await_frozen(self, cid, timeout=10.0):
+        """pause() returns once every process is frozen, as runc's does: the
+        kernel may take a while (FREEZING) and, on v1, asks for the write
+        again while a task is in a syscall that does not freeze."""
+        deadline = time.monotonic() + timeout
+        delay = 0.0005
+        while not self.rt.cg.frozen(cid):
+            if time.monotonic() > deadline:
+                _core.cgroup_apply(self.rt.cg.freeze_steps(cid, False))
+                raise Conflict(f"container {cid[:12]} did not freeze within {timeout:g}s")
+            time.sleep(delay)
+            delay = min(delay * 2, 0.05)
+            _core.cgroup_apply(self.rt.cg.freeze_steps(cid, True))
 
     def _await_exit(self, st, timeout):
         fd = _state.pidfd_for(st["Pid"], st.get("PidStartTime"))

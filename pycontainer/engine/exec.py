@@ -158,7 +158,8 @@ def start_exec(rt, cid, attrs, cmd, user="", environment=None, workdir=None, std
                          attach=(lambda pid: _core.cgroup_apply(rt.cg.attach_steps(cid, pid)))
                          if not into else None,
                          cgroup_fd=cgfd, join_pidfd=pidfd,
-                         join_flags=JOIN | (CLONE_NEWUSER if cfg.get("userns_host") is not None else 0))
+                         join_flags=JOIN | (CLONE_NEWUSER if cfg.get("userns_host") is not None else 0),
+                         share_memory=not (cfg.get("resources") or {}).get("mem_limit"))
         finally:
             if cgfd >= 0:
                 os.close(cgfd)

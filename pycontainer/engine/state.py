@@ -14,6 +14,7 @@ another process may be starting the container again at that moment.
 import contextlib
 import fcntl
 import os
+import select
 import signal
 
 from ..errors import NotFound
@@ -167,8 +168,15 @@ def repair(rt, files):
     if run is None or not _stale(run):
         return None
     pid, start = run.get("Pid"), run.get("PidStartTime")
-    if alive(pid, start):        # an orphaned init: it must not outlive its monitor
-        signal_pid(pid, start, signal.SIGKILL)
+    fd = pidfd_for(pid, start)
+    if fd is not None:           # an orphaned init: it must not outlive its monitor
+        try:
+            with contextlib.suppress(ProcessLookupError):
+                signal.pidfd_send_signal(fd, signal.SIGKILL)
+            # its cgroups can only go once it is gone (rmdir says EBUSY before)
+            select.select([fd], [], [], 10)
+        finally:
+            os.close(fd)
     with contextlib.suppress(OSError):
         rt.remove_cgroups(files.cid)
     with contextlib.suppress(OSError):

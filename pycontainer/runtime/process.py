@@ -66,7 +66,7 @@ def _cstrings(items, keep):
 
 
 def spawn(plan, argv, env, clone_flags, stdio=(-1, -1, -1), attach=None, cgroup_fd=-1,
-          pdeathsig=0, join_pidfd=-1, join_flags=0):
+          pdeathsig=0, join_pidfd=-1, join_flags=0, share_memory=True):
     """Clone the init, run ``attach(pid)`` while it sets up, follow it to exec.
 
     Returns an :class:`InitProcess`. On any failure the child is killed and
@@ -93,10 +93,13 @@ def spawn(plan, argv, env, clone_flags, stdio=(-1, -1, -1), attach=None, cgroup_
     spec.join_flags = join_flags
     # The child shares our memory until exec (no page-table copy); its stack
     # lives in ``keep`` until this function returns (exec'd, or killed and reaped).
-    stack = ffi.new("char[]", STACK_SIZE)
-    keep.append(stack)
-    spec.stack = stack
-    spec.stack_size = STACK_SIZE
+    # Not when it joins a memory cgroup that may be at its limit: the OOM killer
+    # scores a task by its mm and kills every process sharing it, us included.
+    if share_memory:
+        stack = ffi.new("char[]", STACK_SIZE)
+        keep.append(stack)
+        spec.stack = stack
+        spec.stack_size = STACK_SIZE
     pidfd_p, sock_p = ffi.new("int *"), ffi.new("int *")
     pid = check(lib.pyc_container_spawn(spec, pidfd_p, sock_p), "clone the container init")
     mark("clone")

@@ -1,7 +1,7 @@
 """The runtime: container directories, cgroups, the op plan and the init.
 
 One :class:`Runtime` per Client. It owns the on-disk layout under
-``<root>/containers/<id>/`` (see docs/on-disk.md) and undoes every step it
+``<root>/containers/<id>/`` (ARCHITECTURE.md, "On disk") and undoes every step it
 made when a later one fails.
 """
 import contextlib

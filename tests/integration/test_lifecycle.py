@@ -183,9 +183,9 @@ def test_pause_unpause(client, busybox, tmp_path):
         wait_until(rounds, "the first round")
         c.pause()
         assert c.status == "paused"
+        assert fully_frozen(client, c.id)     # pause() returns once the kernel says FROZEN
         with pytest.raises(errors.Conflict):
             c.pause()
-        wait_until(lambda: fully_frozen(client, c.id), "the kernel to report the tasks frozen")
         n = rounds()
         time.sleep(0.3)                 # not a sync: how long it is watched while frozen
         assert rounds() == n            # frozen: no progress...
