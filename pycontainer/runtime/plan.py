@@ -43,28 +43,28 @@ class Plan:
     nops: int
 
 
-@dataclass
 class PlanBuilder:
-    """Collects ops; strings are interned into one NUL-separated table."""
-    _ops: list = field(default_factory=list)
-    _labels: list = field(default_factory=list)
-    _strs: bytearray = field(default_factory=bytearray)
-    _index: dict = field(default_factory=dict)
+    """Collects ops; strings are interned into one NUL-separated table.
+
+    On the start path of every container: kept to a dict hit per string."""
+
+    def __init__(self):
+        self._ops, self._labels = [], []
+        self._strs = bytearray()
+        self._index = {None: _NOSTR}
 
     def _s(self, text):
-        if text is None:
-            return _NOSTR
-        if isinstance(text, int):      # an offset from blob()
-            return text
         off = self._index.get(text)
         if off is None:
+            if isinstance(text, int):      # an offset from blob()
+                return text
             off = self._index[text] = len(self._strs)
-            self._strs += os.fsencode(text) + b"\0"
+            self._strs += text.encode("utf-8", "surrogateescape") + b"\0"   # os.fsencode
         return off
 
     def op(self, kind, label, s1=None, s2=None, s3=None, s4=None, a=0, b=0, c=0):
-        self._ops.append(_OP.pack(kind, self._s(s1), self._s(s2), self._s(s3), self._s(s4),
-                                  0, a, b, c))
+        s = self._s
+        self._ops.append(_OP.pack(kind, s(s1), s(s2), s(s3), s(s4), 0, a, b, c))
         self._labels.append(label)
 
     def blob(self, data):
@@ -181,9 +181,11 @@ def compile_plan(spec, cgroup_mounts, labels=None):
           s1="\n".join(lowers), s2=root.upper, s3=root.work, s4=root.mountpoint,
           c=1 if root.volatile else 0)
     pb.op(lib.PYC_OP_ROOTFS, f"open rootfs {root.mountpoint}", s2=root.mountpoint)
-    early = [m for m in spec.mounts if m.type not in DEFERRED]
-    kernel = [m for m in early if _pseudo(m.destination) and m.type != "bind"]
-    rest = sorted((m for m in early if m not in kernel), key=_depth)   # shallow first
+    kernel, rest = [], []
+    for m in spec.mounts:
+        if m.type not in DEFERRED:
+            (kernel if m.type != "bind" and _pseudo(m.destination) else rest).append(m)
+    rest.sort(key=_depth)           # shallow first (stable: the spec's order otherwise)
     for m in kernel:
         emit_mount(pb, m, labels.get(m.destination))
         if m.destination == "/dev":

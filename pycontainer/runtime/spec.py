@@ -30,8 +30,8 @@ from dataclasses import dataclass, field
 
 # Namespace types as the OCI spec names them.
 NAMESPACES = ("pid", "network", "mount", "ipc", "uts", "user", "cgroup")
-MOUNT_OPTIONS = ("ro", "rw", "nosuid", "nodev", "noexec", "suid", "dev", "exec", "bind",
-                 "rbind", "strictatime")
+MOUNT_OPTIONS = frozenset(("ro", "rw", "nosuid", "nodev", "noexec", "suid", "dev", "exec",
+                           "bind", "rbind", "strictatime"))
 
 
 @dataclass
@@ -64,7 +64,7 @@ class Root:
     idmapped: list = field(default_factory=list)   # mount points for idmapped lowers
 
 
-@dataclass
+@dataclass(eq=False)
 class Mount:
     destination: str
     type: str                         # bind, tmpfs, proc, sysfs, devpts, mqueue, cgroup...
