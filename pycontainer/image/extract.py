@@ -58,7 +58,6 @@ import errno
 import gzip
 import lzma
 import os
-import shutil
 import stat
 import tarfile
 import tempfile
@@ -66,6 +65,7 @@ import zlib
 from collections import deque
 from dataclasses import dataclass
 
+from pycontainer import fstree
 from pycontainer.errors import Conflict, ImageError
 
 DEFAULT_MAX_BYTES = 64 << 30
@@ -614,7 +614,7 @@ def extract_layer(fileobj, dest_dir, *, max_bytes=DEFAULT_MAX_BYTES,
             raise Conflict(f"cannot extract layer: {dest_dir} already exists") from e
         return stats
     except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+        fstree.remove(tmp)
         raise
 
 

@@ -12,7 +12,7 @@ import shutil
 import stat
 import time
 
-from .. import _core, cgroups, security
+from .. import _core, cgroups, fstree, security
 from ..security import userns
 from ..errors import Conflict
 from ..jsonfile import read_json, write_json_atomic
@@ -72,7 +72,7 @@ class Runtime:
         if not os.path.isdir(path):
             os.makedirs(os.path.dirname(path), exist_ok=True)
             tmp = f"{path}.tmp{os.getpid()}"
-            shutil.rmtree(tmp, ignore_errors=True)
+            fstree.remove(tmp)
             for d in INIT_DIRS:
                 os.makedirs(os.path.join(tmp, d), 0o755, exist_ok=True)
             for f in INIT_FILES:
@@ -80,7 +80,7 @@ class Runtime:
             try:
                 os.rename(tmp, path)
             except OSError:   # another process made it first
-                shutil.rmtree(tmp, ignore_errors=True)
+                fstree.remove(tmp)
         self._init_layers[record.id] = path
         return path
 
@@ -100,7 +100,7 @@ class Runtime:
         d = ld = self.layer_dir(cid, ephemeral)
         with contextlib.ExitStack() as undo:
             os.mkdir(rd, 0o700)
-            undo.callback(shutil.rmtree, rd, True)
+            undo.callback(fstree.remove, rd)
             # Held until config.json exists: a name claim or a config-less dir
             # whose lock is held belongs to a creator still at work.
             lock = os.open(os.path.join(rd, "lock"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
@@ -110,7 +110,7 @@ class Runtime:
             undo.callback(self.release_name, cfg.name, cid)
             if d != rd:
                 os.mkdir(d, 0o700)
-                undo.callback(shutil.rmtree, d, True)
+                undo.callback(fstree.remove, d)
             os.mkdir(os.path.join(rd, "rootfs"), 0o755)
             os.mkdir(os.path.join(ld, "upper"), 0o755)
             os.mkdir(os.path.join(ld, "work"), 0o700)
@@ -221,7 +221,7 @@ class Runtime:
         if cfg.volatile:
             # After a volatile mount the kernel refuses the old work dir
             # ("incompat/volatile"); it holds nothing we need between starts.
-            shutil.rmtree(os.path.join(ld, "work", "work"), ignore_errors=True)
+            fstree.remove(os.path.join(ld, "work", "work"))
         layout = planmod.Layout(rootfs=os.path.join(rd, "rootfs"), lowers=lowers,
                                 upper=os.path.join(ld, "upper"), work=os.path.join(ld, "work"),
                                 binds=binds, mounts=_mounts.resolve(cfg.mounts, self.root),
@@ -366,8 +366,8 @@ class Runtime:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(os.path.join(d, "config.json"))
         self.release_userns(cid)
-        _rmtree_fast(self.dir(cid))
-        _rmtree_fast(self.rundir(cid))
+        fstree.remove(self.dir(cid))
+        fstree.remove(self.rundir(cid))
 
     def collect_garbage(self):
         """Remove what crashed creators or removers left: container dirs with no
@@ -392,8 +392,8 @@ class Runtime:
                     continue
                 with contextlib.suppress(OSError):
                     self.remove_cgroups(cid)
-                _rmtree_fast(self.dir(cid))
-                _rmtree_fast(self.rundir(cid))
+                fstree.remove(self.dir(cid))
+                fstree.remove(self.rundir(cid))
             finally:
                 if fd is not None:
                     os.close(fd)
@@ -401,29 +401,6 @@ class Runtime:
             owner = self.name_owner(name)
             if owner and not self._exists_or_in_progress(owner):
                 self.release_name(name, owner)
-
-
-def _rmtree_fast(d):
-    """rmtree, with a fast path for the usual near-empty container dir."""
-    try:
-        with os.scandir(d) as it:
-            entries = list(it)
-    except FileNotFoundError:
-        return
-    for e in entries:
-        try:
-            if e.is_dir(follow_symlinks=False):
-                _rmtree_fast(e.path)
-            else:
-                os.unlink(e.path)
-        except FileNotFoundError:
-            pass
-    try:
-        os.rmdir(d)
-    except FileNotFoundError:
-        pass
-    except OSError:
-        shutil.rmtree(d, ignore_errors=True)
 
 
 def default_run_root(root):
