@@ -129,7 +129,8 @@ def _diff(upper, lowers):
         walk.close()
         below.close()
         os.close(top)
-    changes.sort(key=lambda c: c["Path"].split("/"))
+    # By component ("/" sorts first), without a list per path: deep paths are long.
+    changes.sort(key=lambda c: c["Path"].replace("/", "\0"))
     return changes
 
 
