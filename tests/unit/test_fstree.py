@@ -170,3 +170,12 @@ def test_diff_deep_upper_and_lower(area):
     assert {(c["Path"], c["Kind"]) for c in got if c["Path"].count("/") > DIFF_DEPTH} == {
         (deep + "/old", 0), (deep + "/new", 1), (deep + "/gone", 2)}
     assert len(got) == DIFF_DEPTH + 3 and all(c["Kind"] == 0 for c in got[:DIFF_DEPTH])
+
+
+def test_volume_prune_of_a_deep_volume(area):
+    from pycontainer.volumes import VolumeStore
+    store = VolumeStore(str(area / "root"))
+    store.create("deep")
+    chain(store.data_path("deep"), DEPTH, "d", leaf=lambda fd: write(fd, "f", b"z" * 1000))
+    assert store.prune() == (["deep"], 1000)
+    assert store.names() == [] and os.listdir(store.dir) == [".lock"]
