@@ -84,15 +84,16 @@ class DirStack:
         """Leave the current directory; returns its name in its parent."""
         if self.depth == 0:
             raise ValueError("at the top of the tree")
-        child = self._fds[-1]
+        child, name = self._fds[-1], self._names[-1]
         try:
             if self._low == len(self._fds) - 1 and self._low > 1:
                 self._reopen_parent(child)
         finally:
             self._fds.pop()
+            self._names.pop()
             self._ids.pop()
             os.close(child)
-        return self._names.pop()
+        return name
 
     def _reopen_parent(self, child):
         i = self._low - 1
@@ -183,6 +184,7 @@ class Entry:
         return self._st
 
     def is_dir(self):
+        """From :meth:`stat` once taken, else from the directory listing."""
         if self._st is not None:
             return stat.S_ISDIR(self._st.st_mode)
         return self._hint
@@ -215,8 +217,8 @@ def walk(top, dir_fd=None, sort=False):
     Entries that go away meanwhile are passed over; other errors raise.
     Close the generator (``contextlib.closing``) to release its fds early.
 
-    >>> sum(1 for _ in walk("/etc"))
-    1234
+    >>> [e.path for e in walk("/srv/app", sort=True)]
+    ['bin', 'bin/tool', 'etc']
     """
     fd = os.dup(top) if isinstance(top, int) else os.open(top, _DIR, dir_fd=dir_fd)
     e = None
