@@ -78,9 +78,9 @@ def main(argv=None):
     print(f"\n== 100 x run(['true'], remove=True): p50 {statistics.median(times) * 1e3:.2f} ms, "
           f"p90 {times[89] * 1e3:.2f} ms, best {times[0] * 1e3:.2f} ms")
     if not args.root:
-        import shutil
-        shutil.rmtree(root, ignore_errors=True)
-        shutil.rmtree(client._runtime.run_root, ignore_errors=True)
+        from . import fstree
+        fstree.remove(root)
+        fstree.remove(client._runtime.run_root)
 
 
 if __name__ == "__main__":

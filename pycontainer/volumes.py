@@ -18,10 +18,9 @@ import json
 import os
 import re
 import secrets
-import shutil
-import stat
 import time
 
+from . import fstree
 from .errors import Conflict, InvalidArgument, NotFound
 from .jsonfile import write_json_atomic
 
@@ -39,20 +38,6 @@ def check_name(name):
     if not valid_name(name):
         raise InvalidArgument(f'invalid volume name {name!r}: use [a-zA-Z0-9][a-zA-Z0-9_.-]+')
     return name
-
-
-
-
-def _size(path):
-    """Bytes of the regular files under ``path``; symlinks are never followed
-    (a volume's content is written by containers)."""
-    total = 0
-    for top, _, files in os.walk(path):
-        for name in files:
-            with contextlib.suppress(OSError):
-                st = os.lstat(os.path.join(top, name))
-                total += st.st_size if stat.S_ISREG(st.st_mode) else 0
-    return total
 
 
 class VolumeStore:
@@ -180,7 +165,7 @@ class VolumeStore:
             write_json_atomic(os.path.join(tmp, META), attrs)
             os.rename(tmp, self.path(name))
         except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
+            fstree.remove(tmp)
             raise
         return attrs
 
@@ -210,7 +195,7 @@ class VolumeStore:
                     raise Conflict(f"volume {name} is in use by container(s) "
                                    f"{', '.join(c[:12] for c in sorted(users))}")
             trash = self._unlink_locked(name)
-        shutil.rmtree(trash, ignore_errors=True)
+        fstree.remove(trash)
 
     def _unlink_locked(self, name):
         """Rename the volume out of sight (atomic); the caller deletes it unlocked."""
@@ -230,15 +215,15 @@ class VolumeStore:
             for attrs in self.list():
                 if attrs["Name"] in used or keep(attrs):
                     continue
-                size += _size(self.data_path(attrs["Name"]))
+                size += fstree.size(self.data_path(attrs["Name"]))
                 trash.append(self._unlink_locked(attrs["Name"]))
                 removed.append(attrs["Name"])
             # leftovers of a crashed remove or create (no create runs while we hold the lock)
             for n in os.listdir(self.dir):
                 if n.startswith(".tmp-"):
-                    shutil.rmtree(os.path.join(self.dir, n), ignore_errors=True)
+                    fstree.remove(os.path.join(self.dir, n))
                 elif n.startswith(".rm-"):
                     trash.append(os.path.join(self.dir, n))
         for path in trash:
-            shutil.rmtree(path, ignore_errors=True)
+            fstree.remove(path)
         return removed, size

@@ -33,13 +33,13 @@ import errno
 import json
 import os
 import posixpath
-import shutil
 import signal
 import stat
 import tarfile
 import tempfile
 import time
 
+from .. import fstree
 from ..errors import Conflict, InvalidArgument, NotFound
 from . import state as _state
 
@@ -276,7 +276,7 @@ class _View:
                 os.rmdir(self.mountdir)
             self.mountdir = None
         if self.workdir:
-            shutil.rmtree(self.workdir, ignore_errors=True)
+            fstree.remove(self.workdir)
             self.workdir = None
 
 

@@ -15,7 +15,7 @@ import sys
 import tarfile
 import zlib  # noqa: F401
 
-from .. import _core
+from .. import _core, fstree
 
 from .._core import CLONE_NEWNS, ffi, lib
 from ..image.extract import clean_name
@@ -266,33 +266,20 @@ class _TarWriter:
             self.entry(parent, name, arc, st)
         if not stat.S_ISDIR(st.st_mode) or st.st_dev in self.ctx.devs:
             return
-        stack = [(self.opendir(parent, name, st), None, arc)]
+        fd = self.opendir(parent, name, st)
+        walk = fstree.walk(fd, sort=True)
         try:
-            while stack:
-                fd, names, where = stack[-1]
-                if names is None:
-                    names = sorted(os.listdir(fd), reverse=True)
-                    stack[-1] = (fd, names, where)
-                if not names:
-                    os.close(fd)
-                    stack.pop()
-                    continue
-                child = names.pop()
-                carc = f"{where}/{child}" if where else child
+            for e in walk:
                 try:
-                    cst = os.stat(child, dir_fd=fd, follow_symlinks=False)
+                    cst = e.stat()
                 except FileNotFoundError:
                     continue            # removed meanwhile
-                if not self.entry(fd, child, carc, cst):
-                    continue
-                if stat.S_ISDIR(cst.st_mode) and cst.st_dev not in self.ctx.devs:
-                    try:
-                        stack.append((self.opendir(fd, child, cst), None, carc))
-                    except (FileNotFoundError, NotADirectoryError):
-                        continue
+                carc = f"{arc}/{e.path}" if arc else e.path
+                if not self.entry(e.dir_fd, e.name, carc, cst) or cst.st_dev in self.ctx.devs:
+                    e.skip = True
         finally:
-            for fd, _, _ in stack:
-                os.close(fd)
+            walk.close()
+            os.close(fd)
 
     def opendir(self, parent, name, st):
         fd = os.open(name, _RDIR, dir_fd=parent)

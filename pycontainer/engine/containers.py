@@ -7,13 +7,12 @@ Detached containers run under a monitor process (runtime/monitor.py);
 import contextlib
 import os
 import secrets
-import shutil
 import select
 import signal as _signal
 import threading
 import time
 
-from .. import _core
+from .. import _core, fstree
 from ..cgroups import Resources
 from ..errors import Conflict, ContainerError, InvalidArgument, NotFound
 from . import archive as _archive
@@ -389,7 +388,7 @@ class Containers:
         if cfg.volatile:
             # After a volatile mount the kernel refuses the old work dir
             # ("incompat/volatile"); it holds nothing we need between starts.
-            shutil.rmtree(os.path.join(ld, "work", "work"), ignore_errors=True)
+            fstree.remove(os.path.join(ld, "work", "work"))
         userns_path = rt.prepare_userns(cid, cfg) if cfg.userns_host is not None else None
         spec, labels = _spec.build(cfg, rd, ld, lowers, rt.root, netns=netns,
                                    userns_path=userns_path)

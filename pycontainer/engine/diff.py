@@ -3,9 +3,12 @@
 import os
 import stat
 
+from .. import fstree
+
 
 _RDIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _OPAQUE = "trusted.overlay.opaque"
+_LOWER_FDS = 4      # per image layer: a deep walk reopens the rest through ".."
 
 
 # -- diff (in this process: metadata of the writable layer only) ----------------
@@ -14,26 +17,56 @@ def _is_whiteout(st):
     return stat.S_ISCHR(st.st_mode) and st.st_rdev == 0
 
 
-def _opaque(fd_or_path):
+def _opaque(fd):
     try:
-        if isinstance(fd_or_path, int):
-            return os.getxattr(fd_or_path, _OPAQUE) == b"y"
-        return os.getxattr(fd_or_path, _OPAQUE, follow_symlinks=False) == b"y"
+        return os.getxattr(fd, _OPAQUE) == b"y"
     except OSError:
         return False
 
 
-def _lower_entry(lowers, parts):
-    """What the image layers (top-most first) show at ``parts``, merged as
-    overlayfs does: ``(lstat or None, layers in which it is a directory)``."""
-    active = list(lowers)
-    for i, name in enumerate(parts):
-        last = i == len(parts) - 1
-        found, keep = None, []
-        for layer in active:
-            p = os.path.join(layer, *parts[:i + 1])
+def _opaque_at(dir_fd, name):
+    """Whether the directory ``name`` in ``dir_fd`` is opaque, without an open."""
+    try:
+        return os.getxattr(f"/proc/self/fd/{dir_fd}/{name}", _OPAQUE,
+                           follow_symlinks=False) == b"y"
+    except OSError:
+        return False
+
+
+class _Lowers:
+    """The image layers (top-most first) at the directory the walk of the
+    upper dir is in, merged as overlayfs does: one :class:`fstree.DirStack`
+    per layer, kept at the same depth as the walk while the layer still shows
+    that directory (not whited out, hidden by an opaque one or a file)."""
+
+    def __init__(self, paths):
+        self.stacks = []
+        for path in paths:
             try:
-                st = os.lstat(p)        # every parent was checked to be a real dir
+                fd = os.open(path, _RDIR)
+            except OSError:
+                continue
+            self.stacks.append(fstree.DirStack(fd, max_open=_LOWER_FDS))
+        # levels[k]: the layers showing the directory whose entries are at depth k
+        self.levels = [list(range(len(self.stacks)))]
+
+    def close(self):
+        for ds in self.stacks:
+            ds.close()
+
+    def at(self, depth):
+        """Back up to the directory whose entries are at ``depth``."""
+        while len(self.levels) > depth + 1:
+            for i in self.levels.pop():
+                self.stacks[i].pop()
+
+    def entry(self, name):
+        """``(lstat or None, layers in which it is a directory)`` of ``name``."""
+        found, keep = None, []
+        for i in self.levels[-1]:
+            fd = self.stacks[i].fd
+            try:
+                st = os.stat(name, dir_fd=fd, follow_symlinks=False)
             except (FileNotFoundError, NotADirectoryError):
                 continue
             if _is_whiteout(st):
@@ -42,36 +75,40 @@ def _lower_entry(lowers, parts):
                 found = st
             if not stat.S_ISDIR(st.st_mode) or not stat.S_ISDIR(found.st_mode):
                 break
-            keep.append(layer)
-            if _opaque(p):
+            keep.append(i)
+            if _opaque_at(fd, name):
                 break
-        if found is None:
-            return None, []
-        if last:
-            return found, keep
-        if not stat.S_ISDIR(found.st_mode):
-            return None, []
-        active = keep
-    return None, list(lowers)
+        return found, keep
 
-
-def _lower_names(layers, parts):
-    names, hidden = set(), set()
-    for layer in layers:
-        p = os.path.join(layer, *parts)
-        try:
-            entries = os.listdir(p)
-        except OSError:
-            continue
-        for n in entries:
-            if n in names or n in hidden:
-                continue
+    def enter(self, name, layers):
+        """Follow the walk into the directory ``name`` (shown by ``layers``)."""
+        level = []
+        for i in layers:
             try:
-                st = os.lstat(os.path.join(p, n))
+                self.stacks[i].push(name)
             except OSError:
                 continue
-            (hidden if _is_whiteout(st) else names).add(n)
-    return names
+            level.append(i)
+        self.levels.append(level)
+
+    def names(self):
+        """Names the layers show in the current directory (not whited out)."""
+        names, hidden = set(), set()
+        for i in self.levels[-1]:
+            fd = self.stacks[i].fd
+            try:
+                entries = os.listdir(fd)
+            except OSError:
+                continue
+            for n in entries:
+                if n in names or n in hidden:
+                    continue
+                try:
+                    st = os.stat(n, dir_fd=fd, follow_symlinks=False)
+                except OSError:
+                    continue
+                (hidden if _is_whiteout(st) else names).add(n)
+        return names
 
 
 def _diff(upper, lowers):
@@ -82,29 +119,28 @@ def _diff(upper, lowers):
         return changes
     # fds all the way: the container may be changing its layer meanwhile, so
     # no path in it is ever followed.
-    stack = [(top, [])]
+    below = _Lowers(lowers)
+    walk = fstree.walk(top)
     try:
-        while stack:
-            fd, parts = stack.pop()
-            try:
-                for name in os.listdir(fd):
-                    _diff_entry(fd, name, parts + [name], lowers, stack, changes)
-            finally:
-                os.close(fd)
+        for e in walk:
+            below.at(e.depth)
+            _diff_entry(e, below, changes)
     finally:
-        for fd, _ in stack:
-            os.close(fd)
-    changes.sort(key=lambda c: c["Path"].split("/"))
+        walk.close()
+        below.close()
+        os.close(top)
+    # By component ("/" sorts first), without a list per path: deep paths are long.
+    changes.sort(key=lambda c: c["Path"].replace("/", "\0"))
     return changes
 
 
-def _diff_entry(parent, name, sub, lowers, stack, out):
-    path = "/" + "/".join(sub)
+def _diff_entry(e, below, out):
     try:
-        st = os.stat(name, dir_fd=parent, follow_symlinks=False)
+        st = e.stat()
     except OSError:
         return
-    lower, layers = _lower_entry(lowers, sub)
+    path = "/" + e.path
+    lower, layers = below.entry(e.name)
     if _is_whiteout(st):
         if lower is not None:
             out.append({"Path": path, "Kind": 2})
@@ -113,15 +149,13 @@ def _diff_entry(parent, name, sub, lowers, stack, out):
     if not stat.S_ISDIR(st.st_mode):
         return
     try:
-        fd = os.open(name, _RDIR, dir_fd=parent)
+        fd = e.open_dir()
     except OSError:
+        e.skip = True
         return
-    try:
-        if lower is not None and stat.S_ISDIR(lower.st_mode) and _opaque(fd):
-            present = set(os.listdir(fd))
-            for n in sorted(_lower_names(layers, sub) - present):
-                out.append({"Path": f"{path}/{n}", "Kind": 2})
-    except BaseException:
-        os.close(fd)
-        raise
-    stack.append((fd, sub))
+    lower_dir = lower is not None and stat.S_ISDIR(lower.st_mode)
+    below.enter(e.name, layers if lower_dir else [])
+    if lower_dir and _opaque(fd):
+        present = set(os.listdir(fd))
+        for n in sorted(below.names() - present):
+            out.append({"Path": f"{path}/{n}", "Kind": 2})

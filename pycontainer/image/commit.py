@@ -1,9 +1,9 @@
 """``docker commit``: a container's writable layer becomes a new image layer.
 
 The upper dir of the container's overlay holds exactly what the container
-changed. It is walked without following any symbolic link (directory file
-descriptors, ``os.scandir`` on them, ``O_NOFOLLOW`` opens) and written as a
-layer tar in the OCI/docker form:
+changed. It is walked with :func:`pycontainer.fstree.walk` (directory file
+descriptors, no recursion, no symbolic link followed, any depth) and written
+as a layer tar in the OCI/docker form:
 
 * an overlay whiteout (a 0:0 character device) becomes an empty ``.wh.<name>``;
 * a directory with ``trusted.overlay.opaque=y`` gets a ``.wh..wh..opq`` entry;
@@ -24,6 +24,7 @@ import os
 import stat
 import tarfile
 
+from pycontainer import fstree
 from pycontainer.errors import ImageError, InvalidArgument, NotFound
 from pycontainer.image.changes import apply_changes
 from pycontainer.image.extract import OPAQUE_XATTR, WHITEOUT_OPAQUE, WHITEOUT_PREFIX
@@ -36,7 +37,6 @@ _UNSUPPORTED = ("redirect", "metacopy")
 _RUN_ONLY = {"Hostname", "Domainname", "AttachStdin", "AttachStdout", "AttachStderr", "Tty",
              "OpenStdin", "StdinOnce", "Image", "NetworkDisabled", "MacAddress"}
 _EXTRA_KEYS = ("Healthcheck", "OnBuild", "Shell", "ArgsEscaped")
-_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _FILE = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
 _CHUNK = 1 << 20
 
@@ -189,49 +189,45 @@ def _opaque(fd):
 
 
 def _layer_tar(upper_dir):
-    fd = os.open(upper_dir, _DIR)
+    walk = fstree.walk(upper_dir, sort=True)
     try:
-        yield from _walk(fd, "", {})
+        yield from _entries(walk)
     finally:
-        os.close(fd)
+        walk.close()
     yield bytes(1024)  # end of archive
 
 
-def _walk(dir_fd, prefix, links):
-    with os.scandir(dir_fd) as it:
-        entries = sorted(it, key=lambda e: e.name)
-    for entry in entries:
-        name = prefix + entry.name
+def _entries(walk):
+    links = {}
+    for entry in walk:
         try:
-            st = entry.stat(follow_symlinks=False)
+            st = entry.stat()
         except FileNotFoundError:
             continue  # removed by a process of the running container
-        mode = st.st_mode
+        name, mode = entry.path, st.st_mode
         if stat.S_ISCHR(mode) and st.st_rdev == 0:
+            prefix = name[:len(name) - len(entry.name)]
             yield _header(prefix + WHITEOUT_PREFIX + entry.name, st, tarfile.REGTYPE)
         elif stat.S_ISDIR(mode):
             try:
-                fd = os.open(entry.name, _DIR, dir_fd=dir_fd)
-            except FileNotFoundError:
+                fd = entry.open_dir()
+            except (FileNotFoundError, NotADirectoryError):
+                entry.skip = True
                 continue
-            try:
-                yield _header(name, st, tarfile.DIRTYPE, xattrs=_xattrs(fd, name))
-                if _opaque(fd):
-                    yield _header(f"{name}/{WHITEOUT_OPAQUE}", st, tarfile.REGTYPE)
-                yield from _walk(fd, name + "/", links)
-            finally:
-                os.close(fd)
+            yield _header(name, st, tarfile.DIRTYPE, xattrs=_xattrs(fd, name))
+            if _opaque(fd):
+                yield _header(f"{name}/{WHITEOUT_OPAQUE}", st, tarfile.REGTYPE)
         elif stat.S_ISREG(mode):
             key = (st.st_dev, st.st_ino)
             if st.st_nlink > 1 and key in links:
                 yield _header(name, st, tarfile.LNKTYPE, linkname=links[key])
                 continue
-            yield from _file(dir_fd, entry.name, name, st)
+            yield from _file(entry.dir_fd, entry.name, name, st)
             if st.st_nlink > 1:
                 links[key] = name
         elif stat.S_ISLNK(mode):
             try:
-                target = os.readlink(entry.name, dir_fd=dir_fd)
+                target = os.readlink(entry.name, dir_fd=entry.dir_fd)
             except FileNotFoundError:
                 continue
             yield _header(name, st, tarfile.SYMTYPE, linkname=target)

@@ -63,7 +63,6 @@ import errno
 import gzip
 import lzma
 import os
-import shutil
 import stat
 import tarfile
 import tempfile
@@ -71,6 +70,7 @@ import zlib
 from collections import deque
 from dataclasses import dataclass
 
+from pycontainer import fstree
 from pycontainer.errors import Conflict, ImageError, ImageTooLarge, PyContainerError
 from pycontainer.image.limits import (DEFAULT_MAX_ENTRIES, DEFAULT_MAX_LAYER_SIZE, Budget,
                                       Limits, disk_op, storage_error)
@@ -277,6 +277,9 @@ def clean_name(name):
     """
     if "\x00" in name:
         raise ValueError("name contains a NUL byte")
+    parts = name.strip("/").split("/")
+    if "" not in parts and "." not in parts and ".." not in parts:
+        return parts    # already clean (in C: a deep tree's names are long)
     absolute = name.startswith("/")
     parts = []
     for comp in name.split("/"):
@@ -290,6 +293,11 @@ def clean_name(name):
             continue
         parts.append(comp)
     return parts
+
+
+def _joined(names, comp):
+    # Only for messages: joining at every step of a deep walk costs O(depth) each.
+    return "/".join(names + [comp])
 
 
 class _Extractor:
@@ -315,10 +323,23 @@ class _Extractor:
         """
         key = tuple(parts)
         if self._last is None or self._last[0] != key:
-            fd, resolved = self.walk(parts, create=True, follow=True)
+            fd, resolved = self._below_last(key)
+            if fd is None:
+                fd, resolved = self.walk(parts, create=True, follow=True)
             self.close()
             self._last = (key, fd, resolved)
         return self._last[1], list(self._last[2])
+
+    def _below_last(self, key):
+        """The dir one level below the last parent, as a walk would resolve it
+        (a plain subdirectory of a resolved dir): deep trees cost O(1) a level."""
+        last = self._last
+        if last is None or key[:-1] != last[0] or key[-1] in ("", ".", ".."):
+            return None, None
+        try:
+            return os.open(key[-1], _DIR_FLAGS, dir_fd=last[1]), last[2] + [key[-1]]
+        except OSError:
+            return None, None   # missing or a link: the full walk decides
 
     def close(self):
         if self._last is not None:
@@ -348,12 +369,11 @@ class _Extractor:
                         names.pop()
                     continue
                 cur = fds[-1]
-                where = "/".join(names + [comp])
                 try:
                     fd = os.open(comp, _DIR_FLAGS, dir_fd=cur)
                 except FileNotFoundError:
                     if not create:
-                        raise ValueError(f"{where!r} does not exist") from None
+                        raise ValueError(f"{_joined(names, comp)!r} does not exist") from None
                     os.mkdir(comp, 0o755, dir_fd=cur)
                     fd = os.open(comp, _RDIR | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=cur)
                     try:
@@ -367,9 +387,9 @@ class _Extractor:
                     if e.errno not in (errno.ENOTDIR, errno.ELOOP):
                         raise
                     if not stat.S_ISLNK(os.lstat(comp, dir_fd=cur).st_mode):
-                        raise ValueError(f"{where!r} is not a directory") from None
+                        raise ValueError(f"{_joined(names, comp)!r} is not a directory") from None
                     if not follow:
-                        raise ValueError(f"path goes through the symbolic link {where!r}") from None
+                        raise ValueError(f"path goes through the symbolic link {_joined(names, comp)!r}") from None
                     links += 1
                     if links > MAX_SYMLINKS:
                         raise ValueError("too many levels of symbolic links") from None
@@ -523,7 +543,11 @@ class _Extractor:
             raise ValueError(f"bad whiteout name {name!r}")
         # Whiteouts never go through a link: they would hide or mark a
         # directory other than the one the layer names.
-        parent, _ = self.walk(parts[:-1], create=True, follow=False)
+        fd, resolved = self.parent(parts[:-1])
+        if resolved == parts[:-1]:      # reached without a link (cached: deep trees)
+            parent = os.dup(fd)
+        else:
+            parent, _ = self.walk(parts[:-1], create=True, follow=False)
         try:
             if base == WHITEOUT_OPAQUE:
                 fd = os.open(".", _RDIR | os.O_CLOEXEC, dir_fd=parent)
@@ -546,17 +570,15 @@ class _Extractor:
 
     def finish(self):
         """Apply directory modes and mtimes once nothing more is written."""
-        for parts, mode, mtime in reversed(self.dirs):
-            parent, _ = self.walk(parts[:-1], create=False, follow=False)
-            try:
-                fd = os.open(parts[-1], _RDIR | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=parent)
-            finally:
-                os.close(parent)
-            try:
-                os.chmod(fd, mode & 0o7777)
-                _utime_fd(fd, mtime)
-            finally:
-                os.close(fd)
+        with fstree.DirStack(os.dup(self.root_fd)) as at:  # no walk from the root each time
+            for parts, mode, mtime in reversed(self.dirs):
+                at.goto(parts[:-1])
+                fd = os.open(parts[-1], _RDIR | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=at.fd)
+                try:
+                    os.chmod(fd, mode & 0o7777)
+                    _utime_fd(fd, mtime)
+                finally:
+                    os.close(fd)
         fd = os.open(".", _RDIR | os.O_CLOEXEC, dir_fd=self.root_fd)
         try:
             if self.root_meta is not None:
@@ -678,7 +700,7 @@ def extract_layer(fileobj, dest_dir, *, max_layer_size=DEFAULT_MAX_LAYER_SIZE,
             raise Conflict(f"cannot extract layer: {dest_dir} already exists") from e
         return stats
     except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+        fstree.remove(tmp)
         raise
 
 

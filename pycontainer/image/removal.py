@@ -19,10 +19,10 @@ trash that a crash left.
 import contextlib
 import json
 import os
-import shutil
 import tempfile
 import time
 
+from pycontainer import fstree
 from pycontainer.errors import Conflict, ImageError
 from pycontainer.image import reference
 from pycontainer.image.record import is_hex
@@ -253,28 +253,10 @@ def _stale_tmp(store):
     return out
 
 
-def _size(path):
-    """Bytes of the files under ``path`` (each inode once)."""
-    total, seen = 0, set()
-    for top, dirs, files in os.walk(path):
-        for name in files:
-            with contextlib.suppress(OSError):
-                st = os.lstat(os.path.join(top, name))
-                if (st.st_dev, st.st_ino) not in seen:
-                    seen.add((st.st_dev, st.st_ino))
-                    total += st.st_size
-    return total
-
-
 def _empty_trash(trash):
-    """Delete trash dirs; return the bytes they held."""
+    """Delete trash dirs and files; return the bytes they held."""
     total = 0
     for path in trash:
-        if os.path.isdir(path) and not os.path.islink(path):
-            total += _size(path)
-            shutil.rmtree(path, ignore_errors=True)
-        else:
-            with contextlib.suppress(OSError):
-                total += os.lstat(path).st_size
-                os.unlink(path)
+        total += fstree.size(path)
+        fstree.remove(path)
     return total

@@ -27,10 +27,10 @@ import io
 import json
 import os
 import platform
-import shutil
 import tempfile
 from contextlib import contextmanager
 
+from pycontainer import fstree
 from pycontainer.errors import (Conflict, ImageError, ImageNotFound, InvalidArgument,
                                 InvalidReference, NotFound)
 from pycontainer.image import reference
@@ -237,7 +237,7 @@ class ImageStore:
                                  f"(got {got})")
             return StagedLayer(got, copy.size, stage)
         except BaseException:
-            shutil.rmtree(stage, ignore_errors=True)
+            fstree.remove(stage)
             raise
 
     def _unpack(self, fileobj, stage, budget):
@@ -254,7 +254,7 @@ class ImageStore:
         """Remove what is left of staged layers (those not published)."""
         for layer in staged:
             if isinstance(layer, StagedLayer):
-                shutil.rmtree(layer.path, ignore_errors=True)
+                fstree.remove(layer.path)
 
     def _publish_layer(self, layer):
         """Rename a staged layer into place; the caller holds the lock."""

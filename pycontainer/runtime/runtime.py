@@ -12,7 +12,7 @@ import shutil
 import stat
 import time
 
-from .. import _core, cgroups
+from .. import _core, cgroups, fstree
 from ..security import userns
 from ..errors import Conflict
 from ..jsonfile import read_json, write_json_atomic
@@ -70,7 +70,7 @@ class Runtime:
         if not os.path.isdir(path):
             os.makedirs(os.path.dirname(path), exist_ok=True)
             tmp = f"{path}.tmp{os.getpid()}"
-            shutil.rmtree(tmp, ignore_errors=True)
+            fstree.remove(tmp)
             for d in INIT_DIRS:
                 os.makedirs(os.path.join(tmp, d), 0o755, exist_ok=True)
             for f in INIT_FILES:
@@ -78,7 +78,7 @@ class Runtime:
             try:
                 os.rename(tmp, path)
             except OSError:   # another process made it first
-                shutil.rmtree(tmp, ignore_errors=True)
+                fstree.remove(tmp)
         self._init_layers[record.id] = path
         return path
 
@@ -100,13 +100,13 @@ class Runtime:
         d = ld = self.layer_dir(cid, ephemeral)
         with contextlib.ExitStack() as undo:
             lock = self._make_locked_rundir(rd)
-            undo.callback(shutil.rmtree, rd, True)
+            undo.callback(fstree.remove, rd)
             undo.callback(os.close, lock)
             self.claim_name(cfg.name, cid)
             undo.callback(self.release_name, cfg.name, cid)
             if d != rd:
                 os.mkdir(d, 0o700)
-                undo.callback(shutil.rmtree, d, True)
+                undo.callback(fstree.remove, d)
             os.mkdir(os.path.join(rd, "rootfs"), 0o755)
             os.mkdir(os.path.join(ld, "upper"), 0o755)
             os.mkdir(os.path.join(ld, "work"), 0o700)
@@ -151,7 +151,7 @@ class Runtime:
             fcntl.flock(lock, fcntl.LOCK_EX)
             os.rename(tmp, rd)
         except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
+            fstree.remove(tmp)
             raise
         return lock
 
@@ -361,8 +361,8 @@ class Runtime:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(os.path.join(d, "config.json"))
         self.release_userns(cid)
-        _rmtree_fast(self.dir(cid))
-        _rmtree_fast(self.rundir(cid))
+        fstree.remove(self.dir(cid))
+        fstree.remove(self.rundir(cid))
 
     def collect_garbage(self):
         """Remove what crashed creators or removers left: container dirs with no
@@ -390,8 +390,8 @@ class Runtime:
                     continue
                 with contextlib.suppress(OSError):
                     self.remove_cgroups(cid)
-                _rmtree_fast(self.dir(cid))
-                _rmtree_fast(self.rundir(cid))
+                fstree.remove(self.dir(cid))
+                fstree.remove(self.rundir(cid))
             finally:
                 if fd is not None:
                     os.close(fd)
@@ -418,33 +418,10 @@ class Runtime:
                     fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 except BlockingIOError:
                     return
-            _rmtree_fast(d)
+            fstree.remove(d)
         finally:
             if fd is not None:
                 os.close(fd)
-
-
-def _rmtree_fast(d):
-    """rmtree, with a fast path for the usual near-empty container dir."""
-    try:
-        with os.scandir(d) as it:
-            entries = list(it)
-    except FileNotFoundError:
-        return
-    for e in entries:
-        try:
-            if e.is_dir(follow_symlinks=False):
-                _rmtree_fast(e.path)
-            else:
-                os.unlink(e.path)
-        except FileNotFoundError:
-            pass
-    try:
-        os.rmdir(d)
-    except FileNotFoundError:
-        pass
-    except OSError:
-        shutil.rmtree(d, ignore_errors=True)
 
 
 def default_run_root(root):
