@@ -6,13 +6,14 @@ pidfd (``setns``, not dumpable meanwhile), is moved into the container's
 cgroups, drops to the user and execs. The caller reaps it; if the caller
 exits first, the container's init adopts it.
 """
+import errno
 import os
 import select
 import signal
 import time
 
 from .. import _core
-from ..errors import InvalidArgument
+from ..errors import Conflict, InvalidArgument, OperationError
 from . import config as _config
 from ..runtime import plan as planmod
 from ..runtime.spec import Process, User
@@ -130,7 +131,7 @@ def start_exec(rt, cid, attrs, cmd, user="", environment=None, workdir=None, std
     into = rt.cg.clone_into(cid)
     plan = exec_plan(who, wd, argv, env, attach=not into, sec=cfg.get("security"),
                      privileged=bool(privileged))
-    from .state import pidfd_for
+    from .state import alive, pidfd_for
     pidfd = pidfd_for(st["Pid"], st.get("PidStartTime"))
     if pidfd is None:
         from ..errors import Conflict
@@ -153,13 +154,25 @@ def start_exec(rt, cid, attrs, cmd, user="", environment=None, workdir=None, std
             stdio = (-1, out_w if stdout or demux else devnull_fd(fds),
                      err_w if stderr or demux else devnull_fd(fds))
         cgfd = os.open(into, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC) if into else -1
+        limited = bool((cfg.get("resources") or {}).get("mem_limit"))
+        ooms = rt.cg.oom_kills(cid) if limited else 0
         try:
             proc = spawn(plan, argv, env, 0, stdio=stdio,
                          attach=(lambda pid: _core.cgroup_apply(rt.cg.attach_steps(cid, pid)))
                          if not into else None,
                          cgroup_fd=cgfd, join_pidfd=pidfd,
                          join_flags=JOIN | (CLONE_NEWUSER if cfg.get("userns_host") is not None else 0),
-                         share_memory=not (cfg.get("resources") or {}).get("mem_limit"))
+                         share_memory=not limited)
+        except (ProcessLookupError, ConnectionResetError, BrokenPipeError) as err:
+            # the child died before it exec'd: say why when we can tell
+            if not alive(st["Pid"], st.get("PidStartTime")):
+                raise Conflict(f"container {cid[:12]} is not running (it exited meanwhile)") \
+                    from err
+            if limited and rt.cg.oom_kills(cid) > ooms:
+                raise OperationError(errno.ESRCH, "exec: the memory limit killed the process "
+                                     "before it started (the container is at its limit)",
+                                     op="exec") from err
+            raise
         finally:
             if cgfd >= 0:
                 os.close(cgfd)
