@@ -7,7 +7,7 @@ import contextlib
 from ..errors import Conflict, InvalidArgument, NotFound
 from ..jsonfile import write_json_atomic
 from ..network import ipam
-from ..network.manager import DEFAULT_NAME, _pseudo_id
+from ..network.records import DEFAULT_NAME, pseudo_id as _pseudo_id
 from . import config as _config
 from . import filters as _filters
 from . import state as _state

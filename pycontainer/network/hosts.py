@@ -10,8 +10,15 @@ the container, so its inode must stay), under one store-wide lock.
 The default ``bridge`` network has no name resolution (as docker's).
 resolv.conf lists the host's resolvers, minus loopback ones that cannot
 work from another network namespace (docker's rule, and its fallback).
+
+:func:`refresh` rewrites the files of the containers on some networks from
+the leases as they are now; :func:`write_own` is the default network's
+case (no peers), :func:`copy_from` a ``container:`` mode's.
 """
+import contextlib
 import os
+
+from .store import is_default
 
 LOCAL = ("127.0.0.1\tlocalhost\n"
          "::1\tlocalhost ip6-localhost ip6-loopback\n"
@@ -94,3 +101,61 @@ def resolv_conf(source="/etc/resolv.conf"):
     _resolv_cache.clear()
     _resolv_cache[key] = text
     return text
+
+
+def refresh(store, files, nids, also=()):
+    """Rewrite /etc/hosts of every container on the user networks ``nids``
+    (and of ``also``), from the leases as they are now (``files``: the
+    containers' :class:`.store.RunFiles`)."""
+    with store.hosts_lock():
+        recs = {r["Id"]: r for r in store.records()}
+        leases = {nid: store.read_leases(nid) for nid in recs}
+        user = [n for n in nids if n in recs and not is_default(recs[n])]
+        members = set(also)
+        for nid in user:
+            members.update(leases.get(nid, {}))
+        for cid in members:
+            write_in_place(files.path(cid, "hosts"), _hosts_for(files, cid, recs, leases))
+
+
+def _hosts_for(files, cid, recs, leases):
+    own, peers = [], []
+    hostname = None
+    mine = sorted(((nid, eps[cid]) for nid, eps in leases.items() if cid in eps),
+                  key=lambda x: x[1].get("Index", 0))
+    for nid, ep in mine:
+        user = not is_default(recs[nid])
+        hostname = hostname or ep.get("Hostname")
+        own.append((ep["IPAddress"], [ep["Name"]] + ep.get("Aliases", []) if user else []))
+        if not user:
+            continue
+        for other, oep in leases[nid].items():
+            if other != cid:
+                peers.append((oep["IPAddress"], [oep["Name"]] + oep.get("Aliases", []) +
+                              [other[:12]]))
+    if not own:      # no endpoint (left): the engine's file, hostname on 127.0.1.1
+        with contextlib.suppress(OSError):
+            with open(files.path(cid, "hostname")) as f:
+                hostname = f.read().strip()
+        own = [("127.0.1.1", [])]
+    return hosts_text(hostname, own, peers)
+
+
+def write_own(files, cid, hostname, endpoints):
+    """/etc/hosts of a container on the default network only: its own
+    addresses, no names to share, no peers to tell."""
+    own = [(ep["IPAddress"], []) for ep in sorted(endpoints, key=lambda e: e["Index"])]
+    write_in_place(files.path(cid, "hosts"),
+                   hosts_text(hostname, own or [("127.0.1.1", [])], []))
+
+
+def copy_from(files, target, cid):
+    """``container:<target>`` mode: a copy of the target's hosts and resolv.conf."""
+    for name in ("hosts", "resolv.conf"):
+        with contextlib.suppress(OSError):
+            with open(files.path(target, name)) as f:
+                text = f.read()
+            dest = files.path(cid, name)
+            if not write_in_place(dest, text):
+                with open(dest, "w") as f:
+                    f.write(text)

@@ -1,7 +1,7 @@
 """A minimal rtnetlink client: just the link, address and route requests the
 bridge driver needs, packed by hand over a stdlib socket (no dependency, a few
 µs per request; pyroute2 costs ~100 ms to import and ~5x per container).
-The syscalls around it (setns, unshare, mount) go through the C core.
+The syscalls around it (setns, unshare, mount) are :mod:`.netns`'s.
 
 Every request is sent with ``NLM_F_ACK`` and answered by an ``NLMSG_ERROR``
 message whose error is 0 on success; a negative error becomes a ``HostError``
@@ -18,8 +18,9 @@ import os
 import socket
 import struct
 
-from .._core import CLONE_NEWNET, MS_BIND, check, ffi, lib
+from .._core import CLONE_NEWNET
 from ..errors import os_error
+from .netns import bind_mount, setns, umount, unshare
 
 NETLINK_ROUTE = 0
 RTM_NEWLINK, RTM_DELLINK, RTM_GETLINK = 16, 17, 18
@@ -45,30 +46,6 @@ _IFADDR = struct.Struct("=BBBBI")
 _RTMSG = struct.Struct("=BBBBBBBBI")
 _NLA = struct.Struct("=HH")
 _ERR = struct.Struct("=i")
-
-
-def setns(fd, nstype=CLONE_NEWNET):
-    """setns(2) for the calling thread."""
-    check(lib.pyc_setns(fd, nstype), "setns")
-
-
-def unshare(flags):
-    """unshare(2) for the calling thread."""
-    check(lib.pyc_unshare(flags), "unshare")
-
-
-def bind_mount(src, target):
-    check(lib.pyc_mount(os.fsencode(src), os.fsencode(target), ffi.NULL, MS_BIND, ffi.NULL),
-          f"bind {src} on {target}", target)
-
-
-def umount(target):
-    """umount2(target, MNT_DETACH); False when ``target`` is not mounted."""
-    rc = lib.pyc_umount(os.fsencode(target))
-    if rc in (-_errno.EINVAL, -_errno.ENOENT):
-        return False
-    check(rc, f"umount {target}", target)
-    return True
 
 
 def _pad(n):

@@ -9,13 +9,14 @@ At start each binding is checked against the store's port registry (another
 container's) and by binding the port on the host (another program's), then
 recorded; traffic reaches the container by DNAT (:mod:`.firewall`), from
 127.0.0.1 (``route_localnet`` on the bridge), the host's addresses and other
-namespaces.
+namespaces. :func:`publish`, :func:`forward` and :func:`unpublish` are a
+container's whole story: claim, DNAT, release.
 """
+import contextlib
 import errno
-import ipaddress
-import socket
 
 from ..errors import Conflict, InvalidArgument
+from . import firewall
 
 PROTOS = ("tcp", "udp")
 
@@ -48,6 +49,7 @@ def parse_key(key):
 def _host_ip(ip):
     if ip in (None, "", "0.0.0.0"):
         return ""
+    import ipaddress        # here, as socket below: the release hook only unpublishes
     try:
         a = ipaddress.ip_address(str(ip))
     except ValueError:
@@ -123,6 +125,7 @@ def _clash(a_ip, b_ip):
 def _probe(proto, ip, port):
     """Bind the host port to see that no program holds it; returns the port
     (the kernel's choice when ``port`` is 0)."""
+    import socket
     s = socket.socket(socket.AF_INET, socket.SOCK_STREAM if proto == "tcp" else socket.SOCK_DGRAM)
     try:
         if proto == "tcp":
@@ -191,6 +194,29 @@ def release(table, cid):
                       "HostPort": int(port), "ContainerPort": table[key]["ContainerPort"]})
         del table[key]
     return freed
+
+
+def publish(store, cid, bindings):
+    """Claim host ports for ``cid`` in the store's registry (:func:`reserve`)."""
+    with store.ports() as table:
+        return reserve(table, cid, bindings)
+
+
+def forward(bindings, endpoints):
+    """DNAT the claimed ``bindings`` to the first of the container's endpoints."""
+    first = next(iter(endpoints), None)
+    if first is None:
+        raise InvalidArgument("published ports need a network to reach the container on")
+    firewall.add_ports(bindings, first["IPAddress"])
+
+
+def unpublish(store, cid):
+    """Drop ``cid``'s claims and their DNAT elements (best effort on the rules)."""
+    with store.ports() as table:
+        freed = release(table, cid)
+    if freed:
+        with contextlib.suppress(OSError):
+            firewall.remove_ports(freed)
 
 
 def docker_ports(exposed, bindings):

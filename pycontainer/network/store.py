@@ -10,6 +10,13 @@
     <root>/networks/<id>/next             where the next search starts (a hint)
     <root>/networks/<id>/lock             flock held while leases change
 
+and, per container, in its run dir (tmpfs; :class:`RunFiles`)::
+
+    <run dir>/network.json   what start set up (written first: release reads it)
+    <run dir>/netns          the pinned network namespace (a bind mount)
+    <run dir>/hosts, resolv.conf   bound on the container's /etc
+    <run dir>/network.full   the monitor's hook must run the Python release
+
 A lease is claimed by creating its file with O_EXCL, so no address is ever
 handed out twice, whatever the processes; the flock orders claims, releases
 and the removal of the network. Other files are replaced atomically (temp +
@@ -24,6 +31,8 @@ from .. import jsonfile
 from ..errors import InvalidArgument, NotFound
 
 write_json = jsonfile.write_json_atomic
+DEFAULT_NAME = "bridge"
+OPT_DEFAULT = "com.docker.network.bridge.default_bridge"
 
 
 def read_json(path, default=None):
@@ -36,6 +45,48 @@ class NetworkNotFound(NotFound, InvalidArgument):
     keyword naming a missing network is a bad argument)."""
 
 
+def is_default(rec):
+    """Is ``rec`` the default network (no names, not removable)?"""
+    return rec["Name"] == DEFAULT_NAME or (rec.get("Options") or {}).get(OPT_DEFAULT) == "true"
+
+
+def is_mount(path):
+    """Is ``path`` a mount point (a pinned namespace)? One statx-free check:
+    a bind-mounted nsfs file lives on another device than its directory."""
+    try:
+        st = os.stat(path)
+        return st.st_dev != os.stat(os.path.dirname(path)).st_dev
+    except OSError:
+        return False
+
+
+class RunFiles:
+    """The networking files of containers, in their run dirs."""
+
+    def __init__(self, run_root):
+        self.run_root = run_root
+
+    def rundir(self, cid):
+        return os.path.join(self.run_root, cid)
+
+    def path(self, cid, name):
+        return os.path.join(self.run_root, cid, name)
+
+    def netns(self, cid):
+        return os.path.join(self.run_root, cid, "netns")
+
+    def state(self, cid):
+        return os.path.join(self.run_root, cid, "network.json")
+
+    def read_state(self, cid):
+        return read_json(self.state(cid))
+
+    def write_state(self, cid, state):
+        write_json(self.state(cid), state)
+
+    def pinned(self, cid):
+        """Is the container's namespace bind-mounted on its ``netns`` file?"""
+        return is_mount(self.netns(cid))
 
 
 @contextlib.contextmanager

@@ -310,6 +310,35 @@ def test_default_bridge(client, busybox, netns):
     in_netns(netns, body, client)
 
 
+def test_python_hook_releases_ports_lease_netns_and_names(client, busybox, netns):
+    """On a user network with a published port the monitor's hook runs the
+    Python release (the fixed script network/release.py): once stop() returns
+    (the monitor has exited) the lease, port claim, DNAT element and netns are
+    gone and the peer's /etc/hosts no longer names the container."""
+    def body(client):
+        net = client._backend.net
+        with network(client, "pyc-t-hook") as n, containers(
+                client.containers.run("busybox", ["sleep", "30"], network="pyc-t-hook",
+                                      name="pyc-t-peer", detach=True),
+                client.containers.run("busybox", ["sleep", "30"], network="pyc-t-hook",
+                                      name="pyc-t-gone", detach=True,
+                                      ports={"80/tcp": 18120})) as (peer, c):
+            def hosts():
+                return peer.exec_run(["cat", "/etc/hosts"]).output.decode()
+            assert "pyc-t-gone" in hosts() and c.id[:12] in hosts()
+            assert os.path.exists(os.path.join(net.rundir(c.id), "network.full"))
+            assert "18120" in firewall.elements("pub_any")
+            c.stop(timeout=0)
+            assert c.id not in net.store.read_leases(n.id) and peer.id in \
+                net.store.read_leases(n.id)
+            assert net.store.read_ports() == {}
+            assert "18120" not in firewall.elements("pub_any")
+            assert not os.path.exists(net.netns_path(c.id))
+            assert not os.path.exists(net.state_path(c.id))
+            assert "pyc-t-gone" not in hosts() and c.id[:12] not in hosts()
+    in_netns(netns, body, client)
+
+
 def test_names_tcp_udp_and_isolation(client, busybox, netns, udpecho):
     def body(client):
         with network(client, "pyc-t-app"), network(client, "pyc-t-other"), containers(

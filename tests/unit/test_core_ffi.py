@@ -106,12 +106,19 @@ def test_no_errno_numbers():
 def test_release_hook_imports_the_core_in_a_bare_interpreter(tmp_path):
     # The monitor runs it with python -I -S (no site-packages): the C core
     # must still import, or a container's networking is never released.
+    # It is a fixed script run with arguments; -X importtime lists what it imports.
     from pycontainer.network.manager import Networking
     store, run = tmp_path / "store", tmp_path / "run"
     run.mkdir()
     hook = Networking(str(store), str(run)).hook("0" * 64)
-    probe = hook[4].replace("main(sys.argv[3:])",
-                            "main(sys.argv[3:]);print(sys.modules['pycontainer._core'].lib)")
-    r = subprocess.run(hook[:4] + [probe] + hook[5:], capture_output=True, text=True, cwd="/")
-    assert r.returncode == 0 and r.stderr == ""
-    assert "pycontainer._core._pyc" in r.stdout
+    assert hook[1:3] == ["-I", "-S"] and hook[3].endswith("pycontainer/network/release.py")
+    assert hook[-3:] == [str(store), str(run), "0" * 64]
+    r = subprocess.run(hook[:3] + ["-X", "importtime"] + hook[3:], capture_output=True,
+                       text=True, cwd="/")
+    lines = r.stderr.splitlines()
+    assert r.returncode == 0 and all(x.startswith("import time:") for x in lines), r.stderr
+    mods = {x.split("|")[-1].strip() for x in lines}
+    assert "pycontainer._core._pyc" in mods
+    assert not {m for m in mods if m.startswith("pycontainer.")
+                and not m.startswith(("pycontainer.network", "pycontainer._core"))} - \
+        {"pycontainer.errors", "pycontainer.jsonfile"}
