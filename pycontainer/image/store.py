@@ -29,6 +29,8 @@ import os
 import platform
 import shutil
 import tempfile
+import threading
+from collections import OrderedDict
 from contextlib import contextmanager
 
 from pycontainer.errors import Conflict, ImageError, InvalidArgument, InvalidReference
@@ -45,6 +47,7 @@ DEFAULT_PATH_ENV = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin
 MEDIA_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 MEDIA_CONFIG = "application/vnd.oci.image.config.v1+json"
 MEDIA_LAYER = "application/vnd.oci.image.layer.v1.tar"
+JSON_CACHE_SIZE = 512   # manifests and configs kept parsed (two per image)
 ARCH = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64",
         "armv7l": "arm", "armv6l": "arm", "i386": "386", "i686": "386",
         "ppc64le": "ppc64le", "s390x": "s390x", "riscv64": "riscv64"}
@@ -104,7 +107,7 @@ class ImageStore:
         if container_dirs is None:
             container_dirs = [os.path.join(self.root, "containers")]
         self.container_dirs = list(container_dirs)
-        self._json_cache = {}
+        self._json_cache = LRU(JSON_CACHE_SIZE)
 
     # -- paths -----------------------------------------------------------
 
@@ -175,8 +178,9 @@ class ImageStore:
         return self._write_blob(data), len(data)
 
     def _read_json_blob(self, digest):
-        if digest in self._json_cache:
-            return self._json_cache[digest]
+        obj = self._json_cache.get(digest)
+        if obj is not None:
+            return obj
         try:
             with open(self.blob_path(digest), "rb") as f:
                 data = f.read()
@@ -188,12 +192,12 @@ class ImageStore:
             obj = json.loads(data)
         except ValueError as e:
             raise ImageError(f"blob {digest} is not valid JSON: {e}") from None
-        self._json_cache[digest] = obj
+        self._json_cache.put(digest, obj)
         return obj
 
     def forget_blob(self, digest):
         """Drop ``digest`` from the parsed-JSON cache (its blob is being removed)."""
-        self._json_cache.pop(digest, None)
+        self._json_cache.pop(digest)
 
     # -- layers ----------------------------------------------------------
 
@@ -589,6 +593,41 @@ def _open_src(src):
     else:
         raise InvalidArgument(f"cannot import from {type(src).__name__}: give a path, "
                               "a binary file object or bytes")
+
+
+class LRU:
+    """A dict of at most ``size`` entries, the least recently used dropped
+    first; safe to share between threads."""
+
+    def __init__(self, size):
+        self.size = size
+        self._items = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key):
+        with self._lock:
+            value = self._items.get(key)
+            if value is not None:
+                self._items.move_to_end(key)
+            return value
+
+    def put(self, key, value):
+        with self._lock:
+            self._items[key] = value
+            self._items.move_to_end(key)
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+
+    def pop(self, key):
+        with self._lock:
+            self._items.pop(key, None)
+
+    def clear(self):
+        with self._lock:
+            self._items.clear()
+
+    def __len__(self):
+        return len(self._items)
 
 
 def target_ref(repository, tag):

@@ -1,4 +1,5 @@
-"""The image index (image/index.py): one API for repositories.json."""
+"""The image index (image/index.py): one API for repositories.json, and the
+store's bounded caches."""
 import io
 import json
 import os
@@ -7,8 +8,10 @@ import pytest
 
 from pycontainer.errors import ImageError, ImageNotFound
 from pycontainer.image import ImageStore, parse_reference
+from pycontainer.image import store as store_mod
 from pycontainer.image import index as index_mod
 from pycontainer.image.index import Index
+from pycontainer.image.store import LRU
 from store_helpers import rootfs_tar
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root")
@@ -178,3 +181,31 @@ def test_a_corrupt_index_is_refused(store):
 def test_index_from_plain_dicts():
     index = Index({"sha256:" + "a" * 64: "sha256:" + "b" * 64}, {})
     assert index.resolve("aaaa") == ("sha256:" + "b" * 64, None)
+
+
+# -- bounded caches ----------------------------------------------------------------
+
+
+def test_lru_drops_the_least_recently_used():
+    lru = LRU(2)
+    lru.put("a", 1)
+    lru.put("b", 2)
+    assert lru.get("a") == 1          # a is now the most recent
+    lru.put("c", 3)
+    assert (lru.get("a"), lru.get("b"), lru.get("c")) == (1, None, 3)
+    assert len(lru) == 2
+    lru.pop("a")
+    lru.pop("missing")
+    assert len(lru) == 1
+    lru.clear()
+    assert len(lru) == 0
+
+
+def test_the_json_cache_is_bounded(monkeypatch, tmp_path):
+    monkeypatch.setattr(store_mod, "JSON_CACHE_SIZE", 4, raising=False)
+    small = ImageStore(tmp_path / "small")
+    recs = [small.import_image(rootfs_tar({"f": str(i).encode()}), f"i{i}") for i in range(5)]
+    assert sorted(r.id for r in small.list()) == sorted(r.id for r in recs)
+    for rec in recs:
+        assert small.get(rec.id).tags == [f"i{recs.index(rec)}:latest"]
+    assert len(small._json_cache) <= 4
