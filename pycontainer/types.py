@@ -11,28 +11,10 @@ Example:
     ...                               Mount("/tmp", None, type="tmpfs", tmpfs_size="64m")])
     b''
 """
-import re
-
 from .errors import InvalidArgument
+from .units import parse_bytes  # also imported from here
 
 MOUNT_TYPES = ("bind", "volume", "tmpfs")
-_BYTES = re.compile(r"^(\d+)([bkmg]?)$")
-_UNITS = {"": 1, "b": 1, "k": 1024, "m": 1024 ** 2, "g": 1024 ** 3}
-
-
-def parse_bytes(value):
-    """``64m`` -> 67108864 (docker-py's rule: b, k, m, g are powers of 1024).
-
-    Example:
-        >>> parse_bytes("64m"), parse_bytes(4096)
-        (67108864, 4096)
-    """
-    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
-        return value
-    m = _BYTES.match(str(value).strip().lower()) if isinstance(value, str) else None
-    if not m:
-        raise InvalidArgument(f"invalid size {value!r}: use bytes or a number with b, k, m or g")
-    return int(m.group(1)) * _UNITS[m.group(2)]
 
 
 class DriverConfig(dict):
@@ -63,7 +45,8 @@ class Mount(dict):
         no_copy: accepted; pycontainer never copies image content into volumes.
         labels: labels of a volume created for this mount.
         driver_config: a :class:`DriverConfig` for that volume.
-        tmpfs_size: tmpfs size limit, bytes or ``"64m"``.
+        tmpfs_size: tmpfs size limit, bytes or ``"64m"``, ``"1.5g"``
+            (see :func:`pycontainer.units.parse_bytes`).
         tmpfs_mode: tmpfs root mode as an int (``0o1777``).
 
     Raises:
@@ -109,7 +92,7 @@ class Mount(dict):
                     raise InvalidArgument("tmpfs_mode must be an integer")
                 opts["Mode"] = tmpfs_mode
             if tmpfs_size:
-                opts["SizeBytes"] = parse_bytes(tmpfs_size)
+                opts["SizeBytes"] = parse_bytes(tmpfs_size, "tmpfs_size")
             if opts:
                 self["TmpfsOptions"] = opts
             if any([propagation, labels, driver_config, no_copy]):

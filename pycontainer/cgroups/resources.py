@@ -6,13 +6,13 @@ signed 64-bit integer (the cgroup files parse them so; docker's API is
 int64), pids stay below the kernel's PID_MAX_LIMIT, CFS quota and period
 within what ``tg_set_cfs_bandwidth`` takes.
 """
-import decimal
 import functools
 import os
 import re
 from dataclasses import dataclass
 
 from ..errors import InvalidArgument
+from ..units import parse_bytes
 
 INT64_MAX = (1 << 63) - 1
 MIN_MEMORY = 6 * 1024 * 1024      # docker's floor
@@ -20,20 +20,6 @@ MAX_PIDS = 4 * 1024 * 1024        # PID_MAX_LIMIT: pids.max refuses anything lar
 MIN_CFS_US, MAX_CFS_PERIOD_US = 1000, 1000000
 MAX_CFS_QUOTA_US = (1 << 44) - 1  # the kernel's max_cfs_runtime, in µs
 MIN_SHARES, MAX_SHARES = 2, 262144
-_UNITS = {"": 1, "b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
-
-
-def parse_bytes(value, what):
-    """``64m``, ``"1g"``, ``1048576`` -> bytes."""
-    if isinstance(value, bool):
-        raise InvalidArgument(f"{what}: expected a size, got {value!r}")
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str):
-        m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([bkmgt]?)b?\s*", value.lower(), re.ASCII)
-        if m:   # Decimal: a huge number of digits must not become inf
-            return int(decimal.Decimal(m.group(1)) * _UNITS[m.group(2)])
-    raise InvalidArgument(f"{what}: {value!r} is not a size (e.g. 64m, 1g, 1048576)")
 
 
 def _within(value, what, lo, hi, unit="", extra="", given=None):

@@ -167,7 +167,7 @@ def _from_mount(m):
         t = m.get("TmpfsOptions") or {}
         opts = []
         if t.get("SizeBytes") is not None:
-            size = parse_bytes(t["SizeBytes"])
+            size = parse_bytes(t["SizeBytes"], f"{what}: tmpfs SizeBytes")
             if size > _TMPFS_MAX["size"]:
                 raise InvalidArgument(f"{what}: tmpfs SizeBytes {size} is above the kernel's "
                                       f"limit of {_TMPFS_MAX['size']}")
@@ -202,14 +202,20 @@ def tmpfs_options(text, what="tmpfs"):
             pattern = _TMPFS_VALUES.get(key)
             if pattern is None:
                 raise InvalidArgument(f"{what}: unsupported tmpfs option {key!r}")
-            if not re.fullmatch(pattern, val, re.IGNORECASE | re.ASCII):
+            kernel_value = val
+            if re.fullmatch(pattern, val, re.IGNORECASE | re.ASCII):
+                number = val.rstrip("kmgKMG%")
+                value = int(number) * _SUFFIX.get(val[len(number):].lower(), 1)
+            elif key == "size":
+                # docker's other sizes (1.5g, 64MiB, 2t): the kernel takes bytes
+                value = parse_bytes(val, f"{what}: tmpfs size")
+                kernel_value = str(value)
+            else:
                 raise InvalidArgument(f"{what}: invalid tmpfs {key} {val!r}")
-            number = val.rstrip("kmgKMG%")
-            value = int(number) * _SUFFIX.get(val[len(number):].lower(), 1)
             if key in _TMPFS_MAX and value > _TMPFS_MAX[key]:
                 raise InvalidArgument(f"{what}: tmpfs {key} {val!r} is above the kernel's "
                                       f"limit of {_TMPFS_MAX[key]}")
-            data[key] = val
+            data[key] = kernel_value
         elif key in ATTRS:
             flags.add(key)
         elif key in _FLAG_OFF:

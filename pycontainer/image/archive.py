@@ -84,9 +84,7 @@ def save(store, refs, chunk_size=DEFAULT_CHUNK):
         raise InvalidArgument(f"chunk_size must be positive, not {chunk_size!r}")
     images = {}  # id -> (record, [reference strings])
     for ref in refs:
-        index = store._read_index()
-        manifest, key = store._resolve_ref(index, ref)
-        record = store._record(manifest, index)
+        record, key = store.lookup(ref)
         names = images.setdefault(record.id, (record, []))[1]
         if key is not None and key not in names:
             names.append(key)

@@ -56,13 +56,6 @@ class _Usage:
                 self.dirs.update(os.path.normpath(d) for d in lowers if isinstance(d, str))
 
 
-def _image_id(index, manifest):
-    for image_id, m in index["images"].items():
-        if m == manifest:
-            return image_id
-    raise ImageError(f"manifest {manifest} is not an image of the store")
-
-
 def _familiar(ref):
     return reference.parse(ref).familiar
 
@@ -93,11 +86,10 @@ def remove(store, ref, force=False):
     [{'Untagged': 'app:1'}, {'Deleted': 'sha256:...'}]
     """
     trash = []
-    with store.lock():
-        index = store._read_index()
-        manifest, key = store._resolve_ref(index, ref)
-        image_id = _image_id(index, manifest)
-        refs = sorted(r for r, m in index["references"].items() if m == manifest)
+    with store.index() as index:
+        manifest, key = index.resolve(ref)
+        image_id = index.image_id(manifest)
+        refs = index.references_of(manifest)
         usage = _Usage(store)
         user = usage.images.get(image_id)
         out = []
@@ -106,10 +98,9 @@ def remove(store, ref, force=False):
                 raise Conflict(f'conflict: unable to remove repository reference "{ref}" '
                                f"(must force) - container {user[:12]} is using its "
                                f"referenced image {image_id[7:19]}")
-            del index["references"][key]
+            index.drop_reference(key)
             out.append({"Untagged": _familiar(key)})
             if len(refs) > 1:
-                store._write_index(index)
                 return out
         else:
             if len(refs) > 1 and not force:
@@ -118,13 +109,10 @@ def remove(store, ref, force=False):
             if user and not force:
                 raise Conflict(f"conflict: unable to delete {image_id[7:19]} (must be "
                                f"forced) - image is being used by container {user[:12]}")
-            for r in refs:
-                del index["references"][r]
-                out.append({"Untagged": _familiar(r)})
-        del index["images"][image_id]
+        out += [{"Untagged": _familiar(r)} for r in index.drop_image(image_id)]
         out.append({"Deleted": image_id})
         held = _referenced(store, index)  # before any write: a broken image stops us here
-        store._write_index(index)
+        index.commit()                    # the image is gone before its layers go
         out += _collect(store, held, index, usage, trash)
     _empty_trash(trash)
     return out
@@ -148,13 +136,11 @@ def prune(store, dangling_only=True, select=None):
     1234
     """
     trash = []
-    with store.lock():
-        index = store._read_index()
+    with store.index() as index:
         usage = _Usage(store)
         out = []
-        for image_id, manifest in sorted(index["images"].items()):
-            refs = sorted(r for r, m in index["references"].items() if m == manifest)
-            if (refs and dangling_only) or image_id in usage.images:
+        for image_id, manifest in sorted(index.images().items()):
+            if (index.references_of(manifest) and dangling_only) or image_id in usage.images:
                 continue
             if select is not None:
                 try:
@@ -163,14 +149,10 @@ def prune(store, dangling_only=True, select=None):
                     config = {}
                 if not select(config):
                     continue
-            for r in refs:
-                del index["references"][r]
-                out.append({"Untagged": _familiar(r)})
-            del index["images"][image_id]
+            out += [{"Untagged": _familiar(r)} for r in index.drop_image(image_id)]
             out.append({"Deleted": image_id})
         held = _referenced(store, index)
-        if out:
-            store._write_index(index)
+        index.commit()
         out += _collect(store, held, index, usage, trash)
         trash += _stale_tmp(store)
     reclaimed = _empty_trash(trash)
@@ -180,7 +162,7 @@ def prune(store, dangling_only=True, select=None):
 def _referenced(store, index):
     """(blob hex digests, layer hex digests) that the images of ``index`` hold."""
     blobs, layers = set(), set()
-    for image_id, manifest in index["images"].items():
+    for image_id, manifest in index.images().items():
         blobs.update((image_id[7:], manifest[7:]))
         try:
             m = store._read_json_blob(manifest)
@@ -224,7 +206,7 @@ def _collect(store, held, index, usage, trash):
             out.append({"Deleted": "sha256:" + name})
         bin_.take(path, "layer-" + name)
     init_dir = os.path.join(store.root, "init")
-    images = {i[7:] for i in index["images"]}
+    images = {i[7:] for i in index.images()}
     with contextlib.suppress(FileNotFoundError):
         for name in sorted(os.listdir(init_dir)):
             path = os.path.join(init_dir, name)
@@ -234,7 +216,7 @@ def _collect(store, held, index, usage, trash):
     for name in os.listdir(blob_dir):
         if name not in blobs and name not in layers:
             bin_.take(os.path.join(blob_dir, name), "blob-" + name)
-            store._json_cache.pop("sha256:" + name, None)
+            store.forget_blob("sha256:" + name)
     return out
 
 

@@ -4,7 +4,7 @@ Layout under the store root (see docs/image-store.md)::
 
     blobs/sha256/<hex>        layer tars, OCI image configs and manifests
     layers/<diffid hex>/diff  each layer unpacked once, shared by images
-    repositories.json         image IDs and references -> manifest digests
+    repositories.json         image IDs and references -> manifest digests (index.py)
     images.lock               flock(2) taken by writers of repositories.json
     tmp/                      files being written, renamed into place
 
@@ -28,24 +28,26 @@ import json
 import os
 import platform
 import tempfile
+import threading
+from collections import OrderedDict
 from contextlib import contextmanager
 
 from pycontainer import fstree
-from pycontainer.errors import (Conflict, ImageError, ImageNotFound, InvalidArgument,
-                                InvalidReference, NotFound)
+from pycontainer.errors import Conflict, ImageError, InvalidArgument, InvalidReference
+from pycontainer.image import index as _index
 from pycontainer.image import reference
 from pycontainer.image.changes import apply_changes  # noqa: F401 (re-exported)
 from pycontainer.image.extract import extract_layer, layer_stream
+from pycontainer.image.index import Index
 from pycontainer.image.limits import Budget, Limits, disk_op
-from pycontainer.image.record import (ImageRecord, StagedLayer, fsync_dir, is_hex, now,
-                                      rfc3339, sha256_hex)
+from pycontainer.image.record import (ImageRecord, StagedLayer, fsync_dir, now, rfc3339,
+                                      sha256_hex)
 
 DEFAULT_PATH_ENV = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 MEDIA_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 MEDIA_CONFIG = "application/vnd.oci.image.config.v1+json"
 MEDIA_LAYER = "application/vnd.oci.image.layer.v1.tar"
-INDEX_VERSION = 1
-MIN_PREFIX = 4
+JSON_CACHE_SIZE = 512   # manifests and configs kept parsed (two per image)
 ARCH = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64",
         "armv7l": "arm", "armv6l": "arm", "i386": "386", "i686": "386",
         "ppc64le": "ppc64le", "s390x": "s390x", "riscv64": "riscv64"}
@@ -105,7 +107,7 @@ class ImageStore:
         if container_dirs is None:
             container_dirs = [os.path.join(self.root, "containers")]
         self.container_dirs = list(container_dirs)
-        self._json_cache = {}
+        self._json_cache = LRU(JSON_CACHE_SIZE)
 
     # -- paths -----------------------------------------------------------
 
@@ -176,8 +178,9 @@ class ImageStore:
         return self._write_blob(data), len(data)
 
     def _read_json_blob(self, digest):
-        if digest in self._json_cache:
-            return self._json_cache[digest]
+        obj = self._json_cache.get(digest)
+        if obj is not None:
+            return obj
         try:
             with open(self.blob_path(digest), "rb") as f:
                 data = f.read()
@@ -189,8 +192,12 @@ class ImageStore:
             obj = json.loads(data)
         except ValueError as e:
             raise ImageError(f"blob {digest} is not valid JSON: {e}") from None
-        self._json_cache[digest] = obj
+        self._json_cache.put(digest, obj)
         return obj
+
+    def forget_blob(self, digest):
+        """Drop ``digest`` from the parsed-JSON cache (its blob is being removed)."""
+        self._json_cache.pop(digest)
 
     # -- layers ----------------------------------------------------------
 
@@ -278,36 +285,7 @@ class ImageStore:
             os.rename(holder, tempfile.mkdtemp(prefix="trash-", dir=self.tmp_dir) + "/x")
         raise ImageError(f"cannot publish layer {layer.diff_id}")
 
-    # -- index -----------------------------------------------------------
-
-    def _read_index(self):
-        try:
-            with open(self.index_path, "rb") as f:
-                index = json.load(f)
-        except FileNotFoundError:
-            return {"version": INDEX_VERSION, "images": {}, "references": {}}
-        except ValueError as e:
-            raise ImageError(f"{self.index_path} is corrupt: {e}") from None
-        if not isinstance(index, dict) or index.get("version") != INDEX_VERSION:
-            raise ImageError(f"{self.index_path} has an unknown format")
-        index.setdefault("images", {})
-        index.setdefault("references", {})
-        return index
-
-    def _write_index(self, index):
-        fd, tmp = tempfile.mkstemp(prefix="repositories-", dir=self.tmp_dir)
-        try:
-            with os.fdopen(fd, "w") as f:
-                json.dump(index, f, indent=1, sort_keys=True)
-                f.write("\n")
-                f.flush()
-                os.fsync(f.fileno())
-            os.rename(tmp, self.index_path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
-        fsync_dir(self.root)
+    # -- index (image/index.py) -------------------------------------------
 
     @contextmanager
     def lock(self):
@@ -320,57 +298,31 @@ class ImageStore:
         finally:
             os.close(fd)  # releases the lock
 
+    def snapshot(self) -> Index:
+        """The index as it is now, read-only and without the lock."""
+        return _index.read(self.index_path)
+
     @contextmanager
-    def _locked_index(self):
-        """Yield the index under the writers' lock; save it on success."""
-        with self.lock():
-            index = self._read_index()
+    def index(self):
+        """Yield the :class:`~pycontainer.image.index.Index` under the
+        writers' lock; its changes are written atomically when the block
+        ends without an exception (see image/index.py).
+
+        >>> with store.index() as index:
+        ...     index.set_reference(parse_reference("app:2"), rec.manifest_digest)
+        """
+        with self.lock(), _index.writable(self.index_path, self.tmp_dir) as index:
             yield index
-            self._write_index(index)
 
     # -- lookups ---------------------------------------------------------
 
-    def _search_id(self, index, prefix, ref):
-        matches = [i for i in index["images"] if i[len("sha256:"):].startswith(prefix)]
-        if not matches:
-            raise ImageNotFound(f"No such image: {ref}")
-        if len(matches) > 1:
-            raise NotFound(f"image ID prefix {ref!r} is ambiguous: it matches "
-                           f"{len(matches)} images")
-        return index["images"][matches[0]]
-
-    def _resolve(self, index, ref):
-        """Return the manifest digest ``ref`` names."""
-        return self._resolve_ref(index, ref)[0]
-
-    def _resolve_ref(self, index, ref):
-        """Return (manifest digest, the reference key if ``ref`` is a tag, else None)."""
-        if not isinstance(ref, str) or not ref:
-            raise InvalidArgument(f"image reference must be a non-empty string, not {ref!r}")
-        if ref.startswith("sha256:"):
-            prefix = ref[len("sha256:"):]
-            if len(prefix) < MIN_PREFIX or len(prefix) > 64 or not is_hex(prefix):
-                raise ImageNotFound(f"No such image: {ref}")
-            return self._search_id(index, prefix, ref), None
-        if len(ref) == 64 and is_hex(ref):
-            return self._search_id(index, ref, ref), None
-        parsed = reference.parse(ref)
-        if parsed.digest is not None:
-            # name@digest: the digest is the manifest's.
-            for manifest in index["images"].values():
-                if manifest == parsed.digest:
-                    return manifest, None
-        elif str(parsed) in index["references"]:
-            return index["references"][str(parsed)], str(parsed)
-        if len(ref) >= MIN_PREFIX and is_hex(ref):
-            return self._search_id(index, ref, ref), None
-        raise ImageNotFound(f"No such image: {ref}")
-
-    def _record(self, manifest_digest, index):
+    def record(self, manifest_digest, index) -> ImageRecord:
+        """The :class:`ImageRecord` of the image whose manifest is
+        ``manifest_digest``, its references taken from ``index``."""
         manifest = self._read_json_blob(manifest_digest)
         config_digest = manifest["config"]["digest"]
         config = self._read_json_blob(config_digest)
-        refs = sorted(r for r, m in index["references"].items() if m == manifest_digest)
+        refs = index.references_of(manifest_digest)
         return ImageRecord(
             id=config_digest,
             manifest_digest=manifest_digest,
@@ -380,6 +332,13 @@ class ImageStore:
             references=refs,
             layer_sizes=[d.get("size", 0) for d in manifest["layers"]],
         )
+
+    def lookup(self, ref):
+        """``(record, reference key)``: :meth:`get`, and the normalised
+        reference when ``ref`` is a tag (None for an ID or a digest)."""
+        index = self.snapshot()
+        manifest, key = index.resolve(ref)
+        return self.record(manifest, index), key
 
     def get(self, ref) -> ImageRecord:
         """Find an image.
@@ -401,8 +360,7 @@ class ImageStore:
         >>> store.get("busybox").id
         'sha256:...'
         """
-        index = self._read_index()
-        return self._record(self._resolve(index, ref), index)
+        return self.lookup(ref)[0]
 
     def list(self):
         """All images, newest first.
@@ -413,8 +371,8 @@ class ImageStore:
         >>> [r.tags for r in store.list()]
         [['busybox:latest']]
         """
-        index = self._read_index()
-        records = [self._record(m, index) for m in sorted(set(index["images"].values()))]
+        index = self.snapshot()
+        records = [self.record(m, index) for m in sorted(set(index.images().values()))]
         records.sort(key=lambda r: (r.created, r.id), reverse=True)
         return records
 
@@ -438,10 +396,10 @@ class ImageStore:
         ['busybox:latest', 'mybox:v1']
         """
         ref = target_ref(repository, tag)
-        with self._locked_index() as index:
-            manifest = self._resolve(index, image_id)
-            index["references"][str(ref)] = manifest
-        return self._record(manifest, index)
+        with self.index() as index:
+            manifest, _ = index.resolve(image_id)
+            index.set_reference(ref, manifest)
+        return self.record(manifest, index)
 
     # -- adding images ---------------------------------------------------
 
@@ -473,39 +431,63 @@ class ImageStore:
         """
         data = config if isinstance(config, bytes) else json.dumps(
             config, separators=(",", ":")).encode()
-        diff_ids = json.loads(data)["rootfs"]["diff_ids"]
+        with self.index() as index:
+            _, manifest_digest = self.publish(index, data, layers)
+            for ref in references:
+                index.set_reference(ref, manifest_digest)
+        return self.record(manifest_digest, index)
+
+    def publish(self, index, config, layers):
+        """Publish an image's layers, config blob and manifest, and add it to
+        ``index``, the writable index of a :meth:`index` block (whose lock
+        keeps removal away until the index is written).
+
+        Args:
+            index: from ``with store.index() as index``.
+            config: the exact bytes of the image config.
+            layers: per ``rootfs.diff_ids`` entry, a :class:`StagedLayer` or
+                the diff_id of a layer already in the store.
+
+        Returns:
+            ``(image id, manifest digest)``.
+
+        Raises:
+            ImageError: the layers do not match the config's diff_ids.
+            Conflict: a stored layer was removed meanwhile; try again.
+
+        >>> with store.index() as index:
+        ...     image_id, manifest = store.publish(index, config_bytes, [staged])
+        ...     index.set_reference(parse_reference("x:1"), manifest)
+        """
+        if not index.writable:
+            raise TypeError("publish() needs the index of a store.index() block")
+        diff_ids = json.loads(config)["rootfs"]["diff_ids"]
         ids = [x.diff_id if isinstance(x, StagedLayer) else x for x in layers]
         if ids != diff_ids:
             raise ImageError("the layers do not match the diff_ids of the image config")
-        with self.lock():
-            descs = []
-            for layer in layers:
-                if isinstance(layer, StagedLayer):
-                    self._publish_layer(layer)
-                    size = layer.size
-                else:
-                    if not self.has_layer(layer):
-                        raise Conflict(f"layer {layer} was removed while the image was "
-                                       "being added; try again")
-                    size = os.stat(self.blob_path(layer)).st_size
-                descs.append({"mediaType": MEDIA_LAYER, "digest": ids[len(descs)],
-                              "size": size})
-            fsync_dir(os.path.join(self.root, "layers"))
-            config_digest = self._write_blob(data)
-            manifest = {
-                "schemaVersion": 2,
-                "mediaType": MEDIA_MANIFEST,
-                "config": {"mediaType": MEDIA_CONFIG, "digest": config_digest,
-                           "size": len(data)},
-                "layers": descs,
-            }
-            manifest_digest, _ = self._write_json_blob(manifest)
-            index = self._read_index()
-            index["images"][config_digest] = manifest_digest
-            for ref in references:
-                index["references"][str(ref)] = manifest_digest
-            self._write_index(index)
-        return self._record(manifest_digest, index)
+        descs = []
+        for layer in layers:
+            if isinstance(layer, StagedLayer):
+                self._publish_layer(layer)
+                diff_id, size = layer.diff_id, layer.size
+            else:
+                if not self.has_layer(layer):
+                    raise Conflict(f"layer {layer} was removed while the image was "
+                                   "being added; try again")
+                diff_id, size = layer, os.stat(self.blob_path(layer)).st_size
+            descs.append({"mediaType": MEDIA_LAYER, "digest": diff_id, "size": size})
+        fsync_dir(os.path.join(self.root, "layers"))
+        config_digest = self._write_blob(config)
+        manifest = {
+            "schemaVersion": 2,
+            "mediaType": MEDIA_MANIFEST,
+            "config": {"mediaType": MEDIA_CONFIG, "digest": config_digest,
+                       "size": len(config)},
+            "layers": descs,
+        }
+        manifest_digest, _ = self._write_json_blob(manifest)
+        index.add_image(config_digest, manifest_digest)
+        return config_digest, manifest_digest
 
     def import_image(self, src, repository=None, tag=None, changes=None, *,
                      message=None, created=None) -> ImageRecord:
@@ -611,6 +593,41 @@ def _open_src(src):
     else:
         raise InvalidArgument(f"cannot import from {type(src).__name__}: give a path, "
                               "a binary file object or bytes")
+
+
+class LRU:
+    """A dict of at most ``size`` entries, the least recently used dropped
+    first; safe to share between threads."""
+
+    def __init__(self, size):
+        self.size = size
+        self._items = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key):
+        with self._lock:
+            value = self._items.get(key)
+            if value is not None:
+                self._items.move_to_end(key)
+            return value
+
+    def put(self, key, value):
+        with self._lock:
+            self._items[key] = value
+            self._items.move_to_end(key)
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+
+    def pop(self, key):
+        with self._lock:
+            self._items.pop(key, None)
+
+    def clear(self):
+        with self._lock:
+            self._items.clear()
+
+    def __len__(self):
+        return len(self._items)
 
 
 def target_ref(repository, tag):

@@ -159,8 +159,8 @@ def test_ambiguous_prefix(store):
     twin = "sha256:" + rec.id[7:11] + "f" * 60
     if twin == rec.id:
         twin = "sha256:" + rec.id[7:11] + "e" * 60
-    with store._locked_index() as index:
-        index["images"][twin] = rec.manifest_digest
+    with store.index() as index:
+        index.add_image(twin, rec.manifest_digest)
     with pytest.raises(NotFound, match="ambiguous") as info:
         store.get(rec.id[7:11])
     assert not isinstance(info.value, ImageNotFound)
@@ -248,8 +248,7 @@ def test_store_permissions_and_lock(store):
     assert stat.S_IMODE(os.stat(store.root).st_mode) == 0o700
     store.import_image(rootfs_tar(), "x")
     assert os.path.exists(os.path.join(store.root, "images.lock"))
-    with open(os.path.join(store.root, "repositories.json")) as f:
-        assert json.load(f)["references"]["docker.io/library/x:latest"]
+    assert "docker.io/library/x:latest" in store.snapshot().references()
 
 
 def test_concurrent_writers(store):
