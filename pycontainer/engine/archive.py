@@ -1,7 +1,8 @@
 """Files in and out of containers: docker-py's ``put_archive``, ``get_archive``,
 ``export`` and ``diff``, plus ``put_file`` and ``get_file`` (see docs/archive.md).
 
-Where the work happens. A forked helper process sees the container's files:
+Where the work happens. A helper process (a fresh interpreter, never a fork
+of ours: the caller may be multi-threaded) sees the container's files:
 
 * running container: the helper enters the container's mount namespace
   (``setns`` on a pidfd of its init), so it sees what the container sees,
@@ -30,16 +31,19 @@ show up as empty directories when a directory above them is archived.
 import codecs
 import contextlib
 import errno
+import fcntl
 import json
 import os
 import posixpath
 import signal
 import stat
+import sys
 import tarfile
 import tempfile
 import time
 
 from .. import fstree
+from .. import _core
 from ..errors import Conflict, InvalidArgument, NotFound
 from . import state as _state
 
@@ -47,6 +51,10 @@ from . import state as _state
 # now so that nothing has to be found later either.
 for _enc in ("utf-8", "ascii", "latin-1", "iso8859-1"):
     codecs.lookup(_enc)
+
+
+BOOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "archive_boot.py")
+PACKAGE_PARENT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 class ContainerPathNotFound(NotFound, FileNotFoundError):
@@ -58,8 +66,8 @@ class ContainerPathNotFound(NotFound, FileNotFoundError):
     __str__ = OSError.__str__
 
 
-from .archive_child import (CHUNK_SIZE, KERNEL_FS, MS_NODEV, MS_NOSUID, MS_RDONLY, _IO, _child, _job_export, _job_get, _job_get_file,  # noqa: E402
-                            _job_put, _write_all)
+from .archive_child import (CHUNK_SIZE, KERNEL_FS, MS_NODEV, MS_NOSUID, MS_RDONLY, _IO,  # noqa: E402
+                            _write_all)
 from .diff import _diff  # noqa: E402
 
 
@@ -102,7 +110,7 @@ def get_archive(rt, cid, path, chunk_size=CHUNK_SIZE):
     bits), ``mtime`` (RFC 3339) and ``linkTarget``.
     """
     path = _container_path(path)
-    helper = _start(rt, cid, write=False, job=_job_get, args=(path,), parent_writes=False)
+    helper = _start(rt, cid, write=False, job="get", args=(path,), parent_writes=False)
     try:
         st = helper.message()
         if "stat" not in st:
@@ -117,7 +125,7 @@ def get_archive(rt, cid, path, chunk_size=CHUNK_SIZE):
 def get_file(rt, cid, path):
     """The content of the regular file ``path`` (links followed in the container)."""
     path = _container_path(path)
-    helper = _start(rt, cid, write=False, job=_job_get_file, args=(path,), parent_writes=False)
+    helper = _start(rt, cid, write=False, job="get_file", args=(path,), parent_writes=False)
     try:
         chunks = []
         while True:
@@ -134,7 +142,7 @@ def get_file(rt, cid, path):
 def export(rt, cid, chunk_size=CHUNK_SIZE):
     """An iterator of tar bytes of the container's whole root filesystem (the
     image plus the container's changes; no volumes, no kernel filesystems)."""
-    helper = _start(rt, cid, write=False, job=_job_export, args=(), parent_writes=False,
+    helper = _start(rt, cid, write=False, job="export", args=(), parent_writes=False,
                     rootfs_only=True)
     try:
         return ArchiveStream(helper, chunk_size)
@@ -230,7 +238,7 @@ def _chunks(data):
 
 def _put(rt, cid, path, chunks):
     with _state.locked(rt, cid):
-        helper = _start(rt, cid, write=True, job=_job_put, args=(path,), parent_writes=True)
+        helper = _start(rt, cid, write=True, job="put", args=(path,), parent_writes=True)
         try:
             try:
                 for chunk in chunks:
@@ -376,7 +384,8 @@ def _overlay_view(rt, cid, rtc, read_only):
 
 
 class _Helper:
-    """A forked process working in the container's filesystem."""
+    """The helper process working in the container's filesystem: a fresh
+    interpreter (archive_boot.py), given its job as JSON and its fds as 3-5."""
 
     def __init__(self, view, job, args, parent_writes):
         self.view, self.pid, self.data, self.status = view, 0, -1, -1
@@ -385,15 +394,25 @@ class _Helper:
         sr, sw = os.pipe2(os.O_CLOEXEC)
         theirs, self.data = (r, w) if parent_writes else (w, r)
         self.status = sr
+        spec = json.dumps({"job": job, "args": list(args), "view": {
+            "kind": view.kind, "pidfd": view.pidfd >= 0, "mountdir": view.mountdir,
+            "options": view.options, "flags": view.flags, "chdir": view.chdir,
+            "kernel_devs": sorted(view.kernel_devs)}})
+        # Sources copied above 5 first, so that no dup2 into 3-5 overwrites one.
+        wanted = [theirs, sw] + ([view.pidfd] if view.pidfd >= 0 else [])
+        high = [fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 10) for fd in wanted]
+        argv = [sys.executable, "-I", "-S", BOOT, PACKAGE_PARENT, _core.BACKEND_DIR, spec]
         try:
-            pid = os.fork()
+            self.pid = os.posix_spawn(
+                sys.executable, argv, {"PATH": "/usr/bin:/bin"},
+                file_actions=[(os.POSIX_SPAWN_DUP2, fd, 3 + i) for i, fd in enumerate(high)])
         except BaseException:
             for fd in (r, w, sr, sw):
                 os.close(fd)
             raise
-        if pid == 0:                         # the helper: never returns
-            _child(view, job, args, theirs, sw)
-        self.pid = pid
+        finally:
+            for fd in high:
+                os.close(fd)
         os.close(theirs)
         os.close(sw)
         view.close_fds()

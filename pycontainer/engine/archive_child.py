@@ -1,10 +1,12 @@
 """The helper process of runtime/archive.py: it runs forked, inside the
 container's view of its files, confined as described there, and always ends
 with ``os._exit``."""
-import bz2  # noqa: F401  (tarfile's "r|*" needs them: import before forking)
+import bz2  # noqa: F401  (tarfile's "r|*" needs them: import before the lockdown)
+import codecs
 import contextlib
 import errno
 import gc
+import gzip  # noqa: F401
 import importlib.machinery
 import json
 import lzma  # noqa: F401
@@ -88,6 +90,34 @@ class _Ctx:
             return self.reopen(pfd, flags), st
         finally:
             os.close(pfd)
+
+
+for _enc in ("utf-8", "ascii", "latin-1", "iso8859-1"):    # looked up now, not in the container
+    codecs.lookup(_enc)
+
+JOBS = {}          # job name -> function, filled below; the parent names the job
+
+
+def main(argv):
+    """The helper process: ``python -I -S boot ROOT BACKEND SPEC`` (see
+    archive.py). SPEC is JSON: the job, its arguments and the view; the
+    data, status and pidfd descriptors arrive as fds 3, 4 and 5."""
+    spec = json.loads(argv[0])
+    v = spec["view"]
+    view = _View(v["kind"], DATA_FD + 2 if v["pidfd"] else -1, v["mountdir"], v["options"],
+                 v["flags"], v["chdir"], frozenset(v["kernel_devs"]))   # st_dev numbers
+    _child(view, JOBS[spec["job"]], spec["args"], DATA_FD, DATA_FD + 1)
+
+
+DATA_FD = 3
+
+
+class _View:
+    """What the parent's view says, as the helper needs it."""
+
+    def __init__(self, kind, pidfd, mountdir, options, flags, chdir, kernel_devs):
+        self.kind, self.pidfd, self.mountdir = kind, pidfd, mountdir
+        self.options, self.flags, self.chdir, self.kernel_devs = options, flags, chdir, kernel_devs
 
 
 def _child(view, job, args, data_fd, status_fd):
@@ -574,3 +604,6 @@ def _ns(mtime):
     if not -(2**63) <= ns < 2**63:
         raise _Refused(f"bad mtime {mtime!r}")
     return ns
+
+
+JOBS.update(get=_job_get, export=_job_export, get_file=_job_get_file, put=_job_put)

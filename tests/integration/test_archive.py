@@ -442,3 +442,21 @@ def test_links_made_by_a_running_container(client, busybox, probe):
         for i in range(20):
             assert not os.path.lexists(f"/etc/{marker}-{i}")
         assert_host_untouched(probe, [marker])
+
+
+def test_the_helper_is_never_a_fork_of_the_caller(client, busybox, monkeypatch):
+    """The caller may be multi-threaded (a daemon): a forked child of such a
+    process can deadlock on a lock another thread held. The helper is a fresh
+    interpreter, started with posix_spawn."""
+    def no_fork():
+        raise AssertionError("the archive helper forked the calling process")
+    monkeypatch.setattr(os, "fork", no_fork)
+    with client.containers.run("busybox", ["sleep", "30"], detach=True) as c:
+        assert c.put_file("/tmp/f", b"data")
+        assert c.get_file("/tmp/f") == b"data"
+        assert b"tmp/f" in b"".join(c.export())
+    stopped = client.containers.create("busybox", ["true"])
+    try:
+        assert stopped.put_file("/g", b"x") and stopped.get_file("/g") == b"x"
+    finally:
+        stopped.remove()
