@@ -11,6 +11,7 @@ The monitor decides nothing itself: whether and when it restarts the init
 is a :class:`Restart` in the input (the engine turns docker's restart
 policies into one), and the container's id and every path are given.
 """
+import errno
 import os
 import struct
 from dataclasses import dataclass
@@ -142,8 +143,8 @@ def start(spec_path, data, plan):
         label, path = _step(index, int(words[3]) if len(words) == 4 else -1, plan, data)
         raise OperationError(err, f"{label}: {os.strerror(err)}", op=label, path=path,
                              index=index)
-    raise OperationError(5, f"the monitor {exe} failed to start the container "
-                            f"(report {b''.join(chunks)!r})")
+    raise OperationError(errno.EIO, f"the monitor {exe} failed to start the container "
+                                      f"(report {b''.join(chunks)!r})")
 
 
 def _step(index, which, plan, data):

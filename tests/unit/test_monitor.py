@@ -208,3 +208,10 @@ def test_auto_remove_releases_the_name_by_id(box, owner, released):
     box.wait_done()
     assert os.path.lexists(box.name) != released
     assert not gone.exists()
+
+
+def test_a_monitor_that_reports_nothing_is_an_eio(box, monkeypatch):
+    monkeypatch.setenv("PYCONTAINER_MONITOR", "/bin/true")
+    with pytest.raises(OperationError) as e:
+        box.start(["/bin/true"])
+    assert e.value.errno == errno.EIO and "failed to start the container" in str(e.value)
