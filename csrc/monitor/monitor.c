@@ -2,7 +2,8 @@
  * costs well under 1 MiB.  It starts the init from the plan Python wrote,
  * moves it into its cgroups, holds its stdio and writes the log (CRI
  * format), reaps it, records exit code and time atomically in run.json,
- * applies the restart policy and cleans up.  The Python process that
+ * restarts it as the input says and cleans up.  Every decision (paths,
+ * restart codes, back-off) comes from the input; the Python process that
  * started it may exit at any time.
  *
  *   pyc-monitor SPEC_FILE     (fd 3, if open: "ok PID\n" or "err INDEX ERRNO [N]\n",
@@ -22,17 +23,21 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+#include "json.h"
 #include "monitor.h"
-#include "../pyc.h"
+#include "../internal.h"
 
-enum { P_RUNJSON, P_LOG, P_OOM, P_STOPMARK, P_NAME, P_RMDIRS };
 #define MAX_PATHS 16
 #define MAX_ATTACH 16
+#define MAX_HOOK_ARGS 63
+
+_Static_assert(sizeof(struct pyc_mon_header) % 8 == 0, "the ops that follow must be aligned");
 
 struct mon {
     struct pyc_mon_header h;
     struct pyc_spawn spec;
     char *buf;
+    char **argv, **envp;
     const char *attach[MAX_ATTACH];
     int nattach;
     const char *cleanup;
@@ -44,21 +49,37 @@ struct mon {
     long long started_ns;
 };
 
-/* NUL-separated strings -> pointers (at most max); returns the end. */
-static const char *split(const char *s, uint32_t len, const char **out, int max, int *n)
+/* One start of the init: its pid, pidfd and the read ends of its stdout and stderr. */
+struct init { pid_t pid; int pidfd, out, err; };
+
+/* A failed start: the step (a plan op, or enum pyc_mon_step), its errno and,
+ * for the attach step, the attach path's index. */
+struct failure { int index, err, which; };
+
+/* Is [s, s + len) empty or a run of NUL-terminated strings? */
+static int strings_ok(const char *s, uint32_t len)
+{
+    return len == 0 || s[len - 1] == '\0';
+}
+
+/* NUL-separated strings -> pointers; -1 if there are more than max. */
+static int split(const char *s, uint32_t len, const char **out, int max, int *n)
 {
     *n = 0;
-    for (const char *p = s; p < s + len && *n < max; p += strlen(p) + 1)
+    for (const char *p = s; p < s + len; p += strlen(p) + 1) {
+        if (*n == max)
+            return -1;
         out[(*n)++] = p;
-    return s + len;
+    }
+    return 0;
 }
 
 static char **make_vec(const char *s, uint32_t len)
 {
-    int n = 0;
+    size_t n = 0;
     for (const char *p = s; p < s + len; p += strlen(p) + 1)
         n++;
-    char **v = calloc((size_t) n + 1, sizeof *v);
+    char **v = calloc(n + 1, sizeof *v);
     if (!v)
         return NULL;
     n = 0;
@@ -67,24 +88,35 @@ static char **make_vec(const char *s, uint32_t len)
     return v;
 }
 
-static int load(struct mon *m, const char *file)
+/* The whole input file, NUL-terminated, in *buf; its size or -1. */
+static ssize_t read_input(const char *file, char **buf)
 {
-    int fd = open(file, O_RDONLY | O_CLOEXEC);
     struct stat st;
-    if (fd < 0 || fstat(fd, &st) < 0 || st.st_size < (off_t) sizeof m->h || st.st_size > (64 << 20))
+    cleanup_fd int fd = open(file, O_RDONLY | O_CLOEXEC);
+    *buf = NULL;
+    if (fd < 0 || fstat(fd, &st) < 0 || st.st_size < (off_t) sizeof(struct pyc_mon_header) ||
+        st.st_size > (64 << 20) || !(*buf = malloc((size_t) st.st_size + 1)))
         return -1;
-    m->buf = malloc((size_t) st.st_size + 1);
-    if (!m->buf || read(fd, m->buf, (size_t) st.st_size) != st.st_size)
-        return -1;
-    close(fd);
-    m->buf[st.st_size] = '\0';
-    memcpy(&m->h, m->buf, sizeof m->h);
+    ssize_t got = 0;
+    while (got < st.st_size) {
+        ssize_t n = read(fd, *buf + got, (size_t) (st.st_size - got));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            free(*buf);
+            *buf = NULL;
+            return -1;
+        }
+        got += n;
+    }
+    (*buf)[got] = '\0';
+    return got;
+}
+
+/* Point the spec and the lists into the sections after the header. */
+static int sections(struct mon *m)
+{
     const struct pyc_mon_header *h = &m->h;
-    uint64_t need = sizeof *h + (uint64_t) h->nops * sizeof(struct pyc_op) + h->strs_len +
-                    h->argv_len + h->env_len + h->attach_len + h->cleanup_len + h->paths_len +
-                    h->hooks_len;
-    if (h->magic != PYC_MON_MAGIC || need != (uint64_t) st.st_size)
-        return -1;
     char *p = m->buf + sizeof *h;
     m->spec.clone_flags = h->clone_flags;
     m->spec.ops = (const struct pyc_op *) p;
@@ -93,21 +125,54 @@ static int load(struct mon *m, const char *file)
     m->spec.strs = p;
     m->spec.strs_len = h->strs_len;
     p += h->strs_len;
-    m->spec.argv = (const char *const *) make_vec(p, h->argv_len);
+    if (!strings_ok(p, h->argv_len) || !(m->argv = make_vec(p, h->argv_len)))
+        return -1;
     p += h->argv_len;
-    m->spec.envp = (const char *const *) make_vec(p, h->env_len);
+    if (!strings_ok(p, h->env_len) || !(m->envp = make_vec(p, h->env_len)))
+        return -1;
     p += h->env_len;
-    p = (char *) split(p, h->attach_len, m->attach, MAX_ATTACH, &m->nattach);
+    if (!strings_ok(p, h->attach_len) ||
+        split(p, h->attach_len, m->attach, MAX_ATTACH, &m->nattach) < 0)
+        return -1;
+    p += h->attach_len;
     m->cleanup = p;
     p += h->cleanup_len;
-    split(p, h->paths_len, m->paths, MAX_PATHS, &m->npaths);
+    if (!strings_ok(p, h->paths_len) ||
+        split(p, h->paths_len, m->paths, MAX_PATHS, &m->npaths) < 0)
+        return -1;
     p += h->paths_len;
     m->hooks = p;
+    m->spec.argv = (const char *const *) m->argv;
+    m->spec.envp = (const char *const *) m->envp;
+    return m->argv[0] && strings_ok(p, h->hooks_len) && m->npaths > PYC_MON_ID ? 0 : -1;
+}
+
+static int load(struct mon *m, const char *file)
+{
+    ssize_t size = read_input(file, &m->buf);
+    if (size < 0)
+        return -1;
+    memcpy(&m->h, m->buf, sizeof m->h);
+    const struct pyc_mon_header *h = &m->h;
+    uint64_t need = sizeof *h + (uint64_t) h->nops * sizeof(struct pyc_op) + h->strs_len +
+                    h->argv_len + h->env_len + h->attach_len + h->cleanup_len + h->paths_len +
+                    h->hooks_len;
+    if (h->magic != PYC_MON_MAGIC || h->version != PYC_MON_VERSION || need != (uint64_t) size)
+        return -1;
     m->spec.cgroup_fd = -1;
     m->spec.keep_fds_from = 3;
     m->spec.join_pidfd = -1;
     m->spec.stack = NULL;           /* a small process: a plain fork is cheap */
-    return m->spec.argv && m->spec.envp && m->npaths > P_NAME ? 0 : -1;
+    return sections(m);
+}
+
+static void unload(struct mon *m)
+{
+    free(m->argv);
+    free(m->envp);
+    free(m->buf);
+    m->argv = m->envp = NULL;
+    m->buf = NULL;
 }
 
 static long long now_ns(void)
@@ -129,11 +194,10 @@ static void rfc3339(long long ns, char *out, size_t len)
 /* A small kernel file as a string; 0 when it cannot be read. */
 static int read_small(const char *path, char *buf, size_t size)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    cleanup_fd int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return 0;
     ssize_t n = read(fd, buf, size - 1);
-    close(fd);
     if (n <= 0)
         return 0;
     buf[n] = '\0';
@@ -153,31 +217,53 @@ static unsigned long long start_time(pid_t pid)
     return 0;
 }
 
-/* run.json: written to a temp file and renamed, so readers never see half. */
+/* Written to PATH.tmp and renamed, so readers never see half a file. */
+static void write_atomic(const char *path, const char *data, size_t len)
+{
+    char tmp[4200];
+    if ((size_t) snprintf(tmp, sizeof tmp, "%s.tmp", path) >= sizeof tmp)
+        return;
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return;
+    size_t done = 0;
+    while (done < len) {
+        ssize_t n = write(fd, data + done, len - done);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        done += (size_t) n;
+    }
+    if (close(fd) == 0 && done == len && rename(tmp, path) == 0)
+        return;
+    unlink(tmp);
+}
+
 static void write_state(struct mon *m, const char *status, pid_t pid, int code, int oom,
                         long long finished, const char *error)
 {
-    char tmp[4200], started[64] = "", fin[64] = "";
-    const char *path = m->paths[P_RUNJSON];
+    struct json j = { .len = 0 };
+    char started[64] = "", fin[64] = "";
     if (m->started_ns)
         rfc3339(m->started_ns, started, sizeof started);
     if (finished)
         rfc3339(finished, fin, sizeof fin);
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    FILE *f = fopen(tmp, "we");
-    if (!f)
-        return;
-    fprintf(f, "{\"Status\": \"%s\", \"Pid\": %d, \"PidStartTime\": %llu, \"MonitorPid\": %d, "
-               "\"MonitorStartTime\": %llu, \"ExitCode\": %d, \"OOMKilled\": %s, "
-               "\"RestartCount\": %d, \"StartedAt\": \"%s\", \"FinishedAt\": \"%s\", "
-               "\"Error\": \"%s\"}\n",
-            status, (int) pid, pid > 0 ? start_time(pid) : 0ULL, (int) getpid(),
-            start_time(getpid()), code, oom ? "true" : "false", m->restarts, started, fin,
-            error ? error : "");
-    if (fclose(f) == 0)
-        rename(tmp, path);
-    else
-        unlink(tmp);
+    json_raw(&j, "{\"Status\": ");
+    json_str(&j, status, 0);
+    json_raw(&j, ", \"Pid\": %d, \"PidStartTime\": %llu, \"MonitorPid\": %d, "
+                 "\"MonitorStartTime\": %llu, \"ExitCode\": %d, \"OOMKilled\": %s, "
+                 "\"RestartCount\": %d, \"StartedAt\": ",
+             (int) pid, pid > 0 ? start_time(pid) : 0ULL, (int) getpid(),
+             start_time(getpid()), code, oom ? "true" : "false", m->restarts);
+    json_str(&j, started, 0);
+    json_raw(&j, ", \"FinishedAt\": ");
+    json_str(&j, fin, 0);
+    json_raw(&j, ", \"Error\": ");
+    json_str(&j, error ? error : "", 2);     /* cut a long one: 2 for "}\n" */
+    json_raw(&j, "}\n");
+    if (!j.full)
+        write_atomic(m->paths[PYC_MON_RUNJSON], j.buf, j.len);
 }
 
 /* CRI log lines: "<time> <stream> <F|P> <text>\n". */
@@ -206,14 +292,16 @@ static int read_oom(const char *path)
     return s ? atoi(s + 9) : 0;
 }
 
-static void report(int fd, const char *text)
+/* Tell the starter (fd, if still open) and close it. */
+static void report(int *fd, const char *text)
 {
-    if (fd >= 0) {
-        if (write(fd, text, strlen(text)) < 0) {
-            /* the starter went away: nothing to tell */
-        }
-        close(fd);
+    if (*fd < 0)
+        return;
+    if (write(*fd, text, strlen(text)) < 0) {
+        /* the starter went away: nothing to tell */
     }
+    close(*fd);
+    *fd = -1;
 }
 
 /* Write the pid to each attach path; -errno and the failing path's
@@ -224,78 +312,100 @@ static int attach(struct mon *m, pid_t pid, int *failed)
     int n = snprintf(val, sizeof val, "%d", (int) pid);
     for (int i = 0; i < m->nattach; i++) {
         *failed = i;
-        int fd = open(m->attach[i], O_WRONLY | O_CLOEXEC);
+        cleanup_fd int fd = open(m->attach[i], O_WRONLY | O_CLOEXEC);
         if (fd < 0)
-            return -errno;
+            return neg_errno();
         ssize_t w = write(fd, val, (size_t) n);
-        int err = w < 0 ? errno : EIO;
-        close(fd);
         if (w != n)
-            return -err;
+            return w < 0 ? neg_errno() : -EIO;
     }
     return 0;
 }
 
-/* Start the init once; returns its pid and fds, or -1 with the failed step
- * in *index (a plan op, or enum pyc_mon_step), its errno in *err and, for
- * the attach step, the attach path's index in *which. */
-static pid_t start(struct mon *m, int *pidfd, int *out_r, int *err_r, int *index, int *err,
-                   int *which)
+/* Take the init through its setup to the exec: attach it to its cgroups,
+ * let it past each sync.  0, or -errno with the failed step in f. */
+static int setup(struct mon *m, pid_t pid, int sock, struct failure *f)
 {
-    int out[2], errp[2], sock;
     struct pyc_msg msg;
-    *index = PYC_MON_STEP_START;
-    *which = -1;
-    if (pipe2(out, O_CLOEXEC) < 0 || pipe2(errp, O_CLOEXEC) < 0) {
-        *err = errno;
+    int r = attach(m, pid, &f->which);
+    if (r < 0) {
+        f->index = PYC_MON_STEP_ATTACH;
+        return r;
+    }
+    for (;;) {
+        r = pyc_sync_wait(sock, &msg, -1);
+        if (r == PYC_MSG_EXEC)
+            return 0;
+        if (r == PYC_MSG_ERROR) {
+            f->index = msg.index;
+            return msg.err > 0 ? -msg.err : -EPROTO;
+        }
+        if (r == PYC_MSG_SYNC)
+            r = pyc_sync_go(sock);
+        else if (r >= 0)
+            r = -EPROTO;
+        if (r < 0)
+            return r;
+    }
+}
+
+static int open_pipes(int out[2], int err[2])
+{
+    if (pipe2(out, O_CLOEXEC) < 0)
+        return neg_errno();
+    if (pipe2(err, O_CLOEXEC) < 0) {
+        int e = neg_errno();
+        close(out[0]);
+        close(out[1]);
+        return e;
+    }
+    return 0;
+}
+
+/* Start the init once: 0 and *in, or -1 and f. */
+static int start(struct mon *m, struct init *in, struct failure *f)
+{
+    int out[2], err[2], sock = -1;
+    *f = (struct failure) { PYC_MON_STEP_START, 0, -1 };
+    int r = open_pipes(out, err);
+    if (r < 0) {
+        f->err = -r;
         return -1;
     }
     m->spec.stdio[0] = -1;
     m->spec.stdio[1] = out[1];
-    m->spec.stdio[2] = errp[1];
+    m->spec.stdio[2] = err[1];
     m->spec.pdeathsig = SIGKILL;      /* the container never outlives its monitor */
-    pid_t pid = pyc_container_spawn(&m->spec, pidfd, &sock);
+    in->pidfd = -1;
+    in->pid = pyc_container_spawn(&m->spec, &in->pidfd, &sock);
     close(out[1]);
-    close(errp[1]);
-    if (pid < 0) {
-        *err = -pid;
-        close(out[0]);
-        close(errp[0]);
-        return -1;
-    }
-    int r = attach(m, pid, which);
-    if (r < 0)
-        *index = PYC_MON_STEP_ATTACH;
-    while (r == 0) {
-        r = pyc_sync_wait(sock, &msg, -1);
-        if (r == PYC_MSG_SYNC) {
-            r = pyc_sync_go(sock);
-        } else if (r == PYC_MSG_ERROR) {
-            *index = msg.index;
-            r = -msg.err;
-        } else if (r == PYC_MSG_EXEC) {
-            break;
-        }
-    }
-    close(sock);
+    close(err[1]);
+    r = in->pid < 0 ? in->pid : setup(m, in->pid, sock, f);
+    if (sock >= 0)
+        close(sock);
     if (r < 0) {
-        *err = -r;
-        kill(pid, SIGKILL);
-        waitpid(pid, NULL, 0);
-        close(*pidfd);
+        f->err = -r;
+        if (in->pid > 0) {
+            kill(in->pid, SIGKILL);
+            waitpid(in->pid, NULL, 0);
+        }
+        if (in->pidfd >= 0)
+            close(in->pidfd);
         close(out[0]);
-        close(errp[0]);
+        close(err[0]);
         return -1;
     }
-    *out_r = out[0];
-    *err_r = errp[0];
-    return pid;
+    in->out = out[0];
+    in->err = err[0];
+    return 0;
 }
 
-/* Follow the init until it exits; returns its exit code (128+sig if killed). */
-static int follow(struct mon *m, pid_t pid, int pidfd, int out_r, int err_r)
+/* Follow the init until it exits; returns its exit code (128+sig if
+ * killed).  Closes its fds. */
+static int follow(struct mon *m, const struct init *in)
 {
-    struct pollfd fds[3] = { { out_r, POLLIN, 0 }, { err_r, POLLIN, 0 }, { pidfd, POLLIN, 0 } };
+    struct pollfd fds[3] = { { in->out, POLLIN, 0 }, { in->err, POLLIN, 0 },
+                             { in->pidfd, POLLIN, 0 } };
     char buf[65536];
     int open_pipes = 2, exited = 0;
     while (open_pipes > 0 || !exited) {
@@ -321,26 +431,37 @@ static int follow(struct mon *m, pid_t pid, int pidfd, int out_r, int err_r)
             fds[2].fd = -1;
         }
     }
+    for (int i = 0; i < 2; i++)
+        if (fds[i].fd >= 0)
+            close(fds[i].fd);
     siginfo_t si = { 0 };
-    while (waitid(P_PID, (id_t) pid, &si, WEXITED) < 0 && errno == EINTR)
+    while (waitid(P_PID, (id_t) in->pid, &si, WEXITED) < 0 && errno == EINTR)
         ;
-    close(pidfd);
+    close(in->pidfd);
     return si.si_code == CLD_EXITED ? si.si_status : 128 + si.si_status;
 }
 
-static int should_restart(struct mon *m, int code)
+static int stop_asked(const struct mon *m)
 {
     struct stat st;
-    if (stat(m->paths[P_STOPMARK], &st) == 0)
-        return 0;                       /* stopped or killed on request */
-    switch (m->h.restart) {
-    case PYC_RESTART_ALWAYS:
-    case PYC_RESTART_UNLESS_STOPPED:
-        return 1;
-    case PYC_RESTART_ON_FAILURE:
-        return code != 0 && (m->h.restart_max == 0 || m->restarts < m->h.restart_max);
-    }
-    return 0;
+    return stat(m->paths[PYC_MON_STOPMARK], &st) == 0;
+}
+
+static int should_restart(const struct mon *m, int code)
+{
+    const struct pyc_mon_restart *r = &m->h.restart;
+    if (code < 0 || code > 255 || !(r->codes[code >> 3] & (1u << (code & 7))))
+        return 0;
+    if (r->max && (uint32_t) m->restarts >= r->max)
+        return 0;
+    return !stop_asked(m);                 /* stopped or killed on request */
+}
+
+static void sleep_ms(uint64_t ms)
+{
+    struct timespec ts = { (time_t) (ms / 1000), (long) (ms % 1000) * 1000000L };
+    while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+        ;
 }
 
 static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
@@ -353,30 +474,52 @@ static int rm_entry(const char *path, const struct stat *st, int flag, struct FT
     return 0;   /* best effort: Python's recovery removes what is left */
 }
 
+static void run_hook(char **argv)
+{
+    pid_t pid = fork();
+    if (pid == 0) {
+        signal(SIGPIPE, SIG_DFL);
+        execv(argv[0], argv);
+        _exit(127);
+    }
+    if (pid > 0)
+        while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+            ;
+}
+
 /* Python's cleanup for what the container owns beyond cgroups (network
  * endpoints, rules): each command runs once, in order; failures are left
- * for Python's recovery. */
+ * for Python's recovery.  A command with too many arguments is not run
+ * (Python refuses to pack one). */
 static void run_hooks(struct mon *m)
 {
     const char *s = m->hooks, *end = m->hooks + m->h.hooks_len;
-    char *argv[64];
     while (s < end) {
-        int n = 0;
-        for (; s < end && *s && n < 63; s += strlen(s) + 1)
-            argv[n++] = (char *) s;
-        argv[n] = NULL;
-        s += strlen(s) + 1;      /* the empty terminator */
-        if (n == 0)
-            continue;
-        pid_t pid = fork();
-        if (pid == 0) {
-            execv(argv[0], argv);
-            _exit(127);
+        char *argv[MAX_HOOK_ARGS + 1];
+        int n = 0, whole = 1;
+        for (; s < end && *s; s += strlen(s) + 1) {
+            if (n < MAX_HOOK_ARGS)
+                argv[n++] = (char *) s;
+            else
+                whole = 0;
         }
-        if (pid > 0)
-            while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
-                ;
+        argv[n] = NULL;
+        s++;                     /* the empty string that ends it */
+        if (n > 0 && whole)
+            run_hook(argv);
     }
+}
+
+/* Release the name only if it is still ours (a rename may have moved it). */
+static void release_name(const struct mon *m)
+{
+    char target[128];
+    ssize_t n = readlink(m->paths[PYC_MON_NAME], target, sizeof target - 1);
+    if (n <= 0)
+        return;
+    target[n] = '\0';
+    if (strcmp(target, m->paths[PYC_MON_ID]) == 0)
+        unlink(m->paths[PYC_MON_NAME]);
 }
 
 static void finish(struct mon *m)
@@ -387,38 +530,99 @@ static void finish(struct mon *m)
         pyc_cgroup_apply(m->cleanup, m->h.cleanup_len, &failed);
     if (!m->h.auto_remove)
         return;
-    /* Release the name only if it is still ours (a rename may have moved it). */
-    char target[128], dir[4096];
-    const char *cid;
-    ssize_t n = readlink(m->paths[P_NAME], target, sizeof target - 1);
-    snprintf(dir, sizeof dir, "%s", m->paths[P_RUNJSON]);
-    char *slash = strrchr(dir, '/');
-    if (slash)
-        *slash = '\0';
-    cid = strrchr(dir, '/') ? strrchr(dir, '/') + 1 : dir;
-    if (n > 0) {
-        target[n] = '\0';
-        if (strcmp(target, cid) == 0)
-            unlink(m->paths[P_NAME]);
-    }
+    release_name(m);
     /* config.json first: the container is gone for readers at once */
-    for (int i = P_RMDIRS; i < m->npaths; i++) {
+    for (int i = PYC_MON_RMDIRS; i < m->npaths; i++) {
         char cfg[4200];
-        snprintf(cfg, sizeof cfg, "%s/config.json", m->paths[i]);
-        unlink(cfg);
+        if ((size_t) snprintf(cfg, sizeof cfg, "%s/config.json", m->paths[i]) < sizeof cfg)
+            unlink(cfg);
     }
-    for (int i = P_RMDIRS; i < m->npaths; i++)
+    for (int i = PYC_MON_RMDIRS; i < m->npaths; i++)
         nftw(m->paths[i], rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* run.json's Error for a failed start; like docker, name a program that
+ * could not be exec'd. */
+static void start_error(const struct mon *m, const struct failure *f, char *out, size_t len)
+{
+    const struct pyc_op *op = f->index >= 0 && (uint32_t) f->index < m->spec.nops
+                              ? &m->spec.ops[f->index] : NULL;
+    if (op && op->kind == PYC_OP_EXEC && op->s1 < m->spec.strs_len)
+        snprintf(out, len, "exec: \"%s\": %s", m->spec.strs + op->s1, strerror(f->err));
+    else
+        snprintf(out, len, "%s", strerror(f->err));
+}
+
+/* A start that failed: run.json says so, then the starter (if it waits). */
+static __attribute__((noinline)) void record_failure(struct mon *m, const struct failure *f,
+                                                     int *rep)
+{
+    char text[64], error[1024];
+    if (f->index == PYC_MON_STEP_ATTACH)
+        snprintf(text, sizeof text, "err %d %d %d\n", f->index, f->err, f->which);
+    else
+        snprintf(text, sizeof text, "err %d %d\n", f->index, f->err);
+    start_error(m, f, error, sizeof error);
+    write_state(m, "exited", 0, 127, 0, now_ns(), error);
+    report(rep, text);
+}
+
+/* One run of the init: start it (telling the starter the first time) and
+ * follow it to its exit.  Its exit code, or -1 when it did not start. */
+static int run_once(struct mon *m, int *rep)
+{
+    struct init in;
+    struct failure f;
+    char text[32];
+    m->started_ns = now_ns();
+    if (start(m, &in, &f) < 0) {
+        record_failure(m, &f, rep);
+        return -1;
+    }
+    write_state(m, "running", in.pid, 0, 0, 0, NULL);
+    snprintf(text, sizeof text, "ok %d\n", (int) in.pid);
+    report(rep, text);
+    return follow(m, &in);
+}
+
+/* Run the init until it exits for good, restarting it as the input says. */
+static void supervise(struct mon *m, int rep)
+{
+    const struct pyc_mon_restart *r = &m->h.restart;
+    uint64_t backoff = r->backoff_ms;
+    for (;;) {
+        int code = run_once(m, &rep);
+        if (code < 0)
+            return;
+        long long ran = now_ns() - m->started_ns;
+        int oom = read_oom(m->paths[PYC_MON_OOM]) > 0;
+        if (!should_restart(m, code)) {
+            write_state(m, "exited", 0, code, oom, now_ns(), NULL);
+            return;
+        }
+        if (ran > (long long) r->reset_after_ms * 1000000LL)
+            backoff = r->backoff_ms;
+        write_state(m, "restarting", 0, code, oom, now_ns(), NULL);
+        sleep_ms(backoff);
+        backoff = backoff * r->backoff_factor > r->backoff_max_ms
+                  ? r->backoff_max_ms : backoff * r->backoff_factor;
+        m->restarts++;
+        if (stop_asked(m)) {
+            write_state(m, "exited", 0, code, oom, now_ns(), NULL);
+            return;
+        }
+    }
 }
 
 int main(int argc, char **argv)
 {
-    struct mon m = { 0 };
+    struct mon m = { .logfd = -1 };
     int rep = fcntl(3, F_GETFD) >= 0 ? 3 : -1;
     if (argc != 2 || load(&m, argv[1]) < 0) {
         char text[32];
         snprintf(text, sizeof text, "err %d %d\n", PYC_MON_STEP_START, EINVAL);
-        report(rep, text);
+        report(&rep, text);
+        unload(&m);
         return 2;
     }
     if (rep >= 0)
@@ -428,55 +632,18 @@ int main(int argc, char **argv)
     if (child != 0)
         _exit(child < 0 ? 1 : 0);
     setsid();
-    int null = open("/dev/null", O_RDWR);
+    int null = open("/dev/null", O_RDWR);      /* stdio, also for the hooks */
     for (int fd = 0; fd < 3 && null >= 0; fd++)
         if (null != fd)
             dup2(null, fd);
+    if (null > 2)
+        close(null);
     signal(SIGPIPE, SIG_IGN);
-    m.logfd = open(m.paths[P_LOG], O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
-    long long backoff_ms = 100;
-    for (;;) {
-        int pidfd, out_r, err_r, index, err, which;
-        m.started_ns = now_ns();
-        pid_t pid = start(&m, &pidfd, &out_r, &err_r, &index, &err, &which);
-        if (pid < 0) {
-            char text[64];
-            if (index == PYC_MON_STEP_ATTACH)
-                snprintf(text, sizeof text, "err %d %d %d\n", index, err, which);
-            else
-                snprintf(text, sizeof text, "err %d %d\n", index, err);
-            write_state(&m, "exited", 0, 127, 0, now_ns(), strerror(err));
-            report(rep, text);
-            break;
-        }
-        write_state(&m, "running", pid, 0, 0, 0, NULL);
-        if (rep >= 0) {
-            char text[32];
-            snprintf(text, sizeof text, "ok %d\n", (int) pid);
-            report(rep, text);
-            rep = -1;
-        }
-        int code = follow(&m, pid, pidfd, out_r, err_r);
-        long long ran = now_ns() - m.started_ns;
-        int oom = read_oom(m.paths[P_OOM]) > 0;
-        if (!should_restart(&m, code)) {
-            write_state(&m, "exited", 0, code, oom, now_ns(), NULL);
-            break;
-        }
-        /* docker's back-off: 100 ms doubling, reset after 10 s of running */
-        if (ran > 10000000000LL)
-            backoff_ms = 100;
-        write_state(&m, "restarting", 0, code, oom, now_ns(), NULL);
-        struct timespec ts = { backoff_ms / 1000, (backoff_ms % 1000) * 1000000L };
-        nanosleep(&ts, NULL);
-        backoff_ms = backoff_ms * 2 > 60000 ? 60000 : backoff_ms * 2;
-        m.restarts++;
-        struct stat st;
-        if (stat(m.paths[P_STOPMARK], &st) == 0) {
-            write_state(&m, "exited", 0, code, oom, now_ns(), NULL);
-            break;
-        }
-    }
+    m.logfd = open(m.paths[PYC_MON_LOG], O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+    supervise(&m, rep);
     finish(&m);
+    if (m.logfd >= 0)
+        close(m.logfd);
+    unload(&m);
     return 0;
 }

@@ -6,9 +6,7 @@
 #include <stdint.h>
 
 #define PYC_MON_MAGIC 0x4d435950u   /* "PYCM" */
-
-enum pyc_restart { PYC_RESTART_NO, PYC_RESTART_ALWAYS, PYC_RESTART_ON_FAILURE,
-                   PYC_RESTART_UNLESS_STOPPED };
+#define PYC_MON_VERSION 2u
 
 /* The report "err INDEX ERRNO [N]": INDEX >= 0 is the plan op that failed;
  * below 0 it is a step of the monitor's own. */
@@ -17,23 +15,43 @@ enum pyc_mon_step {
     PYC_MON_STEP_ATTACH = -2,   /* writing the pid to attach path N */
 };
 
+/* The strings of the paths section, in this order; the directories to
+ * remove (auto-remove) follow. */
+enum pyc_mon_path { PYC_MON_RUNJSON, PYC_MON_LOG, PYC_MON_OOM, PYC_MON_STOPMARK,
+                    PYC_MON_NAME, PYC_MON_ID, PYC_MON_RMDIRS };
+
+/* What to do when the init exits, decided by Python: start it again when
+ * its exit code (0..255) has its bit set in codes, the stop marker is
+ * absent and fewer than max restarts were made (0: no limit).  Each
+ * restart waits first: backoff_ms, multiplied by backoff_factor after
+ * each restart up to backoff_max_ms, and back to backoff_ms after a run
+ * longer than reset_after_ms. */
+struct pyc_mon_restart {
+    uint8_t codes[32];      /* bit (code & 7) of byte (code >> 3) */
+    uint32_t max;
+    uint32_t backoff_ms;
+    uint32_t backoff_factor;
+    uint32_t backoff_max_ms;
+    uint32_t reset_after_ms;
+    uint32_t pad;
+};
+
 struct pyc_mon_header {
     uint32_t magic;
-    uint32_t version;
+    uint32_t version;       /* PYC_MON_VERSION */
     uint64_t clone_flags;
     uint32_t nops;          /* struct pyc_op[nops] */
     uint32_t strs_len;      /* the plan's string table */
     uint32_t argv_len;      /* argv, NUL-separated */
     uint32_t env_len;       /* envp, NUL-separated */
-    uint32_t attach_len;    /* cgroup batch; "@PID@" stands for the init's pid */
+    uint32_t attach_len;    /* NUL-separated cgroup.procs paths to write the init's pid to */
     uint32_t cleanup_len;   /* cgroup batch run when the container is done */
-    uint32_t paths_len;     /* NUL-separated: run.json, log, oom file, stop marker, remove dirs... */
-    uint32_t restart;       /* enum pyc_restart */
-    int32_t restart_max;    /* on-failure:N, 0 = unlimited */
-    uint32_t auto_remove;
+    uint32_t paths_len;     /* NUL-separated, enum pyc_mon_path */
     uint32_t hooks_len;     /* commands run when the container is done: argv
                                strings NUL-separated, an empty string ends each */
+    uint32_t auto_remove;
     uint32_t pad;
+    struct pyc_mon_restart restart;
 };
 
 #endif

@@ -21,7 +21,7 @@ from . import listing as _listing
 from . import spec as _spec
 from . import logs as _logs
 from . import state as _state
-from ..runtime import teardown
+from ..runtime import monitor, teardown
 from ..jsonfile import write_json_atomic
 from ..runtime.runtime import _now
 from ..runtime.timing import mark
@@ -118,6 +118,26 @@ def parse_restart(policy):
     if count and name != "on-failure":
         raise InvalidArgument("MaximumRetryCount only applies to the on-failure policy")
     return (name, count)
+
+
+# docker's restart back-off: 100 ms, doubling up to 1 min, back to 100 ms
+# after a run of more than 10 s
+_BACKOFF = {"backoff_ms": 100, "backoff_factor": 2, "backoff_max_ms": 60_000,
+            "reset_after_ms": 10_000}
+_ANY_EXIT, _FAILURE = frozenset(range(256)), frozenset(range(1, 256))
+
+
+def restart_rule(policy):
+    """What the monitor does on exit under a stored ``RestartPolicy``, as
+    docker does it: ``always`` and ``unless-stopped`` restart on any exit,
+    ``on-failure`` on a non-zero one, at most MaximumRetryCount times (0: no
+    limit); a stop or kill asked for is never restarted (the stop marker)."""
+    name = (policy or {}).get("Name") or "no"
+    if name in ("always", "unless-stopped"):
+        return monitor.Restart(_ANY_EXIT, **_BACKOFF)
+    if name == "on-failure":
+        return monitor.Restart(_FAILURE, policy.get("MaximumRetryCount") or 0, **_BACKOFF)
+    return monitor.NEVER
 
 
 class Containers:
@@ -369,9 +389,7 @@ class Containers:
         net = self.engine.net.start(cid, cfg)
         try:
             spec, labels = self._spec(cid, cfg, rtc["Lowers"], False, netns=net.netns)
-            self.rt.start_monitored(cid, spec, cfg.name,
-                                    (policy.get("Name") or "no",
-                                     policy.get("MaximumRetryCount") or 0),
+            self.rt.start_monitored(cid, spec, cfg.name, restart_rule(policy),
                                     auto_remove=hc.get("AutoRemove", False),
                                     hooks=net.hooks, labels=labels)
         except BaseException:

@@ -6,17 +6,64 @@ PID`` once the init has exec'd, or ``err INDEX ERRNO [N]`` naming the failed
 step: a plan op (INDEX >= 0), the start (-1: input, pipes, clone) or the
 cgroup attach (-2, N: which attach path). The monitor detaches (fork +
 setsid), so this process may exit at any time.
+
+The monitor decides nothing itself: whether and when it restarts the init
+is a :class:`Restart` in the input (the engine turns docker's restart
+policies into one), and the container's id and every path are given.
 """
+import errno
 import os
 import struct
+from dataclasses import dataclass
 
 from .. import _core
-from ..errors import OperationError
+from ..errors import InvalidArgument, OperationError
 
-MAGIC = 0x4D435950
-HEADER = struct.Struct("=IIQ8IiIII")
-RESTART = {"no": 0, "": 0, "always": 1, "on-failure": 2, "unless-stopped": 3}
-STEP_START, STEP_ATTACH = -1, -2      # enum pyc_mon_step (csrc/monitor/monitor.h)
+MAGIC, VERSION = 0x4D435950, 2     # PYC_MON_MAGIC, PYC_MON_VERSION (csrc/monitor/monitor.h)
+# struct pyc_mon_header: 8 section lengths, auto_remove, pad, struct pyc_mon_restart
+HEADER = struct.Struct("=IIQ8III32s6I")
+STEP_START, STEP_ATTACH = -1, -2      # enum pyc_mon_step
+MAX_HOOK_ARGS = 63
+_U32 = (1 << 32) - 1
+
+
+@dataclass(frozen=True)
+class Restart:
+    """When the monitor starts the init again: data, no policy of its own.
+
+    The init is restarted when its exit code (0..255; 128 + signal when
+    killed) is in ``codes``, no stop was asked for and fewer than ``max``
+    restarts were made (0: no limit). Before each restart the monitor waits:
+    ``backoff_ms`` first, multiplied by ``backoff_factor`` after each restart
+    up to ``backoff_max_ms``, and back to ``backoff_ms`` after a run longer
+    than ``reset_after_ms``. ``Restart()`` never restarts.
+    """
+    codes: frozenset = frozenset()
+    max: int = 0
+    backoff_ms: int = 0
+    backoff_factor: int = 1
+    backoff_max_ms: int = 0
+    reset_after_ms: int = 0
+
+    def __post_init__(self):
+        if any(isinstance(c, bool) or not isinstance(c, int) or not 0 <= c <= 255
+               for c in self.codes):
+            raise InvalidArgument(f"restart exit codes must be within 0..255, got {self.codes!r}")
+        for name in ("max", "backoff_ms", "backoff_factor", "backoff_max_ms", "reset_after_ms"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v <= _U32:
+                raise InvalidArgument(f"restart {name} must be within 0..{_U32}, got {v!r}")
+
+    def packed(self):
+        """The 32-byte exit code set, then the numbers (struct pyc_mon_restart)."""
+        bits = bytearray(32)
+        for c in self.codes:
+            bits[c >> 3] |= 1 << (c & 7)
+        return (bytes(bits), self.max, self.backoff_ms, self.backoff_factor,
+                self.backoff_max_ms, self.reset_after_ms, 0)
+
+
+NEVER = Restart()
 
 
 def monitor_path():
@@ -31,20 +78,34 @@ def _nul(items):
     return b"".join(os.fsencode(i) + b"\0" for i in items)
 
 
-def pack(plan, argv, env, clone_flags, attach, cleanup, paths, restart=("no", 0),
-         auto_remove=False, hooks=()):
+def _hook_bytes(hooks):
+    for cmd in hooks:
+        if not cmd or len(cmd) > MAX_HOOK_ARGS or any(not os.fsencode(a) for a in cmd):
+            raise InvalidArgument(f"a hook needs 1..{MAX_HOOK_ARGS} non-empty arguments, "
+                                  f"got {cmd!r}")
+    return b"".join(_nul(cmd) + b"\0" for cmd in hooks)
+
+
+def pack(plan, argv, env, clone_flags, attach, cleanup, files, cid, restart=NEVER,
+         auto_remove=False, remove=(), hooks=()):
     """The monitor's input file as bytes (see csrc/monitor/monitor.h).
 
-    ``hooks``: commands (argv lists, absolute program paths) the monitor runs
-    once the container is done for good, before removing its cgroups.
+    ``files``: run.json, the log, the OOM counter file ("" for none), the
+    stop marker and the name link, which is released at auto-remove only
+    while it points at ``cid``; ``remove``: the directories auto-remove
+    deletes. ``restart``: a :class:`Restart`. ``hooks``: commands (argv
+    lists, absolute program paths) the monitor runs once the container is
+    done for good, before removing its cgroups.
     """
-    name, max_retry = restart
+    if len(files) != 5 or not cid:
+        raise InvalidArgument("the monitor needs five files and the container id")
+    paths = [*files, cid, *remove]
     sections = [plan.ops, plan.strs, _nul(argv), _nul(env), _nul(attach),
-                "".join(f"{k}\t{p}\t{v}\n" for k, p, v in cleanup).encode(), _nul(paths)]
-    hook_bytes = b"".join(_nul(cmd) + b"\0" for cmd in hooks)
-    header = HEADER.pack(MAGIC, 1, clone_flags, plan.nops, *[len(s) for s in sections[1:]],
-                         RESTART[name], max_retry, 1 if auto_remove else 0, len(hook_bytes), 0)
-    return header + b"".join(sections) + hook_bytes
+                "".join(f"{k}\t{p}\t{v}\n" for k, p, v in cleanup).encode(), _nul(paths),
+                _hook_bytes(hooks)]
+    header = HEADER.pack(MAGIC, VERSION, clone_flags, plan.nops, *[len(s) for s in sections[1:]],
+                         1 if auto_remove else 0, 0, *restart.packed())
+    return header + b"".join(sections)
 
 
 def start(spec_path, data, plan):
@@ -82,8 +143,8 @@ def start(spec_path, data, plan):
         label, path = _step(index, int(words[3]) if len(words) == 4 else -1, plan, data)
         raise OperationError(err, f"{label}: {os.strerror(err)}", op=label, path=path,
                              index=index)
-    raise OperationError(5, f"the monitor {exe} failed to start the container "
-                            f"(report {b''.join(chunks)!r})")
+    raise OperationError(errno.EIO, f"the monitor {exe} failed to start the container "
+                                      f"(report {b''.join(chunks)!r})")
 
 
 def _step(index, which, plan, data):

@@ -303,12 +303,13 @@ class Runtime:
             undo.pop_all()
         return proc
 
-    def start_monitored(self, cid, spec, name, restart=("no", 0), auto_remove=False,
+    def start_monitored(self, cid, spec, name, restart=monitor.NEVER, auto_remove=False,
                         hooks=(), labels=None):
         """Start the container under its own monitor; returns the init's pid.
 
         The monitor owns the container from here: logs, exit status
-        (``run.json``), restart policy, cgroup removal and auto-remove.
+        (``run.json``), restarts (``restart``, a :class:`monitor.Restart`),
+        cgroup removal and auto-remove.
         """
         plan, flags = self._plan(spec, labels)
         d, rd = self.dir(cid), self.rundir(cid)
@@ -320,16 +321,15 @@ class Runtime:
         try:
             self.cg.after_create(cid, rules)
             attach = [p for _, p, _ in self.cg.attach_steps(cid, 0)]
-            paths = [os.path.join(d, "run.json"), os.path.join(d, "container.log"),
+            files = (os.path.join(d, "run.json"), os.path.join(d, "container.log"),
                      self.cg.oom_file(cid) or "", self.stop_marker(cid),
-                     os.path.join(self.names, name)]
-            if auto_remove:
-                paths += [rd, d]
+                     os.path.join(self.names, name))
             if spec.linux.user_namespace:
                 umount = shutil.which("umount") or "/bin/umount"
                 hooks = list(hooks) + [[umount, "-l", spec.linux.user_namespace]]
             data = monitor.pack(plan, spec.process.args, spec.process.env, flags, attach,
-                                self.cg.remove_steps(cid), paths, restart, auto_remove, hooks)
+                                self.cg.remove_steps(cid), files, cid, restart, auto_remove,
+                                [rd, d] if auto_remove else (), hooks)
             return monitor.start(os.path.join(rd, "monitor.bin"), data, plan)
         except BaseException:
             self.remove_cgroups(cid)

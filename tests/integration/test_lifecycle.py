@@ -209,6 +209,34 @@ def test_restart_policy_on_failure(client, busybox):
         c.remove(force=True)
 
 
+def test_restart_policy_on_failure_not_on_success(client, busybox):
+    c = client.containers.run("busybox", ["sh", "-c", "echo once"], detach=True,
+                              restart_policy={"Name": "on-failure"})
+    try:
+        assert c.wait(timeout=30)["StatusCode"] == 0
+        c.reload()
+        assert c.status == "exited" and c.attrs["RestartCount"] == 0
+        assert c.logs() == b"once\n"
+    finally:
+        c.remove(force=True)
+
+
+def test_failed_exec_is_recorded_as_json(client, busybox):
+    # The program's name (quotes, newline) ends up in run.json's Error.
+    c = client.containers.create("busybox", ['no"such\nprog'])
+    try:
+        with pytest.raises(errors.OperationError):
+            c.start()
+        c.reload()
+        st = c.attrs["State"]
+        assert (st["Status"], st["ExitCode"]) == ("exited", 127)
+        assert st["Error"] == 'exec: "no"such\nprog": No such file or directory'
+        with open(os.path.join(client._runtime.dir(c.id), "run.json")) as f:
+            json.load(f)
+    finally:
+        c.remove(force=True)
+
+
 def test_restart_policy_always_until_stopped(client, busybox):
     c = client.containers.run("busybox", ["true"], detach=True, restart_policy="always")
     try:

@@ -99,8 +99,7 @@ def test_no_errno_numbers():
                        r"(\w+\s+or\s+)?\d|\"errnoRet\":\s*\d")
     found = [f"{path}:{n}" for path, text in _sources()
              for n, line in enumerate(text.splitlines(), 1) if magic.search(line)]
-    # runtime/monitor.py is being rewritten; its one EIO goes with it.
-    assert [f for f in found if not f.startswith("pycontainer/runtime/monitor.py:")] == []
+    assert found == []
 
 
 def test_release_hook_imports_the_core_in_a_bare_interpreter(tmp_path):

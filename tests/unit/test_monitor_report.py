@@ -9,7 +9,8 @@ def _packed(attach):
     pb.op(lib.PYC_OP_SYNC, "wait for the cgroup attach")
     plan = pb.build()
     data = monitor.pack(plan, ["sh"], ["PATH=/bin"], 0, attach, [("R", "/x", "")],
-                        ["/run.json", "/log", "", "/stop", "/name"], hooks=[["/bin/true"]])
+                        ["/run.json", "/log", "", "/stop", "/name"], "c1",
+                        hooks=[["/bin/true"]])
     return plan, data
 
 
