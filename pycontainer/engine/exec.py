@@ -163,15 +163,18 @@ def start_exec(rt, cid, attrs, cmd, user="", environment=None, workdir=None, std
                          cgroup_fd=cgfd, join_pidfd=pidfd,
                          join_flags=JOIN | (CLONE_NEWUSER if cfg.get("userns_host") is not None else 0),
                          share_memory=not limited)
-        except (ProcessLookupError, ConnectionResetError, BrokenPipeError) as err:
-            # the child died before it exec'd: say why when we can tell
-            if not alive(st["Pid"], st.get("PidStartTime")):
-                raise Conflict(f"container {cid[:12]} is not running (it exited meanwhile)") \
-                    from err
+        except ProcessLookupError as err:       # setns: the init is exiting
+            raise Conflict(f"container {cid[:12]} is not running (it exited meanwhile)") \
+                from err
+        except (ConnectionResetError, BrokenPipeError) as err:
+            # our child died before it exec'd: say why when we can tell
             if limited and rt.cg.oom_kills(cid) > ooms:
                 raise OperationError(errno.ESRCH, "exec: the memory limit killed the process "
                                      "before it started (the container is at its limit)",
                                      op="exec") from err
+            if not alive(st["Pid"], st.get("PidStartTime")):
+                raise Conflict(f"container {cid[:12]} is not running (it exited meanwhile)") \
+                    from err
             raise
         finally:
             if cgfd >= 0:
