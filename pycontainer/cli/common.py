@@ -25,9 +25,9 @@ def each(ctx, keys, act, echo=True):
             ctx.out.flush()
             sys.stderr.write(line(err, ctx.display, ctx.log_level == "debug") + "\n")
             continue
-        line = key if echo else result
-        if line is not None:
-            ctx.out.write(f"{line}\n")
+        shown = key if echo else result
+        if shown is not None:
+            ctx.out.write(f"{shown}\n")
     return 1 if failed else 0
 
 
