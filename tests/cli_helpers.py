@@ -4,6 +4,8 @@ import subprocess
 import sys
 from dataclasses import dataclass
 
+import pytest
+
 # The venv's console script, next to the interpreter that runs the tests.
 BIN = os.path.join(os.path.dirname(sys.executable), "pycontainer")
 
@@ -28,7 +30,7 @@ class CLI:
     another one (``nsenter --net=...``).
     """
 
-    def __init__(self, root, prefix=(), env=None):
+    def __init__(self, root, env=None, prefix=()):
         if not os.access(BIN, os.X_OK):
             raise AssertionError(f"{BIN} is not installed: run `bash setup.sh test` (it "
                                  "installs the console scripts)")
@@ -60,3 +62,17 @@ def table(text):
     titles = [lines[0][a:b].strip() for a, b in zip(starts, starts[1:] + [None])]
     return [{t: line[a:b].strip() for t, a, b in zip(titles, starts, starts[1:] + [None])}
             for line in lines[1:]]
+
+
+@pytest.fixture
+def fresh_store(tmp_path):
+    """``(root, env)`` of an empty store and its run-time dir, both on a tmpfs
+    of the test's (overlay takes upper dirs there; unmounting drops both)."""
+    top = tmp_path / "fresh"
+    top.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "mode=0711", "pyc-cli-fresh", str(top)],
+                   check=True)
+    try:
+        yield top / "store", {"PYCONTAINER_RUN_ROOT": str(top / "run")}
+    finally:
+        subprocess.run(["umount", str(top)], check=True)

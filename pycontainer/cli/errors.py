@@ -25,7 +25,7 @@ def _hint(err, verb):
             return "list containers with 'pycontainer ps -a'"
         return ""
     if isinstance(err, E.Conflict):
-        if verb in ("rm", "rmi", "volume_rm") and "force" not in str(err):
+        if verb in ("rm", "rmi", "volume_rm") and "-f" not in message(err):
             return "use -f to force it"
         return ""
     if isinstance(err, PermissionError) or getattr(err, "errno", None) == errno.EPERM:

@@ -128,11 +128,16 @@ def cmd_load(ctx, args):
         raise UsageError("requested load from stdin, but stdin is empty (a terminal): use "
                          "-i FILE or redirect a tar archive")
     src = args.input if args.input is not None else sys.stdin.buffer
-    for rec in ctx.engine.images.load(src):
+    images = ctx.engine.images
+    before = {r.id: set(r.tags) for r in images.list()}
+    for rec in images.load(src):
         if args.quiet:
             continue
-        if rec.tags:
-            ctx.out.write("".join(f"Loaded image: {t}\n" for t in rec.tags))
+        # the tags this load gave (an image may have others already); all of
+        # them when the same archive is loaded again
+        tags = [t for t in rec.tags if t not in before.get(rec.id, ())] or rec.tags
+        if tags:
+            ctx.out.write("".join(f"Loaded image: {t}\n" for t in tags))
         else:
             ctx.out.write(f"Loaded image ID: {rec.id}\n")
 

@@ -9,7 +9,6 @@ import io
 import json
 import os
 import re
-import shutil
 import signal
 import subprocess
 import tarfile
@@ -17,7 +16,7 @@ import time
 
 import pytest
 
-from cli_helpers import BIN, CLI, table
+from cli_helpers import BIN, CLI, fresh_store, table  # noqa: F401  (a fixture)
 from pycontainer.cli.verbs import GROUPS, TOP
 
 
@@ -160,26 +159,9 @@ def test_run_flags_reach_the_container(cli, client, made, tmp_path, store_root):
     client.volumes.get("cli-flags-vol").remove()
 
 
-@pytest.fixture
-def fresh_store(tmp_path):
-    """An empty store on a tmpfs of the test's (overlay takes upper dirs there)."""
-    top = tmp_path / "fresh"
-    top.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "mode=0711", "pyc-cli-fresh", str(top)],
-                   check=True)
-    try:
-        yield top / "store"
-    finally:
-        from pycontainer.engine.engine import Engine
-        if (top / "store").exists():
-            shutil.rmtree(Engine(str(top / "store"), reconcile=False).runtime.run_root,
-                          ignore_errors=True)
-        subprocess.run(["umount", str(top)], check=True)
-
-
 def test_run_makes_busybox_when_missing(fresh_store):
     """As docker pulls a missing image: the embedded busybox, on a new store."""
-    c = CLI(fresh_store)
+    c = CLI(*fresh_store)
     r = c("run", "--rm", "busybox", "echo", "hi")
     assert r.out == "hi\n" and "making the embedded busybox image" in r.err
     assert c("images", "--format", "{{.Repository}}:{{.Tag}}").out == "busybox:latest\n"
