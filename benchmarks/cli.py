@@ -22,7 +22,6 @@ Usage: python benchmarks/cli.py [--runs 100] [--containers 100] [--podman 30]
 import argparse
 import os
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile

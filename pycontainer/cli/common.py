@@ -23,6 +23,9 @@ def each(ctx, keys, act, echo=True):
         except (E.PyContainerError, OSError, TimeoutError) as err:
             failed = True
             ctx.out.flush()
+            if ctx.log_level == "debug":
+                import traceback
+                traceback.print_exception(err, file=sys.stderr)
             sys.stderr.write(line(err, ctx.display, ctx.log_level == "debug") + "\n")
             continue
         shown = key if echo else result

@@ -132,12 +132,13 @@ def environment(env, env_files):
 
 
 def labels(label, label_files):
-    out = {}
+    """``-l``/``--label-file`` as a dict; flags win over files."""
+    items = []
     for path in label_files:
-        for line in _lines(path, "--label-file"):
-            if line.strip() and not line.lstrip().startswith("#"):
-                label.insert(0, line.strip())
-    for item in label:
+        items += [ln.strip() for ln in _lines(path, "--label-file")
+                  if ln.strip() and not ln.lstrip().startswith("#")]
+    out = {}
+    for item in items + list(label):
         key, _, value = item.partition("=")
         if not key:
             raise UsageError(f"invalid label {item!r}: the key is empty")
@@ -146,25 +147,23 @@ def labels(label, label_files):
 
 
 def ports(publish):
-    """``-p [IP:][HOSTPORT:]PORT[/PROTO]`` -> the engine's ports dict."""
+    """``-p [IP:][HOSTPORT:]PORT[/PROTO]`` -> the engine's ports dict
+    (a port published twice gets a list of bindings)."""
     out = {}
     for spec in publish:
         rest, slash, proto = spec.partition("/")
-        parts = rest.rsplit(":", 2) if rest.count(":") <= 2 else None
-        if not parts or not parts[-1]:
+        parts = rest.split(":")
+        if len(parts) > 3 or not parts[-1] or (len(parts) > 1 and parts[-2]
+                                               and not parts[-2].isdigit()):
             raise UsageError(f"invalid --publish {spec!r}: use [IP:][HOSTPORT:]PORT[/PROTO]")
         key = parts[-1] + (f"/{proto}" if slash else "")
-        if len(parts) == 1:
-            value = None
-        elif len(parts) == 2:
-            value = int(parts[0]) if parts[0] else None
+        host_port = int(parts[-2]) if len(parts) > 1 and parts[-2] else None
+        value = (parts[0], host_port) if len(parts) == 3 else host_port
+        if key in out:
+            prev = out[key]
+            out[key] = (prev if isinstance(prev, list) else [prev]) + [value]
         else:
-            value = (parts[0], int(parts[1]) if parts[1] else None)
-        if len(parts) > 1 and parts[-2] and not parts[-2].isdigit():
-            raise UsageError(f"invalid --publish {spec!r}: the host port must be a number")
-        prev = out.get(key)
-        out[key] = value if prev is None and key not in out else \
-            (prev if isinstance(prev, list) else [prev]) + [value]
+            out[key] = value
     return out
 
 
@@ -252,7 +251,7 @@ def keywords(args):
     env = environment(args.env, args.env_file)
     if env:
         kw["environment"] = env
-    lab = labels(list(args.label), args.label_file)
+    lab = labels(args.label, args.label_file)
     if lab:
         kw["labels"] = lab
     if args.mount:

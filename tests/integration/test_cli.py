@@ -169,6 +169,39 @@ def test_run_makes_busybox_when_missing(fresh_store):
     assert r.out == "again\n" and r.err == ""
 
 
+def test_run_with_a_restart_policy_follows_until_it_stops_for_good(cli, client, made):
+    """Without -d, --restart runs under the monitor: the command shows every
+    run's output and exits with the last exit code."""
+    made.append("again")
+    r = cli("run", "--name", "again", "--restart", "on-failure:2", "busybox", "sh", "-c",
+            "echo run; exit 3", ok=False)
+    assert (r.code, r.out) == (3, "run\nrun\nrun\n"), r.err
+    st = client.containers.get("again").attrs["State"]
+    assert (st["Status"], st["ExitCode"], st["RestartCount"]) == ("exited", 3, 2)
+
+
+def test_root_from_the_environment_and_debug_tracebacks(store_root, busybox, client, tmp_path):
+    env = dict(os.environ, PYCONTAINER_ROOT=str(store_root))
+    r = subprocess.run([BIN, "images", "-q", "--no-trunc", "busybox"], env=env,
+                       capture_output=True, text=True)
+    assert r.stdout == client.images.get("busybox").id + "\n"
+    r = subprocess.run([BIN, "--log-level", "debug", "start", "no-such-container"], env=env,
+                       capture_output=True, text=True)
+    assert r.returncode == 1 and "Traceback" in r.stderr and "NotFound" in r.stderr
+    assert r.stderr.rstrip().endswith("(list containers with 'pycontainer ps -a')")
+
+
+def test_security_flags(cli):
+    caps = cli("run", "--rm", "--cap-drop", "ALL", "--cap-add", "NET_ADMIN", "busybox", "grep",
+               "CapEff", "/proc/self/status").out
+    assert caps == "CapEff:\t0000000000001000\n"            # CAP_NET_ADMIN is bit 12
+    uid_map = cli("run", "--rm", "--userns", "auto", "busybox", "cat", "/proc/self/uid_map").out
+    inside, outside, count = uid_map.split()
+    assert inside == "0" and outside != "0" and int(count) <= 65536
+    assert cli("run", "--rm", "--userns", "host", "busybox", "cat", "/proc/self/uid_map"
+               ).out.split() == ["0", "0", "4294967295"]
+
+
 def test_signals_reach_an_attached_container(cli, client, made, tmp_path):
     sync = tmp_path / "sync"
     sync.mkdir()
@@ -398,6 +431,8 @@ def test_inspect_matches_the_sdk(cli, client, made):
     r = cli("inspect", "insp", "nothing-here", ok=False)
     assert r.code == 1 and "no such object: nothing-here" in r.err
     assert json.loads(r.out) == got                          # the found ones are printed
+    none = json.loads(cli("inspect", "none").out)[0]        # a network, by the same verb
+    assert none == client.networks.get("none").attrs
     r = cli("inspect", "--type", "image", "insp", ok=False)
     assert r.code == 1 and "no such image: insp" in r.err
     assert cli("inspect", "-f", "{{json .State.Status}}", "insp").out == '"exited"\n'
@@ -457,5 +492,5 @@ def test_commit_and_prune(cli, client, made):
     cli("container", "prune", "-f", "--filter", "label=cli-prune", "--filter", "until=1h")
     assert client.containers.get("snap")                          # made within the hour
     r = cli("container", "prune", "--filter", "label=cli-prune", input="y\n")
-    assert f"Deleted Containers:\n" in r.out and snap in r.out.splitlines()
+    assert "Deleted Containers:\n" in r.out and snap in r.out.splitlines()
     assert snap not in [c.id for c in client.containers.list(all=True)]

@@ -183,6 +183,7 @@ def test_volumes(cli, client):
         assert cli("volume", "ls", "-q", "--filter", "label=k=v").lines == ["cli-vol"]
         got = json.loads(cli("volume", "inspect", "cli-vol").out)
         assert got == [client.volumes.get("cli-vol").attrs]
+        assert json.loads(cli("inspect", "--type", "volume", "cli-vol").out) == got
         assert cli("volume", "inspect", "-f", "{{.Name}} {{.Labels.k}}", "cli-vol").out == \
             "cli-vol v\n"
         cli("run", "--rm", "-v", "cli-vol:/data", "busybox", "sh", "-c", "echo kept > /data/f")
