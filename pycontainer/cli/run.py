@@ -86,10 +86,21 @@ def _common(p):
     a("command", nargs="...", help="the command and its arguments (default: the image's)")
 
 
+RUN_NOTES = """\
+Without -d the container runs as a child of this command, which exits with
+its exit code (125: the engine refused, 126: the command cannot be invoked,
+127: it is not found). Its output is shown when it exits, stderr merged into
+stdout. SIGINT, SIGTERM and SIGHUP are passed on to it; a third Ctrl-C kills
+it. With --restart it runs under its monitor and the command follows its
+output until it stops for good.
+"""
+
+
 def args_run(p):
     p.add_argument("-d", "--detach", action="store_true",
                    help="Run container in background and print container ID")
     _common(p)
+    p.epilog = RUN_NOTES
 
 
 def args_create(p):

@@ -234,6 +234,12 @@ def _os_name():
     return "Linux"
 
 
+def _arch():
+    """Go's name of this machine's architecture, as docker prints it."""
+    m = platform.machine()
+    return {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "i686": "386"}.get(m, m)
+
+
 def _info(ctx):
     from .. import __version__
     from .containers import _mem_total
@@ -242,6 +248,7 @@ def _info(ctx):
     states = [c["State"] for c in cs]
     rt = getattr(e, "runtime", None)
     kind = getattr(getattr(rt, "cg", None), "kind", "")
+    layout = getattr(getattr(rt, "cgroup_layout", None), "mode", kind)
     return {
         "ID": "", "Containers": len(cs),
         "ContainersRunning": sum(1 for s in states if s["Running"] and not s["Paused"]),
@@ -250,8 +257,8 @@ def _info(ctx):
         "Images": len(e.images.list()),
         "Driver": "overlay", "CgroupDriver": "cgroupfs",
         "CgroupVersion": "2" if kind == "v2" else "1",
-        "CgroupLayout": kind, "KernelVersion": platform.release(),
-        "OperatingSystem": _os_name(), "OSType": "linux", "Architecture": platform.machine(),
+        "CgroupLayout": layout, "KernelVersion": platform.release(),
+        "OperatingSystem": _os_name(), "OSType": "linux", "Architecture": _arch(),
         "NCPU": os.cpu_count(), "MemTotal": _mem_total(), "Name": platform.node(),
         "ServerVersion": __version__, "DockerRootDir": getattr(e, "root", ctx.root),
         "RunRoot": getattr(rt, "run_root", ""), "Daemonless": True,
@@ -308,7 +315,7 @@ def args_version(p):
 def cmd_version(ctx, args):
     from .. import __version__
     v = {"Client": {"Version": __version__, "PythonVersion": platform.python_version(),
-                    "Os": "linux", "Arch": platform.machine()},
+                    "Os": "linux", "Arch": _arch()},
          "Server": {"Version": __version__, "Daemonless": True,
                     "KernelVersion": platform.release()}}
     if args.format is not None:
