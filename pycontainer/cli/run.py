@@ -10,6 +10,7 @@ container runs under its monitor instead, and the command follows its logs.
 import os
 import signal
 import sys
+import threading
 
 from . import CLIError, UsageError
 
@@ -403,11 +404,16 @@ class _SignalProxy:
         if signum == signal.SIGINT:
             self.interrupts += 1
         sig = signal.SIGKILL if self.interrupts >= 3 else signum
-        cid = self._mine()
-        if cid is None:
-            return          # not running yet, or already gone
+        # From a thread: kill(SIGKILL) waits for the exit to be recorded, which
+        # this (main) thread does once the handler has returned.
+        threading.Thread(target=self._send, args=(sig,), daemon=True,
+                         name="pyc-signal-proxy").start()
+
+    def _send(self, sig):
         try:
-            self.containers.kill(cid, sig)
+            cid = self._mine()
+            if cid is not None:         # else: not running yet, or already gone
+                self.containers.kill(cid, sig)
         except Exception:       # noqa: BLE001  it exited meanwhile
             pass
 

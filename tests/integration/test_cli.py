@@ -227,6 +227,34 @@ def test_signals_reach_an_attached_container(cli, client, made, tmp_path):
         client.containers.get("sigs")
 
 
+def test_a_third_ctrl_c_kills_an_attached_container(cli, client, tmp_path):
+    """PID 1 without handlers ignores SIGINT; the third one the command gets
+    is sent as SIGKILL (signals may merge on the way, so they are sent until
+    the command exits)."""
+    sync = tmp_path / "sync"
+    sync.mkdir()
+    p = cli.popen("run", "--rm", "-v", f"{sync}:/sync", "busybox", "sh", "-c",
+                  "touch /sync/ready; exec sleep 30", stdout=subprocess.PIPE,
+                  stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 20
+        while not (sync / "ready").exists():
+            assert p.poll() is None and time.monotonic() < deadline, p.communicate()
+            time.sleep(0.01)
+        for _ in range(200):                     # at most 10 s
+            p.send_signal(signal.SIGINT)
+            try:
+                p.wait(timeout=0.05)
+                break
+            except subprocess.TimeoutExpired:
+                continue
+    finally:
+        if p.poll() is None:
+            p.kill()
+        p.communicate()
+    assert p.returncode == 137
+
+
 # -- ps and the lifecycle ------------------------------------------------------------
 
 def test_ps_matches_the_sdk(cli, client, made):
