@@ -17,6 +17,7 @@ import os
 import sys
 
 from .. import __version__
+from ..errors import InvalidArgument, PyContainerError
 
 GLOBAL_HELP = """\
 Usage:  pycontainer [OPTIONS] COMMAND
@@ -33,11 +34,11 @@ Global Options:
 LEVELS = ("debug", "info", "warn", "error", "fatal")
 
 
-class UsageError(Exception):
+class UsageError(InvalidArgument):
     """Wrong flags or arguments: exit 125 with a pointer to ``--help``."""
 
 
-class CLIError(Exception):
+class CLIError(PyContainerError):
     """A failure the verb explains itself: ``message`` on stderr, exit ``code``."""
 
     def __init__(self, message, code=1):
