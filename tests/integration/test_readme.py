@@ -46,6 +46,13 @@ PYTHON = {
 RUN = {
     "bash setup.sh demo": [r"\n== run: echo hi .*\nhi\n", r"oom_killed=True",
                            r"\n== 100 x run\(\['true'\], remove=True\): p50 "],
+    # the command, on the default store (it makes busybox there when missing)
+    ".venv/bin/pycontainer run --rm busybox echo hi": [r"^hi\n$"],
+    ".venv/bin/pycontainer run --rm -e GREETING=hello -w /tmp busybox sh -c "
+    "'echo $GREETING from $PWD'": [r"^hello from /tmp\n$"],
+    ".venv/bin/pycontainer images --format '{{.Repository}}:{{.Tag}} {{.Size}}'":
+        [r"(^|\n)busybox:latest \d+(\.\d+)?MB\n"],
+    ".venv/bin/pycontainer ps -a --format 'table {{.Names}}\\t{{.Status}}'": [r"^NAMES +STATUS\n"],
 }
 BENCHMARK = ("a benchmark: hundreds of timed runs against runc/podman baselines, minutes "
              "long and meaningful only on a quiet machine; run on its own")
