@@ -84,10 +84,14 @@ def mount_fs(pb, fstype, target, attrs, options="", source=None, flags=lib.PYC_M
 
 
 def add_dev_nodes(pb):
-    """The standard nodes and links in /dev (the OCI spec's default devices)."""
+    """The standard nodes in /dev (the OCI spec's default devices)."""
     for name, mode, major, minor in DEVICES:
         pb.op(lib.PYC_OP_MKNOD_IN, f"mknod /dev/{name}", s1=f"/dev/{name}", s2=f"dev/{name}",
               a=S_IFCHR | mode, b=makedev(major, minor))
+
+
+def add_dev_links(pb):
+    """/dev/fd, stdin, stdout, stderr and ptmx."""
     for text, path in DEV_LINKS:
         pb.op(lib.PYC_OP_SYMLINK_IN, f"symlink /{path}", s1=text, s2=path)
 
@@ -186,10 +190,14 @@ def compile_plan(spec, cgroup_mounts, labels=None):
         if m.type not in DEFERRED:
             (kernel if m.type != "bind" and _pseudo(m.destination) else rest).append(m)
     rest.sort(key=_depth)           # shallow first (stable: the spec's order otherwise)
+    dev = False
     for m in kernel:
         emit_mount(pb, m, labels.get(m.destination))
         if m.destination == "/dev":
             add_dev_nodes(pb)
+            dev = True
+    if dev:                     # after pts, shm and mqueue, as it always was
+        add_dev_links(pb)
     add_devices(pb, lx.devices)
     for m in rest:
         emit_mount(pb, m, labels.get(m.destination))
