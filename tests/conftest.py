@@ -111,6 +111,33 @@ def client(store_root):
         shutil.rmtree(run_root, ignore_errors=True)
 
 
+@pytest.fixture
+def fresh_client(tmp_path):
+    """A Client on a store of its own (prune, counts and trash need their own),
+    on a tmpfs when pytest's temporary directory takes no overlay upper dir."""
+    from pycontainer import Client, fstree
+
+    root = tmp_path / "fresh"
+    root.mkdir()
+    mounted = False
+    if _fstype(root) not in OVERLAY_UPPER_FS:
+        subprocess.run(["mount", "-t", "tmpfs", "pyc-test-fresh", str(root)], check=True)
+        mounted = True
+    c = Client(root=str(root))
+    try:
+        yield c
+    finally:
+        for cont in c.containers.list(all=True):
+            cont.remove(force=True)
+        run_root = c._runtime.run_root
+        if os.path.isdir(run_root) and _no_mounts_below(run_root):
+            fstree.remove(run_root)
+        if mounted:
+            subprocess.run(["umount", str(root)], check=True)
+        else:       # pytest's own clean-up recurses: a deep tree would stop it
+            fstree.remove(str(root))
+
+
 @pytest.fixture(scope="session")
 def busybox(client):
     """The embedded default base image (made from Debian's busybox-static)."""

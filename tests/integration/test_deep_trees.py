@@ -34,29 +34,6 @@ def down(top, depth):
         depth -= n
     return " && ".join(steps + ["cat f", "ls"])
 
-@pytest.fixture
-def fresh_client(tmp_path):
-    """A Client on a store of its own (its trash and layers are counted)."""
-    root = tmp_path / "store"
-    root.mkdir()
-    mounted = False
-    if _fstype(root) not in OVERLAY_UPPER_FS:
-        subprocess.run(["mount", "-t", "tmpfs", "pyc-test-deep", str(root)], check=True)
-        mounted = True
-    c = Client(root=str(root))
-    try:
-        yield c
-    finally:
-        for cont in c.containers.list(all=True):
-            cont.remove(force=True)
-        run_root = c._runtime.run_root
-        if os.path.isdir(run_root) and _no_mounts_below(run_root):
-            fstree.remove(run_root)
-        if mounted:
-            subprocess.run(["umount", str(root)], check=True)
-        else:
-            fstree.remove(str(root))
-
 
 def built(client, busybox):
     c = client.containers.run(busybox.id, ["sh", "-c", BUILD], detach=True)

@@ -13,30 +13,6 @@ from pycontainer import errors
 from pycontainer.image import busybox_rootfs_tar
 
 
-@pytest.fixture
-def fresh_client(tmp_path):
-    """A Client on its own new store (prune and counts need a store of their own)."""
-    from pycontainer import Client
-
-    root = tmp_path / "fresh"
-    root.mkdir()
-    mounted = False
-    if _fstype(root) not in OVERLAY_UPPER_FS:
-        subprocess.run(["mount", "-t", "tmpfs", "pyc-test-fresh", str(root)], check=True)
-        mounted = True
-    c = Client(root=str(root))
-    try:
-        yield c
-    finally:
-        for cont in c.containers.list(all=True):
-            cont.remove(force=True)
-        run_root = c._runtime.run_root
-        if os.path.isdir(run_root) and _no_mounts_below(run_root):
-            shutil.rmtree(run_root, ignore_errors=True)
-        if mounted:
-            subprocess.run(["umount", str(root)], check=True)
-
-
 def sh(client, image, script):
     return client.containers.run(image, ["sh", "-c", script], remove=True).decode()
 
