@@ -10,7 +10,7 @@ import tempfile
 import leakcheck
 import pytest
 
-from test_images import fresh_client, run_and_commit  # noqa: F401 (fixture)
+from test_images import run_and_commit
 
 try:
     import zstandard
