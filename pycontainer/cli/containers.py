@@ -128,16 +128,8 @@ UPDATE_FLAGS = (("memory", "mem_limit"), ("memory_swap", "memswap_limit"),
 
 def args_update(p):
     a = p.add_argument
-    a("-m", "--memory", metavar="bytes", help="Memory limit")
-    a("--memory-swap", metavar="bytes", help="Swap limit equal to memory plus swap: -1 to "
-      "enable unlimited swap")
-    a("--cpus", metavar="decimal", help="Number of CPUs")
-    a("-c", "--cpu-shares", type=int, metavar="int", help="CPU shares (relative weight)")
-    a("--cpu-quota", type=int, metavar="int", help="Limit CPU CFS quota")
-    a("--cpu-period", type=int, metavar="int", help="Limit CPU CFS period")
-    a("--cpuset-cpus", metavar="string", help="CPUs in which to allow execution (0-3, 0,1)")
-    a("--pids-limit", type=int, metavar="int", help="Tune container pids limit (-1 for "
-      "unlimited)")
+    from .run import add_limits
+    add_limits(a)
     a("--restart", metavar="string", help="(not supported yet)")
     _targets(p)
 

@@ -49,16 +49,7 @@ def _common(p):
     a("-w", "--workdir", help="Working directory inside the container")
     a("--entrypoint", help="Overwrite the default ENTRYPOINT of the image")
     a("-h", "--hostname", help="Container host name")
-    a("-m", "--memory", metavar="bytes", help="Memory limit (e.g. 64m)")
-    a("--memory-swap", metavar="bytes",
-      help="Swap limit equal to memory plus swap: -1 to enable unlimited swap")
-    a("--cpus", metavar="decimal", help="Number of CPUs")
-    a("-c", "--cpu-shares", type=int, metavar="int", help="CPU shares (relative weight)")
-    a("--cpu-quota", type=int, metavar="int", help="Limit CPU CFS quota")
-    a("--cpu-period", type=int, metavar="int", help="Limit CPU CFS period")
-    a("--cpuset-cpus", metavar="string", help="CPUs in which to allow execution (0-3, 0,1)")
-    a("--pids-limit", type=int, metavar="int", help="Tune container pids limit (-1 for "
-      "unlimited)")
+    add_limits(a)
     a("--restart", default=None, metavar="string",
       help="Restart policy to apply when a container exits (no, always, on-failure[:N], "
            "unless-stopped)")
@@ -445,3 +436,17 @@ def _run_monitored(ctx, ref, cmd, kw):
         out.write(chunk)
         out.flush()
     return containers.wait(cid)
+
+
+def add_limits(a):
+    """The resource flags ``run``/``create`` and ``update`` share."""
+    a("-m", "--memory", metavar="bytes", help="Memory limit (e.g. 64m)")
+    a("--memory-swap", metavar="bytes",
+      help="Swap limit equal to memory plus swap: -1 to enable unlimited swap")
+    a("--cpus", metavar="decimal", help="Number of CPUs")
+    a("-c", "--cpu-shares", type=int, metavar="int", help="CPU shares (relative weight)")
+    a("--cpu-quota", type=int, metavar="int", help="Limit CPU CFS quota")
+    a("--cpu-period", type=int, metavar="int", help="Limit CPU CFS period")
+    a("--cpuset-cpus", metavar="string", help="CPUs in which to allow execution (0-3, 0,1)")
+    a("--pids-limit", type=int, metavar="int", help="Tune container pids limit (-1 for "
+      "unlimited)")
