@@ -260,7 +260,7 @@ static void write_state(struct mon *m, const char *status, pid_t pid, int code, 
     json_raw(&j, ", \"FinishedAt\": ");
     json_str(&j, fin, 0);
     json_raw(&j, ", \"Error\": ");
-    json_str(&j, error ? error : "", 2);     /* cut a long one: 2 for "}\n" */
+    json_str(&j, error ? error : "", 3);     /* cut a long one: "}\n" and vsnprintf's NUL */
     json_raw(&j, "}\n");
     if (!j.full)
         write_atomic(m->paths[PYC_MON_RUNJSON], j.buf, j.len);
