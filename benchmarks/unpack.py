@@ -4,8 +4,10 @@ Generates a ~100 MB root filesystem (many small files plus a few large
 incompressible ones, in two layers), then times, on the same input and the
 same disk, with a warm page cache:
 
-* layer unpack: ``extract_layer`` alone, ``ImageStore.stage_layer`` (hash +
-  keep the tar + unpack) of the plain and the gzip layer, and GNU ``tar -x``;
+* layer unpack: ``extract_layer`` alone and GNU ``tar -x`` of the same layer
+  (``--small`` small files plus ``--big-mb`` in a few large ones), plain and
+  gzip, with their ratio; ``ImageStore.stage_layer`` (hash + keep the tar +
+  unpack) of the plain and the gzip layer;
 * image load: ``ImageStore.load`` of the docker-archive that pycontainer
   saves, and of an OCI layout with gzip layers (made by ``skopeo copy``);
 * ``umoci unpack`` of the same OCI layout (gzip, and uncompressed layers);
@@ -15,7 +17,8 @@ same disk, with a warm page cache:
 
 Prints medians (and MB/s, files/s over the uncompressed layer bytes).
 
-Usage: python benchmarks/unpack.py [--runs 5] [--small 12000] [--big-mb 40] [--dir /var/tmp]
+Usage: python benchmarks/unpack.py [--runs 5] [--small 20000] [--big-mb 40] [--dir /var/tmp]
+                                  [--unpack-only]
 """
 import argparse
 import gzip
@@ -36,7 +39,8 @@ from pycontainer.image import ImageStore, extract_layer, parse_reference  # noqa
 
 
 def make_layers(small, big_mb, seed=1):
-    """Two layer tars: ``small`` files of 0.5-8 KiB, 40 a directory, and big files."""
+    """Two layer tars: ``small`` files of 0.5-8 KiB, 40 a directory, and big
+    files; and one ``mixed`` tar of both (the layer that ours and GNU tar race on)."""
     rnd = random.Random(seed)
     text = (b"pycontainer benchmark line of text that compresses like source code\n" * 200)
 
@@ -60,7 +64,17 @@ def make_layers(small, big_mb, seed=1):
             add(tf, f"opt/big/blob{n}.bin", rnd.randbytes(size), 0o755)
             left -= size
             n += 1
-    return [one.getvalue(), two.getvalue()], small + n
+    # The small files' tar without its end blocks, then the big files' tar.
+    mixed = _strip_end(one.getvalue()) + two.getvalue()
+    return [one.getvalue(), two.getvalue()], small + n, mixed
+
+
+def _strip_end(tar):
+    """A tar's bytes without the zero blocks that end it."""
+    end = len(tar)
+    while end >= 512 and tar[end - 512:end] == bytes(512):
+        end -= 512
+    return tar[:end]
 
 
 def run(*argv):
@@ -105,6 +119,15 @@ def measure(cases, runs):
         case.reset()
 
 
+def ratio(ours, peer):
+    """Line saying how many times the peer's rate ours reaches (per file)."""
+    if ours.error or peer.error:
+        return
+    a, b = statistics.median(ours.times), statistics.median(peer.times)
+    print(f"  ratio {ours.name} / {peer.name}: {a / b:.2f}x the time per file "
+          f"({ours.nfiles / a:.0f} vs {peer.nfiles / b:.0f} files/s)")
+
+
 def report(cases):
     for case in cases:
         if case.error:
@@ -118,16 +141,18 @@ def report(cases):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=5)
-    ap.add_argument("--small", type=int, default=12000, help="number of small files")
+    ap.add_argument("--small", type=int, default=20000, help="number of small files")
     ap.add_argument("--big-mb", type=int, default=40, help="MiB of large files")
     ap.add_argument("--dir", default="/var/tmp",
                     help="where to work, the same disk for all (/dev/shm: no disk at all)")
+    ap.add_argument("--unpack-only", action="store_true",
+                    help="only the layer unpack figures (no image load, skopeo, umoci)")
     args = ap.parse_args()
 
     work = tempfile.mkdtemp(prefix="pyc-bench-unpack-", dir=args.dir)
     try:
         t0 = time.perf_counter()
-        layers, files = make_layers(args.small, args.big_mb)
+        layers, files, mixed = make_layers(args.small, args.big_mb)
         total, n0 = sum(len(x) for x in layers), args.small
         fs = subprocess.run(["stat", "-f", "-c", "%T", work], capture_output=True,
                             text=True).stdout.strip()
@@ -142,6 +167,11 @@ def main():
         gz = os.path.join(work, "layer0.tar.gz")
         with open(gz, "wb") as f:
             f.write(gzip.compress(layers[0], compresslevel=6))
+        mix, mix_gz = os.path.join(work, "mixed.tar"), os.path.join(work, "mixed.tar.gz")
+        with open(mix, "wb") as f:
+            f.write(mixed)
+        with open(mix_gz, "wb") as f:
+            f.write(gzip.compress(mixed, compresslevel=6))
         out = os.path.join(work, "out")
         store = ImageStore(os.path.join(work, "store"))
         staged = []
@@ -156,13 +186,33 @@ def main():
             store.discard(staged)
             staged.clear()
 
+        def ours(path):
+            def go():
+                with open(path, "rb") as f:
+                    extract_layer(f, out)
+            return go
+
+        def gnu(path, *flags):
+            return lambda: (os.mkdir(out), run("tar", *flags, "-xf", path, "-C", out))
+
         small = len(layers[0])
+        race = [
+            Case("extract_layer (mixed, plain)", ours(mix), lambda: rm(out), len(mixed), files),
+            Case("tar -xf (GNU tar, mixed, plain)", gnu(mix), lambda: rm(out), len(mixed), files),
+            Case("extract_layer (mixed, gzip)", ours(mix_gz), lambda: rm(out), len(mixed),
+                 files),
+            Case("tar -xzf (GNU tar, mixed, gzip)", gnu(mix_gz, "-z"), lambda: rm(out),
+                 len(mixed), files),
+        ]
+        measure(race, args.runs)
+        print(f"\nours against GNU tar ({len(mixed) / 1e6:.1f} MB layer: {n0} small files "
+              f"and {files - n0} large ones):")
+        report(race)
+        ratio(race[0], race[1])
+        ratio(race[2], race[3])
+        if args.unpack_only:
+            return
         unpack_cases = [
-            Case("extract_layer (small files)",
-                 lambda: extract_layer(open(paths[0], "rb"), out), lambda: rm(out), small, n0),
-            Case("tar -xf (GNU tar, small files)",
-                 lambda: (os.mkdir(out), run("tar", "-xf", paths[0], "-C", out)),
-                 lambda: rm(out), small, n0),
             Case("ImageStore.stage_layer (small files, plain)", stage(paths[0]), unstage,
                  small, n0),
             Case("ImageStore.stage_layer (small files, gzip)", stage(gz), unstage, small, n0),
