@@ -172,6 +172,81 @@ int pyc_userns_create(const char *uid_map, const char *gid_map, const char *bind
 int pyc_openat2(int dirfd, const char *path, uint64_t flags, uint64_t mode,
                 uint64_t resolve);
 
+/* Layer tar extraction (untar.c): one struct per layer, fed the decompressed
+ * stream in chunks.  Python sets the "in" fields, reads the "out" ones. */
+struct pyc_untar_priv;
+struct pyc_untar {
+    int root_fd;                /* in: the layer root (an empty dir) */
+    int granted;                /* in: the entry stopped at PYC_UT_BUDGET is accounted */
+    int64_t max_entries;        /* in */
+    int64_t allow_content;      /* in: file content that may be taken without asking */
+    int64_t allow_disk;         /* in: bytes that may be written without asking */
+    int64_t entry_cost;         /* in: disk an entry takes besides its content */
+    int64_t used_content;       /* out: taken since Python last zeroed it */
+    int64_t used_disk;          /* out: likewise */
+    int64_t size, files, entries;   /* out: content bytes, entries made, members seen */
+    int64_t want;               /* out: PYC_UT_BUDGET / PYC_UT_E_EXTSIZE: the size asked */
+    int why;                    /* out: PYC_UT_E_* with PYC_UT_IMAGE */
+    int err;                    /* out: errno with PYC_UT_E_XATTR */
+    const char *name;           /* out: the member's raw name, NULL between members */
+    uint32_t name_len;
+    const char *link;           /* out: its raw link target */
+    uint32_t link_len;
+    const char *detail;         /* out: the path or name a reason is about */
+    uint32_t detail_len;
+    const char *dirs;           /* out: {u32 len, u32 mode, i64 sec, u32 nsec, u32 0, path} */
+    uint64_t dirs_len;
+    struct pyc_untar_priv *priv;
+};
+
+/* Returns of pyc_untar_feed / pyc_untar_eof (or -errno, the member in name). */
+#define PYC_UT_MORE    0        /* all taken: feed more */
+#define PYC_UT_END     1        /* end of the archive; *used bytes were tar */
+#define PYC_UT_BUDGET  2        /* the next entry needs want more bytes: grant, feed the rest */
+#define PYC_UT_IMAGE   3        /* the layer is at fault: why */
+
+/* Reasons (why); PYC_UT_E_HL_TARGET is or-ed to one about a hard link's target. */
+#define PYC_UT_E_CHECKSUM     16
+#define PYC_UT_E_HEADER       17
+#define PYC_UT_E_TRUNCATED    18
+#define PYC_UT_E_EMPTY        19
+#define PYC_UT_E_EXTSIZE      20
+#define PYC_UT_E_EXTBAD       21
+#define PYC_UT_E_ENTRIES      22
+#define PYC_UT_E_SPARSE       23
+#define PYC_UT_E_CLIMB        24
+#define PYC_UT_E_NUL          25
+#define PYC_UT_E_ROOT_TYPE    26
+#define PYC_UT_E_ROOT_DUP     27
+#define PYC_UT_E_NOTDIR       28
+#define PYC_UT_E_THROUGH_LINK 29
+#define PYC_UT_E_LOOP         30
+#define PYC_UT_E_MISSING      31
+#define PYC_UT_E_REPLACE_DIR  32
+#define PYC_UT_E_DUP          33
+#define PYC_UT_E_EMPTY_LINK   34
+#define PYC_UT_E_LINK_NUL     35
+#define PYC_UT_E_HL_ROOT      36
+#define PYC_UT_E_HL_MISSING   37
+#define PYC_UT_E_HL_NOTREG    38
+#define PYC_UT_E_WH_META      39
+#define PYC_UT_E_WH_NAME      40
+#define PYC_UT_E_WH_CONFLICT  41
+#define PYC_UT_E_DEVICE       42
+#define PYC_UT_E_TYPE         43
+#define PYC_UT_E_XATTR        44
+#define PYC_UT_E_OWNER        45
+#define PYC_UT_E_MTIME        46
+#define PYC_UT_E_HL_TARGET    4096
+
+int pyc_untar_init(struct pyc_untar *ut);
+/* Parse and create what buf holds; *used: how much was taken. */
+int pyc_untar_feed(struct pyc_untar *ut, const uint8_t *buf, uint64_t len, uint64_t *used);
+/* The stream ended: PYC_UT_END, or what is wrong with where it stopped. */
+int pyc_untar_eof(struct pyc_untar *ut);
+/* Close and free what init and feed made (the caller removes the files). */
+void pyc_untar_free(struct pyc_untar *ut);
+
 /* cffi: end */
 
 #endif

@@ -59,18 +59,17 @@ success and removed on failure.
 """
 
 import bz2
-import errno
 import gzip
 import lzma
 import os
-import stat
+import struct
 import tarfile
 import tempfile
 import zlib
-from collections import deque
 from dataclasses import dataclass
 
 from pycontainer import fstree
+from pycontainer._core import check, ffi, lib
 from pycontainer.errors import Conflict, ImageError, ImageTooLarge, PyContainerError
 from pycontainer.image.limits import (DEFAULT_MAX_ENTRIES, DEFAULT_MAX_LAYER_SIZE, Budget,
                                       Limits, disk_op, storage_error)
@@ -79,7 +78,7 @@ MAX_HEADER_BYTES = 1 << 20
 # What may follow the end of the archive: tar writers pad to their record
 # size (10 KiB for GNU tar); more is a bomb's way to fill the blob.
 MAX_TRAILER_BYTES = 1 << 20
-MAX_SYMLINKS = 40
+MAX_SYMLINKS = 40   # as csrc/untar.c's MAX_LINKS
 # Stream slack per member (header, extended header, padding).
 _PER_ENTRY_OVERHEAD = 2048
 # Disk an entry takes besides its content (inode, directory entry, a block).
@@ -295,365 +294,168 @@ def clean_name(name):
     return parts
 
 
-def _joined(names, comp):
-    # Only for messages: joining at every step of a deep walk costs O(depth) each.
-    return "/".join(names + [comp])
+_DIR_RECORD = struct.Struct("=IIqII")   # csrc/pyc.h: struct pyc_untar's dirs
+_UNBOUNDED = 1 << 62
 
 
-class _Extractor:
+def _reasons():
+    """What each PYC_UT_E_* of csrc/untar.c says: text, or f(detail, untar)."""
+    return {
+        lib.PYC_UT_E_CHECKSUM: "not a valid tar archive: bad checksum",
+        lib.PYC_UT_E_HEADER: "not a valid tar archive: invalid header",
+        lib.PYC_UT_E_TRUNCATED: "not a valid tar archive: unexpected end of data",
+        lib.PYC_UT_E_EMPTY: "not a valid tar archive: empty file",
+        lib.PYC_UT_E_EXTSIZE: lambda d, u: (f"extended tar header of {u.ut.want} bytes is "
+                                            f"larger than the {MAX_HEADER_BYTES} byte limit"),
+        lib.PYC_UT_E_EXTBAD: "not a valid tar archive: bad extended header",
+        lib.PYC_UT_E_ENTRIES: lambda d, u: f"more than {u.ut.max_entries} entries in the layer",
+        lib.PYC_UT_E_SPARSE: "sparse files are not supported",
+        lib.PYC_UT_E_CLIMB: "path climbs above the layer root",
+        lib.PYC_UT_E_NUL: "name contains a NUL byte",
+        lib.PYC_UT_E_ROOT_TYPE: "the layer root must be a directory",
+        lib.PYC_UT_E_ROOT_DUP: "duplicate entry for the layer root",
+        lib.PYC_UT_E_NOTDIR: lambda d, u: f"{d!r} is not a directory",
+        lib.PYC_UT_E_THROUGH_LINK: lambda d, u: f"path goes through the symbolic link {d!r}",
+        lib.PYC_UT_E_LOOP: "too many levels of symbolic links",
+        lib.PYC_UT_E_MISSING: lambda d, u: f"{d!r} does not exist",
+        lib.PYC_UT_E_REPLACE_DIR: "would replace a directory",
+        lib.PYC_UT_E_DUP: "duplicate entry: the path already exists in this layer",
+        lib.PYC_UT_E_EMPTY_LINK: "empty symbolic link target",
+        lib.PYC_UT_E_LINK_NUL: "symbolic link target contains a NUL byte",
+        lib.PYC_UT_E_HL_ROOT: "hard link to the layer root",
+        lib.PYC_UT_E_HL_MISSING: lambda d, u: (f"hard link target {u.link()!r} was not "
+                                               "extracted before"),
+        lib.PYC_UT_E_HL_NOTREG: lambda d, u: (f"hard link target {u.link()!r} is not a "
+                                              "regular file of this layer"),
+        lib.PYC_UT_E_WH_META: "unsupported whiteout metadata entry",
+        lib.PYC_UT_E_WH_NAME: lambda d, u: f"bad whiteout name {d!r}",
+        lib.PYC_UT_E_WH_CONFLICT: lambda d, u: (f"whiteout of {d!r} conflicts with an entry "
+                                                "of this layer"),
+        lib.PYC_UT_E_DEVICE: ("device nodes are not allowed (only the 0:0 character device "
+                              "of a whiteout)"),
+        lib.PYC_UT_E_TYPE: lambda d, u: f"unsupported tar entry type {os.fsencode(d)!r}",
+        lib.PYC_UT_E_XATTR: lambda d, u: (f"cannot set extended attribute {d!r}: "
+                                          f"{os.strerror(u.ut.err)}"),
+        lib.PYC_UT_E_OWNER: "bad owner (uid or gid out of range)",
+        lib.PYC_UT_E_MTIME: "bad mtime (out of range)",
+    }
+
+
+class _Untar:
+    """One layer's extraction by the C loop (csrc/untar.c), under ``budget``.
+
+    The C counts what it takes against an allowance and stops before an
+    entry that would pass it; the caps and their messages stay here.
+    """
+
+    _why = None
+
     def __init__(self, root_fd, budget):
-        self.root_fd = root_fd
         self.budget = budget
-        self.max_entries = budget.limits.max_layer_entries
-        self.size = 0
-        self.entries = 0
-        self.files = 0
-        self.implicit = set()  # (dev, ino) of parents created on the way
-        self.regular = set()  # (dev, ino) of regular files extracted
-        self.dirs = []  # (components, mode, mtime), applied at the end
-        self.root_meta = None
-        self._last = None  # (parts, fd, resolved) of the last parent dir
-
-    def parent(self, parts):
-        """Open (creating) the parent dir of an entry; kept open for the next one.
-
-        Reuse is safe: no entry removes or replaces a directory (a second
-        entry for an existing path is refused), so a resolved dir stays put.
-        Tars list entries directory by directory, so most lookups are hits.
-        """
-        key = tuple(parts)
-        if self._last is None or self._last[0] != key:
-            fd, resolved = self._below_last(key)
-            if fd is None:
-                fd, resolved = self.walk(parts, create=True, follow=True)
-            self.close()
-            self._last = (key, fd, resolved)
-        return self._last[1], list(self._last[2])
-
-    def _below_last(self, key):
-        """The dir one level below the last parent, as a walk would resolve it
-        (a plain subdirectory of a resolved dir): deep trees cost O(1) a level."""
-        last = self._last
-        if last is None or key[:-1] != last[0] or key[-1] in ("", ".", ".."):
-            return None, None
-        try:
-            return os.open(key[-1], _DIR_FLAGS, dir_fd=last[1]), last[2] + [key[-1]]
-        except OSError:
-            return None, None   # missing or a link: the full walk decides
+        self.ut = ffi.new("struct pyc_untar *")
+        self.ut.root_fd = root_fd
+        self.ut.max_entries = budget.limits.max_layer_entries
+        self.ut.entry_cost = _ENTRY_COST
+        check(lib.pyc_untar_init(self.ut), "extract the layer")
+        self.used = ffi.new("uint64_t *")
+        if _Untar._why is None:
+            _Untar._why = _reasons()
 
     def close(self):
-        if self._last is not None:
-            os.close(self._last[1])
-            self._last = None
+        lib.pyc_untar_free(self.ut)
 
-    # -- path resolution -------------------------------------------------
-
-    def walk(self, parts, *, create, follow):
-        """Open the directory named by ``parts`` inside the root.
-
-        Returns an O_PATH fd and the resolved components (free of links).
-        Raises ValueError with the reason when that is not possible.
-        """
-        fds = [self.root_fd]
-        names = []
-        pending = deque(parts)
-        links = 0
-        try:
-            while pending:
-                comp = pending.popleft()
-                if comp in ("", "."):
-                    continue
-                if comp == "..":
-                    if len(fds) > 1:  # ".." stops at the layer root
-                        os.close(fds.pop())
-                        names.pop()
-                    continue
-                cur = fds[-1]
-                try:
-                    fd = os.open(comp, _DIR_FLAGS, dir_fd=cur)
-                except FileNotFoundError:
-                    if not create:
-                        raise ValueError(f"{_joined(names, comp)!r} does not exist") from None
-                    os.mkdir(comp, 0o755, dir_fd=cur)
-                    fd = os.open(comp, _RDIR | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=cur)
-                    try:
-                        os.chmod(fd, 0o755)  # whatever the umask
-                        st = os.fstat(fd)
-                    finally:
-                        os.close(fd)
-                    self.implicit.add((st.st_dev, st.st_ino))
-                    fd = os.open(comp, _DIR_FLAGS, dir_fd=cur)
-                except OSError as e:
-                    if e.errno not in (errno.ENOTDIR, errno.ELOOP):
-                        raise
-                    if not stat.S_ISLNK(os.lstat(comp, dir_fd=cur).st_mode):
-                        raise ValueError(f"{_joined(names, comp)!r} is not a directory") from None
-                    if not follow:
-                        raise ValueError(f"path goes through the symbolic link {_joined(names, comp)!r}") from None
-                    links += 1
-                    if links > MAX_SYMLINKS:
-                        raise ValueError("too many levels of symbolic links") from None
-                    target = os.readlink(comp, dir_fd=cur)
-                    if target.startswith("/"):
-                        # Absolute link text means the layer root.
-                        while len(fds) > 1:
-                            os.close(fds.pop())
-                        names.clear()
-                    pending.extendleft(reversed(target.split("/")))
-                    continue
-                fds.append(fd)
-                names.append(comp)
-            fd = fds.pop() if len(fds) > 1 else os.open(".", _DIR_FLAGS, dir_fd=self.root_fd)
-            return fd, names
-        finally:
-            for fd in fds[1:]:
-                os.close(fd)
-
-    # -- members ---------------------------------------------------------
-
-    def add(self, tf, member):
-        self.entries += 1
-        if self.entries > self.max_entries:
-            raise ValueError(f"more than {self.max_entries} entries in the layer")
-        if member.issparse():
-            raise ValueError("sparse files are not supported")
-        self.budget.reserve(_ENTRY_COST, f"layer entry {member.name!r}")
-        parts = clean_name(member.name)
-        if not parts:
-            return self._root(member)
-        if parts[0].startswith(WHITEOUT_META_PREFIX) and parts != [WHITEOUT_OPAQUE]:
-            return  # old AUFS metadata (.wh..wh.plnk/...), meaningless for overlay
-        base = parts[-1]
-        if base.startswith(WHITEOUT_PREFIX):
-            return self._whiteout(member, parts)
-        # Before anything is written: a cap passed stops here.
-        if member.isreg():
-            self.budget.take(member.size, f"layer entry {member.name!r}")
-        parent, resolved = self.parent(parts[:-1])
-        if self._claim(parent, base, member, resolved):
-            return
-        if member.isreg():
-            self._file(tf, member, parent, base)
-        elif member.isdir():
-            os.mkdir(base, 0o700, dir_fd=parent)
-            _apply(parent, base, member, _RDIR, full=False)
-            self.dirs.append((resolved + [base], member.mode, member.mtime))
-        elif member.issym():
-            self._symlink(member, parent, base)
-        elif member.islnk():
-            self._hardlink(member, parent, base)
-        elif member.isfifo():
-            os.mkfifo(base, 0o600, dir_fd=parent)
-            _apply(parent, base, member, os.O_RDONLY | os.O_NONBLOCK, full=True)
-        elif member.ischr() or member.isblk():
-            if not (member.ischr() and member.devmajor == 0 and member.devminor == 0):
-                raise ValueError("device nodes are not allowed (only the 0:0 "
-                                 "character device of a whiteout)")
-            _mknod_whiteout(parent, base, member)
-        else:
-            raise ValueError(f"unsupported tar entry type {member.type!r}")
-        self.files += 1
-
-    def _root(self, member):
-        if not member.isdir():
-            raise ValueError("the layer root must be a directory")
-        if self.root_meta is not None:
-            raise ValueError("duplicate entry for the layer root")
-        _apply(self.root_fd, ".", member, _RDIR, full=False)
-        self.root_meta = member
-
-    def _claim(self, parent, base, member, resolved):
-        """Refuse an existing path; True when an implicit parent got its entry."""
-        try:
-            st = os.lstat(base, dir_fd=parent)
-        except FileNotFoundError:
-            return False
-        if stat.S_ISDIR(st.st_mode):
-            key = (st.st_dev, st.st_ino)
-            if member.isdir() and key in self.implicit:
-                self.implicit.discard(key)
-                _apply(parent, base, member, _RDIR, full=False)
-                self.dirs.append((resolved + [base], member.mode, member.mtime))
-                self.files += 1
+    def feed(self, data):
+        """Extract what ``data`` holds; True once the archive has ended."""
+        buf, off, n = ffi.from_buffer(data), 0, len(data)
+        while True:
+            content, disk = self.budget.allowance()
+            self.ut.allow_content = min(content, _UNBOUNDED)
+            self.ut.allow_disk = _UNBOUNDED if disk is None else min(disk, _UNBOUNDED)
+            rc = lib.pyc_untar_feed(self.ut, buf + off, n - off, self.used)
+            off += self.used[0]
+            self._sync()
+            if rc == lib.PYC_UT_MORE:
+                return False
+            if rc == lib.PYC_UT_END:
                 return True
-            if not member.isdir():
-                raise ValueError("would replace a directory")
-        raise ValueError("duplicate entry: the path already exists in this layer")
+            if rc != lib.PYC_UT_BUDGET:
+                raise self.error(rc)
+            what = f"layer entry {self.name()!r}"
+            want = self.ut.want
+            self.budget.reserve(_ENTRY_COST, what)
+            self.budget.take(want, what)     # a cap passed stops here
+            self.budget.reserve(want, what)
+            self.ut.granted = 1
 
-    def _file(self, tf, member, parent, base):
-        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
-        fd = os.open(base, flags, 0o600, dir_fd=parent)
-        try:
-            src = tf.extractfile(member)
-            left = member.size
-            while left > 0:
-                chunk = src.read(min(left, _CHUNK))
-                if not chunk:
-                    raise ValueError("unexpected end of data")
-                self.budget.reserve(len(chunk), f"layer entry {member.name!r}")
-                _write_all(fd, chunk)
-                left -= len(chunk)
-            self.size += member.size
-            _meta(fd, member)
-            st = os.fstat(fd)
-            self.regular.add((st.st_dev, st.st_ino))
-        finally:
-            os.close(fd)
+    def eof(self):
+        rc = lib.pyc_untar_eof(self.ut)
+        if rc != lib.PYC_UT_END:
+            raise self.error(rc)
 
-    def _symlink(self, member, parent, base):
-        target = member.linkname
-        if not target:
-            raise ValueError("empty symbolic link target")
-        if "\x00" in target:
-            raise ValueError("symbolic link target contains a NUL byte")
-        os.symlink(target, base, dir_fd=parent)
-        _check_ids(member)
-        os.chown(base, member.uid, member.gid, dir_fd=parent, follow_symlinks=False)
-        ns = _ns(member.mtime)
-        os.utime(base, ns=(ns, ns), dir_fd=parent, follow_symlinks=False)
+    def _sync(self):
+        """Count what the C took since the last call (within its allowance)."""
+        ut = self.ut
+        if ut.used_content or ut.used_disk:
+            self.budget.take(ut.used_content, "the layer")
+            self.budget.reserve(ut.used_disk, "the layer")
+            ut.used_content = ut.used_disk = 0
 
-    def _hardlink(self, member, parent, base):
-        tparts = clean_name(member.linkname)
-        if not tparts:
-            raise ValueError("hard link to the layer root")
-        try:
-            tparent, _ = self.walk(tparts[:-1], create=False, follow=True)
-        except ValueError as e:
-            raise ValueError(f"hard link target {member.linkname!r}: {e}") from None
-        try:
-            try:
-                st = os.lstat(tparts[-1], dir_fd=tparent)
-            except FileNotFoundError:
-                raise ValueError(f"hard link target {member.linkname!r} was not "
-                                 "extracted before") from None
-            if not stat.S_ISREG(st.st_mode) or (st.st_dev, st.st_ino) not in self.regular:
-                raise ValueError(f"hard link target {member.linkname!r} is not a regular "
-                                 "file of this layer")
-            os.link(tparts[-1], base, src_dir_fd=tparent, dst_dir_fd=parent,
-                    follow_symlinks=False)
-        finally:
-            os.close(tparent)
+    def name(self):
+        ut = self.ut
+        return None if ut.name == ffi.NULL else os.fsdecode(ffi.unpack(ut.name, ut.name_len))
 
-    def _whiteout(self, member, parts):
-        base = parts[-1]
-        if base.startswith(WHITEOUT_META_PREFIX) and base != WHITEOUT_OPAQUE:
-            raise ValueError("unsupported whiteout metadata entry")
-        name = base[len(WHITEOUT_PREFIX):]
-        if base != WHITEOUT_OPAQUE and (name in ("", ".", "..") or "/" in name):
-            raise ValueError(f"bad whiteout name {name!r}")
-        # Whiteouts never go through a link: they would hide or mark a
-        # directory other than the one the layer names.
-        fd, resolved = self.parent(parts[:-1])
-        if resolved == parts[:-1]:      # reached without a link (cached: deep trees)
-            parent = os.dup(fd)
-        else:
-            parent, _ = self.walk(parts[:-1], create=True, follow=False)
-        try:
-            if base == WHITEOUT_OPAQUE:
-                fd = os.open(".", _RDIR | os.O_CLOEXEC, dir_fd=parent)
-                try:
-                    os.setxattr(fd, OPAQUE_XATTR, b"y")
-                finally:
-                    os.close(fd)
-            else:
-                try:
-                    os.lstat(name, dir_fd=parent)
-                except FileNotFoundError:
-                    pass
-                else:
-                    raise ValueError(f"whiteout of {name!r} conflicts with an entry "
-                                     "of this layer")
-                _mknod_whiteout(parent, name, member)
-            self.files += 1
-        finally:
-            os.close(parent)
+    def link(self):
+        return os.fsdecode(ffi.unpack(self.ut.link, self.ut.link_len))
 
-    def finish(self):
+    def error(self, rc):
+        name = self.name()
+        where = f"layer entry {name!r}" if name is not None else "layer"
+        if rc < 0:
+            err = OSError(-rc, os.strerror(-rc))
+            return storage_error(err, where) or ImageError(f"{where}: {err.strerror}")
+        why = self.ut.why
+        prefix = ""
+        if why & lib.PYC_UT_E_HL_TARGET:
+            why &= ~lib.PYC_UT_E_HL_TARGET
+            prefix = f"hard link target {self.link()!r}: "
+        text = self._why.get(why, f"error {why}")
+        if callable(text):
+            ut = self.ut
+            detail = b"" if ut.detail == ffi.NULL else ffi.unpack(ut.detail, ut.detail_len)
+            text = text(os.fsdecode(detail), self)
+        return ImageError(f"{where}: {prefix}{text}")
+
+    def finish(self, root_fd):
         """Apply directory modes and mtimes once nothing more is written."""
-        with fstree.DirStack(os.dup(self.root_fd)) as at:  # no walk from the root each time
-            for parts, mode, mtime in reversed(self.dirs):
-                at.goto(parts[:-1])
-                fd = os.open(parts[-1], _RDIR | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=at.fd)
-                try:
-                    os.chmod(fd, mode & 0o7777)
-                    _utime_fd(fd, mtime)
-                finally:
-                    os.close(fd)
-        fd = os.open(".", _RDIR | os.O_CLOEXEC, dir_fd=self.root_fd)
-        try:
-            if self.root_meta is not None:
-                os.chmod(fd, self.root_meta.mode & 0o7777)
-                _utime_fd(fd, self.root_meta.mtime)
+        ut = self.ut
+        recs = ffi.unpack(ut.dirs, ut.dirs_len) if ut.dirs_len else b""
+        dirs, root, off = [], None, 0
+        while off < len(recs):
+            n, mode, sec, nsec, _ = _DIR_RECORD.unpack_from(recs, off)
+            off += _DIR_RECORD.size
+            meta = (mode, sec * 1_000_000_000 + nsec)
+            if n:
+                dirs.append((recs[off:off + n].split(b"/"), meta))
             else:
-                os.chmod(fd, 0o755)
-        finally:
-            os.close(fd)
+                root = meta
+            off += n
+        with fstree.DirStack(os.dup(root_fd)) as at:  # no walk from the root each time
+            for parts, meta in reversed(dirs):
+                at.goto(parts[:-1])
+                _set_dir(os.open(parts[-1], _RDIR | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=at.fd),
+                         meta)
+        _set_dir(os.open(".", _RDIR | os.O_CLOEXEC, dir_fd=root_fd), root or (0o755, None))
+        return LayerStats(ut.size, ut.files)
 
 
-def _write_all(fd, data):
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view):]
-
-
-def _check_ids(member):
-    if not (0 <= member.uid < 2**32 - 1 and 0 <= member.gid < 2**32 - 1):
-        raise ValueError(f"bad owner {member.uid}:{member.gid}")
-
-
-def _ns(mtime):
+def _set_dir(fd, meta):
+    mode, ns = meta
     try:
-        ns = int(mtime * 1_000_000_000)
-    except (OverflowError, ValueError, TypeError):
-        raise ValueError(f"bad mtime {mtime!r}") from None
-    if not -(2**63) <= ns < 2**63:
-        raise ValueError(f"bad mtime {mtime!r}")
-    return ns
-
-
-def _utime_fd(fd, mtime):
-    os.utime(fd, ns=(_ns(mtime),) * 2)
-
-
-def _owner(fd, member):
-    _check_ids(member)
-    os.chown(fd, member.uid, member.gid)
-    _set_xattrs(fd, member)
-
-
-def _meta(fd, member):
-    # chown first: it clears setuid/setgid, which chmod then restores.
-    _owner(fd, member)
-    os.chmod(fd, member.mode & 0o7777)
-    _utime_fd(fd, member.mtime)
-
-
-def _apply(parent, name, member, flags, full):
-    """Set owner and xattrs (and mode and mtime when ``full``) of a new entry."""
-    fd = os.open(name, flags | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=parent)
-    try:
-        (_meta if full else _owner)(fd, member)
+        os.chmod(fd, mode)
+        if ns is not None:
+            os.utime(fd, ns=(ns, ns))
     finally:
         os.close(fd)
-
-
-def _mknod_whiteout(parent, name, member):
-    _check_ids(member)
-    os.mknod(name, stat.S_IFCHR, os.makedev(0, 0), dir_fd=parent)
-    os.chown(name, member.uid, member.gid, dir_fd=parent, follow_symlinks=False)
-
-
-def _set_xattrs(fd, member):
-    for key, value in member.pax_headers.items():
-        if not key.startswith(_XATTR_PAX_PREFIX):
-            continue
-        attr = key[len(_XATTR_PAX_PREFIX):]
-        if not attr or attr.startswith(_DROPPED_XATTRS):
-            continue
-        try:
-            os.setxattr(fd, attr, value.encode("utf-8", "surrogateescape"))
-        except OSError as e:
-            raise ValueError(f"cannot set extended attribute {attr!r}: {e.strerror}") from None
 
 
 def extract_layer(fileobj, dest_dir, *, max_layer_size=DEFAULT_MAX_LAYER_SIZE,
@@ -707,34 +509,26 @@ def extract_layer(fileobj, dest_dir, *, max_layer_size=DEFAULT_MAX_LAYER_SIZE,
 def _extract_into(fileobj, tmp, budget):
     stream = fileobj if isinstance(fileobj, LayerStream) else layer_stream(fileobj, budget.limits)
     root_fd = os.open(tmp, _DIR_FLAGS)
-    name = None
-    ex = _Extractor(root_fd, budget)
+    untar = None
     try:
-        with tarfile.open(fileobj=stream, mode="r|", tarinfo=_TarInfo) as tf:
-            while True:
-                name = None
-                member = tf.next()
-                if member is None:
-                    break
-                name = member.name
-                ex.add(tf, member)
-            stream.end_of_archive()
-            ex.finish()
-        return LayerStats(ex.size, ex.files)
-    except (ValueError, OSError, tarfile.TarError) as e:
+        untar = _Untar(root_fd, budget)
+        while True:
+            data = stream.read(_CHUNK)
+            if not data:
+                untar.eof()
+                break
+            if untar.feed(data):
+                break
+        stream.end_of_archive()
+        return untar.finish(root_fd)
+    except OSError as e:
         if isinstance(e, PyContainerError):
             raise                   # StorageError from the stream or the budget
-        where = f"layer entry {name!r}" if name is not None else "layer"
-        err = storage_error(e, where)
+        err = storage_error(e, "layer")
         if err is not None:
             raise err from e
-        if isinstance(e, tarfile.TarError):
-            why = f"not a valid tar archive: {e}"
-        elif isinstance(e, OSError):
-            why = f"{e.strerror or e}"
-        else:
-            why = str(e)
-        raise ImageError(f"{where}: {why}") from None
+        raise ImageError(f"layer: {e.strerror or e}") from None
     finally:
-        ex.close()
+        if untar is not None:
+            untar.close()
         os.close(root_fd)

@@ -101,6 +101,16 @@ class Budget:
         self.image += size
         self.fits(2 * size, what)
 
+    def allowance(self):
+        """(content, disk): what :meth:`take` and :meth:`reserve` let through
+        now without a check (disk None: unchecked). A writer that counts by
+        itself (the C extractor) stops past either and asks again."""
+        lim = self.limits
+        content = min(lim.max_layer_size - self.layer, lim.max_image_size - self.image)
+        if self.path is None or lim.min_free_space == 0:
+            return content, None
+        return content, self._headroom
+
     def fits(self, size, what):
         """Check that ``size`` more bytes leave the reserve free; counts nothing."""
         if self.path is not None and self.limits.min_free_space != 0 and size > self._headroom:
