@@ -182,6 +182,13 @@ class _PrefixReader:
         data, self.prefix = self.prefix[:n], self.prefix[n:]
         return data
 
+    def readinto(self, b):
+        if not self.prefix and hasattr(self.raw, "readinto"):
+            return self.raw.readinto(b)
+        data = self.read(len(b))
+        b[:len(data)] = data
+        return len(data)
+
 
 def open_layer_stream(fileobj, limit, sink=None, cap=None):
     """Return a reader of the uncompressed tar bytes of a layer stream.
@@ -208,7 +215,8 @@ def open_layer_stream(fileobj, limit, sink=None, cap=None):
     raw = _PrefixReader(head, fileobj)
     errors = (OSError, EOFError, zlib.error, lzma.LZMAError)
     if head.startswith(b"\x1f\x8b"):
-        stream = gzip.GzipFile(fileobj=raw, mode="rb")
+        stream, more = _gunzip(raw)
+        errors += more
     elif head.startswith(b"\x28\xb5\x2f\xfd"):
         try:
             import zstandard
@@ -224,6 +232,15 @@ def open_layer_stream(fileobj, limit, sink=None, cap=None):
     else:
         stream = raw
     return LayerStream(stream, limit, errors, sink, cap)
+
+
+def _gunzip(raw):
+    """A gzip reader: ISA-L's (about 3x zlib's speed) when installed."""
+    try:
+        from isal import igzip, isal_zlib
+    except ImportError:
+        return gzip.GzipFile(fileobj=raw, mode="rb"), ()
+    return igzip.GzipFile(fileobj=raw, mode="rb"), (isal_zlib.error,)
 
 
 def stream_limit(max_bytes, max_entries):
