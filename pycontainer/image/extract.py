@@ -50,6 +50,13 @@ compressed) into a new directory. The archive is treated as hostile:
   stream is capped, so a compression bomb stops early. After the end of the
   archive only 1 MiB more (tar writers' padding) may follow.
 
+The per-entry work is C (``csrc/untar.c``): it parses the ustar, GNU and PAX
+headers of the chunks this module reads from the stream and makes each entry
+with the ``*at`` calls, keeping the last parent directory open for the next
+entry; it releases the GIL and keeps its state in one struct per layer, so
+layers may be extracted in parallel threads. The caps, the messages and the
+final directory modes stay here.
+
 Any violation raises :class:`~pycontainer.errors.ImageError` naming the member
 and the reason (:class:`~pycontainer.errors.ImageTooLarge` for a cap). A disk
 error (ENOSPC, EIO...) raises :class:`~pycontainer.errors.StorageError` with
@@ -312,7 +319,7 @@ def clean_name(name):
 
 
 _DIR_RECORD = struct.Struct("=IIqII")   # csrc/pyc.h: struct pyc_untar's dirs
-_UNBOUNDED = 1 << 62
+_UNBOUNDED = 1 << 60    # twice it still fits the C side's int64
 
 
 def _reasons():
