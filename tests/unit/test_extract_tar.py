@@ -267,3 +267,19 @@ def test_layers_in_parallel_threads(tmp_path):
     assert errors == []
     for i in range(4):
         assert tree(tmp_path / f"t{i}") == want
+
+
+@pytest.mark.parametrize("trickle", [False, True])
+def test_budget_checked_again_every_few_mib(tmp_path, trickle):
+    """With a free space reserve the C stops every 8 MiB to have the budget
+    look at the disk again; extraction goes on where it stopped."""
+    from pycontainer.image.limits import Budget, Limits
+    entries = [(info(f"d{i // 100}/f{i}", size=4000), bytes([i % 256]) * 4000)
+               for i in range(3000)]
+    data = tar_with(entries, tarfile.PAX_FORMAT)
+    budget = Budget(Limits(min_free_space=1), path=str(tmp_path))
+    stream = Trickle(data, 1) if trickle else io.BytesIO(data)
+    stats = extract_layer(stream, tmp_path / "l", budget=budget)
+    assert (stats.size, stats.files) == (3000 * 4000, 3000)
+    assert budget.layer == budget.image == 3000 * 4000
+    assert (tmp_path / "l/d29/f2999").read_bytes() == bytes([2999 % 256]) * 4000
