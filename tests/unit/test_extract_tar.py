@@ -283,3 +283,13 @@ def test_budget_checked_again_every_few_mib(tmp_path, trickle):
     assert (stats.size, stats.files) == (3000 * 4000, 3000)
     assert budget.layer == budget.image == 3000 * 4000
     assert (tmp_path / "l/d29/f2999").read_bytes() == bytes([2999 % 256]) * 4000
+
+
+def test_no_fd_left_open(tmp_path):
+    """Every path out of the C loop, good or refused, closes what it opened."""
+    before = sorted(os.listdir("/proc/self/fd"))
+    for i, (_, data, _) in enumerate(REFUSED):
+        with pytest.raises(ImageError):
+            extract_layer(io.BytesIO(data), tmp_path / f"r{i}")
+    extract_layer(io.BytesIO(sample_layer()), tmp_path / "good")
+    assert sorted(os.listdir("/proc/self/fd")) == before
