@@ -85,7 +85,7 @@ MAX_HEADER_BYTES = 1 << 20
 # What may follow the end of the archive: tar writers pad to their record
 # size (10 KiB for GNU tar); more is a bomb's way to fill the blob.
 MAX_TRAILER_BYTES = 1 << 20
-MAX_SYMLINKS = 40   # as csrc/untar.c's MAX_LINKS
+MAX_SYMLINKS = 40   # followed per lookup (csrc/untar.h: MAX_LINKS)
 # Stream slack per member (header, extended header, padding).
 _PER_ENTRY_OVERHEAD = 2048
 # Disk an entry takes besides its content (inode, directory entry, a block).
@@ -96,8 +96,6 @@ WHITEOUT_PREFIX = ".wh."
 WHITEOUT_META_PREFIX = ".wh..wh."
 WHITEOUT_OPAQUE = ".wh..wh..opq"
 OPAQUE_XATTR = "trusted.overlay.opaque"
-_XATTR_PAX_PREFIX = "SCHILY.xattr."
-_DROPPED_XATTRS = ("trusted.overlay.", "security.")
 
 _DIR_FLAGS = os.O_PATH | os.O_NOFOLLOW | os.O_DIRECTORY | os.O_CLOEXEC
 _RDIR = os.O_RDONLY | os.O_DIRECTORY
