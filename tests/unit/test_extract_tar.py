@@ -293,3 +293,21 @@ def test_no_fd_left_open(tmp_path):
             extract_layer(io.BytesIO(data), tmp_path / f"r{i}")
     extract_layer(io.BytesIO(sample_layer()), tmp_path / "good")
     assert sorted(os.listdir("/proc/self/fd")) == before
+
+
+def test_xattrs_by_entry_type(tmp_path):
+    tar = (pax({b"SCHILY.xattr.trusted.f": b"fifo"}) + header(b"fifo", b"6")
+           + pax({b"SCHILY.xattr.user.s": b"link"}) + header(b"sym", b"2", link=b"fifo")
+           + pax({b"SCHILY.xattr.user.g": b"global"}, b"g") + header(b"plain", size=0)
+           + END)
+    extract_layer(io.BytesIO(tar), tmp_path / "l")
+    assert os.getxattr(tmp_path / "l/fifo", "trusted.f") == b"fifo"   # user.* only on files, dirs
+    assert os.listxattr(tmp_path / "l/sym", follow_symlinks=False) == []
+    assert os.listxattr(tmp_path / "l/plain") == []      # global headers are ignored
+
+
+def test_xattr_the_kernel_refuses(tmp_path):
+    tar = pax({b"SCHILY.xattr.bogus.name": b"x"}) + header(b"f") + END
+    with pytest.raises(ImageError, match="cannot set extended attribute 'bogus.name'"):
+        extract_layer(io.BytesIO(tar), tmp_path / "l")
+    assert os.listdir(tmp_path) == []
