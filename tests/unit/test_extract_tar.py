@@ -178,6 +178,9 @@ REFUSED = [
     ("gnu-longname-then-eof", header(b"././@LongLink", b"L", 10) + padded(b"long/name\0"),
      "unexpected end of data"),
     ("only-a-short-block", b"x" * 100, "not a valid tar archive"),
+    ("gnu-longname-bomb", header(b"././@LongLink", b"L", 2 << 20), "extended tar header of"),
+    ("root-twice", header(b"./", b"5") + header(b"/", b"5"), "duplicate entry for the layer root"),
+    ("mtime-out-of-range", pax({b"mtime": b"99999999999999"}) + header(b"f"), "bad mtime"),
 ]
 
 
