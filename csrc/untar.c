@@ -68,6 +68,9 @@ void pyc_untar_free(struct pyc_untar *ut)
     ut->name = ut->link = ut->detail = ut->dirs = NULL;
 }
 
+/* Count the entry against what Python allowed; past that, stop before making
+ * anything so the Budget can raise its cap's error or grant more (2 * size:
+ * the file and its copy in the layer's blob, as Budget.take checks). */
 static int ready(struct pyc_untar *ut)
 {
     struct entry *e = &ut->priv->e;
