@@ -24,6 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 #include "json.h"
+#include "io.h"
 #include "monitor.h"
 #include "../internal.h"
 
@@ -48,9 +49,6 @@ struct mon {
     int restarts;
     long long started_ns;
 };
-
-/* One start of the init: its pid, pidfd and the read ends of its stdout and stderr. */
-struct init { pid_t pid; int pidfd, out, err; };
 
 /* A failed start: the step (a plan op, or enum pyc_mon_step), its errno and,
  * for the attach step, the attach path's index. */
@@ -283,6 +281,11 @@ static void log_chunk(struct mon *m, const char *stream, const char *data, size_
     }
 }
 
+static void log_sink(void *m, const char *stream, const char *data, size_t len)
+{
+    log_chunk(m, stream, data, len);
+}
+
 static int read_oom(const char *path)
 {
     char buf[512];
@@ -349,19 +352,6 @@ static int setup(struct mon *m, pid_t pid, int sock, struct failure *f)
     }
 }
 
-static int open_pipes(int out[2], int err[2])
-{
-    if (pipe2(out, O_CLOEXEC) < 0)
-        return neg_errno();
-    if (pipe2(err, O_CLOEXEC) < 0) {
-        int e = neg_errno();
-        close(out[0]);
-        close(out[1]);
-        return e;
-    }
-    return 0;
-}
-
 /* Start the init once: 0 and *in, or -1 and f. */
 static int start(struct mon *m, struct init *in, struct failure *f)
 {
@@ -398,47 +388,6 @@ static int start(struct mon *m, struct init *in, struct failure *f)
     in->out = out[0];
     in->err = err[0];
     return 0;
-}
-
-/* Follow the init until it exits; returns its exit code (128+sig if
- * killed).  Closes its fds. */
-static int follow(struct mon *m, const struct init *in)
-{
-    struct pollfd fds[3] = { { in->out, POLLIN, 0 }, { in->err, POLLIN, 0 },
-                             { in->pidfd, POLLIN, 0 } };
-    char buf[65536];
-    int open_pipes = 2, exited = 0;
-    while (open_pipes > 0 || !exited) {
-        if (poll(fds, 3, -1) < 0) {
-            if (errno == EINTR)
-                continue;
-            break;
-        }
-        for (int i = 0; i < 2; i++) {
-            if (fds[i].fd < 0 || !fds[i].revents)
-                continue;
-            ssize_t n = read(fds[i].fd, buf, sizeof buf);
-            if (n > 0) {
-                log_chunk(m, i == 0 ? "stdout" : "stderr", buf, (size_t) n);
-            } else if (n == 0 || errno != EINTR) {
-                close(fds[i].fd);
-                fds[i].fd = -1;
-                open_pipes--;
-            }
-        }
-        if (fds[2].revents) {
-            exited = 1;
-            fds[2].fd = -1;
-        }
-    }
-    for (int i = 0; i < 2; i++)
-        if (fds[i].fd >= 0)
-            close(fds[i].fd);
-    siginfo_t si = { 0 };
-    while (waitid(P_PID, (id_t) in->pid, &si, WEXITED) < 0 && errno == EINTR)
-        ;
-    close(in->pidfd);
-    return si.si_code == CLD_EXITED ? si.si_status : 128 + si.si_status;
 }
 
 static int stop_asked(const struct mon *m)
@@ -582,7 +531,7 @@ static int run_once(struct mon *m, int *rep)
     write_state(m, "running", in.pid, 0, 0, 0, NULL);
     snprintf(text, sizeof text, "ok %d\n", (int) in.pid);
     report(rep, text);
-    return follow(m, &in);
+    return follow(&in, log_sink, m);
 }
 
 /* Run the init until it exits for good, restarting it as the input says. */
