@@ -5,9 +5,16 @@
 - exec: ``exec_run(["true"])`` in a running container, beside ``runc exec``;
 - monitor memory: private RSS (Private_Clean + Private_Dirty from
   smaps_rollup) of the monitors of N idle containers, beside podman's conmon
-  when podman is installed.
+  when podman is installed;
+- attach throughput: MB/s of ``yes`` (4 KiB lines) through the attach socket
+  of a detached container (the monitor also writes every byte to the log),
+  beside ``podman run -i`` (conmon, its log too) and a ``yes | head`` pipe
+  read by this process (the floor: no container);
+- ``--attach-stress N``: N runs of ``echo x | exec -i cat`` (exec_run with
+  stdin on a socket), counting hangs (a read that waits 10 s).
 
-Usage: python benchmarks/lifecycle.py [--runs 200] [--idle 100]
+Usage: python benchmarks/lifecycle.py [--runs 200] [--idle 100] [--attach-mb 256]
+       python benchmarks/lifecycle.py --attach-stress 1000
 """
 import argparse
 import os
@@ -80,6 +87,96 @@ def bench_monitors(client, n):
             c.remove(force=True)
 
 
+YES = "yes $(head -c 4095 /dev/zero | tr '\\0' y)"
+
+
+def _yes_cmd(nbytes):
+    return ["sh", "-c", f"read go; {YES} | head -c {nbytes}"]
+
+
+def bench_attach(client, nbytes):
+    """Seconds from 'go' on stdin to the last of nbytes through attach_socket()."""
+    with client.containers.run("busybox", _yes_cmd(nbytes), detach=True, stdin_open=True,
+                               network_mode="none") as c:
+        with c.attach_socket() as s:
+            s.settimeout(60)
+            got, t0 = 0, time.perf_counter()
+            s.sendall(b"go\n")
+            for stream, data in s.packets():
+                got += len(data)
+            dt = time.perf_counter() - t0
+    assert got == nbytes, (got, nbytes)
+    return dt
+
+
+def _timed_read(argv, nbytes, stdin=b"go\n"):
+    p = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                         stderr=subprocess.DEVNULL)
+    got, t0 = 0, time.perf_counter()
+    p.stdin.write(stdin)
+    p.stdin.close()
+    while True:
+        chunk = os.read(p.stdout.fileno(), 65536)
+        if not chunk:
+            break
+        got += len(chunk)
+    dt = time.perf_counter() - t0
+    p.wait()
+    p.stdout.close()
+    return dt, got
+
+
+def pipe_floor(nbytes):
+    dt, got = _timed_read(["sh", "-c", f"read go; {YES} | head -c {nbytes}"], nbytes)
+    assert got == nbytes
+    return dt
+
+
+def podman_attach(nbytes):
+    """``podman run -i`` of the same command (seconds, or a reason string)."""
+    if not shutil.which("podman"):
+        return "podman not installed"
+    root, base = baselines.podman_root()
+    try:
+        rootfs, tar = os.path.join(root, "rootfs"), os.path.join(root, "bb.tar")
+        baselines.make_busybox_rootfs(rootfs)
+        subprocess.run(["tar", "-C", rootfs, "-cf", tar, "."], check=True)
+        subprocess.run(base + ["import", tar, "pyc-bench-bb"], check=True, capture_output=True)
+        dt, got = _timed_read(base + ["run", "-i", "--rm", "--network=none", "--ulimit",
+                                      "nofile=1024:1024", "--ulimit", "nproc=1024:1024",
+                                      "pyc-bench-bb"] + _yes_cmd(nbytes), nbytes)
+        return dt if got == nbytes else f"podman gave {got} of {nbytes} bytes"
+    finally:
+        baselines.podman_cleanup(root, base)
+
+
+def attach_stress(client, n):
+    """``echo x | exec -i cat`` n times: (seconds each, hangs, wrong outputs)."""
+    import socket as _socket
+    times, hangs, wrong = [], 0, 0
+    with client.containers.run("busybox", ["sleep", "3600"], detach=True,
+                               network_mode="none") as c:
+        for _ in range(n):
+            t0 = time.perf_counter()
+            r = c.exec_run("cat", stdin=True, socket=True)
+            with r.output as s:
+                s.settimeout(10)
+                s.sendall(b"x\n")
+                s.shutdown()
+                data = b""
+                try:
+                    while True:
+                        chunk = s.recv(65536)
+                        if not chunk:
+                            break
+                        data += chunk
+                except _socket.timeout:
+                    hangs += 1
+            wrong += data != b"\x01\0\0\0\0\0\0\x02x\n" or r.exit_code != 0
+            times.append(time.perf_counter() - t0)
+    return times, hangs, wrong
+
+
 def runc_detached_and_exec(rootfs, runs):
     work = tempfile.mkdtemp(prefix="pyc-bench-runc-", dir="/var/tmp")
     starts, execs, names = [], [], []
@@ -143,11 +240,33 @@ def main():
     ap.add_argument("--runs", type=int, default=200)
     ap.add_argument("--idle", type=int, default=100)
     ap.add_argument("--podman", type=int, default=10, help="idle podman containers (0: skip)")
+    ap.add_argument("--attach-mb", type=int, default=256, help="MiB through attach (0: skip)")
+    ap.add_argument("--attach-stress", type=int, default=0, metavar="N",
+                    help="only run N times echo x | exec -i cat and count hangs")
     args = ap.parse_args()
     root = tempfile.mkdtemp(prefix="pyc-bench-", dir="/var/tmp")
     client = Client(root=root)
     try:
         img = client.images.busybox()
+        if args.attach_stress:
+            t, hangs, wrong = attach_stress(client, args.attach_stress)
+            print(f"echo x | exec -i cat, {len(t)} runs: {fmt(t)}; total {sum(t):.1f} s; "
+                  f"hangs {hangs}, wrong output or exit code {wrong}")
+            return
+        if args.attach_mb:
+            n = args.attach_mb << 20
+            bench_attach(client, 1 << 20)
+            ours, floor = bench_attach(client, n), pipe_floor(n)
+            peer = podman_attach(n) if args.podman else "skipped"
+            print(f"attach throughput, {args.attach_mb} MiB of yes (4 KiB lines):")
+            print(f"  pycontainer attach_socket()      {n / ours / 1e6:8.1f} MB/s")
+            print(f"  yes | head pipe (floor)          {n / floor / 1e6:8.1f} MB/s")
+            if isinstance(peer, float):
+                print(f"  podman run -i (conmon)           {n / peer / 1e6:8.1f} MB/s")
+                print(f"ratio: pycontainer {peer / ours:.2f}x podman's throughput, "
+                      f"{floor / ours:.2f}x the pipe floor")
+            else:
+                print(f"  podman run -i: {peer}; ratio to the pipe floor {floor / ours:.2f}x")
         bench_detached(client, 10)
         det = bench_detached(client, args.runs)
         exe = bench_exec(client, args.runs)

@@ -71,6 +71,9 @@ enum pyc_op_kind {
     PYC_OP_NO_NEW_PRIVS, /* prctl(PR_SET_NO_NEW_PRIVS) */
     PYC_OP_SECCOMP,      /* install the BPF at string-table offset s1, a = bytes */
     PYC_OP_IDMAP_LAYER,  /* idmapped clone of layer s1 at s2 through the userns file s3 */
+    PYC_OP_PTY,          /* open the ptmx s1 (the container's devpts, after the pivot), make
+                            its slave our controlling terminal and stdio; the master goes
+                            to the parent over the sync socket (PYC_MSG_FD) */
 };
 
 /* PYC_OP_MOUNT_IN flags (b) */
@@ -109,13 +112,13 @@ struct pyc_spawn {
 };
 
 /* Messages the child sends on the sync socket. */
-enum pyc_msg_kind { PYC_MSG_SYNC = 1, PYC_MSG_ERROR = 2, PYC_MSG_EXEC = 3 };
+enum pyc_msg_kind { PYC_MSG_SYNC = 1, PYC_MSG_ERROR = 2, PYC_MSG_EXEC = 3, PYC_MSG_FD = 4 };
 
 struct pyc_msg {
     int32_t kind;
     int32_t index;   /* op index */
     int32_t err;     /* errno for PYC_MSG_ERROR */
-    int32_t pad;
+    int32_t fd;      /* PYC_MSG_FD: the fd received (CLOEXEC, the caller's now); else -1 */
 };
 
 /* Spawn the container init.  On success returns its pid and fills
@@ -123,7 +126,8 @@ struct pyc_msg {
 int pyc_container_spawn(const struct pyc_spawn *spec, int *pidfd, int *sockfd);
 
 /* Wait for the next message from the child; PYC_MSG_EXEC when it exec'd
- * (its end closed).  timeout_ms < 0 waits forever. */
+ * (its end closed), PYC_MSG_FD with msg->fd (a pty master; the child goes
+ * on without waiting).  timeout_ms < 0 waits forever. */
 int pyc_sync_wait(int sockfd, struct pyc_msg *msg, int timeout_ms);
 
 /* Let the child go on past a PYC_OP_SYNC. */

@@ -9,8 +9,11 @@
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 #include "internal.h"
 
@@ -23,7 +26,7 @@ const char *plan_str(const struct plan *p, uint32_t off)
 
 static int send_msg(int sock, int kind, int index, int err)
 {
-    struct pyc_msg m = { .kind = kind, .index = index, .err = err };
+    struct pyc_msg m = { .kind = kind, .index = index, .err = err, .fd = -1 };
     return send(sock, &m, sizeof m, MSG_NOSIGNAL) == sizeof m ? 0 : neg_errno();
 }
 
@@ -38,6 +41,42 @@ static int op_sync(int sock, int index)
     if (n == (ssize_t) sizeof m && m.kind == PYC_MSG_SYNC)
         return 0;
     return n < 0 ? neg_errno() : -ECANCELED;
+}
+
+/* PYC_OP_PTY.  TIOCGPTPEER opens the slave through the master, by no path
+ * a process inside could swap (CVE-2016-9962's family); the device check
+ * refuses a /dev/ptmx that is not a pty multiplexer. */
+static int op_pty(struct plan *p, const struct pyc_op *op, int sock, int index)
+{
+    struct stat st;
+    int unlock = 0;
+    const char *ptmx = plan_str(p, op->s1);
+    if (!ptmx)
+        return -EINVAL;
+    cleanup_fd int master = open(ptmx, O_RDWR | O_NOCTTY | O_CLOEXEC);
+    if (master < 0 || fstat(master, &st) < 0)
+        return neg_errno();
+    if (!S_ISCHR(st.st_mode) || st.st_rdev != makedev(5, 2))
+        return -ENOTTY;
+    if (ioctl(master, TIOCSPTLCK, &unlock) < 0)
+        return neg_errno();
+    cleanup_fd int slave = ioctl(master, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC);
+    if (slave < 0 || setsid() < 0 || ioctl(slave, TIOCSCTTY, 0) < 0)
+        return neg_errno();
+    for (int i = 0; i < 3; i++)
+        if (dup2(slave, i) < 0)
+            return neg_errno();
+    struct pyc_msg m = { .kind = PYC_MSG_FD, .index = index, .fd = -1 };
+    char ctl[CMSG_SPACE(sizeof(int))] = { 0 };
+    struct iovec iov = { &m, sizeof m };
+    struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl,
+                         .msg_controllen = sizeof ctl };
+    struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(c), &master, sizeof(int));
+    return sendmsg(sock, &mh, MSG_NOSIGNAL) == sizeof m ? 0 : neg_errno();
 }
 
 static int run_op(struct plan *p, const struct pyc_op *op, int sock, int index)
@@ -62,6 +101,7 @@ static int run_op(struct plan *p, const struct pyc_op *op, int sock, int index)
     case PYC_OP_NO_NEW_PRIVS:
         return prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 ? neg_errno() : 0;
     case PYC_OP_SYNC:         return op_sync(sock, index);
+    case PYC_OP_PTY:          return op_pty(p, op, sock, index);
     case PYC_OP_MOUNT:
         return mount(plan_str(p, op->s1), plan_str(p, op->s2), plan_str(p, op->s3),
                      (unsigned long) op->a, plan_str(p, op->s4)) ? neg_errno() : 0;
@@ -273,12 +313,28 @@ int pyc_sync_wait(int sockfd, struct pyc_msg *msg, int timeout_ms)
     if (r == 0)
         return -ETIMEDOUT;
     memset(msg, 0, sizeof *msg);
-    ssize_t n = recv(sockfd, msg, sizeof *msg, 0);
+    char ctl[CMSG_SPACE(sizeof(int))];
+    struct iovec iov = { msg, sizeof *msg };
+    struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl,
+                         .msg_controllen = sizeof ctl };
+    ssize_t n = recvmsg(sockfd, &mh, MSG_CMSG_CLOEXEC);
     if (n < 0)
         return neg_errno();
+    int fd = -1;
+    struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+    if (c && c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS &&
+        c->cmsg_len == CMSG_LEN(sizeof(int)))
+        memcpy(&fd, CMSG_DATA(c), sizeof(int));
+    if (n == (ssize_t) sizeof *msg && msg->kind == PYC_MSG_FD && fd >= 0) {
+        msg->fd = fd;
+        return msg->kind;
+    }
+    if (fd >= 0)
+        close(fd);     /* an fd we did not ask for */
+    msg->fd = -1;
     if (n == 0)
         msg->kind = PYC_MSG_EXEC;   /* the child's end closed at exec (or death) */
-    else if (n != (ssize_t) sizeof *msg)
+    else if (n != (ssize_t) sizeof *msg || msg->kind == PYC_MSG_FD)
         return -EPROTO;
     return msg->kind;
 }

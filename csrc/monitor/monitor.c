@@ -48,6 +48,7 @@ struct mon {
     int logfd;
     int restarts;
     long long started_ns;
+    struct io io;
 };
 
 /* A failed start: the step (a plan op, or enum pyc_mon_step), its errno and,
@@ -326,11 +327,12 @@ static int attach(struct mon *m, pid_t pid, int *failed)
 }
 
 /* Take the init through its setup to the exec: attach it to its cgroups,
- * let it past each sync.  0, or -errno with the failed step in f. */
-static int setup(struct mon *m, pid_t pid, int sock, struct failure *f)
+ * let it past each sync, take the pty master it sends.  0, or -errno with
+ * the failed step in f. */
+static int setup(struct mon *m, struct init *in, int sock, struct failure *f)
 {
     struct pyc_msg msg;
-    int r = attach(m, pid, &f->which);
+    int r = attach(m, in->pid, &f->which);
     if (r < 0) {
         f->index = PYC_MON_STEP_ATTACH;
         return r;
@@ -343,6 +345,12 @@ static int setup(struct mon *m, pid_t pid, int sock, struct failure *f)
             f->index = msg.index;
             return msg.err > 0 ? -msg.err : -EPROTO;
         }
+        if (r == PYC_MSG_FD && in->out < 0 && (m->io.flags & IO_TTY)) {
+            io_take_pty(&m->io, in, msg.fd);
+            continue;
+        }
+        if (r == PYC_MSG_FD)
+            close(msg.fd);
         if (r == PYC_MSG_SYNC)
             r = pyc_sync_go(sock);
         else if (r >= 0)
@@ -355,24 +363,22 @@ static int setup(struct mon *m, pid_t pid, int sock, struct failure *f)
 /* Start the init once: 0 and *in, or -1 and f. */
 static int start(struct mon *m, struct init *in, struct failure *f)
 {
-    int out[2], err[2], sock = -1;
+    int child[3], sock = -1;
     *f = (struct failure) { PYC_MON_STEP_START, 0, -1 };
-    int r = open_pipes(out, err);
+    int r = io_open(&m->io, in, child);
     if (r < 0) {
         f->err = -r;
         return -1;
     }
-    m->spec.stdio[0] = -1;
-    m->spec.stdio[1] = out[1];
-    m->spec.stdio[2] = err[1];
+    memcpy(m->spec.stdio, child, sizeof child);
     m->spec.pdeathsig = SIGKILL;      /* the container never outlives its monitor */
-    in->pidfd = -1;
     in->pid = pyc_container_spawn(&m->spec, &in->pidfd, &sock);
-    close(out[1]);
-    close(err[1]);
-    r = in->pid < 0 ? in->pid : setup(m, in->pid, sock, f);
+    io_close_child(child);
+    r = in->pid < 0 ? in->pid : setup(m, in, sock, f);
     if (sock >= 0)
         close(sock);
+    if (r == 0 && (m->io.flags & IO_TTY) && in->out < 0)
+        r = -EPROTO;                  /* the plan had no PTY op */
     if (r < 0) {
         f->err = -r;
         if (in->pid > 0) {
@@ -381,12 +387,9 @@ static int start(struct mon *m, struct init *in, struct failure *f)
         }
         if (in->pidfd >= 0)
             close(in->pidfd);
-        close(out[0]);
-        close(err[0]);
+        io_close(in);
         return -1;
     }
-    in->out = out[0];
-    in->err = err[0];
     return 0;
 }
 
@@ -531,7 +534,7 @@ static int run_once(struct mon *m, int *rep)
     write_state(m, "running", in.pid, 0, 0, 0, NULL);
     snprintf(text, sizeof text, "ok %d\n", (int) in.pid);
     report(rep, text);
-    return follow(&in, log_sink, m);
+    return follow(&m->io, &in, log_sink, m);
 }
 
 /* Run the init until it exits for good, restarting it as the input says. */
@@ -565,7 +568,7 @@ static void supervise(struct mon *m, int rep)
 
 int main(int argc, char **argv)
 {
-    struct mon m = { .logfd = -1 };
+    struct mon m = { .logfd = -1, .io = { 0, -1 } };
     int rep = fcntl(3, F_GETFD) >= 0 ? 3 : -1;
     if (argc != 2 || load(&m, argv[1]) < 0) {
         char text[32];
@@ -589,7 +592,13 @@ int main(int argc, char **argv)
         close(null);
     signal(SIGPIPE, SIG_IGN);
     m.logfd = open(m.paths[PYC_MON_LOG], O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+    m.io.flags = m.h.stdio;
+    m.io.listen = m.paths[PYC_MON_ATTACH][0] ? io_listen(m.paths[PYC_MON_ATTACH]) : -1;
     supervise(&m, rep);
+    if (m.io.listen >= 0) {
+        close(m.io.listen);
+        unlink(m.paths[PYC_MON_ATTACH]);
+    }
     finish(&m);
     if (m.logfd >= 0)
         close(m.logfd);

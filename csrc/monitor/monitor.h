@@ -6,7 +6,7 @@
 #include <stdint.h>
 
 #define PYC_MON_MAGIC 0x4d435950u   /* "PYCM" */
-#define PYC_MON_VERSION 2u
+#define PYC_MON_VERSION 3u
 
 /* The report "err INDEX ERRNO [N]": INDEX >= 0 is the plan op that failed;
  * below 0 it is a step of the monitor's own. */
@@ -16,9 +16,10 @@ enum pyc_mon_step {
 };
 
 /* The strings of the paths section, in this order; the directories to
- * remove (auto-remove) follow. */
+ * remove (auto-remove) follow.  PYC_MON_ATTACH: the attach socket ("" for
+ * none). */
 enum pyc_mon_path { PYC_MON_RUNJSON, PYC_MON_LOG, PYC_MON_OOM, PYC_MON_STOPMARK,
-                    PYC_MON_NAME, PYC_MON_ID, PYC_MON_RMDIRS };
+                    PYC_MON_NAME, PYC_MON_ATTACH, PYC_MON_ID, PYC_MON_RMDIRS };
 
 /* What to do when the init exits, decided by Python: start it again when
  * its exit code (0..255) has its bit set in codes, the stop marker is
@@ -50,7 +51,7 @@ struct pyc_mon_header {
     uint32_t hooks_len;     /* commands run when the container is done: argv
                                strings NUL-separated, an empty string ends each */
     uint32_t auto_remove;
-    uint32_t pad;
+    uint32_t stdio;         /* IO_TTY, IO_STDIN (io.h) */
     struct pyc_mon_restart restart;
 };
 

@@ -53,6 +53,8 @@ class ContainerConfig:
     ports: list = field(default_factory=list)     # network/ports.py bindings
     publish_all_ports: bool = False
     exposed_ports: list = field(default_factory=list)   # "80/tcp", image's and ports'
+    tty: bool = False                            # stdio is a pty of the container's devpts
+    stdin_open: bool = False                     # the monitor keeps a stdin for attach
 
     def to_dict(self):
         # Shallow: every field is plain data already (asdict deep-copies, slowly).
@@ -138,9 +140,11 @@ def build_config(image, image_record, cid, command=None, entrypoint=None, enviro
                  mounts=None, tmpfs=None, cap_add=None, cap_drop=None, privileged=False,
                  security_opt=None, devices=None, sysctls=None, ulimits=None, userns_mode=None,
                  network=None, ports=None, publish_all_ports=False, stop_timeout=None,
-                 **resources):
+                 tty=False, stdin_open=False, **resources):
     """Merge run() keywords with the image config (docker's rules).
 
+    ``tty``/``stdin_open`` as docker's: a pty for stdio (``TERM=xterm`` unless
+    set), a stdin kept open for attach.
     ``command`` replaces the image's Cmd; ``entrypoint`` replaces its Entrypoint
     and then drops its Cmd unless ``command`` is given; ``environment`` is laid
     over the image's Env; ``working_dir``/``user`` override WorkingDir/User.
@@ -185,7 +189,11 @@ def build_config(image, image_record, cid, command=None, entrypoint=None, enviro
         raise InvalidArgument(f"stop_timeout must be whole seconds, got {stop_timeout!r}")
     spec = user if user not in (None, "") else (icfg.get("User") or "")
     who = users.resolve(spec, image_record.layer_dirs)
-    env = merge_env([f"PATH={DEFAULT_PATH}", f"HOSTNAME={hostname}", f"HOME={who.home}"],
+    for key, v in (("tty", tty), ("stdin_open", stdin_open)):
+        if not isinstance(v, bool):
+            raise InvalidArgument(f"{key} must be True or False, got {v!r}")
+    env = merge_env([f"PATH={DEFAULT_PATH}", f"HOSTNAME={hostname}", f"HOME={who.home}"]
+                    + (["TERM=xterm"] if tty else []),
                     icfg.get("Env") or [], _env_list(environment))
     specs = _mounts.parse(volumes, mounts, tmpfs, icfg.get("Volumes"))
     sec = security.build(cap_add, cap_drop, privileged, security_opt, devices, sysctls, ulimits,
@@ -198,7 +206,8 @@ def build_config(image, image_record, cid, command=None, entrypoint=None, enviro
         stop_signal=icfg.get("StopSignal") or "SIGTERM", stop_timeout=stop_timeout,
         mounts=specs, security=sec,
         userns=_userns.validate(userns_mode), networks=networks, ports=bindings,
-        publish_all_ports=bool(publish_all_ports), exposed_ports=exposed)
+        publish_all_ports=bool(publish_all_ports), exposed_ports=exposed, tty=tty,
+        stdin_open=stdin_open)
 
 
 def network_config(network, network_mode):

@@ -16,6 +16,7 @@ from .. import _core, fstree
 from ..cgroups import Resources
 from ..errors import Conflict, ContainerError, InvalidArgument, NotFound
 from . import archive as _archive
+from . import attach as _attach
 from . import config as _config
 from . import listing as _listing
 from . import spec as _spec
@@ -31,7 +32,7 @@ RUN_KEYS = {"command", "entrypoint", "environment", "hostname", "working_dir", "
             "memswap_limit", "pids_limit", "nano_cpus", "cpu_shares", "cpu_quota",
             "cpu_period", "cpuset_cpus", "restart_policy", "cap_add", "cap_drop", "privileged",
             "security_opt", "devices", "sysctls", "ulimits", "userns_mode", "volumes", "mounts", "tmpfs",
-            "network", "ports", "publish_all_ports", "stop_timeout"}
+            "network", "ports", "publish_all_ports", "stop_timeout", "tty", "stdin_open"}
 DEFAULT_STOP_TIMEOUT = 10      # seconds, docker's
 
 
@@ -322,14 +323,23 @@ class Containers:
         """Start the init as our child and wait for it; ``lock`` (the
         container's) is closed once run.json says running, or on failure."""
         rt = self.rt
-        out_r, out_w = os.pipe2(os.O_CLOEXEC)
-        err_r, err_w = os.pipe2(os.O_CLOEXEC) if not (want_out and want_err) else (None, out_w)
+        term = _attach.caller_terminal() if cfg.tty or cfg.stdin_open else False
+        in_r, in_w = os.pipe2(os.O_CLOEXEC) if term and cfg.stdin_open and not cfg.tty \
+            else (None, None)
+        if cfg.tty:           # one pty stream: the plan's PTY op sets 0, 1 and 2
+            out_r = out_w = err_r = err_w = None
+        else:
+            out_r, out_w = os.pipe2(os.O_CLOEXEC)
+            err_r, err_w = os.pipe2(os.O_CLOEXEC) if not (want_out and want_err) \
+                else (None, out_w)
+        stdio = (-1 if in_r is None else in_r, -1 if out_w is None else out_w,
+                 -1 if err_w is None else err_w)
         run_path = os.path.join(rt.layer_dir(cid, ephemeral), "run.json")
         try:
             try:
                 spec, labels = self._spec(cid, cfg, rt.lowers(record), ephemeral,
                                            netns=net and net.netns)
-                proc = rt.start(cid, spec, (-1, out_w, err_w), pdeathsig=_signal.SIGKILL,
+                proc = rt.start(cid, spec, stdio, pdeathsig=_signal.SIGKILL,
                                 hold_mntns=True, on_spawn=net and net.on_spawn, labels=labels)
                 started = _now()
                 write_json_atomic(run_path, {
@@ -338,20 +348,27 @@ class Containers:
                     "MonitorStartTime": _me()[1], "Attached": True, "StartedAt": started})
             finally:
                 os.close(lock)
-                os.close(out_w)
-                if err_r is not None:
-                    os.close(err_w)
+                for fd in (in_r, out_w, err_w if err_r is not None else None):
+                    if fd is not None:
+                        os.close(fd)
+            if cfg.tty:
+                out_r = proc.pty
             try:
-                out, err = _drain(out_r, err_r)
+                if term:
+                    stdin = in_w if not cfg.tty else (out_r if cfg.stdin_open else None)
+                    in_w = None       # the session closes it
+                    out, err = _attach.terminal_session(out_r, err_r, stdin, cfg.tty)
+                else:
+                    out, err = _drain(out_r, err_r)
                 status = proc.wait()
             finally:
                 teardown.release(proc.held_fds)
             mark("wait")
             oom = rt.oom_killed(cid)
         finally:
-            os.close(out_r)
-            if err_r is not None:
-                os.close(err_r)
+            for fd in (out_r, err_r, in_w):
+                if fd is not None and fd >= 0:
+                    os.close(fd)
             rt.remove_cgroups(cid)
             if cfg.userns_host is not None:
                 rt.release_userns(cid)
@@ -391,7 +408,7 @@ class Containers:
             spec, labels = self._spec(cid, cfg, rtc["Lowers"], False, netns=net.netns)
             self.rt.start_monitored(cid, spec, cfg.name, restart_rule(policy),
                                     auto_remove=hc.get("AutoRemove", False),
-                                    hooks=net.hooks, labels=labels)
+                                    hooks=net.hooks, labels=labels, stdin_open=cfg.stdin_open)
         except BaseException:
             net.release()
             raise
@@ -637,24 +654,38 @@ class Containers:
 
     def exec_run(self, cid, cmd, stdout=True, stderr=True, stdin=False, tty=False,
                  privileged=False, user="", detach=False, stream=False, socket=False,
-                 environment=None, workdir=None, demux=False, timeout=None):
+                 environment=None, workdir=None, demux=False, timeout=None, detach_keys=None):
+        """docker-py's exec_run. With ``socket`` the output is an
+        :class:`~pycontainer.engine.attach.AttachSocket` (raw with a tty,
+        docker's 8-byte frames without) whose ``exit_code`` is set once the
+        stream ends, as is the result's; with ``tty``/``stdin`` and no socket
+        stdin gets EOF at once and the output is the pty stream."""
         from . import exec as _exec
-        if tty or stdin or socket:
-            raise InvalidArgument("exec_run: tty, stdin and socket are not supported yet")
+        from .attach import AttachSocket, parse_detach_keys
+        parse_detach_keys(detach_keys)
         attrs = _state.load(self.rt, cid)
         st = attrs["State"]
         if not st["Running"]:
             raise Conflict(f"container {cid[:12]} is not running")
         if st["Paused"]:
             raise Conflict(f"container {cid[:12]} is paused: unpause it first")
+        served = (tty or stdin or socket) and not detach
         proc, output = _exec.start_exec(self.rt, cid, attrs, cmd, user=user,
                                         environment=environment, workdir=workdir,
                                         stdout=stdout, stderr=stderr, detach=detach,
                                         stream=stream, demux=demux, timeout=timeout,
-                                        privileged=privileged)
+                                        privileged=privileged, tty=bool(tty),
+                                        stdin=bool(stdin) and not detach, socket=bool(socket))
         if detach:
             threading.Thread(target=proc.wait, daemon=True, name="pyc-exec-reaper").start()
             return ExecResult(None, None)
+        if served:
+            sock = AttachSocket(output.client, tty, stdin=bool(stdin), stdout=stdout,
+                                stderr=stderr, detach_keys=detach_keys)
+            if socket:
+                return ExecResult(None, sock)
+            sock.shutdown()
+            output = _ServedOutput(sock, demux)
         if stream:
             return ExecResult(None, output)
         chunks = list(output)
@@ -663,6 +694,53 @@ class Containers:
             err = b"".join(c[1] for c in chunks if c[1] is not None) if stderr else None
             return ExecResult(output.exit_code, (out or None, err or None))
         return ExecResult(output.exit_code, b"".join(chunks))
+
+    # -- attach --------------------------------------------------------------
+    def _attach_to(self, cid):
+        attrs = _state.load(self.rt, cid)
+        if not attrs["State"]["Running"]:
+            raise Conflict(f"container {cid[:12]} is not running")
+        if attrs["State"].get("Attached"):
+            raise Conflict(f"container {cid[:12]} runs attached to its creator: no attach socket")
+        from .attach import connect
+        return connect(self.rt.attach_socket(cid)), attrs["Runtime"]["Config"].get("tty", False)
+
+    def attach_socket(self, cid, stdin=True, stdout=True, stderr=True, detach_keys=None):
+        """A socket-like :class:`~pycontainer.engine.attach.AttachSocket` on the
+        container's stdio, served by its monitor (stdin only with stdin_open)."""
+        from .attach import AttachSocket
+        sock, tty = self._attach_to(cid)
+        try:
+            return AttachSocket(sock, tty, stdin, stdout, stderr, detach_keys)
+        except BaseException:
+            sock.close()
+            raise
+
+    def attach(self, cid, stdout=True, stderr=True, stream=False, logs=False, demux=False):
+        """docker-py's attach: the output from now on (``logs``: the log first),
+        as bytes once the container exits, or chunks with ``stream``."""
+        sock = self.attach_socket(cid, stdin=False, stdout=stdout, stderr=stderr)
+        try:
+            old = []
+            if logs:
+                old = list(self.logs(cid, stdout, stderr, False, "all", None, None, False))
+        except BaseException:
+            sock.close()
+            raise
+        out = _ServedOutput(sock, demux, before=old)
+        if stream:
+            return out
+        chunks = list(out)
+        if demux:
+            return (b"".join(c[0] for c in chunks if c[0]) or None,
+                    b"".join(c[1] for c in chunks if c[1]) or None)
+        return b"".join(chunks)
+
+    def resize(self, cid, height, width):
+        """The pty's window size (a tty container; the process gets SIGWINCH)."""
+        from .attach import resize_socket
+        self._attach_to(cid)[0].close()
+        resize_socket(self.rt.attach_socket(cid), height, width)
 
     def logs(self, cid, stdout, stderr, timestamps, tail, since, until, follow):
         files = _state.Files(self.rt, cid)
@@ -679,6 +757,40 @@ class Containers:
                           running if follow else None)
 
 
+class _ServedOutput:
+    """Chunks of an attach (or a served exec) until it ends; ``exit_code`` then.
+    ``before``: chunks to give first (an attach's ``logs=True``)."""
+
+    def __init__(self, sock, demux, before=()):
+        self._sock, self._demux, self._before = sock, demux, before
+        self._it = self._run()
+
+    @property
+    def exit_code(self):
+        return self._sock.exit_code
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        return next(self._it)
+
+    def close(self):
+        self._sock.close()
+
+    def _run(self):
+        try:
+            for chunk in self._before:
+                yield (chunk, None) if self._demux else chunk
+            for stream, data in self._sock.packets():
+                if self._demux:
+                    yield (data, None) if stream == 1 else (None, data)
+                else:
+                    yield data
+        finally:
+            self._sock.close()
+
+
 def _drain(out_r, err_r):
     """Read stdout/stderr pipes to EOF without deadlocking on either."""
     bufs = {out_r: [], err_r: []}
@@ -686,7 +798,10 @@ def _drain(out_r, err_r):
     while fds:
         ready, _, _ = select.select(fds, [], [])
         for fd in ready:
-            chunk = os.read(fd, 65536)
+            try:
+                chunk = os.read(fd, 65536)
+            except OSError:        # a pty's EIO: every holder of its slave is gone
+                chunk = b""
             if chunk:
                 bufs[fd].append(chunk)
             else:

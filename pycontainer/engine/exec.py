@@ -76,7 +76,7 @@ class ExecOutput:
             self._fds = [None, None]
 
 
-def exec_plan(user_who, workdir, argv, env, attach, sec=None, privileged=False):
+def exec_plan(user_who, workdir, argv, env, attach, sec=None, privileged=False, tty=False):
     """ids, capabilities, no_new_privs and seccomp as the container's init got
     them (an exec is never less confined than the container), then exec.
 
@@ -100,7 +100,8 @@ def exec_plan(user_who, workdir, argv, env, attach, sec=None, privileged=False):
     path = next((e[5:] for e in env if e.startswith("PATH=")), _config.DEFAULT_PATH)
     proc = Process(args=argv, env=env, cwd=workdir, search_path=path,
                    user=User(user_who.uid, user_who.gid, tuple(user_who.groups)),
-                   capabilities=sec.get("caps"), no_new_privileges=sec.get("no_new_privs", False))
+                   capabilities=sec.get("caps"), no_new_privileges=sec.get("no_new_privs", False),
+                   terminal=tty)
     planmod.add_process(pb, proc, bpf)
     pb.op(lib.PYC_OP_EXEC, f"exec {argv[0]!r}", s1=argv[0], s2=path)
     return pb.build()
@@ -108,8 +109,10 @@ def exec_plan(user_who, workdir, argv, env, attach, sec=None, privileged=False):
 
 def start_exec(rt, cid, attrs, cmd, user="", environment=None, workdir=None, stdout=True,
                stderr=True, detach=False, stream=False, demux=False, timeout=None,
-               privileged=False):
-    """Start ``cmd`` in the running container; returns (proc, ExecOutput or None).
+               privileged=False, tty=False, stdin=False, socket=False):
+    """Start ``cmd`` in the running container; returns (proc, ExecOutput or None),
+    or with ``tty``/``stdin`` (proc, ExecPump): its stdio served on a socket
+    (engine/attach.py). A tty is a new pty of the container's devpts.
 
     ``user``: as docker takes it, an int uid or ``"uid"``, ``"uid:gid"``,
     ``"name"``, ``"name:group"``; empty means the container's user.
@@ -129,8 +132,10 @@ def start_exec(rt, cid, attrs, cmd, user="", environment=None, workdir=None, std
                             _config._env_list(environment))
     wd = workdir or cfg.get("working_dir") or "/"
     into = rt.cg.clone_into(cid)
+    if tty and not any(e.startswith("TERM=") for e in env):
+        env = env + ["TERM=xterm"]
     plan = exec_plan(who, wd, argv, env, attach=not into, sec=cfg.get("security"),
-                     privileged=bool(privileged))
+                     privileged=bool(privileged), tty=tty)
     from .state import alive, pidfd_for
     pidfd = pidfd_for(st["Pid"], st.get("PidStartTime"))
     if pidfd is None:
@@ -139,7 +144,11 @@ def start_exec(rt, cid, attrs, cmd, user="", environment=None, workdir=None, std
     devnull = -1
     fds = []
     try:
-        if detach:
+        in_r = in_w = None
+        if tty:
+            stdio = (-1, -1, -1)          # the plan's PTY op sets them
+            out_r = err_r = None
+        elif detach:
             devnull = os.open("/dev/null", os.O_RDWR | os.O_CLOEXEC)
             stdio = (-1, devnull, devnull)
             out_r = err_r = None
@@ -151,7 +160,10 @@ def start_exec(rt, cid, attrs, cmd, user="", environment=None, workdir=None, std
                 fds += [err_r, err_w]
             else:
                 err_r, err_w = None, out_w
-            stdio = (-1, out_w if stdout or demux else devnull_fd(fds),
+            if stdin:
+                in_r, in_w = os.pipe2(os.O_CLOEXEC)
+                fds += [in_r, in_w]
+            stdio = (-1 if in_r is None else in_r, out_w if stdout or demux else devnull_fd(fds),
                      err_w if stderr or demux else devnull_fd(fds))
         cgfd = os.open(into, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC) if into else -1
         limited = bool((cfg.get("resources") or {}).get("mem_limit"))
@@ -188,13 +200,22 @@ def start_exec(rt, cid, attrs, cmd, user="", environment=None, workdir=None, std
         os.close(pidfd)
         if devnull >= 0:
             os.close(devnull)
+    if tty and detach:
+        os.close(proc.pty)       # nobody reads it: the process sees a hang-up if it writes
+        return proc, None
     if detach:
         return proc, None
     # Our copies of the write ends must go, or reads never see EOF.
-    keep = {out_r, err_r}
+    keep = {out_r, err_r, in_w}
     for fd in fds:
         if fd not in keep:
             os.close(fd)
+    if tty or stdin or socket:
+        from .attach import ExecPump
+        if tty:
+            return proc, ExecPump(proc, {1: proc.pty}, proc.pty if stdin else -1, True)
+        outs = {1: out_r} if err_r is None else {1: out_r, 2: err_r}
+        return proc, ExecPump(proc, outs, in_w, False)
     deadline = None if timeout is None else time.monotonic() + timeout
     return proc, ExecOutput(proc, out_r, err_r, demux, deadline)
 

@@ -44,7 +44,7 @@ def build(cfg, rundir, layer_dir, lowers, store_root, netns=None, userns_path=No
         user=User(cfg.uid, cfg.gid, tuple(cfg.groups)),
         capabilities=sec.get("caps"), no_new_privileges=sec.get("no_new_privs", False),
         rlimits=[tuple(r) for r in list(cfg.rlimits) + list(sec.get("ulimits", []))],
-        search_path=cfg.path_env())
+        search_path=cfg.path_env(), terminal=cfg.tty)
     linux = Linux(
         namespaces=ns,
         devices=[Device(inside, kind, major, minor, mode, host)

@@ -103,18 +103,50 @@ class Container(Model):
 
     def exec_run(self, cmd, stdout=True, stderr=True, stdin=False, tty=False, privileged=False,
                  user="", detach=False, stream=False, socket=False, environment=None,
-                 workdir=None, demux=False, timeout=None):
+                 workdir=None, demux=False, timeout=None, detach_keys=None):
         """Run ``cmd`` in the running container; returns ``(exit_code, output)``.
 
         With ``stream=True`` output is an iterator of chunks and ``exit_code``
         is set on the result once the iterator is exhausted; ``timeout``
-        (seconds) kills the process and raises TimeoutError.
+        (seconds, without tty/stdin/socket) kills the process and raises
+        TimeoutError. ``tty=True``: a pty of the container's own devpts.
+        ``socket=True``: output is a socket-like object (``send``/``sendall``
+        write stdin when ``stdin=True``, ``shutdown()`` sends EOF, ``recv``
+        reads raw bytes with a tty, docker's 8-byte frames without,
+        ``resize(height, width)``); unlike docker-py, ``exit_code`` (on the
+        result and the socket) is set once the stream ended.
 
         >>> c.exec_run(["sh", "-c", "echo $HOSTNAME"]).output
         b'f00dcafe1234\n'
+        >>> r = c.exec_run("cat", stdin=True, socket=True)
+        >>> r.output.sendall(b"x\n"); r.output.shutdown(); r.output.recv(64)
+        b'\x01\x00\x00\x00\x00\x00\x00\x02x\n'
         """
         return self._lc.exec_run(self.id, cmd, stdout, stderr, stdin, tty, privileged, user,
-                                 detach, stream, socket, environment, workdir, demux, timeout)
+                                 detach, stream, socket, environment, workdir, demux, timeout,
+                                 detach_keys)
+
+    def attach(self, stdout=True, stderr=True, stream=False, logs=False, demux=False):
+        """The container's output from now on (``logs=True``: its log first):
+        bytes once it exits, or an iterator of chunks with ``stream=True``
+        (``demux``: ``(stdout, stderr)`` pairs). Needs a detached container."""
+        return self._lc.attach(self.id, stdout, stderr, stream, logs, demux)
+
+    def attach_socket(self, stdin=True, stdout=True, stderr=True, detach_keys=None):
+        """A socket-like object on the container's stdio, served by its monitor:
+        ``recv`` gives the raw pty stream with a tty, docker's multiplexed
+        frames (8-byte header: stream 1/2, 3 zero bytes, big-endian length)
+        without; ``sendall`` writes stdin (``stdin_open=True``); ``shutdown()``
+        sends EOF; ``resize(h, w)``; the detach keys (``"ctrl-p,ctrl-q"``)
+        end it and leave the container running. ``exit_code`` once it ended.
+
+        >>> s = c.attach_socket(); s.sendall(b"echo hi\n"); s.recv(4096)
+        """
+        return self._lc.attach_socket(self.id, stdin, stdout, stderr, detach_keys)
+
+    def resize(self, height, width):
+        """Set the container's pty size (``tty=True``); the process gets SIGWINCH."""
+        self._lc.resize(self.id, height, width)
 
     def top(self):
         """Processes in the container: ``{"Titles": [...], "Processes": [[...]]}``."""

@@ -19,10 +19,11 @@ from dataclasses import dataclass
 from .. import _core
 from ..errors import InvalidArgument, OperationError
 
-MAGIC, VERSION = 0x4D435950, 2     # PYC_MON_MAGIC, PYC_MON_VERSION (csrc/monitor/monitor.h)
-# struct pyc_mon_header: 8 section lengths, auto_remove, pad, struct pyc_mon_restart
+MAGIC, VERSION = 0x4D435950, 3     # PYC_MON_MAGIC, PYC_MON_VERSION (csrc/monitor/monitor.h)
+# struct pyc_mon_header: 8 section lengths, auto_remove, stdio, struct pyc_mon_restart
 HEADER = struct.Struct("=IIQ8III32s6I")
 STEP_START, STEP_ATTACH = -1, -2      # enum pyc_mon_step
+IO_TTY, IO_STDIN = 1, 2               # the header's stdio (csrc/monitor/io.h)
 MAX_HOOK_ARGS = 63
 _U32 = (1 << 32) - 1
 
@@ -87,7 +88,7 @@ def _hook_bytes(hooks):
 
 
 def pack(plan, argv, env, clone_flags, attach, cleanup, files, cid, restart=NEVER,
-         auto_remove=False, remove=(), hooks=()):
+         auto_remove=False, remove=(), hooks=(), stdio=0, attach_socket=""):
     """The monitor's input file as bytes (see csrc/monitor/monitor.h).
 
     ``files``: run.json, the log, the OOM counter file ("" for none), the
@@ -95,16 +96,19 @@ def pack(plan, argv, env, clone_flags, attach, cleanup, files, cid, restart=NEVE
     while it points at ``cid``; ``remove``: the directories auto-remove
     deletes. ``restart``: a :class:`Restart`. ``hooks``: commands (argv
     lists, absolute program paths) the monitor runs once the container is
-    done for good, before removing its cgroups.
+    done for good, before removing its cgroups. ``stdio``: ``IO_TTY`` (the
+    plan opens a pty and sends its master) and/or ``IO_STDIN``;
+    ``attach_socket``: where the monitor serves attach clients ("" for none;
+    the protocol is in csrc/monitor/io.h, the client engine/attach.py).
     """
     if len(files) != 5 or not cid:
         raise InvalidArgument("the monitor needs five files and the container id")
-    paths = [*files, cid, *remove]
+    paths = [*files, attach_socket, cid, *remove]
     sections = [plan.ops, plan.strs, _nul(argv), _nul(env), _nul(attach),
                 "".join(f"{k}\t{p}\t{v}\n" for k, p, v in cleanup).encode(), _nul(paths),
                 _hook_bytes(hooks)]
     header = HEADER.pack(MAGIC, VERSION, clone_flags, plan.nops, *[len(s) for s in sections[1:]],
-                         1 if auto_remove else 0, 0, *restart.packed())
+                         1 if auto_remove else 0, stdio, *restart.packed())
     return header + b"".join(sections)
 
 

@@ -283,6 +283,8 @@ def add_process(pb, proc, bpf):
     the filter goes in last, or before dropping to a non-root uid when
     no_new_privs is off (installing it then needs CAP_SYS_ADMIN)."""
     user, nnp = proc.user, proc.no_new_privileges
+    if proc.terminal:       # still root: the slave is root's, as runc leaves it
+        pb.op(lib.PYC_OP_PTY, "open a pty (/dev/ptmx)", s1="/dev/ptmx")
     groups = list(user.additional_gids)
     pb.op(lib.PYC_OP_GROUPS, f"setgroups {groups}", s1=",".join(str(g) for g in groups))
     pb.op(lib.PYC_OP_GID, f"setgid {user.gid}", a=user.gid)

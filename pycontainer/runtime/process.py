@@ -27,6 +27,7 @@ class InitProcess:
         self.pidfd = pidfd
         self.status = None      # exit code once reaped (128+signal when killed)
         self.held_fds = []      # namespace fds kept open by the caller
+        self.pty = -1           # the pty master, when the plan opened one (the caller's)
 
     def kill(self, sig=signal.SIGKILL):
         if self.status is None and self.pidfd >= 0:
@@ -107,7 +108,7 @@ def spawn(plan, argv, env, clone_flags, stdio=(-1, -1, -1), attach=None, cgroup_
     try:
         if attach is not None:
             attach(pid)
-        _follow(sock, plan)
+        proc.pty = _follow(sock, plan)
     except BaseException:
         proc.kill()
         proc.wait()
@@ -118,16 +119,34 @@ def spawn(plan, argv, env, clone_flags, stdio=(-1, -1, -1), attach=None, cgroup_
 
 
 def _follow(sock, plan):
+    """To the exec; returns the pty master the child sent, or -1."""
     msg = ffi.new("struct pyc_msg *")
-    while True:
-        kind = check(lib.pyc_sync_wait(sock, msg, -1), "wait for the container init")
-        if kind == lib.PYC_MSG_SYNC:
-            mark("child setup")
-            check(lib.pyc_sync_go(sock), "resume the container init")
-        elif kind == lib.PYC_MSG_ERROR:
-            label = plan.labels[msg.index] if 0 <= msg.index < len(plan.labels) else "setup"
-            raise OperationError(msg.err, f"{label}: {os.strerror(msg.err)}",
-                                 op=label, index=msg.index)
-        else:
-            mark("exec")
-            return
+    pty = -1
+    try:
+        while True:
+            kind = check(lib.pyc_sync_wait(sock, msg, -1), "wait for the container init")
+            if kind == lib.PYC_MSG_FD:
+                if pty >= 0:
+                    os.close(pty)
+                pty = msg.fd
+                continue
+            _step(sock, plan, msg, kind)
+            if kind == lib.PYC_MSG_EXEC:
+                return pty
+    except BaseException:
+        if pty >= 0:
+            os.close(pty)
+        raise
+
+
+def _step(sock, plan, msg, kind):
+    """One message of the child's setup: a sync to answer, an error to raise, the exec."""
+    if kind == lib.PYC_MSG_SYNC:
+        mark("child setup")
+        check(lib.pyc_sync_go(sock), "resume the container init")
+    elif kind == lib.PYC_MSG_ERROR:
+        label = plan.labels[msg.index] if 0 <= msg.index < len(plan.labels) else "setup"
+        raise OperationError(msg.err, f"{label}: {os.strerror(msg.err)}",
+                             op=label, index=msg.index)
+    else:
+        mark("exec")

@@ -123,7 +123,8 @@ class Runtime:
                 "Config": {"Image": cfg.image, "Cmd": cfg.argv, "Env": cfg.env,
                            "Hostname": cfg.hostname, "WorkingDir": cfg.working_dir,
                            "User": cfg.user, "Labels": cfg.labels,
-                           "StopSignal": cfg.stop_signal,
+                           "StopSignal": cfg.stop_signal, "Tty": cfg.tty,
+                           "OpenStdin": cfg.stdin_open,
                            **({"StopTimeout": cfg.stop_timeout}
                               if cfg.stop_timeout is not None else {})},
                 "HostConfig": {"NetworkMode": cfg.network_mode, "ReadonlyRootfs": cfg.read_only,
@@ -304,14 +305,16 @@ class Runtime:
         return proc
 
     def start_monitored(self, cid, spec, name, restart=monitor.NEVER, auto_remove=False,
-                        hooks=(), labels=None):
+                        hooks=(), labels=None, stdin_open=False):
         """Start the container under its own monitor; returns the init's pid.
 
         The monitor owns the container from here: logs, exit status
         (``run.json``), restarts (``restart``, a :class:`monitor.Restart`),
-        cgroup removal and auto-remove.
+        cgroup removal and auto-remove; it serves the attach socket.
         """
         plan, flags = self._plan(spec, labels)
+        stdio = ((monitor.IO_TTY if spec.process.terminal else 0)
+                 | (monitor.IO_STDIN if stdin_open else 0))
         d, rd = self.dir(cid), self.rundir(cid)
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self.stop_marker(cid))
@@ -329,11 +332,16 @@ class Runtime:
                 hooks = list(hooks) + [[umount, "-l", spec.linux.user_namespace]]
             data = monitor.pack(plan, spec.process.args, spec.process.env, flags, attach,
                                 self.cg.remove_steps(cid), files, cid, restart, auto_remove,
-                                [rd, d] if auto_remove else (), hooks)
+                                [rd, d] if auto_remove else (), hooks, stdio,
+                                self.attach_socket(cid))
             return monitor.start(os.path.join(rd, "monitor.bin"), data, plan)
         except BaseException:
             self.remove_cgroups(cid)
             raise
+
+    def attach_socket(self, cid):
+        """The monitor's attach socket (csrc/monitor/io.h)."""
+        return os.path.join(self.rundir(cid), "attach")
 
     def stop_marker(self, cid):
         """Present while a stop or kill was asked for: the monitor must not restart."""

@@ -51,6 +51,7 @@ class Process:
     no_new_privileges: bool = False
     rlimits: list = field(default_factory=list)   # (resource number, soft, hard)
     search_path: str = None           # where execve looks for args[0] (PATH)
+    terminal: bool = False            # stdio is a new pty of the container's /dev/ptmx
 
 
 @dataclass
