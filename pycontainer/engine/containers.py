@@ -722,7 +722,12 @@ class Containers:
         sock = self.attach_socket(cid, stdin=False, stdout=stdout, stderr=stderr)
         try:
             old = []
-            if logs:
+            if logs and demux:      # the log's chunks do not say their stream: read each
+                old = [(c, None) for c in self.logs(cid, stdout, False, False, "all", None,
+                                                    None, False)]
+                old += [(None, c) for c in self.logs(cid, False, stderr, False, "all", None,
+                                                     None, False)]
+            elif logs:
                 old = list(self.logs(cid, stdout, stderr, False, "all", None, None, False))
         except BaseException:
             sock.close()
@@ -759,7 +764,7 @@ class Containers:
 
 class _ServedOutput:
     """Chunks of an attach (or a served exec) until it ends; ``exit_code`` then.
-    ``before``: chunks to give first (an attach's ``logs=True``)."""
+    ``before``: items to give first (an attach's ``logs=True``)."""
 
     def __init__(self, sock, demux, before=()):
         self._sock, self._demux, self._before = sock, demux, before
@@ -780,8 +785,7 @@ class _ServedOutput:
 
     def _run(self):
         try:
-            for chunk in self._before:
-                yield (chunk, None) if self._demux else chunk
+            yield from self._before
             for stream, data in self._sock.packets():
                 if self._demux:
                     yield (data, None) if stream == 1 else (None, data)
