@@ -115,12 +115,10 @@ class AttachSocket:
                 self._ended = True
             elif pkt[0] in (1, 2):
                 yield pkt[0], pkt[1:]
-            elif pkt[:1] == b"x" and len(pkt) == 5:
-                self.exit_code = struct.unpack("=i", pkt[1:])[0]
-                self._ended = True
-            elif pkt[:1] == b"d":
+            elif pkt[:1] == b"x" and len(pkt) == 5:   # the server closes next: read to
+                self.exit_code = struct.unpack("=i", pkt[1:])[0]     # that, so its end of
+            elif pkt[:1] == b"d":                      # the socket is gone when we return
                 self.detached = True
-                self._ended = True
 
     def recv(self, n=CHUNK):
         """Up to ``n`` bytes of the stream (raw or framed); b"" at its end."""
@@ -247,6 +245,7 @@ class ExecPump:
                     if (pending or close_in) and self.stdin >= 0:
                         pending, close_in = self._write_in(pending, close_in)
             code = self.proc.wait()
+            self._close_in()
             if peer is not None:
                 with contextlib.suppress(OSError):
                     peer.sendall(b"x" + struct.pack("=i", code))
