@@ -11,7 +11,7 @@ import pytest
 
 from pycontainer import errors
 
-from .test_tty import WAIT, read_to_end, read_until, unframe
+from stream_helpers import WAIT, read_to_end, read_until, unframe
 
 SECOND = textwrap.dedent("""
     import sys
