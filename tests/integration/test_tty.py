@@ -45,15 +45,19 @@ def test_shell_in_a_pty_send_read_resize_detach_reattach(shell):
     assert shell.wait()["StatusCode"] == 7
 
 
-def test_detach_keys_are_configurable_and_a_partial_match_passes(shell):
-    with shell.attach_socket(detach_keys="ctrl-a,x") as s:
-        s.sendall(b"\x10\x11echo \x01y-still\n")       # ctrl-p ctrl-q are plain keys now
-        assert b"y-still" in read_until(s, b"y-still")
-        s.sendall(b"\x01x")
-        read_to_end(s)
-        assert s.detached
-    with pytest.raises(errors.InvalidArgument):
-        shell.attach_socket(detach_keys="ctrl-ä")
+def test_detach_keys_are_configurable_and_a_partial_match_passes(client, busybox):
+    raw_cat = "stty raw -echo; echo ready; exec cat"      # bytes back as they were sent
+    with client.containers.run("busybox", ["sh", "-c", raw_cat], detach=True, tty=True,
+                               stdin_open=True) as c:
+        with c.attach_socket(detach_keys="ctrl-a,x") as s:
+            read_until(s, b"ready")
+            s.sendall(b"\x10\x11-\x01y-")          # ctrl-p ctrl-q are plain keys now,
+            read_until(s, b"\x10\x11-\x01y-")      # ctrl-a then y is no detach: both pass
+            s.sendall(b"\x01x")
+            read_to_end(s)
+            assert s.detached
+        with pytest.raises(errors.InvalidArgument):
+            c.attach_socket(detach_keys="ctrl-\u00e4")
 
 
 def test_stdin_eof_ends_cat_in_a_pty(client, busybox):
