@@ -164,3 +164,9 @@ def test_run_it_from_a_terminal_puts_it_raw_and_restores_it(client, busybox):
             proc.wait()
         os.close(master)
         os.close(slave)
+
+
+def test_run_attached_with_a_tty_returns_the_pty_stream(client, busybox):
+    out = client.containers.run("busybox", ["sh", "-c", "tty; echo e >&2"], tty=True,
+                                remove=True)
+    assert out == b"/dev/pts/0\r\ne\r\n"      # one stream: stderr is the pty too
