@@ -128,7 +128,7 @@ int io_listen(const char *path)
     int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (fd < 0)
         return neg_errno();
-    mode_t old = umask(077);                    /* 0600: root's only */
+    mode_t old = umask(0177);                   /* 0600: root's only */
     int r = bind(fd, (struct sockaddr *) &sa, sizeof sa);
     umask(old);
     if (r < 0 || listen(fd, MAX_CLIENTS) < 0) {

@@ -151,7 +151,7 @@ class AttachSocket:
 
     def resize(self, height, width):
         """The pty's window size (a tty only; the process gets SIGWINCH)."""
-        self._sock.sendall(b"r" + struct.pack("=HH", *_size(height, width)))
+        self._sock.sendall(b"r" + struct.pack("=HH", *check_size(height, width)))
 
     def close(self):
         self._sock.close()
@@ -163,7 +163,7 @@ class AttachSocket:
         self.close()
 
 
-def _size(height, width):
+def check_size(height, width):
     for v in (height, width):
         if isinstance(v, bool) or not isinstance(v, int) or not 0 < v < 65536:
             raise InvalidArgument(f"height and width must be within 1..65535, got {v!r}")
@@ -175,11 +175,11 @@ def resize_socket(path, height, width):
     sock = connect(path)
     with sock:
         sock.sendall(b"o\0")                   # wants no stream, no detach keys
-        sock.sendall(b"r" + struct.pack("=HH", *_size(height, width)))
+        sock.sendall(b"r" + struct.pack("=HH", *check_size(height, width)))
 
 
 def set_winsize(fd, height, width):
-    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", *_size(height, width), 0, 0))
+    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", *check_size(height, width), 0, 0))
 
 
 class ExecPump:

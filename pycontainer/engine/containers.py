@@ -743,7 +743,8 @@ class Containers:
 
     def resize(self, cid, height, width):
         """The pty's window size (a tty container; the process gets SIGWINCH)."""
-        from .attach import resize_socket
+        from .attach import check_size, resize_socket
+        check_size(height, width)
         self._attach_to(cid)[0].close()
         resize_socket(self.rt.attach_socket(cid), height, width)
 

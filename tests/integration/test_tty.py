@@ -46,10 +46,11 @@ def test_shell_in_a_pty_send_read_resize_detach_reattach(shell):
 
 
 def test_detach_keys_are_configurable_and_a_partial_match_passes(client, busybox):
-    raw_cat = "stty raw -echo; echo ready; exec cat"      # bytes back as they were sent
+    raw_cat = "stty raw -echo; read go; echo ready; exec cat"     # bytes back as sent
     with client.containers.run("busybox", ["sh", "-c", raw_cat], detach=True, tty=True,
                                stdin_open=True) as c:
         with c.attach_socket(detach_keys="ctrl-a,x") as s:
+            s.sendall(b"go\n")
             read_until(s, b"ready")
             s.sendall(b"\x10\x11-\x01y-")          # ctrl-p ctrl-q are plain keys now,
             read_until(s, b"\x10\x11-\x01y-")      # ctrl-a then y is no detach: both pass
