@@ -35,6 +35,7 @@ struct loop {
     struct init in;
     struct client cl[MAX_CLIENTS];
     int ncl, npending, outputs;
+    int pty_eof;                /* the master read EIO: kept open until the reap */
     size_t outlen, inlen, inoff;
     int close_stdin;            /* after inbuf is written */
     char out[CHUNK + 1];        /* type byte, then the chunk (the buffers last: */
@@ -196,11 +197,16 @@ static void read_output(struct loop *l, int *fd, int type, io_sink sink, void *c
     }
     if (n < 0 && (errno == EINTR || errno == EAGAIN))
         return;
-    if (*fd == l->in.in)                    /* a pty: EIO once the slave side is gone */
-        l->in.in = -1;
+    l->outputs--;
+    if (l->io->flags & IO_TTY) {
+        /* EIO: every holder of the slave closed it.  Closing the master now
+         * would hang up the session and SIGHUP an init that closed its
+         * stdio but has not exited yet: keep it until the reap. */
+        l->pty_eof = 1;
+        return;
+    }
     close(*fd);
     *fd = -1;
-    l->outputs--;
 }
 
 static void close_stdin(struct loop *l)
@@ -370,7 +376,7 @@ static void serve_clients(struct loop *l, struct pollfd *fds, char *buf)
 static void poll_set(struct loop *l, struct pollfd *fds, int exited)
 {
     int reading = l->npending == 0;
-    fds[F_OUT] = (struct pollfd) { reading ? l->in.out : -1, POLLIN, 0 };
+    fds[F_OUT] = (struct pollfd) { reading && !l->pty_eof ? l->in.out : -1, POLLIN, 0 };
     fds[F_ERR] = (struct pollfd) { reading ? l->in.err : -1, POLLIN, 0 };
     fds[F_PID] = (struct pollfd) { exited ? -1 : l->in.pidfd, POLLIN, 0 };
     fds[F_IN] = (struct pollfd) { l->inoff < l->inlen ? l->in.in : -1, POLLOUT, 0 };

@@ -191,6 +191,7 @@ class ExecPump:
 
     def __init__(self, proc, fds, stdin, tty):
         self.proc, self.fds, self.stdin, self.tty = proc, dict(fds), stdin, tty
+        self._master = -1
         self.client, self._peer = socket.socketpair(socket.AF_UNIX,
                                                     socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC)
         if stdin >= 0:
@@ -246,16 +247,18 @@ class ExecPump:
                         pending, close_in = self._write_in(pending, close_in)
             code = self.proc.wait()
             self._close_in()
+            self._close_master()
             if peer is not None:
                 with contextlib.suppress(OSError):
                     peer.sendall(b"x" + struct.pack("=i", code))
         finally:
             for stream in list(self.fds):
                 self._close_out(stream)
+            self.proc.wait()
             self._close_in()
+            self._close_master()
             if peer is not None:
                 peer.close()
-            self.proc.wait()
 
     def _drop_peer(self):
         self._peer.close()
@@ -263,14 +266,22 @@ class ExecPump:
 
     def _close_out(self, stream):
         fd = self.fds.pop(stream)
-        if fd == self.stdin:
-            self.stdin = -1
+        if self.tty:
+            # the pty's EIO: closing the master now would SIGHUP a process that
+            # closed its stdio but has not exited yet; closed after the reap
+            self._master = fd
+            return
         os.close(fd)
 
     def _close_in(self):
-        if self.stdin >= 0 and self.stdin not in self.fds.values():
+        if self.stdin >= 0 and not self.tty:
             os.close(self.stdin)
         self.stdin = -1
+
+    def _close_master(self):
+        if self._master >= 0:
+            os.close(self._master)
+            self._master = -1
 
     def _write_in(self, pending, close_in):
         while pending and self.stdin >= 0:

@@ -119,14 +119,15 @@ def test_a_pty_resize_veof_and_its_log(rundir):
         s.sendall(b"tail\n")
         read_until(s, b"tail\r\ntail\r\n")      # the echo, then cat's copy
         s.shutdown()                            # VEOF: cat's read() returns 0
-        read_all(s)
-        assert s.exit_code == 0
+        rest = read_all(s)
+        assert s.exit_code == 0, (rest, s.exit_code, s.detached)
     assert b"got-1\r\n" in out
     m.wait_done()
-    with open(m.path("log")) as f:
-        log = f.read()
-    assert " stdout " in log and " stderr " not in log       # one stream: the pty's
-    assert "got-1\r\n" in log
+    with open(m.path("log"), "rb") as f:
+        lines = [line.rstrip(b"\n").split(b" ", 3) for line in f]
+    assert {stream for _, stream, _, _ in lines} == {b"stdout"}     # one stream: the pty's
+    text = b"".join(t + (b"\n" if tag == b"F" else b"") for _, _, tag, t in lines)
+    assert b"got-1\r\n" in text
 
 
 def test_detach_keys_reattach_and_two_clients(rundir):
