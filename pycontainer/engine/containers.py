@@ -677,7 +677,8 @@ class Containers:
                                         privileged=privileged, tty=bool(tty),
                                         stdin=bool(stdin) and not detach, socket=bool(socket))
         if detach:
-            threading.Thread(target=proc.wait, daemon=True, name="pyc-exec-reaper").start()
+            if output is None:        # (a tty's pump reaps it itself)
+                threading.Thread(target=proc.wait, daemon=True, name="pyc-exec-reaper").start()
             return ExecResult(None, None)
         if served:
             sock = AttachSocket(output.client, tty, stdin=bool(stdin), stdout=stdout,

@@ -201,8 +201,11 @@ def start_exec(rt, cid, attrs, cmd, user="", environment=None, workdir=None, std
         if devnull >= 0:
             os.close(devnull)
     if tty and detach:
-        os.close(proc.pty)       # nobody reads it: the process sees a hang-up if it writes
-        return proc, None
+        # no reader: the pump drains and reaps it (a closed master would SIGHUP it)
+        from .attach import ExecPump
+        pump = ExecPump(proc, {1: proc.pty}, -1, True)
+        pump.client.close()
+        return proc, pump
     if detach:
         return proc, None
     # Our copies of the write ends must go, or reads never see EOF.
