@@ -175,8 +175,9 @@ def test_run_attached_with_a_tty_returns_the_pty_stream(client, busybox):
 
 def test_a_detached_exec_with_a_tty_keeps_running(client, busybox):
     with client.containers.run("busybox", ["sleep", "60"], detach=True) as c:
-        assert c.exec_run(["sh", "-c", "echo up > /tmp/up; tty > /tmp/tty; sleep 1; "
-                           "echo done > /tmp/done"], tty=True, detach=True) == (None, None)
-        r = c.exec_run(["sh", "-c", "until [ -e /tmp/done ]; do sleep 0.05; done; "
-                        "cat /tmp/tty /tmp/done"], timeout=WAIT)
-        assert r == (0, b"/dev/pts/0\ndone\n")       # not hung up when we did not read it
+        wait_go = "until [ -e /tmp/go ]; do sleep 0.05; done"
+        assert c.exec_run(["sh", "-c", f"tty > /tmp/tty; {wait_go}; echo done > /tmp/done"],
+                          tty=True, detach=True) == (None, None)
+        r = c.exec_run(["sh", "-c", "touch /tmp/go; until [ -e /tmp/done ]; do sleep 0.05; "
+                        "done; cat /tmp/tty /tmp/done"], timeout=WAIT)
+        assert r == (0, b"/dev/pts/0\ndone\n")     # its pty was not hung up on return
