@@ -25,6 +25,7 @@ struct client {
     unsigned want;              /* IO_WANT_* */
     char keys[MAX_KEYS];        /* detach keys, matched against its stdin */
     int nkeys, matched;
+    int hup;                    /* it closed: read what it sent, then drop it */
     long long stalled;          /* ms when its socket filled up; 0 when not */
 };
 
@@ -361,14 +362,16 @@ static void serve_clients(struct loop *l, struct pollfd *fds, char *buf)
             drop(l, i);                        /* reads nothing: it holds up the container */
             continue;
         }
+        if (rev & (POLLHUP | POLLERR))
+            c->hup = 1;
         if ((rev & POLLIN) && l->inoff == l->inlen) {
             if (from_client(l, i, buf) < 0) {
                 drop(l, i);
                 continue;
             }
             flush_input(l);
-        } else if (rev & (POLLHUP | POLLERR) && !(rev & POLLIN)) {
-            drop(l, i);
+        } else if (c->hup && l->inoff == l->inlen) {
+            drop(l, i);                        /* gone, and nothing of it left to read */
         }
     }
 }
@@ -381,10 +384,16 @@ static void poll_set(struct loop *l, struct pollfd *fds, int exited)
     fds[F_PID] = (struct pollfd) { exited ? -1 : l->in.pidfd, POLLIN, 0 };
     fds[F_IN] = (struct pollfd) { l->inoff < l->inlen ? l->in.in : -1, POLLOUT, 0 };
     fds[F_LISTEN] = (struct pollfd) { l->io->listen, POLLIN, 0 };
-    for (int i = 0; i < l->ncl; i++)
+    int taking = l->inoff == l->inlen;        /* room for a client's packet */
+    for (int i = 0; i < l->ncl; i++) {
+        const struct client *c = &l->cl[i];
+        /* a closed one would report POLLHUP at once, over and over: left out
+         * until its packets can be read */
+        int skip = c->hup && !taking && !c->stalled;
         fds[F_CLIENTS + i] = (struct pollfd) {
-            l->cl[i].fd, (short) ((l->inoff == l->inlen ? POLLIN : 0) |
-                                  (l->cl[i].stalled ? POLLOUT : 0)), 0 };
+            skip ? -1 : c->fd, (short) ((taking ? POLLIN : 0) | (c->stalled ? POLLOUT : 0)),
+            0 };
+    }
 }
 
 static void finish_clients(struct loop *l, int code)

@@ -172,3 +172,17 @@ def test_two_readers_get_every_byte_of_a_fast_writer(rundir):
         assert bytes(got[i]) == bytes(3000000) + b"end-q\n"
         assert readers[i].exit_code == 0
         readers[i].close()
+
+
+def test_a_client_that_writes_and_closes_at_once_is_heard_out(rundir):
+    """Its packets still queued when it hangs up are read (stdin, then EOF)."""
+    out = os.path.join(rundir, "copy")
+    m = Mon(rundir, f"cat > {out}")
+    s = m.attach()
+    s.sendall(b"q" * 300000)               # more than the pipe takes: the rest waits
+    s.shutdown()
+    s.close()
+    m.wait_done()
+    assert m.state()["ExitCode"] == 0
+    with open(out, "rb") as f:
+        assert f.read() == b"q" * 300000
