@@ -686,7 +686,8 @@ class Containers:
             if socket:
                 return ExecResult(None, sock)
             sock.shutdown()
-            output = _ServedOutput(sock, demux)
+            output = _ServedOutput(sock, demux, deadline=None if timeout is None
+                                   else time.monotonic() + timeout, proc=proc)
         if stream:
             return ExecResult(None, output)
         chunks = list(output)
@@ -768,8 +769,9 @@ class _ServedOutput:
     """Chunks of an attach (or a served exec) until it ends; ``exit_code`` then.
     ``before``: items to give first (an attach's ``logs=True``)."""
 
-    def __init__(self, sock, demux, before=()):
+    def __init__(self, sock, demux, before=(), deadline=None, proc=None):
         self._sock, self._demux, self._before = sock, demux, before
+        self._deadline, self._proc = deadline, proc     # an exec's timeout kills it
         self._it = self._run()
 
     @property
@@ -788,11 +790,18 @@ class _ServedOutput:
     def _run(self):
         try:
             yield from self._before
+            if self._deadline is not None:
+                self._sock.settimeout(max(self._deadline - time.monotonic(), 0.001))
             for stream, data in self._sock.packets():
                 if self._demux:
                     yield (data, None) if stream == 1 else (None, data)
                 else:
                     yield data
+                if self._deadline is not None:
+                    self._sock.settimeout(max(self._deadline - time.monotonic(), 0.001))
+        except TimeoutError:
+            self._proc.kill()          # its pump reaps it
+            raise TimeoutError("exec did not finish within its timeout (killed)") from None
         finally:
             self._sock.close()
 

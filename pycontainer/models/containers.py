@@ -108,7 +108,7 @@ class Container(Model):
 
         With ``stream=True`` output is an iterator of chunks and ``exit_code``
         is set on the result once the iterator is exhausted; ``timeout``
-        (seconds, without tty/stdin/socket) kills the process and raises
+        (seconds; not with socket=True) kills the process and raises
         TimeoutError. ``tty=True``: a pty of the container's own devpts.
         ``socket=True``: output is a socket-like object (``send``/``sendall``
         write stdin when ``stdin=True``, ``shutdown()`` sends EOF, ``recv``

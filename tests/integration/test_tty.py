@@ -181,3 +181,11 @@ def test_a_detached_exec_with_a_tty_keeps_running(client, busybox):
         r = c.exec_run(["sh", "-c", "touch /tmp/go; until [ -e /tmp/done ]; do sleep 0.05; "
                         "done; cat /tmp/tty /tmp/done"], timeout=WAIT)
         assert r == (0, b"/dev/pts/0\ndone\n")     # its pty was not hung up on return
+
+
+def test_exec_timeout_with_a_tty_kills_it(client, busybox):
+    with client.containers.run("busybox", ["sleep", "60"], detach=True) as c:
+        with pytest.raises(TimeoutError):
+            c.exec_run(["sleep", "30"], tty=True, timeout=0.5)
+        gone = "while ps -o args | grep -q '^sleep 30'; do sleep 0.05; done; echo gone"
+        assert c.exec_run(["sh", "-c", gone], timeout=WAIT).output == b"gone\n"
