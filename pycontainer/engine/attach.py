@@ -96,7 +96,12 @@ class AttachSocket:
         self.detached = False
         want = (WANT_STDIN if stdin else 0) | (WANT_STDOUT if stdout else 0) \
             | (WANT_STDERR if stderr else 0)
+        self._early = []
         sock.sendall(b"o" + bytes([want]) + parse_detach_keys(detach_keys))
+        # the server's 'a': from then on every chunk comes (an attach(logs=True)
+        # reads the log after it, so nothing falls between the two)
+        for item in self._packets(until_ack=True):
+            self._early.append(item)
 
     def fileno(self):
         return self._sock.fileno()
@@ -106,13 +111,21 @@ class AttachSocket:
 
     def packets(self):
         """(stream, bytes) until the end: 1 stdout (the pty stream), 2 stderr."""
+        while self._early:
+            yield self._early.pop(0)
+        yield from self._packets()
+
+    def _packets(self, until_ack=False):
         while not self._ended:
             try:
                 pkt = self._sock.recv(CHUNK + 1)
-            except ConnectionResetError:
-                pkt = b""
+            except ConnectionResetError:     # reported once, before what is queued
+                continue
             if not pkt:
                 self._ended = True
+            elif pkt[:1] == b"a":
+                if until_ack:
+                    return
             elif pkt[0] in (1, 2):
                 yield pkt[0], pkt[1:]
             elif pkt[:1] == b"x" and len(pkt) == 5:   # the server closes next: read to
@@ -172,10 +185,9 @@ def check_size(height, width):
 
 def resize_socket(path, height, width):
     """Resize a monitored container's pty through its attach socket."""
-    sock = connect(path)
-    with sock:
-        sock.sendall(b"o\0")                   # wants no stream, no detach keys
-        sock.sendall(b"r" + struct.pack("=HH", *check_size(height, width)))
+    check_size(height, width)
+    with AttachSocket(connect(path), True, False, False, False, b"") as s:
+        s.resize(height, width)
 
 
 def set_winsize(fd, height, width):
@@ -222,7 +234,10 @@ class ExecPump:
                 if w:
                     pending, close_in = self._write_in(pending, close_in)
                 if peer is not None and peer in r:
-                    pkt = peer.recv(CHUNK + 1)
+                    try:
+                        pkt = peer.recv(CHUNK + 1)
+                    except ConnectionResetError:     # once, before its queued packets
+                        continue
                     if not pkt:
                         peer = self._drop_peer()
                     elif pkt[0] == 0:
@@ -243,6 +258,10 @@ class ExecPump:
                             fcntl.ioctl(self.fds[1], termios.TIOCSWINSZ, pkt[1:5] + bytes(4))
                     elif pkt[:1] == b"o" and len(pkt) >= 2:
                         want, keys, matched = pkt[1], pkt[2:18], 0
+                        try:
+                            peer.sendall(b"a")
+                        except OSError:
+                            peer = self._drop_peer()
                     if (pending or close_in) and self.stdin >= 0:
                         pending, close_in = self._write_in(pending, close_in)
             code = self.proc.wait()
