@@ -720,7 +720,9 @@ class Containers:
 
     def attach(self, cid, stdout=True, stderr=True, stream=False, logs=False, demux=False):
         """docker-py's attach: the output from now on (``logs``: the log first),
-        as bytes once the container exits, or chunks with ``stream``."""
+        as bytes once the container exits, or chunks with ``stream``. With
+        ``logs`` nothing is lost between the two; a chunk written just as the
+        attach begins may come twice (in the log and on the stream)."""
         sock = self.attach_socket(cid, stdin=False, stdout=stdout, stderr=stderr)
         try:
             old = []
