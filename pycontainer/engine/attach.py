@@ -183,10 +183,14 @@ def check_size(height, width):
     return height, width
 
 
-def resize_socket(path, height, width):
-    """Resize a monitored container's pty through its attach socket."""
-    check_size(height, width)
-    with AttachSocket(connect(path), True, False, False, False, b"") as s:
+def resize_on(sock, height, width):
+    """Resize a pty through a new connection to its server (closed after)."""
+    try:
+        s = AttachSocket(sock, True, False, False, False, b"")
+    except BaseException:
+        sock.close()
+        raise
+    with s:
         s.resize(height, width)
 
 

@@ -747,10 +747,9 @@ class Containers:
 
     def resize(self, cid, height, width):
         """The pty's window size (a tty container; the process gets SIGWINCH)."""
-        from .attach import check_size, resize_socket
+        from .attach import check_size, resize_on
         check_size(height, width)
-        self._attach_to(cid)[0].close()
-        resize_socket(self.rt.attach_socket(cid), height, width)
+        resize_on(self._attach_to(cid)[0], height, width)
 
     def logs(self, cid, stdout, stderr, timestamps, tail, since, until, follow):
         files = _state.Files(self.rt, cid)

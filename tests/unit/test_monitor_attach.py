@@ -10,7 +10,7 @@ import threading
 import pytest
 
 from pycontainer._core import lib
-from pycontainer.engine.attach import AttachSocket, connect, resize_socket
+from pycontainer.engine.attach import AttachSocket, connect, resize_on
 from pycontainer.errors import Conflict
 from pycontainer.runtime import monitor
 from pycontainer.runtime.plan import PlanBuilder
@@ -112,7 +112,7 @@ def test_pipes_frames_eof_and_exit_code(rundir):
 
 def test_a_pty_resize_veof_and_its_log(rundir):
     m = Mon(rundir, "stty size; read x; echo got-$x; tty; exec cat", tty=True)
-    resize_socket(m.sock, 30, 90)
+    resize_on(connect(m.sock), 30, 90)
     with m.attach() as s:
         s.sendall(b"1\n")
         out = read_until(s, b"/dev/pts/")
