@@ -12,6 +12,17 @@ from pycontainer.runtime.plan import PlanBuilder
 from pycontainer.runtime.process import spawn
 
 ENV = ["PATH=/usr/bin:/bin"]
+PUMPS = []
+
+
+@pytest.fixture(autouse=True)
+def _reap():
+    """A test that failed early leaves its process running: kill and reap it."""
+    yield
+    while PUMPS:
+        pump = PUMPS.pop()
+        pump.proc.kill()
+        pump._thread.join(10)
 
 
 def served(script, tty, stdin=True):
@@ -34,6 +45,7 @@ def served(script, tty, stdin=True):
             for fd in (in_r, out_w, err_w):
                 os.close(fd)
         pump = ExecPump(proc, {1: out_r, 2: err_r}, in_w, False)
+    PUMPS.append(pump)
     s = AttachSocket(pump.client, tty)
     s.settimeout(10)
     s.pump = pump

@@ -1,9 +1,11 @@
 """pyc-monitor's stdio and attach socket (csrc/monitor/io.c), on a plan of one
 exec with no namespaces (the PTY op opens the host's /dev/ptmx here): the
 AttachSocket client of engine/attach.py against the real monitor."""
+import contextlib
 import json
 import os
 import select
+import signal
 import stat
 import threading
 
@@ -84,7 +86,28 @@ def rundir(tmp_path):
     # longer than a socket address holds: the monitor binds through the dir's fd
     d = tmp_path / ("d" * 60) / ("e" * 60)
     d.mkdir(parents=True)
-    return str(d)
+    yield str(d)
+    _stop(str(d))
+
+
+def _stop(d):
+    """A test that failed early leaves its init running: kill it, await its monitor."""
+    try:
+        with open(os.path.join(d, "run.json")) as f:
+            st = json.load(f)
+    except FileNotFoundError:
+        return
+    try:
+        fd = os.pidfd_open(st["MonitorPid"])
+    except ProcessLookupError:
+        return
+    try:
+        if st.get("Status") == "running" and st.get("Pid"):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(st["Pid"], signal.SIGKILL)
+        select.select([fd], [], [], WAIT)
+    finally:
+        os.close(fd)
 
 
 def test_pipes_frames_eof_and_exit_code(rundir):
