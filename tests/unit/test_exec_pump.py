@@ -1,6 +1,7 @@
 """ExecPump (engine/attach.py): an exec's stdio served with the monitor's
 protocol from a thread, on a process spawned with no namespaces (the PTY op
 opens the host's /dev/ptmx here)."""
+import contextlib
 import os
 
 import pytest
@@ -21,7 +22,8 @@ def _reap():
     yield
     while PUMPS:
         pump = PUMPS.pop()
-        pump.proc.kill()
+        with contextlib.suppress(OSError):     # reaped meanwhile by its pump
+            pump.proc.kill()
         pump._thread.join(10)
 
 
