@@ -56,6 +56,18 @@ class Client:
         """The engine's low-level runtime (tests and benchmarks look at it)."""
         return self._backend.runtime
 
+    def registry(self, port=0, htpasswd=None, tls=None):
+        """A throwaway registry on 127.0.0.1 for test harnesses, served from a thread
+        over a temporary store that is deleted on exit. Arguments and attributes:
+        see :class:`pycontainer.registry.server.harness.ThrowawayRegistry`.
+
+        >>> with client.registry() as reg:
+        ...     reg.url
+        'http://127.0.0.1:41234'
+        """
+        from .registry.server.harness import ThrowawayRegistry
+        return ThrowawayRegistry(port=port, htpasswd=htpasswd, tls=tls)
+
     def close(self):
         """Nothing to release yet; kept for docker-py compatibility."""
 

@@ -73,6 +73,9 @@ VERBS = {
     "system_prune": ("system", "system_prune", "Remove unused data"),
     "info": ("system", "info", "Display system-wide information"),
     "version": ("system", "version", "Show the pycontainer version information"),
+    # registry
+    "registry_serve": ("registry", "registry_serve", "Serve the store's images as an OCI "
+                       "registry"),
 }
 
 # Management commands: group -> {subcommand: verb}.
@@ -99,10 +102,12 @@ GROUPS = {
         "inspect": "volume_inspect", "rm": "volume_rm", "remove": "volume_rm",
         "prune": "volume_prune"},
     "system": {"df": "system_df", "prune": "system_prune", "info": "info"},
+    "registry": {"serve": "registry_serve"},
 }
 GROUP_SUMMARIES = {
     "container": "Manage containers", "image": "Manage images", "network": "Manage networks",
     "volume": "Manage volumes", "system": "Manage pycontainer",
+    "registry": "Serve images as an OCI registry",
 }
 # Top-level names of verbs (the rest are reached through their group).
 TOP = [v for v in VERBS if "_" not in v]

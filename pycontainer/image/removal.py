@@ -4,6 +4,8 @@ What is in use is counted from two places:
 
 * images: each image in ``repositories.json`` holds its manifest, config and
   layer blobs and its unpacked layers;
+* the store's registry (registry/server/storage.py): each
+  ``registry/repos/<name>/_repo.json`` holds its blobs and manifests;
 * containers: each ``<dir>/<id>/config.json`` of the store's
   ``container_dirs`` holds its image (``"Image"``) and every directory in
   ``"Runtime": {"Lowers": [...]}`` (layers and the per-image init layer).
@@ -173,7 +175,26 @@ def _referenced(store, index):
             # Deleting on a partial view could break an image: stop instead.
             raise ImageError(f"cannot count the references of image {image_id} ({e}); "
                              "nothing was removed: remove that image first") from None
+    blobs.update(_registry_held(store))
     return blobs, layers
+
+
+def _registry_held(store):
+    """Hex digests of the blobs and manifests the store's registry references; its
+    files change only under the lock we hold."""
+    held = set()
+    for top, _, files in os.walk(os.path.join(store.root, "registry", "repos")):
+        if "_repo.json" not in files:
+            continue
+        try:
+            with open(os.path.join(top, "_repo.json"), "rb") as f:
+                rec = json.load(f)
+            held.update(rec["blobs"])
+            held.update(d[7:] for d in rec["manifests"])
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            raise ImageError(f"cannot read the registry's repository {top} ({e}); "
+                             "nothing was removed") from None
+    return held
 
 
 class _Trash:

@@ -73,6 +73,7 @@ class Registry:
 
     def __init__(self, root, auth=None):
         self.storage = Storage(root)
+        self.storage.purge_uploads()
         self.auth = auth
         self.hashers = {}   # upload id -> (sha256 of its data so far, size)
 

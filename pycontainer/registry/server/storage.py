@@ -25,6 +25,7 @@ Deleting a blob or a manifest only unlinks it from its repository; the bytes go
 when image-store GC (``prune``) finds nothing holding them, as with the
 Distribution registry's garbage collector.
 """
+import contextlib
 import hashlib
 import json
 import os
@@ -41,6 +42,7 @@ from .names import check_name
 
 REPO_FILE = "_repo.json"
 CHUNK = 1 << 20
+STALE_UPLOAD_SECONDS = 24 * 3600    # an upload untouched this long was abandoned
 
 
 def _empty():
@@ -187,6 +189,22 @@ class Storage:
             raise RegistryError("BLOB_UPLOAD_UNKNOWN", f"no upload {sid!r} in {name}",
                                 {"uuid": sid})
         return os.path.join(self.uploads_dir, sid, "data")
+
+    def purge_uploads(self, older_than=STALE_UPLOAD_SECONDS):
+        """Delete upload sessions (and leftovers of a crash) untouched for a day."""
+        limit = time.time() - older_than
+        for entry in os.scandir(self.uploads_dir):
+            try:
+                path = os.path.join(entry.path, "data") if entry.is_dir() else entry.path
+                old = os.stat(path).st_mtime < limit
+            except FileNotFoundError:
+                old = entry.name.startswith(".")
+            if old:
+                if entry.is_dir():
+                    shutil.rmtree(entry.path, ignore_errors=True)
+                else:
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(entry.path)
 
     def cancel_upload(self, sid):
         shutil.rmtree(os.path.join(self.uploads_dir, sid), ignore_errors=True)
