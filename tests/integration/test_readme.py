@@ -41,6 +41,8 @@ PYTHON = {
         r"nobody\nA=1 in /tmp\ndebug = 1\ntmpfs +16\.0M +0 +16\.0M +0% /run\n\n",
     "import urllib.request":
         r"b'HTTP/1\.[01] 200 OK' b'hello from web\\n'\nb'hello from web\\n'\n",
+    "import json, subprocess, tempfile, urllib.request":
+        r"registry/2\.0 \{'repositories': \['library/busybox'\]\}\n",
 }
 
 # Commands of the ```sh blocks that run in the suite, each with regexes its
