@@ -378,21 +378,23 @@ def test_bad_input_gets_the_error_code_and_stores_nothing(registry, tmp_path):
     assert r.status_code == 400 and error_code(r) == "DIGEST_INVALID"
 
     # a body cut short: the connection closes after 10 of 1000 announced bytes
+    uploads = os.path.join(root, "registry", "uploads")
+    port = int(server.host.rsplit(":", 1)[1])
     data = os.urandom(1000)
-    with socket.create_connection(("127.0.0.1", int(server.host.rsplit(":", 1)[1]))) as s:
+    with socket.create_connection(("127.0.0.1", port)) as s:
         s.sendall(f"POST /v2/bad/blobs/uploads/?digest={digest_of(data)} HTTP/1.1\r\n"
                   f"Host: x\r\nContent-Length: {len(data)}\r\n\r\n".encode() + data[:10])
-        s.shutdown(socket.SHUT_WR)
-        s.recv(65536)       # the server ends the exchange (answer or close)
+        _wait_for(lambda: _sizes(uploads) == [10])      # the server is writing them
+    _wait_for(lambda: os.listdir(uploads) == [])        # and drops the session
     # a chunked upload cut short keeps what it had before the cut
     r = http.post("/v2/bad/blobs/uploads/")
     location = r.headers["Location"]
-    http.patch(location, content=data[:100])
-    with socket.create_connection(("127.0.0.1", int(server.host.rsplit(":", 1)[1]))) as s:
+    assert http.patch(location, content=data[:100]).status_code == 202
+    with socket.create_connection(("127.0.0.1", port)) as s:
         s.sendall(f"PATCH {location} HTTP/1.1\r\nHost: x\r\nContent-Length: 900\r\n\r\n"
                   .encode() + data[100:150])
-        s.shutdown(socket.SHUT_WR)
-        s.recv(65536)
+        _wait_for(lambda: _sizes(uploads) == [150])
+    _wait_for(lambda: _sizes(uploads) == [100] and _unlocked(uploads))
     assert http.get(location).headers["Range"] == "0-99"
     r = http.put(location, params={"digest": digest_of(data[:100])})
     assert r.status_code == 201
@@ -401,6 +403,38 @@ def test_bad_input_gets_the_error_code_and_stores_nothing(registry, tmp_path):
     assert http.get("/v2/_catalog").json() == {"repositories": ["bad"]}
     assert os.listdir(os.path.join(root, "registry", "uploads")) == []
     assert os.listdir(os.path.join(root, "tmp")) == []
+
+
+def _sizes(uploads):
+    out = []
+    for sid in os.listdir(uploads):
+        try:
+            out.append(os.path.getsize(os.path.join(uploads, sid, "data")))
+        except FileNotFoundError:
+            pass        # a session being made or dropped
+    return out
+
+
+def _unlocked(uploads):
+    """No request is writing any session (each holds a flock on its data file)."""
+    import fcntl
+    for sid in os.listdir(uploads):
+        with open(os.path.join(uploads, sid, "data"), "rb") as f:
+            try:
+                fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return False
+    return True
+
+
+def _wait_for(cond, timeout=30):
+    """Wait until the server reaches a state it gets to on its own (the end of a
+    request whose client went away)."""
+    import time
+    end = time.monotonic() + timeout
+    while not cond():
+        assert time.monotonic() < end, "the server never got there"
+        time.sleep(0.005)
 
 
 # --- the store: GC, two processes, UNIX socket, the harness ----------------------------

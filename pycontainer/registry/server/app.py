@@ -15,7 +15,7 @@ import os
 import re
 import urllib.parse
 
-from aiohttp import web
+from aiohttp import ClientPayloadError, web
 
 from . import manifests
 from .errors import RegistryError
@@ -93,7 +93,12 @@ class Registry:
                                                request.headers.get("Authorization"))
                 if user is None:
                     raise RegistryError("UNAUTHORIZED", "authentication required")
-            return await handler(request)
+            try:
+                return await handler(request)
+            except (ConnectionResetError, ClientPayloadError) as e:
+                # the body was cut short; what it brought has been undone already
+                raise RegistryError("BLOB_UPLOAD_INVALID", f"the request body was cut "
+                                    f"short: {e}") from None
         except RegistryError as e:
             headers = {}
             if e.code == "UNAUTHORIZED":
