@@ -260,7 +260,7 @@ class Storage:
 
     def resolve(self, name, ref):
         """(digest, descriptor) of manifest ``ref`` (a tag or a digest) of ``name``."""
-        rec = self.repo_or_unknown(name)
+        rec = self.repo(name) or _empty()    # as docker's registry: MANIFEST_UNKNOWN
         digest = rec["tags"].get(ref) if ":" not in ref else ref
         desc = rec["manifests"].get(digest) if digest else None
         if desc is None or not os.path.exists(self.blob_path(digest)):
