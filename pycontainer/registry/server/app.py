@@ -300,7 +300,9 @@ class Registry:
             got = 0
             try:
                 async for chunk in request.content.iter_chunked(CHUNK):
-                    f.write(chunk)
+                    view = memoryview(chunk)
+                    while view:                 # a raw write may be short
+                        view = view[f.write(view):]
                     got += len(chunk)
                     if hasher is not None:
                         hasher.update(chunk)
