@@ -241,6 +241,14 @@ def test_chunked_upload_with_status_and_content_range(registry):
     r = http.get(f"/v2/a/b/blobs/{digest_of(data)}")
     assert r.status_code == 200 and r.content == data
     assert r.headers["Docker-Content-Digest"] == digest_of(data)
+    # a session can be cancelled; then it is unknown
+    location = http.post("/v2/a/b/blobs/uploads/").headers["Location"]
+    assert http.patch(location, content=b"abandoned").status_code == 202
+    assert http.delete(location).status_code == 204
+    r = http.patch(location, content=b"more")
+    assert r.status_code == 404 and error_code(r) == "BLOB_UPLOAD_UNKNOWN"
+    r = http.get(f"/v2/other/blobs/uploads/{r.request.url.path.rsplit('/', 1)[1]}")
+    assert r.status_code == 404 and error_code(r) == "BLOB_UPLOAD_UNKNOWN"
 
 
 def test_head_and_range_reads(registry):
@@ -314,6 +322,25 @@ def test_delete_manifests_tags_and_blobs(registry):
     assert r.status_code == 404
     r = http.delete(f"/v2/del/blobs/{layer}")
     assert r.status_code == 404 and error_code(r) == "BLOB_UNKNOWN"
+
+
+def test_an_index_needs_its_manifests_in_the_repository(registry):
+    _, http = registry
+    body, digest = push_image(http, "multi", "amd64")
+    index = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
+             "manifests": [{"mediaType": OCI_MANIFEST, "digest": digest, "size": len(body),
+                            "platform": {"os": "linux", "architecture": "amd64"}}]}
+    data = json.dumps(index).encode()
+    r = http.put("/v2/multi/manifests/latest", content=data,
+                 headers={"Content-Type": index["mediaType"]})
+    assert r.status_code == 201 and r.headers["Docker-Content-Digest"] == digest_of(data)
+    r = http.get("/v2/multi/manifests/latest")
+    assert r.content == data and r.headers["Content-Type"] == index["mediaType"]
+    index["manifests"][0]["digest"] = digest_of(b"elsewhere")
+    r = http.put("/v2/multi/manifests/broken", content=json.dumps(index).encode(),
+                 headers={"Content-Type": index["mediaType"]})
+    assert r.status_code == 400 and error_code(r) == "MANIFEST_BLOB_UNKNOWN"
+    assert http.get("/v2/multi/tags/list").json()["tags"] == ["amd64", "latest"]
 
 
 def test_referrers_with_artifact_type_filter(registry):
