@@ -156,8 +156,12 @@ class Registry:
 
     async def manifest_get(self, request, name, ref):
         digest, _, headers = self._manifest_headers(name, ref)
-        with open(self.storage.blob_path(digest), "rb") as f:
-            data = f.read()
+        try:
+            with open(self.storage.blob_path(digest), "rb") as f:
+                data = f.read()
+        except FileNotFoundError:       # deleted and collected meanwhile
+            raise RegistryError("MANIFEST_UNKNOWN", f"manifest {ref!r} is not in {name}",
+                                {"name": name, "reference": ref}) from None
         return web.Response(body=data, headers=headers)
 
     async def manifest_head(self, request, name, ref):
