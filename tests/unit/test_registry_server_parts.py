@@ -152,3 +152,24 @@ def test_stale_uploads_are_purged(tmp_path):
     os.utime(st.upload_data("a", old), (past, past))
     st.purge_uploads()
     assert os.listdir(st.uploads_dir) == [fresh]
+
+
+def test_image_gc_keeps_registry_blobs_and_stops_on_an_unreadable_record(tmp_path):
+    from pycontainer.errors import ImageError
+    from pycontainer.image import removal
+    st = Storage(str(tmp_path))
+    sid = st.new_upload("held")
+    with open(st.upload_data("held", sid), "ab") as f:
+        f.write(b"registry blob")
+    st.finish_upload("held", sid, digest_of(b"registry blob"))
+    stray = st.blob_path(digest_of(b"stray"))
+    with open(stray, "wb") as f:
+        f.write(b"stray")
+    removal.prune(st.images)
+    assert os.path.exists(st.blob_path(digest_of(b"registry blob")))
+    assert not os.path.exists(stray)
+    with open(os.path.join(st.repos_dir, "held", "_repo.json"), "w") as f:
+        f.write("{")                                  # a partial view: delete nothing
+    with pytest.raises(ImageError, match="registry"):
+        removal.prune(st.images)
+    assert os.path.exists(st.blob_path(digest_of(b"registry blob")))
