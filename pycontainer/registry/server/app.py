@@ -319,12 +319,16 @@ class Registry:
                 f.truncate(size)
                 raise
         if hasher is not None:
+            self.hashers.pop(sid, None)
             self.hashers[sid] = (hasher, size + got)
+            while len(self.hashers) > MAX_HASHERS:   # abandoned sessions: rehash if resumed
+                del self.hashers[next(iter(self.hashers))]
         else:
             self.hashers.pop(sid, None)
         return size + got
 
 
+MAX_HASHERS = 1024     # running hashes kept for sessions in progress
 MAX_BODY = 1 << 62     # blobs are streamed, never read whole: no aiohttp cap
 
 
