@@ -125,8 +125,9 @@ class Container:
         tmpl = tmpl.replace('"@PID@"', "@PID@")
         lines = [f"pid {record['pid']}", f"start {record['start']}",
                  f"python {1 if record.get('python_verbs') else 0}"]
-        if record.get("freezer"):
-            lines.append(f"freezer {record['freezer']}")
+        for key in ("freezer", "userns"):
+            if record.get(key):
+                lines.append(f"{key} {record[key]}")
         lines += [f"cgroup {d}" for d in record["cgroups"]]
         for name, text in (("state.tmpl", tmpl + "\n"), ("front", "\n".join(lines) + "\n")):
             tmp = self.path(name + ".tmp")
