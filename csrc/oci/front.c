@@ -94,8 +94,16 @@ static int python(int argc, char **argv)
         at += snprintf(at, (size_t) (end - at), ", '%.*s'", k, p);
         p += k + (c ? 1 : 0);
     }
-    if (at >= end || snprintf(at, (size_t) (end - at), "]; from pycontainer.oci.cli import "
-                              "main_exit; main_exit()") >= end - at)
+    /* The runtime needs neither the SDK's facade (pycontainer/__init__: the
+     * client and its models) nor the security room's docker defaults: the
+     * two packages are entered without their __init__, ~40 ms less per verb. */
+    if (at >= end || snprintf(at, (size_t) (end - at),
+                              "]; import types\n"
+                              "for n in ('pycontainer', 'pycontainer.security'):\n"
+                              " m = types.ModuleType(n); m.__path__ = ['%s/' + n.replace('.', '/')]"
+                              "; sys.modules[n] = m\n"
+                              "from pycontainer.oci.cli import main_exit; main_exit()", top)
+        >= end - at)
         return fail("the Python paths are too long");
     char **args = calloc((size_t) argc + 5, sizeof *args);
     if (!args)

@@ -14,7 +14,7 @@ import sys
 import time
 
 from ..errors import PyContainerError
-from . import defaults, lifecycle
+from . import lifecycle
 from .state import DEFAULT_ROOT, list_ids
 
 VERSION = "0.1.0"
@@ -239,6 +239,7 @@ def _verb_list(args):
 
 
 def _verb_spec(args):
+    from . import defaults
     if args.rootless:
         raise PyContainerError("spec --rootless: this runtime runs as root only")
     path = os.path.join(args.bundle or ".", "config.json")
@@ -250,6 +251,7 @@ def _verb_spec(args):
 
 
 def _verb_features(args):
+    from . import defaults
     sys.stdout.write(json.dumps(defaults.features(), indent="    ") + "\n")
 
 

@@ -9,7 +9,6 @@ as the spec says.
 """
 import json
 import os
-import subprocess
 
 from .. import _core
 from ..errors import InvalidArgument, OperationError
@@ -33,8 +32,12 @@ def check(hooks):
 
 def run(hooks, kind, state, pid=None):
     """Run every ``kind`` hook in order; raises OperationError on the first failure."""
+    entries = (hooks or {}).get(kind) or []
+    if not entries:
+        return
+    import subprocess           # off the start path of a container without hooks
     data = json.dumps(state).encode()
-    for h in (hooks or {}).get(kind) or []:
+    for h in entries:
         args = h.get("args") or [h["path"]]
         pre = None
         if kind in IN_CONTAINER and pid:

@@ -11,14 +11,12 @@ import contextlib
 import json
 import os
 import signal
-import socket
 import time
 
 from .. import _core
 from ..errors import Conflict, InvalidArgument, NotFound, OperationError
 from ..runtime import plan as planmod
 from ..runtime.process import spawn
-from ..security import userns as usermod
 from . import bundle as bundlemod, cgroup as cgmod, hooks
 from .state import Container, proc_start_time
 
@@ -42,6 +40,7 @@ def _write_pid_file(path, pid):
 
 def _send_console(sock_path, master):
     """The pty master to whoever listens on ``--console-socket`` (SCM_RIGHTS)."""
+    import socket
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
         s.connect(sock_path)
         socket.send_fds(s, [b"/dev/ptmx"], [master])
@@ -179,7 +178,8 @@ def _freezer(drv, name):
 def _remove_dir(c):
     if c.exists():
         if os.path.ismount(c.path("userns")):
-            usermod.release(c.path("userns"))
+            from ..security import userns
+            userns.release(c.path("userns"))
         for n in os.listdir(c.dir):
             os.unlink(c.path(n))
         os.rmdir(c.dir)
