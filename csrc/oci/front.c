@@ -328,14 +328,17 @@ static int verb_start(const char *id, const struct front *f)
     if (fd < 0)
         return fail("open %s: %s", fifo, strerror(errno));
     int pidfd = (int) syscall(SYS_pidfd_open, (pid_t) f->pid, 0);
+    if (pidfd < 0) {
+        close(fd);
+        return fail("container %s: the init exited before it started", id);
+    }
     /* The init writes one byte once our open lets its open return; its exit ends it too. */
     struct pollfd p[2] = { { .fd = fd, .events = POLLIN }, { .fd = pidfd, .events = POLLIN } };
-    while (poll(p, pidfd >= 0 ? 2 : 1, -1) < 0 && errno == EINTR)
+    while (poll(p, 2, -1) < 0 && errno == EINTR)
         ;
     ssize_t n = (p[0].revents & POLLIN) ? read(fd, &c, 1) : 0;
     close(fd);
-    if (pidfd >= 0)
-        close(pidfd);
+    close(pidfd);
     unlink(fifo);
     if (n != 1 || !alive(f))
         return fail("container %s: the init exited before it started", id);

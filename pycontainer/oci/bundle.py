@@ -61,7 +61,7 @@ def rootfs_path(cfg, bundle):
     return os.path.realpath(path)
 
 
-def to_spec(cfg, bundle, cgroup_mounts_ok=True):
+def to_spec(cfg, bundle):
     """(Spec, cgroups.Resources, device rules, extra cgroup writes) for ``cfg``."""
     for key in ("solaris", "windows", "vm", "zos"):
         if cfg.get(key):
