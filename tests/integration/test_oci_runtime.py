@@ -157,9 +157,11 @@ def test_state_machine(bundle, rt):
 
 def test_kill_by_name_and_number_and_all(bundle, rt):
     edit(bundle, lambda c: c["process"].update(
-        args=["sh", "-c", "trap 'echo got-usr1 > /tmp/sig' USR1; sleep 1000 & "
-              "while ! [ -e /tmp/sig ]; do sleep 0.05; done; wait"]))
+        args=["sh", "-c", "trap 'echo got-usr1 > /tmp/sig' USR1; touch /tmp/ready; "
+              "sleep 1000 & while ! [ -e /tmp/sig ]; do sleep 0.05; done; wait"]))
     rt("run", "-d", "--bundle", str(bundle), "c4")
+    # the trap is set once /tmp/ready exists (before, USR1 would kill the init)
+    rt("exec", "c4", "sh", "-c", "while ! [ -e /tmp/ready ]; do sleep 0.05; done")
     rt("kill", "c4", "10")                       # SIGUSR1 by number
     rt("exec", "c4", "sh", "-c", "while ! [ -e /tmp/sig ]; do sleep 0.05; done")
     assert rt("exec", "c4", "cat", "/tmp/sig").stdout == "got-usr1\n"
