@@ -24,6 +24,11 @@ REFUSED_OPTIONS = frozenset(("shared", "rshared", "unbindable", "runbindable"))
 NS_TYPES = {"pid": "pid", "network": "network", "mount": "mount", "ipc": "ipc", "uts": "uts",
             "user": "user", "cgroup": "cgroup"}
 JOINABLE = ("network", "uts", "ipc")
+# What runc always allows beside the spec's rules (libcontainer's AllowedDevices):
+# mknod of anything, the standard nodes, the ptys, /dev/net/tun.
+ALLOWED_DEVICES = ("c *:* m", "b *:* m", "c 1:3 rwm", "c 1:5 rwm", "c 1:7 rwm", "c 1:8 rwm",
+                   "c 1:9 rwm", "c 5:0 rwm", "c 5:1 rwm", "c 5:2 rwm", "c 136:* rwm",
+                   "c 10:200 rwm")
 
 
 def load(bundle):
@@ -214,6 +219,10 @@ def _linux(lx, rootfs, proc):
         from . import seccomp
         linux.seccomp = seccomp.compile(lx["seccomp"], proc)
     res, rules, extra = resources(lx.get("resources") or {})
+    if rules is not None:
+        # the spec's own devices can be opened, as runc allows them
+        rules = list(ALLOWED_DEVICES) + rules + [
+            f"{d.type} {d.major}:{d.minor} rwm" for d in linux.devices]
     linux.device_rules = rules
     return linux, res, rules, extra
 

@@ -96,7 +96,8 @@ def test_run_honours_the_spec(bundle, rt, tmp_path):
               "echo nofile=$(ulimit -n) oom=$(cat /proc/self/oom_score_adj); "
               "cat /data/f; touch /data/x 2>/dev/null || echo data-ro; "
               "touch /x 2>/dev/null || echo root-ro; echo timer=$(cat /proc/timer_list | wc -c);"
-              "echo ipfwd=$(cat /proc/sys/net/ipv4/ip_forward)")
+              "echo ipfwd=$(cat /proc/sys/net/ipv4/ip_forward); "
+              "cat /dev/null && echo devnull-ok")
 
     def fn(cfg):
         p = cfg["process"]
@@ -118,6 +119,7 @@ def test_run_honours_the_spec(bundle, rt, tmp_path):
     assert "nofile=512 oom=123" in out
     assert "from the host\ndata-ro\nroot-ro\n" in out
     assert "timer=0" in out and "ipfwd=1" in out
+    assert "devnull-ok" in out               # runc's always-allowed devices, past deny-all
     assert not os.listdir(rt.root)            # run removed it
 
 
