@@ -32,6 +32,39 @@ def driver(cgroups_path, cid):
     return drv, name, mounts
 
 
+def cpuset_fill(drv, name, steps):
+    """v1 cpuset: a new cgroup starts with no cpus or mems and takes no task, and
+    a parent another tool made (podman's ``--cgroup-parent``) may be empty too:
+    like runc, give every empty dir on the way down its parent's sets.
+    Returns ``steps`` with the writes after the container dir's mkdir."""
+    if drv.kind != "v1" or "cpuset" not in drv.dirs(name):
+        return steps
+    target = drv.dirs(name)["cpuset"]
+    mount = drv.layout.v1["cpuset"]
+    chain, d = [], target
+    while d != mount and d.startswith(mount + "/"):
+        chain.append(d)
+        d = os.path.dirname(d)
+    values = {}
+    for key in ("cpuset.cpus", "cpuset.mems"):
+        with open(os.path.join(mount, key)) as f:
+            values[key] = f.read().strip()
+    fill = []
+    for d in reversed(chain):           # top-most first
+        for key, inherited in values.items():
+            try:
+                with open(os.path.join(d, key)) as f:
+                    own = f.read().strip()
+            except FileNotFoundError:
+                own = ""                # made by these steps
+            if own:
+                values[key] = own
+            else:
+                fill.append(("w", os.path.join(d, key), inherited))
+    at = next(i for i, s in enumerate(steps) if s[:2] == ("d", target)) + 1
+    return steps[:at] + fill + steps[at:]
+
+
 def extra_steps(drv, name, extra):
     """Writes for the fields Resources has no name for (reservation, swappiness...)."""
     dirs = drv.dirs(name)

@@ -7,15 +7,14 @@ for the rest; every verb also works here, so the Python entry point alone
 is a complete (slower) runtime. Errors go to stderr and to ``--log`` (text or
 runc's JSON lines), and exit with status 1, as runc's do.
 """
-import argparse
 import json
 import os
 import sys
 import time
 
 from ..errors import PyContainerError
-from . import lifecycle
-from .state import DEFAULT_ROOT, list_ids
+from . import flags, lifecycle
+from .state import list_ids
 
 VERSION = "0.1.0"
 SPEC_VERSION = "1.0.2"
@@ -24,83 +23,6 @@ SPEC_VERSION = "1.0.2"
 class Exit(Exception):
     def __init__(self, code):
         self.code = code
-
-
-def _parser():
-    p = argparse.ArgumentParser(prog="pycontainer-runtime", add_help=True)
-    p.add_argument("--root", default=DEFAULT_ROOT)
-    p.add_argument("--log", default="")
-    p.add_argument("--log-format", default="text", choices=("text", "json"))
-    p.add_argument("--debug", action="store_true")
-    p.add_argument("--systemd-cgroup", action="store_true")
-    p.add_argument("--rootless", default="auto")
-    p.add_argument("--criu", default="")
-    p.add_argument("-v", "--version", action="store_true")
-    sub = p.add_subparsers(dest="verb")
-
-    def verb(name, *ids):
-        s = sub.add_parser(name)
-        for i in ids:
-            s.add_argument(i)
-        return s
-    for name in ("create", "run"):
-        s = verb(name, "id")
-        s.add_argument("-b", "--bundle", default=".")
-        s.add_argument("--pid-file", default="")
-        s.add_argument("--console-socket", default="")
-        s.add_argument("--no-pivot", action="store_true")
-        s.add_argument("--no-new-keyring", action="store_true")
-        s.add_argument("--preserve-fds", type=int, default=0)
-        if name == "run":
-            s.add_argument("-d", "--detach", action="store_true")
-            s.add_argument("--keep", action="store_true")
-    verb("start", "id")
-    verb("state", "id")
-    s = verb("kill", "id")
-    s.add_argument("signal", nargs="?", default="SIGTERM")
-    s.add_argument("-a", "--all", action="store_true")
-    s = verb("delete", "id")
-    s.add_argument("-f", "--force", action="store_true")
-    verb("pause", "id")
-    verb("resume", "id")
-    s = verb("ps", "id")
-    s.add_argument("-f", "--format", default="table", choices=("table", "json"))
-    s.add_argument("ps_args", nargs=argparse.REMAINDER)
-    s = verb("list")
-    s.add_argument("-f", "--format", default="table", choices=("table", "json"))
-    s.add_argument("-q", "--quiet", action="store_true")
-    s = verb("spec")
-    s.add_argument("-b", "--bundle", default="")
-    s.add_argument("--rootless", action="store_true")
-    verb("features")
-    s = verb("update", "id")
-    s.add_argument("-r", "--resources", default="")
-    s.add_argument("--memory", type=int)
-    s.add_argument("--pids-limit", type=int)
-    s.add_argument("--cpu-shares", type=int)
-    s.add_argument("--cpu-quota", type=int)
-    s.add_argument("--cpu-period", type=int)
-    s.add_argument("--cpuset-cpus")
-    s = verb("events", "id")
-    s.add_argument("--stats", action="store_true")
-    s.add_argument("--interval", default="5s")
-    s = verb("exec", "id")
-    s.add_argument("-p", "--process", default="")
-    s.add_argument("-t", "--tty", action="store_true")
-    s.add_argument("--console-socket", default="")
-    s.add_argument("--cwd", default="")
-    s.add_argument("-e", "--env", action="append", default=[])
-    s.add_argument("-u", "--user", default="")
-    s.add_argument("-g", "--additional-gids", action="append", default=[])
-    s.add_argument("-c", "--cap", action="append", default=[])
-    s.add_argument("-d", "--detach", action="store_true")
-    s.add_argument("--pid-file", default="")
-    s.add_argument("--no-new-privs", action="store_true")
-    s.add_argument("--preserve-fds", type=int, default=0)
-    s.add_argument("--apparmor", default="")
-    s.add_argument("--process-label", default="")
-    s.add_argument("command", nargs=argparse.REMAINDER)
-    return p
 
 
 def version_text():
@@ -124,7 +46,7 @@ def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     args = None
     try:
-        args = _parser().parse_args(argv)
+        args = flags.parse(argv)
         return run(args)
     except Exit as e:
         return e.code
@@ -145,8 +67,9 @@ def run(args):
         raise PyContainerError("--systemd-cgroup: this runtime manages cgroupfs only; run "
                                "without --systemd-cgroup (podman: --cgroup-manager=cgroupfs)")
     verb = args.verb
-    if verb is None:
-        _parser().print_help()
+    if verb is None or args.help:
+        sys.stdout.write("usage: pycontainer-runtime [global flags] COMMAND [flags] ID\n"
+                         f"commands: {', '.join(sorted(flags.VERBS))}\n")
         return 0
     handler = globals()["_verb_" + verb.replace("-", "_")]
     return handler(args) or 0
@@ -157,13 +80,13 @@ def _c(args):
 
 
 def _verb_create(args):
-    lifecycle.create(args.root, args.id, args.bundle, args.pid_file or None,
+    lifecycle.create(args.root, args.id, args.bundle or ".", args.pid_file or None,
                      args.console_socket or None, args.preserve_fds)
 
 
 def _verb_run(args):
     fg = not args.detach
-    c, init = lifecycle.create(args.root, args.id, args.bundle, args.pid_file or None,
+    c, init = lifecycle.create(args.root, args.id, args.bundle or ".", args.pid_file or None,
                                args.console_socket or None, args.preserve_fds,
                                detach_stdio=(0, 1, 2) if fg else None)
     try:

@@ -89,7 +89,8 @@ def create(root, cid, bundle, pid_file=None, console_socket=None, preserve_fds=0
                               "hand over the pty")
     lx = cfg.get("linux") or {}
     drv, name, cg_mounts = cgmod.driver(lx.get("cgroupsPath"), cid)
-    steps = drv.create_steps(name, res, rules) + cgmod.extra_steps(drv, name, extra)
+    steps = cgmod.cpuset_fill(drv, name, drv.create_steps(name, res, rules))
+    steps += cgmod.extra_steps(drv, name, extra)
     if not any((m.get("destination") == "/sys/fs/cgroup") for m in cfg.get("mounts") or []):
         cg_mounts = []
     os.makedirs(root, 0o700, exist_ok=True)
