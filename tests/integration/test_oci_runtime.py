@@ -362,3 +362,14 @@ def test_runc_compatible_forms(exe, bundle, tmp_path):
     finally:
         subprocess.run(g + ["delete", "--force", cid], capture_output=True)
     assert not os.path.exists(os.path.join(root, cid))
+
+
+def test_preserve_fds_reach_the_container(bundle, rt, tmp_path):
+    edit(bundle, lambda c: c["process"].update(args=["sh", "-c", "echo via-fd3 >&3"]))
+    out = tmp_path / "fd3"
+    # fd 3 is opened by a shell that then becomes the runtime (as a shim passes fds)
+    p = subprocess.run(["bash", "-c", 'exec 3>"$0"; exec "$@"', str(out), FRONT, "--root",
+                        str(rt.root), "run", "--preserve-fds", "1", "--bundle", str(bundle),
+                        "c13"], capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    assert out.read_text() == "via-fd3\n"
