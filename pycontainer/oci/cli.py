@@ -96,10 +96,25 @@ def _verb_run(args):
         raise
     if not fg:
         return 0
-    code = init.wait()
+    code = _wait_forwarding(init)
     if not args.keep:
         lifecycle.delete(c, force=True)
     return code
+
+
+def _wait_forwarding(proc):
+    """Wait for a foreground init or exec, passing on the signals a caller
+    sends us (as runc does), so ^C or a TERM reaches the container."""
+    import signal
+    forward = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1,
+               signal.SIGUSR2, signal.SIGWINCH)
+    for sig in forward:
+        signal.signal(sig, lambda n, _f: proc.kill(n))
+    try:
+        return proc.wait()
+    finally:
+        for sig in forward:
+            signal.signal(sig, signal.SIG_DFL)
 
 
 def _verb_start(args):
@@ -243,4 +258,4 @@ def _verb_exec(args):
                                args.detach, args.preserve_fds)
     if args.detach:
         return 0
-    return p.wait()
+    return _wait_forwarding(p)

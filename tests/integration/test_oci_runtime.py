@@ -373,3 +373,48 @@ def test_preserve_fds_reach_the_container(bundle, rt, tmp_path):
                         "c13"], capture_output=True, text=True, timeout=60)
     assert p.returncode == 0, p.stderr
     assert out.read_text() == "via-fd3\n"
+
+
+def test_a_failing_setup_step_is_named_and_leaves_nothing(bundle, rt):
+    cgroup = f"/pycontainer/oci-fail-{os.getpid()}"
+
+    def fn(cfg):
+        cfg["mounts"].append({"destination": "/x", "type": "pycnosuchfs", "source": "none"})
+        cfg["linux"]["cgroupsPath"] = cgroup
+    edit(bundle, fn)
+    p = rt("create", "--bundle", str(bundle), "c14", check=False)
+    assert p.returncode == 1 and "mount pycnosuchfs on /x: No such device" in p.stderr
+    assert not os.listdir(rt.root)
+    assert not os.path.exists(f"/sys/fs/cgroup/pids{cgroup}")
+
+
+def test_exec_tty_through_the_console_socket(bundle, rt, tmp_path):
+    edit(bundle, lambda c: c["process"].update(args=["sleep", "1000"]))
+    rt("run", "-d", "--bundle", str(bundle), "c15")
+    proc = tmp_path / "p.json"
+    proc.write_text(json.dumps({"args": ["stty", "size"], "cwd": "/", "terminal": True,
+                                "env": ["PATH=/bin"], "consoleSize": {"height": 12,
+                                                                      "width": 34}}))
+    path = str(tmp_path / "exec.sock")
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as srv:
+        srv.bind(path)
+        srv.listen(1)
+        rt("exec", "--process", str(proc), "--tty", "--console-socket", path, "--detach",
+           "c15")
+        conn, _ = srv.accept()
+        with conn:
+            _, fds, _, _ = socket.recv_fds(conn, 1024, 1)
+    out = b""
+    try:
+        while True:
+            try:
+                chunk = os.read(fds[0], 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            out += chunk
+    finally:
+        os.close(fds[0])
+    assert out.decode().replace("\r", "") == "12 34\n"
+    rt("delete", "--force", "c15")
