@@ -199,7 +199,8 @@ def _linux(lx, rootfs, proc):
     if lx.get("mountLabel"):
         raise InvalidArgument("config.json: linux.mountLabel is set, but this host has no "
                               "SELinux")
-    if lx.get("rootfsPropagation") in ("shared", "rshared", "slave", "rslave"):
+    # slave/private on a private host mount is what every mount here already is
+    if lx.get("rootfsPropagation") in ("shared", "rshared", "unbindable", "runbindable"):
         raise InvalidArgument(f"config.json: rootfsPropagation {lx['rootfsPropagation']} "
                               "needs a shared host mount; this host's / is private")
     namespaces = _namespaces(lx.get("namespaces") or [])
@@ -250,6 +251,18 @@ def resources(r):
             raise InvalidArgument(f"config.json: linux.resources.{key}: this host has no "
                                   "such controller")
     mem, cpu, pids = r.get("memory") or {}, r.get("cpu") or {}, r.get("pids") or {}
+    for key in ("kernel", "kernelTCP"):
+        if mem.get(key):
+            raise InvalidArgument(f"config.json: linux.resources.memory.{key}: this kernel "
+                                  "has no kernel memory accounting (kmem)")
+    for key in ("realtimeRuntime", "realtimePeriod"):
+        if cpu.get(key):
+            raise InvalidArgument(f"config.json: linux.resources.cpu.{key}: real-time "
+                                  "group scheduling is not supported by this runtime")
+    unified = r.get("unified") or {}
+    if unified and cgroups.detect().v1:
+        raise InvalidArgument("config.json: linux.resources.unified needs a cgroup v2 host; "
+                              "this one gives containers v1 controllers")
     swap = mem.get("swap")
     res = cgroups.Resources.from_kwargs(
         mem_limit=mem.get("limit") if (mem.get("limit") or 0) > 0 else None,
@@ -268,6 +281,10 @@ def resources(r):
     blk = r.get("blockIO") or {}
     if blk.get("weight"):
         extra.append(("blkio", "blkio.weight", str(int(blk["weight"]))))
+    for key, value in unified.items():
+        if "/" in key or key.startswith("."):
+            raise InvalidArgument(f"config.json: linux.resources.unified: bad file {key!r}")
+        extra.append(("unified", key, str(value)))
     return res, _device_rules(r.get("devices")), extra
 
 

@@ -70,7 +70,8 @@ def extra_steps(drv, name, extra):
     dirs = drv.dirs(name)
     steps = []
     for ctrl, file, value in extra:
-        d = dirs.get(ctrl) if drv.kind == "v1" else None
+        # v1 file names want their hierarchy; on v2 only "unified" entries apply
+        d = dirs.get(ctrl) if (drv.kind == "v1") == (ctrl != "unified") else None
         if d is None:
             raise InvalidArgument(f"linux.resources: {file} needs the {ctrl} controller, "
                                   "which this host does not give containers")
