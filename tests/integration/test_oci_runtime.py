@@ -418,3 +418,14 @@ def test_exec_tty_through_the_console_socket(bundle, rt, tmp_path):
         os.close(fds[0])
     assert out.decode().replace("\r", "") == "12 34\n"
     rt("delete", "--force", "c15")
+
+
+@pytest.mark.parametrize("section,value,words", [
+    ("memory", {"kernel": 1 << 26}, "kmem"),
+    ("hugepageLimits", [{"pageSize": "2MB", "limit": 1 << 21}], "no such controller"),
+])
+def test_resources_this_host_lacks_are_refused(bundle, rt, section, value, words):
+    edit(bundle, lambda c: c["linux"]["resources"].update({section: value}))
+    p = rt("create", "--bundle", str(bundle), "c16", check=False)
+    assert p.returncode == 1 and words in p.stderr
+    assert not os.path.exists(rt.root / "c16")
