@@ -20,11 +20,6 @@ VERSION = "0.1.0"
 SPEC_VERSION = "1.0.2"
 
 
-class Exit(Exception):
-    def __init__(self, code):
-        self.code = code
-
-
 def version_text():
     return f"pycontainer-runtime version {VERSION}\ncommit: pycontainer\nspec: {SPEC_VERSION}\n"
 
@@ -48,10 +43,11 @@ def main(argv=None):
     try:
         args = flags.parse(argv)
         return run(args)
-    except Exit as e:
-        return e.code
     except (PyContainerError, OSError) as err:
         _log(args, str(err))
+        return 1
+    except (ValueError, TypeError, KeyError) as err:   # a config.json field of the wrong type
+        _log(args, f"invalid input: {type(err).__name__}: {err}")
         return 1
 
 

@@ -7,6 +7,7 @@ start, poststop at delete. A failing hook before start fails the verb
 (and create is undone); a failing poststart or poststop is reported only,
 as the spec says.
 """
+import errno
 import json
 import os
 
@@ -51,7 +52,7 @@ def run(hooks, kind, state, pid=None):
                                capture_output=True, timeout=h.get("timeout"),
                                preexec_fn=pre)
         except subprocess.TimeoutExpired as err:
-            raise OperationError(62, f"{kind} hook {h['path']} timed out after "
+            raise OperationError(errno.ETIME, f"{kind} hook {h['path']} timed out after "
                                  f"{h.get('timeout')} s", op=kind) from err
         except OSError as err:
             raise OperationError(err.errno, f"{kind} hook {h['path']}: {err.strerror}",
@@ -60,7 +61,7 @@ def run(hooks, kind, state, pid=None):
             if pre is not None:
                 os.close(fd)
         if p.returncode != 0:
-            raise OperationError(5, f"{kind} hook {h['path']} failed with exit status "
+            raise OperationError(errno.EIO, f"{kind} hook {h['path']} failed with exit status "
                                  f"{p.returncode}: {p.stderr.decode(errors='replace').strip()}",
                                  op=kind)
 

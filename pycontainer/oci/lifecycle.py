@@ -8,6 +8,7 @@ the caller (containerd's shim, conmon, dockerd's subreaper), as with runc.
 Every verb checks the state first; a refused verb changes nothing.
 """
 import contextlib
+import errno
 import json
 import os
 import signal
@@ -207,7 +208,7 @@ def start(c):
         os.close(fd)
     os.unlink(c.fifo)
     if not c.alive():
-        raise OperationError(3, f"container {c.id}: the init exited before it started")
+        raise OperationError(errno.ESRCH, f"container {c.id}: the init exited before it started")
     with contextlib.suppress(OperationError):
         hooks.run(cfg.get("hooks"), "poststart", c.state())
 

@@ -4,6 +4,7 @@ Every test makes a bundle (busybox-static as the rootfs, ``spec``'s default
 config edited) and runs the real command, the C front end; what the process
 inside sees is read from its own output.
 """
+import errno
 import json
 import os
 import re
@@ -266,7 +267,7 @@ def test_seccomp_from_the_spec(bundle, rt):
         cfg["linux"]["seccomp"] = {
             "defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_X86_64"],
             "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO",
-                          "errnoRet": 1}]}
+                          "errnoRet": errno.EPERM}]}
     edit(bundle, fn)
     out = rt("run", "c9", cwd=bundle)
     assert "denied" in out.stdout and "Operation not permitted" in out.stderr
