@@ -194,20 +194,24 @@ def start(c):
     cfg = c.config()
     hooks.run(cfg.get("hooks"), "startContainer", c.state(), c.record["pid"])
     fd = os.open(c.fifo, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    got = b""
     try:
         pidfd = os.pidfd_open(c.record["pid"])
         try:
             import select
             # The init writes one byte once it has opened the fifo; its exit ends the wait too.
-            ready, _, _ = select.select([fd, pidfd], [], [])
-            if fd in ready:
-                os.read(fd, 1)
+            select.select([fd, pidfd], [], [])
+            try:
+                got = os.read(fd, 1)
+            except BlockingIOError:
+                pass
         finally:
             os.close(pidfd)
     finally:
         os.close(fd)
     os.unlink(c.fifo)
-    if not c.alive():
+    # The byte says it went on; it may have run and exited since (``true``): started.
+    if not got:
         raise OperationError(errno.ESRCH, f"container {c.id}: the init exited before it started")
     with contextlib.suppress(OperationError):
         hooks.run(cfg.get("hooks"), "poststart", c.state())
