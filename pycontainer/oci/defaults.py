@@ -21,7 +21,7 @@ def spec():
                     "TERM=xterm"],
             "cwd": "/",
             "capabilities": {k: list(DEFAULT_CAPS) for k in
-                             ("bounding", "effective", "inheritable", "permitted", "ambient")},
+                             ("bounding", "effective", "permitted", "ambient")},
             "rlimits": [{"type": "RLIMIT_NOFILE", "hard": 1024, "soft": 1024}],
             "noNewPrivileges": True,
         },

@@ -143,6 +143,9 @@ def test_state_machine(bundle, rt):
     assert p.returncode == 1 and "not stopped" in p.stderr
     assert state(rt, "c3")["status"] == "running"
     assert json.loads(rt("ps", "--format", "json", "c3").stdout) == [state(rt, "c3")["pid"]]
+    table = rt("ps", "c3").stdout.splitlines()      # runc's: ps -ef, the container's rows
+    assert table[0].split()[:2] == ["UID", "PID"] and len(table) == 2
+    assert int(table[1].split()[1]) == state(rt, "c3")["pid"] and "sleep 1000" in table[1]
     rt("pause", "c3")
     assert state(rt, "c3")["status"] == "paused"
     rt("resume", "c3")
@@ -430,3 +433,27 @@ def test_resources_this_host_lacks_are_refused(bundle, rt, section, value, words
     p = rt("create", "--bundle", str(bundle), "c16", check=False)
     assert p.returncode == 1 and words in p.stderr
     assert not os.path.exists(rt.root / "c16")
+
+
+def test_spec_and_features_have_runcs_shape(tmp_path):
+    runc = shutil.which("runc")
+    if runc is None:
+        pytest.fail("runc is not installed (setup.sh installs it)")
+    ours, theirs = tmp_path / "ours", tmp_path / "runc"
+    ours.mkdir()
+    theirs.mkdir()
+    subprocess.run([FRONT, "spec"], cwd=ours, check=True)
+    subprocess.run([runc, "spec"], cwd=theirs, check=True)
+    a = json.loads((ours / "config.json").read_text())
+    b = json.loads((theirs / "config.json").read_text())
+    assert set(a) == set(b) and set(a["process"]) == set(b["process"])
+    assert set(a["linux"]) <= set(b["linux"]) | {"resources"}
+    assert [m["destination"] for m in a["mounts"]] == [m["destination"] for m in b["mounts"]]
+    assert a["process"]["capabilities"] == b["process"]["capabilities"]
+    # a second spec refuses to overwrite, as runc's does
+    p = subprocess.run([FRONT, "spec"], cwd=ours, capture_output=True, text=True)
+    assert p.returncode == 1 and "exists" in p.stderr
+    f = json.loads(subprocess.run([FRONT, "features"], capture_output=True, check=True).stdout)
+    assert f["ociVersionMin"].startswith("1.0") and "prestart" in f["hooks"]
+    assert {"pid", "mount", "user"} <= set(f["linux"]["namespaces"])
+    assert f["linux"]["cgroup"]["systemd"] is False and f["linux"]["apparmor"]["enabled"] is False
