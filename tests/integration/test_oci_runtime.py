@@ -19,7 +19,7 @@ import pycontainer
 
 FRONT = os.path.join(os.path.dirname(pycontainer.__file__), "oci", "pycontainer-runtime")
 TOOLS = ("sh", "cat", "echo", "id", "hostname", "sleep", "true", "stty", "mkdir", "touch",
-         "grep", "ls", "wc")
+         "grep", "ls", "wc", "head", "tail")
 
 
 @pytest.fixture
@@ -457,3 +457,25 @@ def test_spec_and_features_have_runcs_shape(tmp_path):
     assert f["ociVersionMin"].startswith("1.0") and "prestart" in f["hooks"]
     assert {"pid", "mount", "user"} <= set(f["linux"]["namespaces"])
     assert f["linux"]["cgroup"]["systemd"] is False and f["linux"]["apparmor"]["enabled"] is False
+
+
+def test_events_report_the_oom_kill(bundle, rt, tmp_path):
+    def fn(cfg):
+        # tail keeps a line-less stream in memory: the 8 MiB limit kills it
+        cfg["process"]["args"] = ["sh", "-c", "head -c 100m /dev/zero | tail; exit 0"]
+        cfg["linux"]["resources"]["memory"] = {"limit": 8 << 20, "swap": 8 << 20}
+    edit(bundle, fn)
+    rt("create", "--bundle", str(bundle), "c17")
+    ev = subprocess.Popen([FRONT, "--root", str(rt.root), "events", "--interval", "50ms",
+                           "c17"], stdout=subprocess.PIPE, text=True)
+    try:
+        first = json.loads(ev.stdout.readline())      # it has its baseline: start the hog
+        assert first["type"] == "stats"
+        rt("start", "c17")
+        kinds = [json.loads(line)["type"] for line in ev.stdout]
+    finally:
+        ev.kill()
+        ev.wait()
+        ev.stdout.close()
+    assert "oom" in kinds
+    rt("delete", "c17")
