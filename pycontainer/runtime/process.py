@@ -74,6 +74,11 @@ def spawn(plan, argv, env, clone_flags, stdio=(-1, -1, -1), attach=None, cgroup_
     Returns an :class:`InitProcess`. On any failure the child is killed and
     reaped before the error propagates; a failing op raises OperationError
     naming the op and its errno.
+
+    ``keep_fds_from``: fds 3 up to it stay open into the container (OCI
+    ``--preserve-fds``). ``leave_at_sync``: at that SYNC op (1-based) call
+    ``at_leave(pid)`` (hooks), let the child go on and return while it still
+    sets up (the OCI runtime's init then waits for ``start``).
     """
     keep = []
     spec = ffi.new("struct pyc_spawn *")
