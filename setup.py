@@ -3,21 +3,28 @@
 - `cffi_modules` compiles csrc/*.c into `pycontainer._core._pyc` through
   `pycontainer/_core/build.py` (API mode, built at install time).
 - `build_ext` also links the per-container monitor, csrc/monitor/ plus the
-  same core sources, into the executable `pycontainer/_core/pyc-monitor`.
+  same core sources, into the executable `pycontainer/_core/pyc-monitor`,
+  and the OCI runtime's front end, csrc/oci/front.c, into
+  `pycontainer/oci/pycontainer-runtime` (it execs this interpreter for the
+  verbs it leaves to Python: the paths are fixed at build time).
 """
 import glob
 import os
+import sys
+import sysconfig
 
 from setuptools import find_packages, setup
 from setuptools.command.build_ext import build_ext
 
 MONITOR = "pyc-monitor"
+OCI_FRONT = "pycontainer-runtime"
 
 
 class BuildWithMonitor(build_ext):
     def run(self):
         super().run()
         self.build_monitor()
+        self.build_oci_front()
 
     def build_monitor(self):
         # The monitor runs prepared plans: it needs no filter compiler (libseccomp).
@@ -30,6 +37,18 @@ class BuildWithMonitor(build_ext):
                                                                      "pycontainer/_core")
         os.makedirs(dest, exist_ok=True)
         self.compiler.link_executable(objects, MONITOR, output_dir=dest)
+
+    def build_oci_front(self):
+        paths = sorted({sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]})
+        macros = [("PYC_OCI_PYTHON", f'"{sys.executable}"'),
+                  ("PYC_OCI_PATH", f'"{":".join(paths)}"')]
+        objects = self.compiler.compile(
+            ["csrc/oci/front.c"], output_dir=os.path.join(self.build_temp, "oci"),
+            macros=macros, extra_postargs=["-O2", "-Wall", "-Wextra"])
+        dest = "pycontainer/oci" if self.inplace else os.path.join(self.build_lib,
+                                                                   "pycontainer/oci")
+        os.makedirs(dest, exist_ok=True)
+        self.compiler.link_executable(objects, OCI_FRONT, output_dir=dest)
 
 
 setup(

@@ -14,9 +14,13 @@ from .._core import (CLONE_NEWCGROUP, CLONE_NEWIPC, CLONE_NEWNET, CLONE_NEWNS, C
 
 # MOUNT_ATTR_* (linux/mount.h) and MS_* (sys/mount.h)
 RDONLY, NOSUID, NODEV, NOEXEC, STRICTATIME = 0x1, 0x2, 0x4, 0x8, 0x20
-MS_REC, MS_PRIVATE = 0x4000, 1 << 18
+MS_BIND, MS_REC, MS_PRIVATE = 0x1000, 0x4000, 1 << 18
 NAMESPACE_FLAGS = {"mount": CLONE_NEWNS, "uts": CLONE_NEWUTS, "ipc": CLONE_NEWIPC,
                    "pid": CLONE_NEWPID, "network": CLONE_NEWNET}
+
+# Namespaces joined by path at the start of the plan (the network one is
+# joined after SYNC, see compile_plan).
+JOIN_EARLY = ("uts", "ipc")
 
 _OP = struct.Struct("=6I3q")
 _NOSTR = 0xFFFFFFFF
@@ -159,7 +163,7 @@ def emit_mount(pb, m, label=None):
               b=flags)
 
 
-def compile_plan(spec, cgroup_mounts, labels=None):
+def compile_plan(spec, cgroup_mounts, labels=None, before_pivot=None):
     """Compile a runtime :class:`~pycontainer.runtime.spec.Spec` into the child op plan.
 
     Args:
@@ -167,23 +171,34 @@ def compile_plan(spec, cgroup_mounts, labels=None):
         cgroup_mounts: what the cgroup driver wants under /sys/fs/cgroup.
         labels: optional {destination: label} for error messages (e.g. a
             volume's name), so a failure names what the user asked for.
+        before_pivot: optional ``f(builder)`` adding ops just before
+            pivot_root, with the host's paths still in reach (the OCI
+            runtime waits there for ``start``).
     """
     labels = labels or {}
     pb = PlanBuilder()
     root, proc, lx = spec.root, spec.process, spec.linux
     pb.op(lib.PYC_OP_MOUNT, "make mounts private", s2="/", a=MS_REC | MS_PRIVATE)
+    for n in spec.linux.namespaces:
+        if n.path and n.type in JOIN_EARLY:
+            pb.op(lib.PYC_OP_SETNS, f"join the {n.type} namespace {n.path}", s1=n.path,
+                  a=NAMESPACE_FLAGS[n.type])
     if lx.loopback:
         pb.op(lib.PYC_OP_LOOPBACK, "bring lo up")
     lowers = root.lowers
-    if lx.user_namespace:
+    if lx.user_namespace and root.idmapped:
         # Shared layers seen through the container's id map: no copy, no chown.
         for src, dst in zip(root.lowers, root.idmapped):
             pb.op(lib.PYC_OP_IDMAP_LAYER, f"idmap layer {src}", s1=src, s2=dst,
                   s3=lx.user_namespace)
         lowers = root.idmapped
-    pb.op(lib.PYC_OP_OVERLAY, f"mount overlay rootfs on {root.mountpoint}",
-          s1="\n".join(lowers), s2=root.upper, s3=root.work, s4=root.mountpoint,
-          c=1 if root.volatile else 0)
+    if root.bind:
+        pb.op(lib.PYC_OP_MOUNT, f"bind rootfs {lowers[0]} on {root.mountpoint}",
+              s1=lowers[0], s2=root.mountpoint, a=MS_BIND | MS_REC)
+    else:
+        pb.op(lib.PYC_OP_OVERLAY, f"mount overlay rootfs on {root.mountpoint}",
+              s1="\n".join(lowers), s2=root.upper, s3=root.work, s4=root.mountpoint,
+              c=1 if root.volatile else 0)
     pb.op(lib.PYC_OP_ROOTFS, f"open rootfs {root.mountpoint}", s2=root.mountpoint)
     kernel, rest = [], []
     for m in spec.mounts:
@@ -222,6 +237,11 @@ def compile_plan(spec, cgroup_mounts, labels=None):
         pb.op(lib.PYC_OP_SETNS, f"open the user namespace {lx.user_namespace}",
               s1=lx.user_namespace, a=CLONE_NEWUSER, b=1)
     add_masks(pb, lx.masked_paths)
+    if proc.oom_score_adj is not None:
+        pb.op(lib.PYC_OP_WRITE, f"oom_score_adj {proc.oom_score_adj}",
+              s1="/proc/self/oom_score_adj", s2=str(proc.oom_score_adj))
+    if before_pivot is not None:
+        before_pivot(pb)
     pb.op(lib.PYC_OP_PIVOT_ROOT, f"pivot_root into {root.mountpoint}")
     # From here paths are the container's own: nothing can lead back to the host.
     for key, value in sorted(lx.sysctl.items()):

@@ -67,12 +67,18 @@ def _cstrings(items, keep):
 
 
 def spawn(plan, argv, env, clone_flags, stdio=(-1, -1, -1), attach=None, cgroup_fd=-1,
-          pdeathsig=0, join_pidfd=-1, join_flags=0, share_memory=True):
+          pdeathsig=0, join_pidfd=-1, join_flags=0, share_memory=True, keep_fds_from=3,
+          leave_at_sync=0, at_leave=None):
     """Clone the init, run ``attach(pid)`` while it sets up, follow it to exec.
 
     Returns an :class:`InitProcess`. On any failure the child is killed and
     reaped before the error propagates; a failing op raises OperationError
     naming the op and its errno.
+
+    ``keep_fds_from``: fds 3 up to it stay open into the container (OCI
+    ``--preserve-fds``). ``leave_at_sync``: at that SYNC op (1-based) call
+    ``at_leave(pid)`` (hooks), let the child go on and return while it still
+    sets up (the OCI runtime's init then waits for ``start``).
     """
     keep = []
     spec = ffi.new("struct pyc_spawn *")
@@ -89,7 +95,7 @@ def spawn(plan, argv, env, clone_flags, stdio=(-1, -1, -1), attach=None, cgroup_
     spec.stdio = list(stdio)
     spec.cgroup_fd = cgroup_fd
     spec.pdeathsig = pdeathsig
-    spec.keep_fds_from = 3
+    spec.keep_fds_from = keep_fds_from
     spec.join_pidfd = join_pidfd
     spec.join_flags = join_flags
     # The child shares our memory until exec (no page-table copy); its stack
@@ -108,7 +114,7 @@ def spawn(plan, argv, env, clone_flags, stdio=(-1, -1, -1), attach=None, cgroup_
     try:
         if attach is not None:
             attach(pid)
-        proc.pty = _follow(sock, plan)
+        proc.pty = _follow(sock, plan, leave_at_sync, lambda: at_leave and at_leave(pid))
     except BaseException:
         proc.kill()
         proc.wait()
@@ -118,10 +124,12 @@ def spawn(plan, argv, env, clone_flags, stdio=(-1, -1, -1), attach=None, cgroup_
     return proc
 
 
-def _follow(sock, plan):
-    """To the exec; returns the pty master the child sent, or -1."""
+def _follow(sock, plan, leave_at_sync=0, at_leave=None):
+    """To the exec, or past the ``leave_at_sync``-th SYNC (after ``at_leave()``);
+    returns the pty master the child sent, or -1."""
     msg = ffi.new("struct pyc_msg *")
     pty = -1
+    syncs = 0
     try:
         while True:
             kind = check(lib.pyc_sync_wait(sock, msg, -1), "wait for the container init")
@@ -130,8 +138,12 @@ def _follow(sock, plan):
                     os.close(pty)
                 pty = msg.fd
                 continue
+            if kind == lib.PYC_MSG_SYNC:
+                syncs += 1
+                if syncs == leave_at_sync and at_leave is not None:
+                    at_leave()
             _step(sock, plan, msg, kind)
-            if kind == lib.PYC_MSG_EXEC:
+            if kind == lib.PYC_MSG_EXEC or (kind == lib.PYC_MSG_SYNC and syncs == leave_at_sync):
                 return pty
     except BaseException:
         if pty >= 0:

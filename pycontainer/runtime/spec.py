@@ -52,6 +52,7 @@ class Process:
     rlimits: list = field(default_factory=list)   # (resource number, soft, hard)
     search_path: str = None           # where execve looks for args[0] (PATH)
     terminal: bool = False            # stdio is a new pty of the container's /dev/ptmx
+    oom_score_adj: int = None         # OCI process.oomScoreAdj; None leaves it
 
 
 @dataclass
@@ -63,6 +64,9 @@ class Root:
     readonly: bool = False
     volatile: bool = False            # overlay "volatile": no syncs
     idmapped: list = field(default_factory=list)   # mount points for idmapped lowers
+    # OCI bundles (oci/): the root is ``lowers[0]`` itself, bound onto itself
+    # (``mountpoint``), so the container's writes land in the bundle's rootfs.
+    bind: bool = False
 
 
 @dataclass(eq=False)

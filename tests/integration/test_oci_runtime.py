@@ -1,0 +1,481 @@
+"""pycontainer-runtime, the OCI runtime, driven as engines drive runc.
+
+Every test makes a bundle (busybox-static as the rootfs, ``spec``'s default
+config edited) and runs the real command, the C front end; what the process
+inside sees is read from its own output.
+"""
+import errno
+import json
+import os
+import re
+import select
+import shutil
+import socket
+import subprocess
+
+import pytest
+
+import pycontainer
+
+FRONT = os.path.join(os.path.dirname(pycontainer.__file__), "oci", "pycontainer-runtime")
+TOOLS = ("sh", "cat", "echo", "id", "hostname", "sleep", "true", "stty", "mkdir", "touch",
+         "grep", "ls", "wc", "head", "tail")
+
+
+@pytest.fixture
+def bundle(tmp_path):
+    b = tmp_path / "bundle"
+    bindir = b / "rootfs" / "bin"
+    bindir.mkdir(parents=True)
+    shutil.copy("/bin/busybox", bindir / "busybox")
+    for t in TOOLS:
+        os.symlink("busybox", bindir / t)
+    (b / "rootfs" / "tmp").mkdir()
+    subprocess.run([FRONT, "spec", "--bundle", str(b)], check=True)
+    return b
+
+
+def edit(b, fn):
+    path = b / "config.json"
+    cfg = json.loads(path.read_text())
+    cfg["process"]["terminal"] = False
+    cfg["root"]["readonly"] = False
+    fn(cfg)
+    path.write_text(json.dumps(cfg))
+
+
+@pytest.fixture
+def rt(tmp_path):
+    """Runs the front end on a state root of the test; force-deletes what is left."""
+    root = tmp_path / "state"
+    made = []
+
+    def run(*args, check=True, cwd=None, input=None):
+        if args and args[0] in ("create", "run"):
+            made.append(args[-1])
+        # Files, not pipes: a created init holds our stdout and stderr (as with runc).
+        with open(tmp_path / "out", "w+") as out, open(tmp_path / "err", "w+") as err:
+            p = subprocess.run([FRONT, "--root", str(root), *args], stdout=out, stderr=err,
+                               text=True, cwd=cwd, input=input, timeout=60)
+            out.seek(0)
+            err.seek(0)
+            p.stdout, p.stderr = out.read(), err.read()
+        if check and p.returncode != 0:
+            raise AssertionError(f"{args}: exit {p.returncode}: {p.stderr}")
+        return p
+    run.root = root
+    yield run
+    for cid in made:
+        subprocess.run([FRONT, "--root", str(root), "delete", "--force", cid],
+                       capture_output=True, timeout=60)
+
+
+def state(rt, cid):
+    return json.loads(rt("state", cid).stdout)
+
+
+def wait_stopped(rt, cid):
+    """Until the init is gone (its pidfd says so), then the state."""
+    pid = state(rt, cid)["pid"]
+    if pid:
+        try:
+            fd = os.pidfd_open(pid)
+        except ProcessLookupError:
+            fd = None
+        if fd is not None:
+            select.select([fd], [], [], 30)
+            os.close(fd)
+    return state(rt, cid)
+
+
+def test_run_honours_the_spec(bundle, rt, tmp_path):
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    (shared / "f").write_text("from the host\n")
+    script = ("echo host=$(hostname) uid=$(id -u) gid=$(id -g) groups=$(id -G) cwd=$PWD "
+              "env=$GREETING; grep -E '^(CapBnd|NoNewPrivs)' /proc/self/status; "
+              "echo nofile=$(ulimit -n) oom=$(cat /proc/self/oom_score_adj); "
+              "cat /data/f; touch /data/x 2>/dev/null || echo data-ro; "
+              "touch /x 2>/dev/null || echo root-ro; echo timer=$(cat /proc/timer_list | wc -c);"
+              "echo ipfwd=$(cat /proc/sys/net/ipv4/ip_forward); "
+              "cat /dev/null && echo devnull-ok")
+
+    def fn(cfg):
+        p = cfg["process"]
+        cfg["root"]["readonly"] = True
+        p.update(args=["sh", "-c", script], cwd="/tmp", oomScoreAdj=123,
+                 user={"uid": 1000, "gid": 1000, "additionalGids": [7]})
+        p["env"].append("GREETING=hello")
+        p["rlimits"] = [{"type": "RLIMIT_NOFILE", "soft": 512, "hard": 512}]
+        cfg["hostname"] = "pyc-oci"
+        cfg["mounts"].append({"destination": "/data", "type": "bind", "source": str(shared),
+                              "options": ["rbind", "ro"]})
+        cfg["linux"]["sysctl"] = {"net.ipv4.ip_forward": "1"}
+    edit(bundle, fn)
+    out = rt("run", "c1", cwd=bundle).stdout
+    assert "host=pyc-oci uid=1000 gid=1000 groups=1000 7 cwd=/tmp env=hello" in out
+    # runc's default: AUDIT_WRITE, KILL, NET_BIND_SERVICE
+    assert re.search(r"CapBnd:\s+0000000020000420", out)
+    assert re.search(r"NoNewPrivs:\s+1", out)
+    assert "nofile=512 oom=123" in out
+    assert "from the host\ndata-ro\nroot-ro\n" in out
+    assert "timer=0" in out and "ipfwd=1" in out
+    assert "devnull-ok" in out               # runc's always-allowed devices, past deny-all
+    assert not os.listdir(rt.root)            # run removed it
+
+
+def test_state_machine(bundle, rt):
+    edit(bundle, lambda c: c["process"].update(args=["sleep", "1000"]))
+    rt("create", "--bundle", str(bundle), "--pid-file", str(bundle / "pid"), "c2")
+    st = state(rt, "c2")
+    assert st["status"] == "created" and st["pid"] == int((bundle / "pid").read_text())
+    assert st["bundle"] == str(bundle) and st["id"] == "c2"
+    assert rt("create", "--bundle", str(bundle), "c2", check=False).returncode == 1
+    rt("delete", "c2")                           # a created container needs no --force
+    assert rt("state", "c2", check=False).returncode == 1
+    rt("create", "--bundle", str(bundle), "c3")
+    rt("start", "c3")
+    assert state(rt, "c3")["status"] == "running"
+    # a refused verb changes nothing
+    p = rt("start", "c3", check=False)
+    assert p.returncode == 1 and "running" in p.stderr
+    p = rt("delete", "c3", check=False)
+    assert p.returncode == 1 and "not stopped" in p.stderr
+    assert state(rt, "c3")["status"] == "running"
+    assert json.loads(rt("ps", "--format", "json", "c3").stdout) == [state(rt, "c3")["pid"]]
+    table = rt("ps", "c3").stdout.splitlines()      # runc's: ps -ef, the container's rows
+    assert table[0].split()[:2] == ["UID", "PID"] and len(table) == 2
+    assert int(table[1].split()[1]) == state(rt, "c3")["pid"] and "sleep 1000" in table[1]
+    rt("pause", "c3")
+    assert state(rt, "c3")["status"] == "paused"
+    rt("resume", "c3")
+    assert state(rt, "c3")["status"] == "running"
+    listed = json.loads(rt("list", "--format", "json").stdout)
+    assert [s["id"] for s in listed] == ["c3"]
+    rt("kill", "c3", "KILL")
+    st = wait_stopped(rt, "c3")
+    assert st["status"] == "stopped" and st["pid"] == 0
+    assert rt("kill", "c3", "TERM", check=False).returncode == 1
+    rt("delete", "c3")
+    assert rt("state", "c3", check=False).returncode == 1
+    assert rt("delete", "--force", "c3").returncode == 0
+
+
+def test_kill_by_name_and_number_and_all(bundle, rt):
+    edit(bundle, lambda c: c["process"].update(
+        args=["sh", "-c", "trap 'echo got-usr1 > /tmp/sig' USR1; touch /tmp/ready; "
+              "sleep 1000 & while ! [ -e /tmp/sig ]; do sleep 0.05; done; wait"]))
+    rt("run", "-d", "--bundle", str(bundle), "c4")
+    # the trap is set once /tmp/ready exists (before, USR1 would kill the init)
+    rt("exec", "c4", "sh", "-c", "while ! [ -e /tmp/ready ]; do sleep 0.05; done")
+    rt("kill", "c4", "10")                       # SIGUSR1 by number
+    rt("exec", "c4", "sh", "-c", "while ! [ -e /tmp/sig ]; do sleep 0.05; done")
+    assert rt("exec", "c4", "cat", "/tmp/sig").stdout == "got-usr1\n"
+    assert len(json.loads(rt("ps", "--format", "json", "c4").stdout)) >= 2
+    rt("kill", "--all", "c4", "SIGKILL")
+    assert wait_stopped(rt, "c4")["status"] == "stopped"
+    rt("delete", "c4")
+
+
+def test_exec_flags_and_process_json(bundle, rt, tmp_path):
+    edit(bundle, lambda c: c["process"].update(args=["sleep", "1000"]))
+    rt("run", "-d", "--bundle", str(bundle), "c5")
+    p = rt("exec", "--cwd", "/tmp", "-e", "X=1", "-u", "1000:1000", "c5", "sh", "-c",
+           "echo $PWD $X $(id -u) $(id -g); exit 3", check=False)
+    assert p.returncode == 3 and p.stdout == "/tmp 1 1000 1000\n"
+    proc = tmp_path / "process.json"
+    proc.write_text(json.dumps({"args": ["sh", "-c", "grep CapBnd /proc/self/status"],
+                                "cwd": "/", "env": ["PATH=/bin"], "user": {"uid": 0, "gid": 0},
+                                "capabilities": {"bounding": ["CAP_CHOWN"]}}))
+    out = rt("exec", "--process", str(proc), "c5").stdout
+    assert re.search(r"CapBnd:\s+0000000000000001", out)
+    out = rt("exec", "--cap", "CAP_SYS_ADMIN", "c5", "grep", "CapBnd", "/proc/self/status").stdout
+    assert re.search(r"CapBnd:\s+0000000020200420", out)
+    rt("delete", "--force", "c5")
+
+
+def test_hooks_get_the_state(bundle, rt, tmp_path):
+    log = tmp_path / "hooks.log"
+    hook = tmp_path / "hook.sh"
+    hook.write_text(f"#!/bin/sh\n{{ echo \"$1\"; cat; echo; }} >> {log}\n")
+    hook.chmod(0o755)
+
+    def fn(cfg):
+        cfg["process"]["args"] = ["true"]
+        cfg["hooks"] = {k: [{"path": str(hook), "args": [str(hook), k]}]
+                        for k in ("prestart", "createRuntime", "poststart", "poststop")}
+    edit(bundle, fn)
+    rt("create", "--bundle", str(bundle), "c6")
+    rt("start", "c6")
+    wait_stopped(rt, "c6")
+    rt("delete", "c6")
+    lines = log.read_text().splitlines()
+    kinds = lines[0::2]
+    assert kinds == ["prestart", "createRuntime", "poststart", "poststop"]
+    states = [json.loads(s) for s in lines[1::2]]
+    assert all(s["id"] == "c6" and s["bundle"] == str(bundle) for s in states)
+    assert states[0]["status"] == "created" and states[0]["pid"] > 0
+
+
+def test_a_failing_prestart_hook_undoes_create(bundle, rt):
+    def fn(cfg):
+        cfg["process"]["args"] = ["sleep", "1000"]
+        cfg["hooks"] = {"prestart": [{"path": "/bin/false"}]}
+    edit(bundle, fn)
+    p = rt("create", "--bundle", str(bundle), "c7", check=False)
+    assert p.returncode == 1 and "prestart hook /bin/false failed" in p.stderr
+    assert rt("state", "c7", check=False).returncode == 1
+    assert not os.listdir(rt.root)
+
+
+def test_console_socket_gets_the_pty(bundle, rt, tmp_path):
+    def fn(cfg):
+        cfg["process"].update(terminal=True, args=["stty", "size"],
+                              consoleSize={"height": 33, "width": 101})
+    edit(bundle, fn)
+    cfg = json.loads((bundle / "config.json").read_text())
+    cfg["process"]["terminal"] = True
+    (bundle / "config.json").write_text(json.dumps(cfg))
+    path = str(tmp_path / "console.sock")
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as srv:
+        srv.bind(path)
+        srv.listen(1)
+        rt("create", "--bundle", str(bundle), "--console-socket", path, "c8")
+        conn, _ = srv.accept()
+        with conn:
+            _, fds, _, _ = socket.recv_fds(conn, 1024, 1)
+    master = fds[0]
+    try:
+        rt("start", "c8")
+        out = b""
+        while True:
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:          # EIO: the last slave closed
+                break
+            if not chunk:
+                break
+            out += chunk
+    finally:
+        os.close(master)
+    text = out.decode().replace("\r", "")
+    assert text == "33 101\n"
+    wait_stopped(rt, "c8")
+    rt("delete", "c8")
+
+
+def test_seccomp_from_the_spec(bundle, rt):
+    def fn(cfg):
+        cfg["process"]["args"] = ["sh", "-c", "mkdir /tmp/d || echo denied; ls /"]
+        cfg["linux"]["seccomp"] = {
+            "defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_X86_64"],
+            "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO",
+                          "errnoRet": errno.EPERM}]}
+    edit(bundle, fn)
+    out = rt("run", "c9", cwd=bundle)
+    assert "denied" in out.stdout and "Operation not permitted" in out.stderr
+    assert "bin" in out.stdout
+
+
+def test_cgroups_and_update(bundle, rt):
+    cid = "c10"
+    path = f"/pycontainer/oci-test-{os.getpid()}"
+
+    def fn(cfg):
+        cfg["process"]["args"] = ["sleep", "1000"]
+        cfg["linux"]["cgroupsPath"] = path
+        cfg["linux"]["resources"].update(memory={"limit": 64 << 20}, pids={"limit": 40})
+    edit(bundle, fn)
+    rt("run", "-d", "--bundle", str(bundle), cid)
+    pids = f"/sys/fs/cgroup/pids{path}"
+    if os.path.isdir("/sys/fs/cgroup/pids"):
+        with open(f"{pids}/pids.max") as f:
+            assert f.read().strip() == "40"
+        rt("update", "--resources", "-", cid, input=json.dumps({"pids": {"limit": 60}}))
+        with open(f"{pids}/pids.max") as f:
+            assert f.read().strip() == "60"
+        with open("/sys/fs/cgroup/memory" + path + "/memory.limit_in_bytes") as f:
+            assert int(f.read()) == 64 << 20
+    ev = json.loads(rt("events", "--stats", cid).stdout)
+    assert ev["type"] == "stats" and ev["data"]["pids"]["current"] == 1
+    rt("delete", "--force", cid)
+    assert not os.path.exists(pids)
+
+
+def test_user_namespace_with_mappings(bundle, rt):
+    def fn(cfg):
+        cfg["process"]["args"] = ["sh", "-c", "id -u; cat /proc/self/uid_map"]
+        cfg["linux"]["namespaces"].append({"type": "user"})
+        cfg["linux"]["uidMappings"] = [{"containerID": 0, "hostID": 200000, "size": 65536}]
+        cfg["linux"]["gidMappings"] = [{"containerID": 0, "hostID": 200000, "size": 65536}]
+    edit(bundle, fn)
+    out = rt("run", "c11", cwd=bundle).stdout.split()
+    assert out == ["0", "0", "200000", "65536"]
+
+
+@pytest.mark.parametrize("field,value,words", [
+    ("apparmorProfile", "docker-default", "AppArmor"),
+    ("selinuxLabel", "system_u:system_r:container_t:s0", "SELinux"),
+])
+def test_absent_lsms_are_refused(bundle, rt, field, value, words):
+    edit(bundle, lambda c: c["process"].update({field: value}))
+    p = rt("create", "--bundle", str(bundle), "c12", check=False)
+    assert p.returncode == 1 and words in p.stderr
+    assert not os.path.exists(rt.root / "c12")
+
+
+def test_systemd_cgroup_is_refused_and_logged_as_json(rt, tmp_path):
+    log = tmp_path / "log.json"
+    p = subprocess.run([FRONT, "--root", str(rt.root), "--log", str(log), "--log-format",
+                        "json", "--systemd-cgroup", "state", "x"], capture_output=True,
+                       text=True)
+    assert p.returncode == 1 and "systemd" in p.stderr
+    entry = json.loads(log.read_text().splitlines()[-1])
+    assert entry["level"] == "error" and "systemd" in entry["msg"]
+
+
+# -- the same argv forms with runc and with ours -----------------------------
+
+@pytest.mark.parametrize("exe", ["runc", FRONT])
+def test_runc_compatible_forms(exe, bundle, tmp_path):
+    runtime = shutil.which(exe) or exe
+    if not os.path.exists(runtime):
+        pytest.fail(f"{exe} is not installed (setup.sh installs runc)")
+    root = str(tmp_path / "root")
+    g = [runtime, "--root", root]
+    edit(bundle, lambda c: (c["process"].update(args=["sleep", "1000"]),
+                            c["root"].update(readonly=False)))
+    v = subprocess.run([runtime, "--version"], capture_output=True, text=True).stdout
+    assert re.match(r"\S+ version \S+\ncommit: .+\nspec: \d+\.\d+\.\d+", v)
+    missing = subprocess.run(g + ["state", "nope"], capture_output=True, text=True)
+    assert missing.returncode == 1
+    cid = f"pyc-compat-{os.getpid()}"
+    try:
+        subprocess.run(g + ["create", "--bundle", str(bundle), cid], check=True)
+        st = json.loads(subprocess.run(g + ["state", cid], capture_output=True,
+                                       check=True).stdout)
+        assert {"ociVersion", "id", "pid", "status", "bundle", "rootfs", "created",
+                "owner"} <= set(st)
+        assert st["status"] == "created"
+        subprocess.run(g + ["start", cid], check=True)
+        ps = subprocess.run(g + ["ps", "--format", "json", cid], capture_output=True,
+                            check=True).stdout
+        assert json.loads(ps) == [st["pid"]]
+        assert subprocess.run(g + ["delete", cid], capture_output=True).returncode == 1
+        subprocess.run(g + ["kill", cid, "KILL"], check=True)
+    finally:
+        subprocess.run(g + ["delete", "--force", cid], capture_output=True)
+    assert not os.path.exists(os.path.join(root, cid))
+
+
+def test_preserve_fds_reach_the_container(bundle, rt, tmp_path):
+    edit(bundle, lambda c: c["process"].update(args=["sh", "-c", "echo via-fd3 >&3"]))
+    out = tmp_path / "fd3"
+    # fd 3 is opened by a shell that then becomes the runtime (as a shim passes fds)
+    p = subprocess.run(["bash", "-c", 'exec 3>"$0"; exec "$@"', str(out), FRONT, "--root",
+                        str(rt.root), "run", "--preserve-fds", "1", "--bundle", str(bundle),
+                        "c13"], capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    assert out.read_text() == "via-fd3\n"
+
+
+def test_a_failing_setup_step_is_named_and_leaves_nothing(bundle, rt):
+    cgroup = f"/pycontainer/oci-fail-{os.getpid()}"
+
+    def fn(cfg):
+        cfg["mounts"].append({"destination": "/x", "type": "pycnosuchfs", "source": "none"})
+        cfg["linux"]["cgroupsPath"] = cgroup
+    edit(bundle, fn)
+    p = rt("create", "--bundle", str(bundle), "c14", check=False)
+    assert p.returncode == 1 and "mount pycnosuchfs on /x: No such device" in p.stderr
+    assert not os.listdir(rt.root)
+    assert not os.path.exists(f"/sys/fs/cgroup/pids{cgroup}")
+
+
+def test_exec_tty_through_the_console_socket(bundle, rt, tmp_path):
+    edit(bundle, lambda c: c["process"].update(args=["sleep", "1000"]))
+    rt("run", "-d", "--bundle", str(bundle), "c15")
+    proc = tmp_path / "p.json"
+    proc.write_text(json.dumps({"args": ["stty", "size"], "cwd": "/", "terminal": True,
+                                "env": ["PATH=/bin"], "consoleSize": {"height": 12,
+                                                                      "width": 34}}))
+    path = str(tmp_path / "exec.sock")
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as srv:
+        srv.bind(path)
+        srv.listen(1)
+        rt("exec", "--process", str(proc), "--tty", "--console-socket", path, "--detach",
+           "c15")
+        conn, _ = srv.accept()
+        with conn:
+            _, fds, _, _ = socket.recv_fds(conn, 1024, 1)
+    out = b""
+    try:
+        while True:
+            try:
+                chunk = os.read(fds[0], 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            out += chunk
+    finally:
+        os.close(fds[0])
+    assert out.decode().replace("\r", "") == "12 34\n"
+    rt("delete", "--force", "c15")
+
+
+@pytest.mark.parametrize("section,value,words", [
+    ("memory", {"kernel": 1 << 26}, "kmem"),
+    ("hugepageLimits", [{"pageSize": "2MB", "limit": 1 << 21}], "no such controller"),
+])
+def test_resources_this_host_lacks_are_refused(bundle, rt, section, value, words):
+    edit(bundle, lambda c: c["linux"]["resources"].update({section: value}))
+    p = rt("create", "--bundle", str(bundle), "c16", check=False)
+    assert p.returncode == 1 and words in p.stderr
+    assert not os.path.exists(rt.root / "c16")
+
+
+def test_spec_and_features_have_runcs_shape(tmp_path):
+    runc = shutil.which("runc")
+    if runc is None:
+        pytest.fail("runc is not installed (setup.sh installs it)")
+    ours, theirs = tmp_path / "ours", tmp_path / "runc"
+    ours.mkdir()
+    theirs.mkdir()
+    subprocess.run([FRONT, "spec"], cwd=ours, check=True)
+    subprocess.run([runc, "spec"], cwd=theirs, check=True)
+    a = json.loads((ours / "config.json").read_text())
+    b = json.loads((theirs / "config.json").read_text())
+    assert set(a) == set(b) and set(a["process"]) == set(b["process"])
+    assert set(a["linux"]) <= set(b["linux"]) | {"resources"}
+    assert [m["destination"] for m in a["mounts"]] == [m["destination"] for m in b["mounts"]]
+    assert a["process"]["capabilities"] == b["process"]["capabilities"]
+    # a second spec refuses to overwrite, as runc's does
+    p = subprocess.run([FRONT, "spec"], cwd=ours, capture_output=True, text=True)
+    assert p.returncode == 1 and "exists" in p.stderr
+    f = json.loads(subprocess.run([FRONT, "features"], capture_output=True, check=True).stdout)
+    assert f["ociVersionMin"].startswith("1.0") and "prestart" in f["hooks"]
+    assert {"pid", "mount", "user"} <= set(f["linux"]["namespaces"])
+    assert f["linux"]["cgroup"]["systemd"] is False and f["linux"]["apparmor"]["enabled"] is False
+
+
+def test_events_report_the_oom_kill(bundle, rt, tmp_path):
+    def fn(cfg):
+        # tail keeps a line-less stream in memory: the 8 MiB limit kills it
+        cfg["process"]["args"] = ["sh", "-c", "head -c 100m /dev/zero | tail; exit 0"]
+        cfg["linux"]["resources"]["memory"] = {"limit": 8 << 20, "swap": 8 << 20}
+    edit(bundle, fn)
+    rt("create", "--bundle", str(bundle), "c17")
+    ev = subprocess.Popen([FRONT, "--root", str(rt.root), "events", "--interval", "50ms",
+                           "c17"], stdout=subprocess.PIPE, text=True)
+    try:
+        first = json.loads(ev.stdout.readline())      # it has its baseline: start the hog
+        assert first["type"] == "stats"
+        rt("start", "c17")
+        kinds = [json.loads(line)["type"] for line in ev.stdout]
+    finally:
+        ev.kill()
+        ev.wait()
+        ev.stdout.close()
+    assert "oom" in kinds
+    rt("delete", "c17")
