@@ -222,16 +222,21 @@ def _verb_events(args):
                                      "data": lifecycle.stats(c)}) + "\n")
         return 0
     every, ooms = _interval(args.interval), lifecycle.oom_kills(c)
-    while c.status() != "stopped":
+    while True:
+        # The status first: a kill that stops the init between two looks is
+        # still read (the cgroup lives until delete) before we end.
+        stopped = c.status() == "stopped"
         n = lifecycle.oom_kills(c)
         if n > ooms:
             sys.stdout.write(json.dumps({"type": "oom", "id": c.id}) + "\n")
             ooms = n
+        if stopped:
+            sys.stdout.flush()
+            return 0
         sys.stdout.write(json.dumps({"type": "stats", "id": c.id,
                                      "data": lifecycle.stats(c)}) + "\n")
         sys.stdout.flush()
         time.sleep(every)    # the event interval itself, not a synchronisation
-    return 0
 
 
 def _verb_exec(args):
