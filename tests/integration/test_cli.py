@@ -233,21 +233,26 @@ def test_a_third_ctrl_c_kills_an_attached_container(cli, client, tmp_path):
     the command exits)."""
     sync = tmp_path / "sync"
     sync.mkdir()
-    p = cli.popen("run", "--rm", "-v", f"{sync}:/sync", "busybox", "sh", "-c",
-                  "touch /sync/ready; exec sleep 30", stdout=subprocess.PIPE,
+    p = cli.popen("run", "--rm", "--name", "third-ctrl-c", "-v", f"{sync}:/sync", "busybox",
+                  "sh", "-c", "touch /sync/ready; exec sleep 30", stdout=subprocess.PIPE,
                   stderr=subprocess.PIPE)
     try:
         deadline = time.monotonic() + 20
         while not (sync / "ready").exists():
             assert p.poll() is None and time.monotonic() < deadline, p.communicate()
             time.sleep(0.01)
+        # Only while the container runs: a Ctrl-C after it is gone is one
+        # more for the command itself, which then dies of it (as docker's).
         for _ in range(200):                     # at most 10 s
+            if not client.containers.list(filters={"name": "third-ctrl-c"}):
+                break
             p.send_signal(signal.SIGINT)
             try:
                 p.wait(timeout=0.05)
                 break
             except subprocess.TimeoutExpired:
                 continue
+        p.wait(timeout=20)
     finally:
         if p.poll() is None:
             p.kill()
