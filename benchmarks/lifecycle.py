@@ -12,13 +12,22 @@
   read by this process (the floor: no container);
 - ``--attach-stress N``: N runs of ``echo x | exec -i cat`` (exec_run with
   stdin on a socket), counting hangs (a read that waits 10 s).
+- probe cost: CPU (user + system, the monitor and its reaped probes) per
+  healthcheck probe of ``CMD true``, beside the CPU of ``runc exec true``
+  (what docker's every probe costs at least, before containerd's shim);
+- events: journal writes per second, and 10 reader processes following
+  the journal with none lost, beside plain O_APPEND writes of the same
+  lines (no lock, no rotation check: the floor).
 
 Usage: python benchmarks/lifecycle.py [--runs 200] [--idle 100] [--attach-mb 256]
        python benchmarks/lifecycle.py --attach-only     # just the attach throughput
        python benchmarks/lifecycle.py --attach-stress 1000
+       python benchmarks/lifecycle.py --only health,events  # probe cost, the journal
 """
 import argparse
+import json
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -191,6 +200,111 @@ def attach_stress(client, n):
     return times, hangs, wrong
 
 
+def cpu_seconds(pid):
+    """utime + stime + cutime + cstime of a process (its reaped children too)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return sum(int(v) for v in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+
+
+def bench_probes(client, probes):
+    """CPU seconds per probe: the monitor's counters over ``probes`` probes."""
+    hc = {"test": ["CMD", "true"], "interval": 20_000_000, "retries": 1}
+    with client.containers.run("busybox", ["sleep", "600"], detach=True, network_mode="none",
+                               healthcheck=hc) as c:
+        c.wait(condition="healthy", timeout=30)
+        mon = c.attrs["State"]["MonitorPid"]
+        path = os.path.join(client._runtime.dir(c.id), "health.json")
+        seen, cpu0, t0 = set(), cpu_seconds(mon), time.perf_counter()
+        while len(seen) < probes:
+            with open(path) as f:
+                log = json.load(f)["Log"]
+            seen.update(r["Start"] for r in log)
+            time.sleep(0.01)
+        cpu, wall = cpu_seconds(mon) - cpu0, time.perf_counter() - t0
+        return cpu / len(seen), len(seen), wall
+
+
+def runc_exec_cpu(rootfs, runs):
+    """CPU seconds of one ``runc exec true`` (runc and what it starts)."""
+    work = tempfile.mkdtemp(prefix="pyc-bench-runc-", dir="/var/tmp")
+    name = f"pyc-bench-{uuid.uuid4().hex[:8]}"
+    try:
+        bundle = baselines.make_runc_bundle(rootfs, work, args=["sleep", "600"])
+        config = baselines._read_config(bundle)
+        config["linux"]["cgroupsPath"] = f"/{baselines.CGROUP_PARENT}/{name}"
+        baselines._write_config(bundle, config)
+        subprocess.run(["runc", "run", "-d", "--bundle", bundle, name], check=True,
+                       stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL)
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        for _ in range(runs):
+            subprocess.run(["runc", "exec", name, "true"], check=True,
+                           stdin=subprocess.DEVNULL, capture_output=True)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return ((after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)) / runs
+    finally:
+        baselines._delete("runc", name)
+        baselines.remove_bench_cgroups([name])
+        shutil.rmtree(work, ignore_errors=True)
+
+
+READER = """
+import sys, time
+sys.path.insert(0, sys.argv[1])
+from pycontainer.engine.events import Journal
+want, since = int(sys.argv[3]), float(sys.argv[4])
+got, t0 = 0, None
+print("ready", flush=True)
+for ev in Journal(sys.argv[2]).read(since=since, filters={"type": "volume"}):
+    got += 1
+    if got == want:
+        break
+print(got, time.time(), flush=True)
+"""
+
+
+def bench_events(root, n, readers=10):
+    """(writes/s alone, the floor's writes/s, writes/s with the readers, reads/s per
+    reader, events each reader got)."""
+    from pycontainer.engine.events import Journal
+    journal = Journal(root)
+    t0 = time.time()
+    for i in range(n):
+        journal.emit("network", "create", f"alone-{i}", {"driver": "local"})
+    alone = n / (time.time() - t0)
+    since = time.time()
+    procs = [subprocess.Popen([sys.executable, "-c", READER, os.path.join(HERE, ".."), root,
+                               str(n), str(since)], stdout=subprocess.PIPE, text=True)
+             for _ in range(readers)]
+    try:
+        for p in procs:
+            assert p.stdout.readline() == "ready\n"
+        t0 = time.time()
+        for i in range(n):
+            journal.emit("volume", "create", f"bench-{i}", {"driver": "local"})
+        write_s = time.time() - t0
+        results = [p.stdout.readline().split() for p in procs]
+        for p in procs:
+            p.wait(60)
+    finally:
+        for p in procs:
+            p.kill()
+            p.wait()
+    got = [int(r[0]) for r in results]
+    read_s = max(float(r[1]) for r in results) - t0
+    line = open(journal.path, "rb").readline()
+    floor = os.path.join(root, "floor.log")
+    fd = os.open(floor, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    t1 = time.time()
+    for _ in range(n):
+        os.write(fd, line)
+    floor_s = time.time() - t1
+    os.close(fd)
+    os.unlink(floor)
+    return alone, n / floor_s, n / write_s, n / read_s, got
+
+
 def runc_detached_and_exec(rootfs, runs):
     work = tempfile.mkdtemp(prefix="pyc-bench-runc-", dir="/var/tmp")
     starts, execs, names = [], [], []
@@ -258,11 +372,21 @@ def main():
     ap.add_argument("--attach-stress", type=int, default=0, metavar="N",
                     help="only run N times echo x | exec -i cat and count hangs")
     ap.add_argument("--attach-only", action="store_true", help="only the attach throughput")
+    ap.add_argument("--probes", type=int, default=100, help="healthcheck probes measured")
+    ap.add_argument("--events", type=int, default=20000, help="events written and read")
+    ap.add_argument("--only", default="", help="comma-separated: health, events")
     args = ap.parse_args()
     root = tempfile.mkdtemp(prefix="pyc-bench-", dir="/var/tmp")
     client = Client(root=root)
     try:
         img = client.images.busybox()
+        if args.only:
+            only = set(args.only.split(","))
+            if "health" in only:
+                report_probes(client, img, args.probes)
+            if "events" in only:
+                report_events(root, args.events)
+            return
         if args.attach_stress:
             t, hangs, wrong = attach_stress(client, args.attach_stress)
             print(f"echo x | exec -i cat, {len(t)} runs: {fmt(t)}; total {sum(t):.1f} s; "
@@ -315,9 +439,36 @@ def main():
                       f"{statistics.median(cm):.0f} KiB")
             else:
                 print(f"podman's conmon: {cm or 'not measured (podman not installed)'}")
+        report_probes(client, img, args.probes)
+        report_events(root, args.events)
     finally:
         shutil.rmtree(root, ignore_errors=True)
         shutil.rmtree(client._runtime.run_root, ignore_errors=True)
+
+
+def report_probes(client, img, probes):
+    per, n, wall = bench_probes(client, probes)
+    print(f"healthcheck probe CMD true: {per * 1e3:.2f} ms CPU per probe "
+          f"({n} probes in {wall:.1f} s; target: a few ms)")
+    if baselines.runc_available():
+        rootfs = tempfile.mkdtemp(prefix="pyc-bench-rootfs-", dir="/var/tmp")
+        try:
+            for layer in img.record.layer_dirs:
+                shutil.copytree(layer, rootfs, symlinks=True, dirs_exist_ok=True)
+            runc = runc_exec_cpu(rootfs, min(probes, 50))
+        finally:
+            shutil.rmtree(rootfs, ignore_errors=True)
+        print(f"runc exec true:             {runc * 1e3:.2f} ms CPU per exec "
+              f"(ratio: a probe costs {per / runc:.2f}x a runc exec)")
+
+
+def report_events(root, n):
+    alone, floor, writes, reads, got = bench_events(root, n)
+    print(f"events: {alone:,.0f} writes/s (plain O_APPEND writes of the same lines: "
+          f"{floor:,.0f}/s, ratio {alone / floor:.2f})")
+    print(f"events with 10 reader processes following: {writes:,.0f} writes/s, read at "
+          f"{reads:,.0f} events/s each, "
+          f"{'none lost' if all(g == n for g in got) else f'LOST: got {got} of {n}'}")
 
 
 if __name__ == "__main__":

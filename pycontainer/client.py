@@ -68,6 +68,28 @@ class Client:
         from .registry.server.harness import ThrowawayRegistry
         return ThrowawayRegistry(port=port, htpasswd=htpasswd, tls=tls)
 
+    def events(self, since=None, until=None, filters=None, decode=None):
+        """The store's events, docker's (``docker events``), from every
+        process and monitor using the store: a blocking iterator of JSON
+        bytes, or dicts with ``decode=True``; ``close()`` it (from any
+        thread) to end it.
+
+        Args:
+            since / until: datetimes, unix seconds (``"secs.nanos"``, docker's
+                form, is exact to the nanosecond), RFC 3339 or a duration
+                before now (``"10m"``). Without either, only new events come;
+                with an ``until`` in the past, the iterator ends there.
+            filters: ``type`` (container, image, network, volume),
+                ``event`` (the action), ``container``, ``image``, ``network``,
+                ``volume`` (id or name), ``label`` (``key`` or
+                ``key=value``, all must match), ``scope``. Values of one key
+                OR, keys AND.
+
+        >>> for ev in client.events(filters={"event": "die"}, decode=True):
+        ...     print(ev["Actor"]["Attributes"]["exitCode"])
+        """
+        return self._backend.events.stream(since, until, filters, bool(decode))
+
     def close(self):
         """Nothing to release yet; kept for docker-py compatibility."""
 

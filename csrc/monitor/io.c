@@ -337,7 +337,7 @@ static void accept_client(struct loop *l)
     };
 }
 
-enum { F_OUT, F_ERR, F_PID, F_IN, F_LISTEN, F_CLIENTS };
+enum { F_OUT, F_ERR, F_PID, F_IN, F_LISTEN, F_EXTRA, F_CLIENTS };
 
 /* Service the clients' sockets after a poll. */
 static void serve_clients(struct loop *l, struct pollfd *fds, char *buf)
@@ -385,6 +385,7 @@ static void poll_set(struct loop *l, struct pollfd *fds, int exited)
     fds[F_PID] = (struct pollfd) { exited ? -1 : l->in.pidfd, POLLIN, 0 };
     fds[F_IN] = (struct pollfd) { l->inoff < l->inlen ? l->in.in : -1, POLLOUT, 0 };
     fds[F_LISTEN] = (struct pollfd) { l->io->listen, POLLIN, 0 };
+    fds[F_EXTRA] = (struct pollfd) { l->io->extra_fd, POLLIN, 0 };
     int taking = l->inoff == l->inlen;        /* room for a client's packet */
     for (int i = 0; i < l->ncl; i++) {
         const struct client *c = &l->cl[i];
@@ -437,6 +438,8 @@ int follow(const struct io *io, const struct init *in, io_sink sink, void *ctx)
         serve_clients(&l, fds, buf);
         if (fds[F_LISTEN].fd >= 0 && (fds[F_LISTEN].revents & POLLIN))
             accept_client(&l);
+        if (fds[F_EXTRA].fd >= 0 && fds[F_EXTRA].revents)
+            l.io->extra_ready(l.io->extra_ctx);
     }
     siginfo_t si = { 0 };
     while (waitid(P_PID, (id_t) in->pid, &si, WEXITED) < 0 && errno == EINTR)

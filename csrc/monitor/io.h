@@ -35,6 +35,9 @@
 struct io {
     unsigned flags;     /* IO_TTY, IO_STDIN */
     int listen;         /* the attach socket, or -1 */
+    int extra_fd;       /* one more fd the loop polls (the healthcheck's), or -1 */
+    void (*extra_ready)(void *ctx);     /* called when extra_fd is readable */
+    void *extra_ctx;
 };
 
 /* One start of the init: its pid, pidfd, the read ends of its stdout and

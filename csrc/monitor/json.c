@@ -7,9 +7,9 @@
 void json_raw(struct json *j, const char *fmt, ...)
 {
     va_list ap;
-    size_t room = sizeof j->buf - j->len;
+    size_t room = (j->big ? j->cap : sizeof j->buf) - j->len;
     va_start(ap, fmt);
-    int n = vsnprintf(j->buf + j->len, room, fmt, ap);
+    int n = vsnprintf(json_text(j) + j->len, room, fmt, ap);
     va_end(ap);
     if (n < 0 || (size_t) n >= room)
         j->full = 1;
@@ -34,12 +34,13 @@ static size_t utf8_len(const unsigned char *s)
 
 void json_str(struct json *j, const char *s, size_t keep)
 {
-    size_t end = sizeof j->buf - keep - 1;      /* 1: the closing quote */
+    size_t end = (j->big ? j->cap : sizeof j->buf) - keep - 1;   /* 1: the closing quote */
+    char *buf = json_text(j);
     if (j->full || j->len + 1 > end) {
         j->full = 1;
         return;
     }
-    j->buf[j->len++] = '"';
+    buf[j->len++] = '"';
     for (const unsigned char *p = (const unsigned char *) s; *p; ) {
         char esc[8];
         const char *out = esc;
@@ -60,9 +61,9 @@ void json_str(struct json *j, const char *s, size_t keep)
         }
         if (j->len + n > end)
             break;
-        memcpy(j->buf + j->len, out, n);
+        memcpy(buf + j->len, out, n);
         j->len += n;
         p += used;
     }
-    j->buf[j->len++] = '"';
+    buf[j->len++] = '"';
 }

@@ -8,7 +8,15 @@ struct json {
     char buf[2048];         /* run.json is ~400 bytes and a short Error */
     size_t len;
     int full;               /* something did not fit: the text is not valid */
+    char *big;              /* if set, write there instead (cap bytes): health.json */
+    size_t cap;
 };
+
+/* The text built so far (buf, or big). */
+static inline char *json_text(struct json *j)
+{
+    return j->big ? j->big : j->buf;
+}
 
 /* Append text as it is (structure and numbers). */
 void json_raw(struct json *j, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -23,9 +23,14 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+#include "extra.h"
+#include "health.h"
+#include "journal.h"
 #include "json.h"
 #include "io.h"
+#include "logfile.h"
 #include "monitor.h"
+#include "shared.h"
 #include "../internal.h"
 
 #define MAX_PATHS 16
@@ -45,7 +50,11 @@ struct mon {
     const char *hooks;
     const char *paths[MAX_PATHS];
     int npaths;
-    int logfd;
+    struct logfile log;
+    struct journal jr;          /* the store's event journal (extra.h) */
+    struct health hc;           /* the healthcheck's probes */
+    const struct pyc_mon_extra *x;
+    const char *xpaths[PYC_MON_X_NPATHS];
     int restarts;
     long long started_ns;
     struct io io;
@@ -146,6 +155,35 @@ static int sections(struct mon *m)
     return m->argv[0] && strings_ok(p, h->hooks_len) && m->npaths > PYC_MON_ID ? 0 : -1;
 }
 
+/* The optional extra input (extra.h) at offset off: log rotation, the
+ * journal, the healthcheck. */
+static int load_extra(struct mon *m, uint64_t off, uint64_t size)
+{
+    static const char *none[PYC_MON_X_NPATHS] = { "", "", "", "" };
+    const struct pyc_mon_extra *x = (const void *) (m->buf + off);
+    memcpy(m->xpaths, none, sizeof none);
+    if (off >= size)
+        return health_init(&m->hc, NULL, NULL, NULL, NULL, NULL, 0);     /* none */
+    if (size - off < sizeof *x || x->magic != PYC_MON_EXTRA_MAGIC ||
+        x->version != PYC_MON_EXTRA_VERSION ||
+        size - off != sizeof *x + (uint64_t) x->hc_nops * sizeof(struct pyc_op) +
+                      x->hc_strs_len + x->hc_argv_len + x->hc_env_len + x->paths_len)
+        return -1;
+    const char *sec = (const char *) (x + 1);
+    const char *paths = m->buf + size - x->paths_len;
+    int n;
+    if (!strings_ok(paths, x->paths_len) ||
+        split(paths, x->paths_len, m->xpaths, PYC_MON_X_NPATHS, &n) < 0 ||
+        n != PYC_MON_X_NPATHS)
+        return -1;
+    m->x = x;
+    m->jr = (struct journal) { m->xpaths[PYC_MON_X_JOURNAL], x->journal_max_size,
+                               m->paths[PYC_MON_ID], m->xpaths[PYC_MON_X_FROM],
+                               m->xpaths[PYC_MON_X_ATTRS] };
+    return health_init(&m->hc, x, sec, m->xpaths[PYC_MON_X_HEALTH], &m->jr, m->attach,
+                       m->nattach);
+}
+
 static int load(struct mon *m, const char *file)
 {
     ssize_t size = read_input(file, &m->buf);
@@ -156,13 +194,13 @@ static int load(struct mon *m, const char *file)
     uint64_t need = sizeof *h + (uint64_t) h->nops * sizeof(struct pyc_op) + h->strs_len +
                     h->argv_len + h->env_len + h->attach_len + h->cleanup_len + h->paths_len +
                     h->hooks_len;
-    if (h->magic != PYC_MON_MAGIC || h->version != PYC_MON_VERSION || need != (uint64_t) size)
+    if (h->magic != PYC_MON_MAGIC || h->version != PYC_MON_VERSION || need > (uint64_t) size)
         return -1;
     m->spec.cgroup_fd = -1;
     m->spec.keep_fds_from = 3;
     m->spec.join_pidfd = -1;
     m->spec.stack = NULL;           /* a small process: a plain fork is cheap */
-    return sections(m);
+    return sections(m) < 0 ? -1 : load_extra(m, (need + 7) & ~7ULL, (uint64_t) size);
 }
 
 static void unload(struct mon *m)
@@ -174,14 +212,14 @@ static void unload(struct mon *m)
     m->buf = NULL;
 }
 
-static long long now_ns(void)
+long long now_ns(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     return (long long) ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
-static void rfc3339(long long ns, char *out, size_t len)
+void rfc3339(long long ns, char *out, size_t len)
 {
     time_t sec = (time_t) (ns / 1000000000LL);
     struct tm tm;
@@ -216,8 +254,7 @@ static unsigned long long start_time(pid_t pid)
     return 0;
 }
 
-/* Written to PATH.tmp and renamed, so readers never see half a file. */
-static void write_atomic(const char *path, const char *data, size_t len)
+void write_atomic(const char *path, const char *data, size_t len)
 {
     char tmp[4200];
     if ((size_t) snprintf(tmp, sizeof tmp, "%s.tmp", path) >= sizeof tmp)
@@ -265,26 +302,15 @@ static void write_state(struct mon *m, const char *status, pid_t pid, int code, 
         write_atomic(m->paths[PYC_MON_RUNJSON], j.buf, j.len);
 }
 
-/* CRI log lines: "<time> <stream> <F|P> <text>\n". */
-static void log_chunk(struct mon *m, const char *stream, const char *data, size_t len)
-{
-    char ts[64], head[96];
-    rfc3339(now_ns(), ts, sizeof ts);
-    while (len > 0) {
-        const char *nl = memchr(data, '\n', len);
-        size_t n = nl ? (size_t) (nl - data) : len;
-        int h = snprintf(head, sizeof head, "%s %s %c ", ts, stream, nl ? 'F' : 'P');
-        struct iovec iov[3] = { { head, (size_t) h }, { (void *) data, n }, { "\n", 1 } };
-        if (writev(m->logfd, iov, 3) < 0)
-            return;
-        data += n + (nl ? 1 : 0);
-        len -= n + (nl ? 1 : 0);
-    }
-}
-
 static void log_sink(void *m, const char *stream, const char *data, size_t len)
 {
-    log_chunk(m, stream, data, len);
+    log_chunk(&((struct mon *) m)->log, stream, data, len);
+}
+
+/* The healthcheck's fd is ready (io.c's loop polls it as its extra fd). */
+static void health_ready(void *h)
+{
+    health_tick(h);
 }
 
 static int read_oom(const char *path)
@@ -532,9 +558,23 @@ static int run_once(struct mon *m, int *rep)
         return -1;
     }
     write_state(m, "running", in.pid, 0, 0, 0, NULL);
+    journal_emit(&m->jr, "start", NULL, NULL);     /* before its die, always */
     snprintf(text, sizeof text, "ok %d\n", (int) in.pid);
     report(rep, text);
-    return follow(&m->io, &in, log_sink, m);
+    health_start(&m->hc, in.pidfd, m->started_ns);
+    int code = follow(&m->io, &in, log_sink, m);
+    health_stop(&m->hc);
+    return code;
+}
+
+/* docker's events for an exit: oom first, then die with the exit code. */
+static void record_exit(struct mon *m, int code, int oom)
+{
+    char val[16];
+    snprintf(val, sizeof val, "%d", code);
+    if (oom)
+        journal_emit(&m->jr, "oom", NULL, NULL);
+    journal_emit(&m->jr, "die", "exitCode", val);
 }
 
 /* Run the init until it exits for good, restarting it as the input says. */
@@ -550,11 +590,13 @@ static void supervise(struct mon *m, int rep)
         int oom = read_oom(m->paths[PYC_MON_OOM]) > 0;
         if (!should_restart(m, code)) {
             write_state(m, "exited", 0, code, oom, now_ns(), NULL);
+            record_exit(m, code, oom);          /* after: a reader of "die" sees it exited */
             return;
         }
         if (ran > (long long) r->reset_after_ms * 1000000LL)
             backoff = r->backoff_ms;
         write_state(m, "restarting", 0, code, oom, now_ns(), NULL);
+        record_exit(m, code, oom);
         sleep_ms(backoff);
         backoff = backoff * r->backoff_factor > r->backoff_max_ms
                   ? r->backoff_max_ms : backoff * r->backoff_factor;
@@ -568,7 +610,7 @@ static void supervise(struct mon *m, int rep)
 
 int main(int argc, char **argv)
 {
-    struct mon m = { .logfd = -1, .io = { 0, -1 } };
+    struct mon m = { .log = { .fd = -1 }, .io = { 0, -1, -1, NULL, NULL } };
     int rep = fcntl(3, F_GETFD) >= 0 ? 3 : -1;
     if (argc != 2 || load(&m, argv[1]) < 0) {
         char text[32];
@@ -591,17 +633,20 @@ int main(int argc, char **argv)
     if (null > 2)
         close(null);
     signal(SIGPIPE, SIG_IGN);
-    m.logfd = open(m.paths[PYC_MON_LOG], O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+    logfile_open(&m.log, m.paths[PYC_MON_LOG], m.x ? m.x->log_max_size : 0,
+                 m.x ? m.x->log_max_files : 1, m.x && m.x->log_driver == PYC_MON_LOG_NONE);
     m.io.flags = m.h.stdio;
     m.io.listen = m.paths[PYC_MON_ATTACH][0] ? io_listen(m.paths[PYC_MON_ATTACH]) : -1;
+    m.io.extra_fd = health_fd(&m.hc);
+    m.io.extra_ready = health_ready;
+    m.io.extra_ctx = &m.hc;
     supervise(&m, rep);
     if (m.io.listen >= 0) {
         close(m.io.listen);
         unlink(m.paths[PYC_MON_ATTACH]);
     }
     finish(&m);
-    if (m.logfd >= 0)
-        close(m.logfd);
+    logfile_close(&m.log);
     unload(&m);
     return 0;
 }

@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 
 from ..cgroups import Resources
 from ..errors import InvalidArgument
+from . import health as _health
+from . import logs as _logs
 from . import mounts as _mounts
 from . import users
 from .. import security
@@ -55,6 +57,9 @@ class ContainerConfig:
     exposed_ports: list = field(default_factory=list)   # "80/tcp", image's and ports'
     tty: bool = False                            # stdio is a pty of the container's devpts
     stdin_open: bool = False                     # the monitor keeps a stdin for attach
+    # healthcheck and logging (engine/health.py, engine/logs.py)
+    healthcheck: dict = None                     # docker's Config.Healthcheck, merged
+    log_config: dict = None                      # docker's HostConfig.LogConfig
 
     def to_dict(self):
         # Shallow: every field is plain data already (asdict deep-copies, slowly).
@@ -140,7 +145,7 @@ def build_config(image, image_record, cid, command=None, entrypoint=None, enviro
                  mounts=None, tmpfs=None, cap_add=None, cap_drop=None, privileged=False,
                  security_opt=None, devices=None, sysctls=None, ulimits=None, userns_mode=None,
                  network=None, ports=None, publish_all_ports=False, stop_timeout=None,
-                 tty=False, stdin_open=False, **resources):
+                 tty=False, stdin_open=False, healthcheck=None, log_config=None, **resources):
     """Merge run() keywords with the image config (docker's rules).
 
     ``tty``/``stdin_open`` as docker's: a pty for stdio (``TERM=xterm`` unless
@@ -198,6 +203,8 @@ def build_config(image, image_record, cid, command=None, entrypoint=None, enviro
     specs = _mounts.parse(volumes, mounts, tmpfs, icfg.get("Volumes"))
     sec = security.build(cap_add, cap_drop, privileged, security_opt, devices, sysctls, ulimits,
                          mode)
+    health = _health.merge(healthcheck, icfg.get("Healthcheck"))
+    logging = _logs.parse_config(log_config)
     return ContainerConfig(
         image=image, image_id=image_record.id, argv=argv, env=env, hostname=hostname,
         working_dir=workdir, uid=who.uid, gid=who.gid, groups=who.groups, user=spec,
@@ -207,7 +214,7 @@ def build_config(image, image_record, cid, command=None, entrypoint=None, enviro
         mounts=specs, security=sec,
         userns=_userns.validate(userns_mode), networks=networks, ports=bindings,
         publish_all_ports=bool(publish_all_ports), exposed_ports=exposed, tty=tty,
-        stdin_open=stdin_open)
+        stdin_open=stdin_open, healthcheck=health, log_config=logging)
 
 
 def network_config(network, network_mode):

@@ -20,6 +20,7 @@ from . import attach as _attach
 from . import config as _config
 from . import listing as _listing
 from . import spec as _spec
+from . import health as _health
 from . import logs as _logs
 from . import state as _state
 from ..runtime import monitor, teardown
@@ -33,6 +34,8 @@ RUN_KEYS = {"command", "entrypoint", "environment", "hostname", "working_dir", "
             "cpu_period", "cpuset_cpus", "restart_policy", "cap_add", "cap_drop", "privileged",
             "security_opt", "devices", "sysctls", "ulimits", "userns_mode", "volumes", "mounts", "tmpfs",
             "network", "ports", "publish_all_ports", "stop_timeout", "tty", "stdin_open"}
+RUN_KEYS |= {"healthcheck", "log_config"}      # engine/health.py, engine/logs.py
+WAIT_CONDITIONS = ("not-running", "next-exit", "removed", "healthy")
 DEFAULT_STOP_TIMEOUT = 10      # seconds, docker's
 
 
@@ -247,7 +250,19 @@ class Containers:
         return _archive.diff(self.rt, cid)
 
     def export(self, cid, chunk_size=_archive.CHUNK_SIZE):
-        return _archive.export(self.rt, cid, chunk_size)
+        stream = _archive.export(self.rt, cid, chunk_size)
+        self._event("export", cid)
+        return stream
+
+    # -- events --------------------------------------------------------------
+    def _event(self, action, cid, attrs=None, **extra):
+        """Record a container event in the store's journal (engine/events.py)."""
+        if attrs is None:
+            try:
+                attrs = _state.load(self.rt, cid)
+            except NotFound:
+                attrs = {}
+        self.engine.events.emit_container(action, cid, attrs, **extra)
 
     # -- create / run ------------------------------------------------------
     def _prepare(self, image, command, kwargs):
@@ -275,10 +290,12 @@ class Containers:
             attrs["HostConfig"].update(RestartPolicy={"Name": restart[0],
                                                       "MaximumRetryCount": restart[1]},
                                        AutoRemove=bool(auto_remove))
+            _describe_health_and_logs(attrs, cfg)
             self.engine.net.describe(attrs, cid)
             write_json_atomic(self.rt.config_path(cid), attrs)
         finally:
             os.close(lock)
+        self._event("create", cid, attrs)
         return cid
 
     def run_attached(self, image, command, kwargs, want_out, want_err, remove):
@@ -287,7 +304,8 @@ class Containers:
         ephemeral = bool(remove)
         # The lock is held until run.json says running: repair in another
         # process must not take the container for a stopped one meanwhile.
-        _, lock = self.rt.create(cid, cfg, record, ephemeral=ephemeral, hold=True)
+        attrs, lock = self.rt.create(cid, cfg, record, ephemeral=ephemeral, hold=True)
+        self._event("create", cid, attrs)
         mark("prepare")
         try:
             try:
@@ -304,6 +322,7 @@ class Containers:
                     self.engine.net.record(self.rt.config_path(cid), cid)
         finally:
             if remove:
+                self._event("destroy", cid, attrs)
                 self.rt.remove_dir(cid)
                 self.rt.release_name(cfg.name, cid)
                 if cfg.userns_host is not None:
@@ -346,6 +365,7 @@ class Containers:
                     "Status": "running", "Pid": proc.pid,
                     "PidStartTime": _state.proc_start_time(proc.pid), "MonitorPid": _me()[0],
                     "MonitorStartTime": _me()[1], "Attached": True, "StartedAt": started})
+                self._event("start", cid, _event_attrs(cfg))
             finally:
                 os.close(lock)
                 for fd in (in_r, out_w, err_w if err_r is not None else None):
@@ -376,8 +396,13 @@ class Containers:
             write_json_atomic(run_path, {"Status": "exited", "Pid": 0, "ExitCode": status,
                                          "OOMKilled": oom, "StartedAt": started,
                                          "FinishedAt": _now(), "RestartCount": 0})
-            with open(os.path.join(rt.dir(cid), "container.log"), "ab") as f:
-                f.write(_logs.encode(b"stdout", out) + _logs.encode(b"stderr", err))
+            if (cfg.log_config or {}).get("Type") != "none":
+                with open(os.path.join(rt.dir(cid), "container.log"), "ab") as f:
+                    f.write(_logs.encode(b"stdout", out) + _logs.encode(b"stderr", err))
+        who = _event_attrs(cfg)              # after run.json: a reader of "die" sees it exited
+        if oom:
+            self._event("oom", cid, who)
+        self._event("die", cid, who, exitCode=status)
         return status, out, err, oom
 
     # -- verbs -------------------------------------------------------------
@@ -403,17 +428,41 @@ class Containers:
             self._await_monitor(cid, st, 10)
         with contextlib.suppress(FileNotFoundError):
             os.unlink(files.run)
+        with contextlib.suppress(FileNotFoundError):     # the last run's health: not ours
+            os.unlink(_health.state_path(self.rt, cid))
         net = self.engine.net.start(cid, cfg)
         try:
             spec, labels = self._spec(cid, cfg, rtc["Lowers"], False, netns=net.netns)
             self.rt.start_monitored(cid, spec, cfg.name, restart_rule(policy),
                                     auto_remove=hc.get("AutoRemove", False),
-                                    hooks=net.hooks, labels=labels, stdin_open=cfg.stdin_open)
+                                    hooks=net.hooks, labels=labels, stdin_open=cfg.stdin_open,
+                                    extra=self._monitor_extra(cid, cfg, attrs))
         except BaseException:
             net.release()
             raise
         if net.netns:
             self.engine.net.record(files.config, cid)
+        for m in cfg.mounts or ():
+            if m.get("Type") == "volume" and m.get("Name"):
+                self.engine.events.emit("volume", "mount", m["Name"], {
+                    "container": cid, "destination": m.get("Target") or "",
+                    "read/write": str(not m.get("ReadOnly")).lower(), "driver": "local"})
+        # the monitor records "start" (before its "die": the init may exit at once)
+
+    def _monitor_extra(self, cid, cfg, attrs):
+        """What the monitor needs for log rotation, events and the healthcheck."""
+        log = cfg.log_config or {"Type": "json-file", "Config": {}}
+        max_size, max_files = _logs.rotation(log["Config"], log["Type"])
+        probe = _health.probe(self.rt, cid, attrs)
+        who = _event_attrs(cfg)
+        a = dict(who["Config"]["Labels"] or {})
+        a.update(image=cfg.image, name=cfg.name)
+        journal = self.engine.events
+        return monitor.Extra(log_max_size=max_size, log_max_files=max_files,
+                             log_none=log["Type"] == "none", journal=journal.path,
+                             journal_max_size=journal.max_size, event_from=cfg.image,
+                             event_attrs=_json_members(a), probe=probe,
+                             health_path=_health.state_path(self.rt, cid))
 
     def _spec(self, cid, cfg, lowers, ephemeral, netns=None):
         """The runtime Spec of one start of ``cfg``: paths, volumes made, the
@@ -444,7 +493,9 @@ class Containers:
                 raise Conflict(f"container {cid[:12]} is not running")
             if st["Paused"] and sig != _signal.SIGKILL:
                 raise Conflict(f"container {cid[:12]} is paused: unpause it first")
+            self._event("kill", cid, signal=int(sig))     # before: the monitor's die follows
             self._send(cid, st, sig)
+            self._thaw_killed(cid, st)
             if sig == _signal.SIGKILL:
                 self._await_monitor(cid, st, None)
                 self.engine.net.record(self.rt.config_path(cid), cid)
@@ -457,19 +508,28 @@ class Containers:
             if st["Restarting"]:
                 open(self.rt.stop_marker(cid), "w").close()
                 self._await_monitor(cid, st, None)
+                self._event("stop", cid, attrs)
                 return
             if not st["Running"]:
                 return
             sig = parse_signal(attrs["Config"].get("StopSignal") or "SIGTERM")
             if st["Paused"]:
                 sig = _signal.SIGKILL
+            self._event("kill", cid, attrs, signal=int(sig))
             self._send(cid, st, sig)
+            self._thaw_killed(cid, st)
             if not self._await_exit(st, timeout):
+                self._event("kill", cid, attrs, signal=int(_signal.SIGKILL))
                 self._send(cid, st, _signal.SIGKILL)
             self._await_monitor(cid, st, None)
+            self._event("stop", cid, attrs)
             self.engine.net.record(self.rt.config_path(cid), cid, attrs)
-            if st["Paused"]:
-                _core.cgroup_apply(self.rt.cg.freeze_steps(cid, False))
+
+    def _thaw_killed(self, cid, st):
+        """A paused container just sent SIGKILL: thaw it, since a frozen task
+        dies only once thawed (cgroup v1); waiting first would wait for ever."""
+        if st["Paused"]:
+            _core.cgroup_apply(self.rt.cg.freeze_steps(cid, False))
 
     def pause(self, cid, frozen):
         with _state.locked(self.rt, cid):
@@ -481,6 +541,7 @@ class Containers:
             _core.cgroup_apply(self.rt.cg.freeze_steps(cid, frozen))
             if frozen:
                 self._await_frozen(cid)
+            self._event("pause" if frozen else "unpause", cid)
 
     def _await_frozen(self, cid, timeout=10.0):
         """pause() returns once every process is frozen, as runc's does: the
@@ -534,9 +595,43 @@ class Containers:
                 return False
             time.sleep(0.002)
 
+    def restart(self, cid, timeout=None):
+        """stop() then start(), and docker's restart event."""
+        self.stop(cid, timeout)
+        self.start(cid)
+        self._event("restart", cid)
+
+    def wait_healthy(self, cid, timeout=None):
+        """Return once the healthcheck says healthy (podman's ``wait
+        --condition=healthy``): raises Conflict when it says unhealthy or
+        the container stops first, InvalidArgument without a healthcheck,
+        TimeoutError after ``timeout`` seconds."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            attrs = _state.load(self.rt, cid)
+            st = attrs["State"]
+            if _health.probe_argv(attrs["Config"].get("Healthcheck")) is None:
+                raise InvalidArgument(f"container {cid[:12]} has no healthcheck")
+            health = (st.get("Health") or {}).get("Status")
+            if st["Running"] and health == "healthy":
+                return 0
+            if health == "unhealthy":
+                last = (st["Health"].get("Log") or [{}])[-1]
+                raise Conflict(f"container {cid[:12]} is unhealthy (last probe: exit "
+                               f"{last.get('ExitCode')}, {last.get('Output', '')!r:.200})")
+            if not (st["Running"] or st["Restarting"]):
+                raise Conflict(f"container {cid[:12]} stopped before it was healthy "
+                               f"(exit code {st['ExitCode']})")
+            if deadline is not None and time.monotonic() > deadline:
+                raise TimeoutError(f"container {cid[:12]} was not healthy within {timeout}s")
+            time.sleep(0.01)
+
     def wait(self, cid, timeout=None, condition="not-running"):
-        if condition not in ("not-running", "next-exit", "removed"):
-            raise InvalidArgument(f"unknown wait condition {condition!r}")
+        if condition not in WAIT_CONDITIONS:
+            raise InvalidArgument(f"unknown wait condition {condition!r}; use one of "
+                                  f"{WAIT_CONDITIONS}")
+        if condition == "healthy":
+            return self.wait_healthy(cid, timeout)
         deadline = None if timeout is None else time.monotonic() + timeout
         first = True
         while True:
@@ -585,6 +680,7 @@ class Containers:
             name = attrs["Name"].lstrip("/")
             self.rt.remove_dir(cid)
             self.rt.release_name(name, cid)
+            self._event("destroy", cid, attrs)
         if v:
             self.engine.volumes.remove_anonymous(attrs["Runtime"]["Config"].get("mounts"))
 
@@ -603,6 +699,7 @@ class Containers:
             attrs["Runtime"]["Config"]["name"] = new
             write_json_atomic(files.config, attrs)
             self.rt.release_name(old, cid)
+            self._event("rename", cid, attrs, oldName="/" + old)
 
     def top(self, cid):
         titles = ["PID", "PPID", "USER", "TIME", "CMD"]
@@ -670,15 +767,23 @@ class Containers:
         if st["Paused"]:
             raise Conflict(f"container {cid[:12]} is paused: unpause it first")
         served = (tty or stdin or socket) and not detach
+        exec_id = secrets.token_hex(32)
+        text = " ".join(_config._as_list(cmd, "cmd") or [])
+        self._event("exec_create: " + text, cid, attrs, execID=exec_id)
         proc, output = _exec.start_exec(self.rt, cid, attrs, cmd, user=user,
                                         environment=environment, workdir=workdir,
                                         stdout=stdout, stderr=stderr, detach=detach,
                                         stream=stream, demux=demux, timeout=timeout,
                                         privileged=privileged, tty=bool(tty),
                                         stdin=bool(stdin) and not detach, socket=bool(socket))
+        self._event("exec_start: " + text, cid, attrs, execID=exec_id)
+
+        def died(code):
+            self._event("exec_die", cid, attrs, execID=exec_id, exitCode=code)
         if detach:
             if output is None:        # (a tty's pump reaps it itself)
-                threading.Thread(target=proc.wait, daemon=True, name="pyc-exec-reaper").start()
+                threading.Thread(target=lambda: died(proc.wait()), daemon=True,
+                                 name="pyc-exec-reaper").start()
             return ExecResult(None, None)
         if served:
             sock = AttachSocket(output.client, tty, stdin=bool(stdin), stdout=stdout,
@@ -689,8 +794,9 @@ class Containers:
             output = _ServedOutput(sock, demux, deadline=None if timeout is None
                                    else time.monotonic() + timeout, proc=proc)
         if stream:
-            return ExecResult(None, output)
+            return ExecResult(None, _Announced(output, died))
         chunks = list(output)
+        died(output.exit_code)
         if demux:
             out = b"".join(c[0] for c in chunks if c[0] is not None) if stdout else None
             err = b"".join(c[1] for c in chunks if c[1] is not None) if stderr else None
@@ -753,8 +859,13 @@ class Containers:
 
     def logs(self, cid, stdout, stderr, timestamps, tail, since, until, follow):
         files = _state.Files(self.rt, cid)
-        if not os.path.exists(files.config):     # removed: no log, not an empty one
-            raise NotFound(f"No such container: {cid}")
+        try:
+            cfg = _state.load(self.rt, cid)["Runtime"]["Config"]
+        except NotFound:                          # removed: no log, not an empty one
+            raise NotFound(f"No such container: {cid}") from None
+        if (cfg.get("log_config") or {}).get("Type") == "none":
+            raise InvalidArgument(f"container {cid[:12]} uses the none log driver: "
+                                  "it keeps no logs to read")
         path = os.path.join(files.dir, "container.log")
 
         def running():
@@ -823,3 +934,46 @@ def _drain(out_r, err_r):
             else:
                 fds.remove(fd)
     return b"".join(bufs[out_r]), b"".join(bufs.get(err_r) or [])
+
+
+class _Announced:
+    """A streamed exec's output that records its exec_die once it ends."""
+
+    def __init__(self, output, died):
+        self._output, self._died = output, died
+
+    exit_code = property(lambda self: self._output.exit_code)
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        try:
+            return next(self._output)
+        except StopIteration:
+            if self._died is not None:
+                self._died, died = None, self._died
+                died(self._output.exit_code)
+            raise
+
+
+def _event_attrs(cfg):
+    """Just what a container's events need (no config.json read on run()'s path)."""
+    return {"Name": "/" + cfg.name, "Config": {"Image": cfg.image, "Labels": cfg.labels}}
+
+
+def _json_members(attrs, limit=1200):
+    """The inside of a JSON object of string attributes, for the monitor's
+    events; labels are dropped first when it would be too long for them."""
+    import json
+    text = json.dumps({str(k): str(v) for k, v in attrs.items()})[1:-1]
+    if len(text) > limit:
+        text = json.dumps({k: str(attrs[k]) for k in ("image", "name")})[1:-1][:limit]
+    return text
+
+
+def _describe_health_and_logs(attrs, cfg):
+    """docker's inspect fields: Config.Healthcheck, HostConfig.LogConfig."""
+    if cfg.healthcheck is not None:
+        attrs["Config"]["Healthcheck"] = cfg.healthcheck
+    attrs["HostConfig"]["LogConfig"] = cfg.log_config or {"Type": "json-file", "Config": {}}

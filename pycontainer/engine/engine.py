@@ -30,6 +30,8 @@ class Engine:
         images: image verbs (engine/images.py).
         networks: network verbs (engine/networks.py).
         volumes: volume verbs (engine/volumes.py).
+        events: the store's event journal (engine/events.py); ``events.emit``
+            records one.
         runtime: the low-level runtime (runtime/runtime.py).
     """
 
@@ -37,6 +39,7 @@ class Engine:
                  userns_mode=None, max_layer_size=None, max_image_size=None,
                  min_free_space=None, reconcile=True):
         from .containers import Containers
+        from .events import Journal
         from .images import Images
         from .networks import Networks
         from .volumes import Volumes
@@ -58,6 +61,7 @@ class Engine:
             self.image_store.container_dirs.append(self.runtime.run_root)
         self.volume_store = VolumeStore(self.root, self.runtime.run_root)
         self.net = Networking(self.root, self.runtime.run_root, state_of=self._state_of)
+        self.events = Journal(self.root)          # engine/events.py
         self.containers = Containers(self)
         self.images = Images(self)
         self.networks = Networks(self)

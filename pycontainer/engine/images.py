@@ -64,24 +64,32 @@ class Images:
         return [rec for rec in self.store.list() if match(rec)]
 
     def remove(self, ref, force=False):
-        return self.store.remove(ref, force=force)
+        return _emitted(self.engine.events.emit_removal, self.store.remove(ref, force=force))
 
     def prune(self, filters=None):
-        return prune(self.store, filters)
+        result = prune(self.store, filters)
+        self.engine.events.emit_removal((result or {}).get("ImagesDeleted"))
+        return result
 
     def tag(self, image_id, repository, tag=None):
-        return self.store.tag(image_id, repository, tag)
+        rec = self.store.tag(image_id, repository, tag)
+        self.engine.events.emit_image("tag", rec, f"{repository}:{tag or 'latest'}")
+        return rec
 
     def save(self, refs, chunk_size):
+        for ref in [refs] if isinstance(refs, str) else refs:
+            self.engine.events.emit_image("save", ref, ref)
         return self.store.save(refs, chunk_size=chunk_size)
 
     def load(self, data):
-        return self.store.load(data)
+        return _emitted(lambda recs: [self.engine.events.emit_image("load", r) for r in recs],
+                        self.store.load(data))
 
     def import_image(self, src, repository=None, tag=None, changes=None):
         try:
-            return self.store.import_image(src, repository=repository, tag=tag,
-                                           changes=changes)
+            return _emitted(lambda r: self.engine.events.emit_image("import", r),
+                            self.store.import_image(src, repository=repository, tag=tag,
+                                                    changes=changes))
         except (FileNotFoundError, IsADirectoryError) as err:
             if not isinstance(src, (str, os.PathLike)) or err.filename != os.fspath(src):
                 raise
@@ -105,7 +113,9 @@ class Images:
             raise NotFound(f"No such container: {cid}") from err
         upper = os.path.join(attrs["Runtime"]["LayerDir"], "upper")
         base = self.store.get(attrs["Image"])
-        return commit(self.store, upper, base, repository, tag, message, author, changes, conf)
+        rec = commit(self.store, upper, base, repository, tag, message, author, changes, conf)
+        self.engine.containers._event("commit", cid, comment=message or "", imageID=rec.id)
+        return rec
 
 
 def prune(store, filters=None):
@@ -122,6 +132,12 @@ def prune(store, filters=None):
             # docker keeps what was created after ``until``; no date counts as old
             return until is None or (_filters.timestamp(config.get("created")) or 0) <= until
     return store.prune(dangling_only=dangling_only, select=select)
+
+
+def _emitted(emit, result):
+    """``result``, once ``emit(result)`` has recorded its events."""
+    emit(result)
+    return result
 
 
 def _created(rec):

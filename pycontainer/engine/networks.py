@@ -54,6 +54,8 @@ class Networks:
         rec = self.net.create(name, driver=driver, options=options, ipam_config=ipam,
                               internal=internal, labels=labels, enable_ipv6=enable_ipv6,
                               attachable=attachable, scope=scope, ingress=ingress)
+        self.engine.events.emit("network", "create", rec["Id"], {"name": rec["Name"],
+                                                                 "type": rec.get("Driver")})
         return self._attrs(rec)
 
     def get(self, key):
@@ -87,6 +89,7 @@ class Networks:
             with contextlib.suppress(Conflict, NotFound):
                 self.net.remove(n["Id"])
                 deleted.append(n["Name"])
+                self.engine.events.emit("network", "destroy", n["Id"], {"name": n["Name"]})
         return {"NetworksDeleted": deleted}
 
     def remove(self, key):
@@ -94,6 +97,7 @@ class Networks:
         if _is_pseudo(rec):
             raise Conflict(f"{rec['Name']} is a pre-defined network and cannot be removed")
         self.net.remove(rec["Id"])
+        self.engine.events.emit("network", "destroy", rec["Id"], {"name": rec["Name"]})
 
     def connect(self, key, container, aliases=None, ipv4_address=None):
         """Connect a container (id or name): at once when it runs, else at its next start."""
@@ -129,6 +133,8 @@ class Networks:
             attrs.pop("RestartCount", None)
             self.net.describe(attrs, cid)
             write_json_atomic(files.config, attrs)
+        self.engine.events.emit("network", "connect", rec["Id"], {"name": rec["Name"],
+                                                                  "container": cid})
 
     def disconnect(self, key, container, force=False):
         rec = self._record(key)
@@ -152,6 +158,8 @@ class Networks:
             attrs.pop("RestartCount", None)
             self.net.describe(attrs, cid)
             write_json_atomic(files.config, attrs)
+        self.engine.events.emit("network", "disconnect", rec["Id"], {"name": rec["Name"],
+                                                                     "container": cid})
 
 
 def _is_pseudo(rec):

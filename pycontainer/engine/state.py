@@ -18,6 +18,7 @@ import select
 import signal
 
 from ..errors import NotFound
+from . import health as _health
 from ..jsonfile import read_json, write_json_atomic
 
 
@@ -144,6 +145,10 @@ def load(rt, cid):
                  "PidStartTime": run.get("PidStartTime"), "MonitorPid": run.get("MonitorPid"),
                  "MonitorStartTime": run.get("MonitorStartTime"),
                  "Attached": bool(run.get("Attached"))}
+    if run is not None and _health.probe_argv(attrs["Config"].get("Healthcheck")):
+        health = _health.read_state(rt, cid)
+        if health is not None:
+            state["Health"] = health
     attrs["State"] = state
     attrs["RestartCount"] = state["RestartCount"]
     return attrs

@@ -10,19 +10,23 @@ class Volumes:
 
     def __init__(self, engine):
         self.store = engine.volume_store
+        self.events = engine.events
 
     def create(self, name=None, **kwargs):
         unknown = set(kwargs) - {"driver", "driver_opts", "labels"}
         if unknown:
             raise InvalidArgument(
                 f"unsupported keyword(s) for volumes.create(): {sorted(unknown)}")
-        return self.store.create(name, **kwargs)
+        attrs = self.store.create(name, **kwargs)
+        self.events.emit("volume", "create", attrs["Name"], {"driver": attrs.get("Driver")})
+        return attrs
 
     def get(self, name):
         return self.store.get(name)
 
     def remove(self, name, force=False):
         self.store.remove(name, force=force)
+        self.events.emit("volume", "destroy", name)
 
     def list(self, filters=None):
         f = _filters.Filters(filters, ("name", "label", "driver", "dangling"), "volumes.list()")
@@ -42,6 +46,8 @@ class Volumes:
             labels = attrs.get("Labels") or {}
             return not f.labels(labels) or not (every or ANON_LABEL in labels)
         removed, size = self.store.prune(keep=keep)
+        for name in removed:
+            self.events.emit("volume", "destroy", name)
         return {"VolumesDeleted": removed, "SpaceReclaimed": size}
 
     def remove_anonymous(self, specs):

@@ -30,6 +30,12 @@ class Container(Model):
     status = property(lambda self: self.attrs["State"]["Status"])
 
     @property
+    def health(self):
+        """``starting``, ``healthy`` or ``unhealthy`` (as of the last
+        ``reload()``); ``unknown`` without a healthcheck, as docker-py says."""
+        return (self.attrs["State"].get("Health") or {}).get("Status", "unknown")
+
+    @property
     def _lc(self):
         return self.client._backend.containers
 
@@ -60,8 +66,7 @@ class Container(Model):
 
     def restart(self, timeout=None):
         """Stop (as :meth:`stop`) and start again."""
-        self._lc.stop(self.id, timeout)
-        self._lc.start(self.id)
+        self._lc.restart(self.id, timeout)
         self.reload()
 
     def pause(self):
@@ -76,8 +81,14 @@ class Container(Model):
     def wait(self, timeout=None, condition="not-running"):
         """Block until the container stops; returns ``{"StatusCode": n, "Error": None}``.
 
-        ``condition``: ``not-running`` (default), ``next-exit`` or ``removed``.
+        ``condition``: ``not-running`` (default), ``next-exit``, ``removed``
+        or ``healthy`` (podman's: returns with StatusCode 0 once the
+        healthcheck passes; raises Conflict when it turns unhealthy or the
+        container stops first, InvalidArgument without a healthcheck).
         Raises TimeoutError when ``timeout`` seconds pass first.
+
+        >>> c.wait(condition="healthy", timeout=30)
+        {'StatusCode': 0, 'Error': None}
         """
         code = self._lc.wait(self.id, timeout, condition)
         with contextlib.suppress(NotFound):

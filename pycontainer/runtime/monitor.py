@@ -66,6 +66,59 @@ class Restart:
 
 NEVER = Restart()
 
+# struct pyc_mon_extra (csrc/monitor/extra.h)
+EXTRA_MAGIC, EXTRA_VERSION = 0x58435950, 1
+EXTRA = struct.Struct("=IIQIIQ5Q6I")
+LOG_FILE, LOG_NONE = 0, 1          # enum pyc_mon_log_driver
+
+
+@dataclass(frozen=True)
+class Probe:
+    """A healthcheck for the monitor: the exec plan it spawns joined to the
+    init (``join_flags``), and docker's numbers (nanoseconds)."""
+    plan: object
+    argv: list
+    env: list
+    join_flags: int
+    interval_ns: int
+    timeout_ns: int
+    start_period_ns: int
+    start_interval_ns: int
+    retries: int
+
+
+@dataclass(frozen=True)
+class Extra:
+    """The monitor's optional input (csrc/monitor/extra.h): log rotation
+    (``log_max_size`` 0: none; ``log_max_files`` files kept, the live one
+    included; ``log_none``: keep no log), the event journal the monitor
+    appends to (``journal`` "" for none; ``event_from`` and
+    ``event_attrs``, the inside of a JSON object, describe the container
+    in its events), and a healthcheck (``probe``, with ``health_path`` the
+    file of its state)."""
+    log_max_size: int = 0
+    log_max_files: int = 1
+    log_none: bool = False
+    journal: str = ""
+    journal_max_size: int = 0
+    event_from: str = ""
+    event_attrs: str = ""
+    probe: Probe = None
+    health_path: str = ""
+
+    def packed(self):
+        p = self.probe
+        plan_ops, plan_strs = (p.plan.ops, p.plan.strs) if p else (b"", b"")
+        argv, env = (_nul(p.argv), _nul(p.env)) if p else (b"", b"")
+        paths = _nul([self.health_path if p else "", self.journal, self.event_from,
+                      self.event_attrs])
+        nums = (p.interval_ns, p.timeout_ns, p.start_period_ns, p.start_interval_ns,
+                p.join_flags, p.retries, p.plan.nops) if p else (0,) * 7
+        head = EXTRA.pack(EXTRA_MAGIC, EXTRA_VERSION, self.log_max_size, self.log_max_files,
+                          LOG_NONE if self.log_none else LOG_FILE, self.journal_max_size,
+                          *nums, len(plan_strs), len(argv), len(env), len(paths))
+        return head + bytes(plan_ops) + bytes(plan_strs) + argv + env + paths
+
 
 def monitor_path():
     """The monitor executable: built next to the C core, or $PYCONTAINER_MONITOR."""
@@ -88,7 +141,7 @@ def _hook_bytes(hooks):
 
 
 def pack(plan, argv, env, clone_flags, attach, cleanup, files, cid, restart=NEVER,
-         auto_remove=False, remove=(), hooks=(), stdio=0, attach_socket=""):
+         auto_remove=False, remove=(), hooks=(), stdio=0, attach_socket="", extra=None):
     """The monitor's input file as bytes (see csrc/monitor/monitor.h).
 
     ``files``: run.json, the log, the OOM counter file ("" for none), the
@@ -100,6 +153,8 @@ def pack(plan, argv, env, clone_flags, attach, cleanup, files, cid, restart=NEVE
     plan opens a pty and sends its master) and/or ``IO_STDIN``;
     ``attach_socket``: where the monitor serves attach clients ("" for none;
     the protocol is in csrc/monitor/io.h, the client engine/attach.py).
+    ``extra``: an :class:`Extra`, packed after the sections at the next
+    8-byte boundary.
     """
     if len(files) != 5 or not cid:
         raise InvalidArgument("the monitor needs five files and the container id")
@@ -109,7 +164,10 @@ def pack(plan, argv, env, clone_flags, attach, cleanup, files, cid, restart=NEVE
                 _hook_bytes(hooks)]
     header = HEADER.pack(MAGIC, VERSION, clone_flags, plan.nops, *[len(s) for s in sections[1:]],
                          1 if auto_remove else 0, stdio, *restart.packed())
-    return header + b"".join(sections)
+    data = header + b"".join(sections)
+    if extra is not None:
+        data += b"\0" * (-len(data) % 8) + extra.packed()
+    return data
 
 
 def start(spec_path, data, plan):

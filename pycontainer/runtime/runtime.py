@@ -305,7 +305,7 @@ class Runtime:
         return proc
 
     def start_monitored(self, cid, spec, name, restart=monitor.NEVER, auto_remove=False,
-                        hooks=(), labels=None, stdin_open=False):
+                        hooks=(), labels=None, stdin_open=False, extra=None):
         """Start the container under its own monitor; returns the init's pid.
 
         The monitor owns the container from here: logs, exit status
@@ -333,7 +333,7 @@ class Runtime:
             data = monitor.pack(plan, spec.process.args, spec.process.env, flags, attach,
                                 self.cg.remove_steps(cid), files, cid, restart, auto_remove,
                                 [rd, d] if auto_remove else (), hooks, stdio,
-                                self.attach_socket(cid))
+                                self.attach_socket(cid), extra)
             return monitor.start(os.path.join(rd, "monitor.bin"), data, plan)
         except BaseException:
             self.remove_cgroups(cid)

@@ -37,6 +37,8 @@ PYTHON = {
         r"running b'up\\n'\n0 b'[0-9a-f]{12}\\n'\nexited 137\n",
     'with client.containers.run("busybox", ["sh"], detach=True, tty=True, stdin_open=True) as c:':
         r"True 3\nb'\\x01\\x00\\x00\\x00\\x00\\x00\\x00\\x02x\\n' 0\n",
+    "import time":
+        r"healthy\n\['health_status: healthy', 'health_status: unhealthy'\]\n",
     "import os, tempfile":
         r"nobody\nA=1 in /tmp\ndebug = 1\ntmpfs +16\.0M +0 +16\.0M +0% /run\n\n",
     "import urllib.request":
