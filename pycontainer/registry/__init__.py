@@ -66,8 +66,15 @@ class Registry:
             return self._transport
 
     def close(self):
+        """Close the connections to registries."""
         if self._transport is not None:
             self._transport.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
 
     def pull(self, ref, platform=None, auth_config=None, progress=None):
         """Pull ``ref`` (a tag or digest reference); return its record."""

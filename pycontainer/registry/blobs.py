@@ -182,7 +182,8 @@ class LayerReader:
             try:
                 if self.chunks is None:
                     self.resp = self.repo.open_blob(self.digest, self.got)
-                    self.chunks = self.resp.iter_raw(READ)
+                    self._check_length()
+                    self.chunks = self.resp.iter_raw()
                 data = next(self.chunks, None)
             except _transport_errors() as e:
                 self._close_resp()
@@ -191,16 +192,18 @@ class LayerReader:
                                         f"after {self.got} of {self.size} bytes ({e})") from None
                 self.resumes += 1
                 continue
-            if data is None:
+            if data is None:         # the response ended whole: it is the blob
                 self._close_resp()
-                if self.got < self.size:
-                    if self.resumes >= RESUMES:
-                        raise RegistryError(f"blob {self.digest} is truncated: "
-                                            f"{self.got} of {self.size} bytes")
-                    self.resumes += 1
-                    continue
                 return None
             return self._take(data, keep=True)
+
+    def _check_length(self):
+        length = self.resp.headers.get("content-length")
+        if length is not None and length.isdigit() and self.got + int(length) != self.size:
+            self._close_resp()
+            self.dl.discard()
+            raise ImageError(f"blob {self.digest} is {self.got + int(length)} bytes, its "
+                             f"descriptor says {self.size}")
 
     def _take(self, data, keep):
         self.got += len(data)
