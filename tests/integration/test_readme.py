@@ -41,6 +41,8 @@ PYTHON = {
         r"nobody\nA=1 in /tmp\ndebug = 1\ntmpfs +16\.0M +0 +16\.0M +0% /run\n\n",
     "import urllib.request":
         r"b'HTTP/1\.[01] 200 OK' b'hello from web\\n'\nb'hello from web\\n'\n",
+    "import bcrypt, subprocess, tempfile, time, urllib.error, urllib.request":
+        r"Login Succeeded\nb'pulled\\n'\nTrue\n",
 }
 
 # Commands of the ```sh blocks that run in the suite, each with regexes its
