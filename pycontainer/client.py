@@ -1,4 +1,6 @@
 """The entry point: ``Client(root=...)`` with ``containers`` and ``images``."""
+import functools
+
 from .models.containers import ContainerCollection
 from .models.images import ImageCollection
 from .models.networks import NetworkCollection
@@ -31,6 +33,11 @@ class Client:
             would use them is refused with ``StorageError`` (ENOSPC). Default
             1 GiB, or 5 % of the filesystem when less; 0 turns the check off.
             A stored layer takes about twice its size (its tar is kept too).
+        registry_config: registry settings as dockerd's ``daemon.json`` has
+            them (a dict or a path): ``insecure-registries``,
+            ``registry-mirrors``, and ``certs-dirs`` (default
+            ``/etc/docker/certs.d``), ``docker-config`` (default
+            ``~/.docker/config.json``). Loopback registries need none.
 
     >>> client = Client()
     >>> client.containers.run("busybox", ["echo", "hi"], remove=True)
@@ -39,12 +46,13 @@ class Client:
 
     def __init__(self, root=None, cgroup_parent="/", run_root=None, favor_dynmods=None,
                  userns_mode=None, max_layer_size=None, max_image_size=None,
-                 min_free_space=None):
+                 min_free_space=None, registry_config=None):
         from .engine.engine import Engine
         self._backend = Engine(root, cgroup_parent=cgroup_parent, run_root=run_root,
                                favor_dynmods=favor_dynmods, userns_mode=userns_mode,
                                max_layer_size=max_layer_size, max_image_size=max_image_size,
                                min_free_space=min_free_space)
+        self._backend.images.registry_factory = functools.partial(_registry, registry_config)
         self.root = self._backend.root
         self.images = ImageCollection(self)
         self.containers = ContainerCollection(self)
@@ -90,11 +98,36 @@ class Client:
         """
         return self._backend.events.stream(since, until, filters, bool(decode))
 
+    def login(self, username, password=None, email=None, registry=None, reauth=False,
+              dockercfg_path=None):
+        """Check credentials against a registry and use them for this client's
+        pulls and pushes there (kept in memory, as docker-py does).
+
+        Returns:
+            ``{"IdentityToken": "", "Status": "Login Succeeded"}``.
+
+        Raises:
+            Unauthorized: the registry refused them.
+            RegistryError: it could not be reached.
+
+        >>> client.login("me", "secret", registry="localhost:5000")["Status"]
+        'Login Succeeded'
+        """
+        return self._backend.images.login(username, password, registry)
+
     def close(self):
-        """Nothing to release yet; kept for docker-py compatibility."""
+        """Close the registry connections, if any were opened."""
+        reg = self._backend.images._registry
+        if reg is not None:
+            reg.close()
 
     def __enter__(self):
         return self
 
     def __exit__(self, *exc):
         self.close()
+
+
+def _registry(config, store):
+    from .registry import Registry     # only when a registry is used (httpx later still)
+    return Registry(store, config)

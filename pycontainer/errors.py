@@ -47,6 +47,23 @@ class ImageTooLarge(ImageError):
         self.value = value
 
 
+class RegistryError(PyContainerError):
+    """A registry refused a request or could not be reached; nothing was stored.
+
+    ``status_code`` is the HTTP status (None when there was no answer) and
+    ``errors`` the registry's error list (``[{"code": ..., "message": ...}]``).
+    """
+
+    def __init__(self, message, status_code=None, errors=None):
+        super().__init__(message)
+        self.status_code = status_code
+        self.errors = errors or []
+
+
+class Unauthorized(RegistryError):
+    """The registry refused the credentials (or asked for some): HTTP 401/403."""
+
+
 class StorageError(PyContainerError, OSError):
     """Reading or writing files failed for a reason outside the image (ENOSPC,
     EDQUOT, EIO...); ``errno`` is kept and the store is unchanged.

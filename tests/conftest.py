@@ -129,6 +129,7 @@ def fresh_client(tmp_path):
     finally:
         for cont in c.containers.list(all=True):
             cont.remove(force=True)
+        c.close()           # registry connections
         run_root = c._runtime.run_root
         if os.path.isdir(run_root) and _no_mounts_below(run_root):
             fstree.remove(run_root)

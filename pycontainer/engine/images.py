@@ -4,6 +4,8 @@ data a face wraps in its own objects."""
 import collections
 import fnmatch
 import os
+import queue
+import threading
 
 from ..errors import InvalidArgument, NotFound
 from ..image import reference
@@ -22,6 +24,41 @@ class Images:
         self.engine = engine
         self.store = engine.image_store
         self._cache = collections.OrderedDict()   # reference -> (index stat, record), LRU
+        # The seam to registry/ (which stands on this room): a face installs
+        # ``factory(store) -> Registry``; the engine never imports it.
+        self.registry_factory = None
+        self._registry = None
+
+    @property
+    def registry(self):
+        """The registry client, made by ``registry_factory`` on first use."""
+        if self._registry is None:
+            if self.registry_factory is None:
+                raise InvalidArgument("this engine has no registry client")
+            self._registry = self.registry_factory(self.store)
+        return self._registry
+
+    def pull(self, ref, platform=None, auth_config=None, stream=False):
+        """The pulled record; with ``stream``, a generator of docker's
+        progress dicts (the pull runs on a thread meanwhile)."""
+        def run(progress=None):
+            return self.registry.pull(ref, platform=platform, auth_config=auth_config,
+                                      progress=progress)
+        return progress_stream(run) if stream else run()
+
+    def push(self, ref, auth_config=None, stream=False):
+        def run(progress=None):
+            return self.registry.push(ref, auth_config=auth_config, progress=progress)
+        return progress_stream(run) if stream else run()
+
+    def registry_tags(self, name, auth_config=None):
+        return self.registry.tags(name, auth_config=auth_config)
+
+    def registry_data(self, name, auth_config=None):
+        return self.registry.registry_data(name, auth_config=auth_config)
+
+    def login(self, username, password, registry=None):
+        return self.registry.login(username, password, registry)
 
     def record(self, ref):
         """The store's record for ``ref``, cached while the index is unchanged
@@ -116,6 +153,28 @@ class Images:
         rec = commit(self.store, upper, base, repository, tag, message, author, changes, conf)
         self.engine.containers._event("commit", cid, comment=message or "", imageID=rec.id)
         return rec
+
+
+def progress_stream(run):
+    """Run ``run(progress)`` on a thread; yield the events it reports, then
+    raise its error, if any, after them (a docker progress stream)."""
+    events = queue.Queue()
+    box = {}
+
+    def work():
+        try:
+            box["result"] = run(events.put)
+        except BaseException as err:
+            box["error"] = err
+        finally:
+            events.put(None)
+    thread = threading.Thread(target=work, name="pyc-progress", daemon=True)
+    thread.start()
+    while (event := events.get()) is not None:
+        yield event
+    thread.join()
+    if "error" in box:
+        raise box["error"]
 
 
 def prune(store, filters=None):

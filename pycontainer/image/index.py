@@ -5,7 +5,12 @@ manifest digests::
 
     {"version": 1,
      "images": {"sha256:<config hex>": "sha256:<manifest hex>"},
-     "references": {"docker.io/library/busybox:latest": "sha256:<manifest hex>"}}
+     "references": {"docker.io/library/busybox:latest": "sha256:<manifest hex>"},
+     "digests": {"docker.io/library/busybox@sha256:<manifest hex>": "sha256:<manifest hex>"}}
+
+``digests`` are docker's ``RepoDigests``: the repositories a manifest was
+pulled from or pushed to. They name an image but do not hold it: removing
+its last tag removes it, as ``docker rmi`` does.
 
 Every reader and writer goes through :class:`Index`; nothing else in the
 store touches the file or its keys. Readers take an unlocked snapshot
@@ -53,14 +58,17 @@ def read(path):
     if not isinstance(data, dict) or data.get("version") != VERSION:
         raise ImageError(f"{path} has an unknown format")
     images, refs = data.get("images", {}), data.get("references", {})
-    if not isinstance(images, dict) or not isinstance(refs, dict):
+    digests = data.get("digests", {})
+    if not all(isinstance(x, dict) for x in (images, refs, digests)):
         raise ImageError(f"{path} has an unknown format")
-    return Index(images, refs)
+    return Index(images, refs, digests)
 
 
 def write(path, tmp_dir, index):
     """Replace the file at ``path`` by ``index``, atomically and durably."""
     data = {"version": VERSION, "images": index._images, "references": index._refs}
+    if index._digests:
+        data["digests"] = index._digests
     fd, tmp = tempfile.mkstemp(prefix="repositories-", dir=tmp_dir)
     try:
         with os.fdopen(fd, "w") as f:
@@ -97,9 +105,10 @@ class Index:
     them.
     """
 
-    def __init__(self, images, refs):
+    def __init__(self, images, refs, digests=None):
         self._images = dict(images)   # image id -> manifest digest
         self._refs = dict(refs)       # normalised reference -> manifest digest
+        self._digests = dict(digests or {})   # name@manifest digest -> manifest digest
         self._by_manifest = None      # manifest digest -> [references], built on demand
         self._saver = None            # set by store.index(): writes the file
         self.dirty = False
@@ -129,6 +138,10 @@ class Index:
                 by.setdefault(m, []).append(ref)
             self._by_manifest = by
         return list(self._by_manifest.get(manifest, ()))
+
+    def digests_of(self, manifest):
+        """The sorted ``name@digest`` references (RepoDigests) of ``manifest``."""
+        return sorted(d for d, m in self._digests.items() if m == manifest)
 
     def resolve(self, ref):
         """``(manifest digest, reference key)`` of what ``ref`` names.
@@ -193,6 +206,14 @@ class Index:
         if self._by_manifest is not None:
             bisect.insort(self._by_manifest.setdefault(manifest, []), ref)
 
+    def add_digest(self, name, manifest):
+        """Record that repository ``name`` (normalised, no tag) serves
+        ``manifest`` (a RepoDigest)."""
+        if manifest not in self._images.values():
+            raise ImageError(f"manifest {manifest} is not an image of the store")
+        self._change()
+        self._digests[f"{name}@{manifest}"] = manifest
+
     def drop_reference(self, ref):
         """Remove the reference ``ref``; the image stays."""
         ref = str(ref)
@@ -212,6 +233,8 @@ class Index:
         manifest = self._images.pop(image_id)
         if manifest in self._images.values():
             return []   # another ID names the same manifest: its references stay
+        for key in [d for d, m in self._digests.items() if m == manifest]:
+            del self._digests[key]
         dropped = self.references_of(manifest)
         for ref in dropped:
             del self._refs[ref]

@@ -21,7 +21,9 @@ class ImageRecord:
             (``busybox:latest``).
         layer_dirs: absolute paths of the unpacked layers, lowest first.
         references: the same references, fully normalised.
-        layer_sizes: size in bytes of each layer tar, lowest first.
+        layer_sizes: size in bytes of each layer blob, lowest first.
+        repo_digests: ``name@<manifest digest>`` of each repository the
+            image was pulled from or pushed to, fully normalised.
     """
 
     id: str
@@ -31,6 +33,7 @@ class ImageRecord:
     layer_dirs: list = field(repr=False)
     references: list = field(repr=False, default_factory=list)
     layer_sizes: list = field(repr=False, default_factory=list)
+    repo_digests: list = field(repr=False, default_factory=list)
 
     def __hash__(self):
         return hash((self.id, self.manifest_digest))
@@ -57,7 +60,7 @@ class ImageRecord:
 
     @property
     def size(self) -> int:
-        """Sum of the layer sizes (uncompressed tars)."""
+        """Sum of the layer blob sizes (as stored: compressed when pulled)."""
         return sum(self.layer_sizes)
 
 
@@ -68,12 +71,17 @@ class StagedLayer:
     Attributes:
         diff_id: ``sha256:`` digest of the uncompressed tar.
         size: bytes of the uncompressed tar.
-        path: the staging directory, holding ``layer.tar`` and ``diff/``.
+        path: the staging directory, holding ``layer.tar`` (or ``blob``,
+            the compressed blob) and ``diff/``.
+        blob: the descriptor (``mediaType``, ``digest``, ``size``) of the
+            compressed blob kept instead of ``layer.tar`` (a pulled layer),
+            or None.
     """
 
     diff_id: str
     size: int
     path: str
+    blob: dict = None
 
 
 def is_hex(text):

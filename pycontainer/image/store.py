@@ -18,6 +18,7 @@ half-written file, and removal (which holds the same lock) never deletes a
 layer that a writer is about to reference.
 """
 
+import contextlib
 import copy
 import datetime
 import errno
@@ -68,7 +69,8 @@ class _Copy:
     def __call__(self, data):
         self.budget.reserve(len(data), "the layer's blob")
         self.hash.update(data)
-        self.out.write(data)
+        if self.out is not None:
+            self.out.write(data)
         self.size += len(data)
 
 
@@ -130,8 +132,25 @@ class ImageStore:
         return os.path.join(self.root, "layers", sha256_hex(diff_id), "diff")
 
     def has_layer(self, diff_id):
-        """True when layer ``diff_id`` is unpacked and its blob is stored."""
-        return os.path.isdir(self.layer_path(diff_id)) and os.path.exists(self.blob_path(diff_id))
+        """True when layer ``diff_id`` is unpacked and a blob of it is stored."""
+        return os.path.isdir(self.layer_path(diff_id)) and self.layer_blob(diff_id) is not None
+
+    def layer_blob(self, diff_id):
+        """The descriptor of the stored blob of layer ``diff_id``: its
+        uncompressed tar, else the compressed blob it was pulled as
+        (``layers/<hex>/blob.json``); None when neither is stored."""
+        tar = self.blob_path(diff_id)
+        with contextlib.suppress(FileNotFoundError):
+            return {"mediaType": MEDIA_LAYER, "digest": diff_id, "size": os.stat(tar).st_size}
+        try:
+            with open(os.path.join(os.path.dirname(self.layer_path(diff_id)), "blob.json"),
+                      "rb") as f:
+                desc = json.load(f)
+            if os.path.exists(self.blob_path(desc["digest"])):
+                return desc
+        except (OSError, ValueError, KeyError, TypeError, ImageError):
+            pass
+        return None
 
     # -- blobs -----------------------------------------------------------
 
@@ -206,7 +225,7 @@ class ImageStore:
         load or commit: what it may still unpack and write."""
         return Budget(self.limits, self.tmp_dir)
 
-    def stage_layer(self, fileobj, diff_id=None, budget=None) -> StagedLayer:
+    def stage_layer(self, fileobj, diff_id=None, budget=None, keep_tar=True) -> StagedLayer:
         """Decompress, hash and unpack a layer under ``tmp/``, publishing nothing.
 
         One pass over the stream: the decompressed bytes are hashed, copied
@@ -217,6 +236,8 @@ class ImageStore:
             diff_id: the expected digest of the uncompressed tar, if known.
             budget: shared by the layers of one image (from :meth:`budget`);
                 a fresh one by default.
+            keep_tar: False keeps no ``layer.tar``: the caller keeps the
+                compressed blob instead (:meth:`attach_blob`).
 
         Returns:
             A :class:`StagedLayer`; hand it to :meth:`add_image` and then
@@ -237,7 +258,7 @@ class ImageStore:
         budget.start_layer()
         stage = disk_op(tempfile.mkdtemp, "stage a layer", prefix="layer-", dir=self.tmp_dir)
         try:
-            copy = disk_op(self._unpack, "stage a layer", fileobj, stage, budget)
+            copy = disk_op(self._unpack, "stage a layer", fileobj, stage, budget, keep_tar)
             got = "sha256:" + copy.hash.hexdigest()
             if diff_id is not None and got != diff_id:
                 raise ImageError(f"layer content does not match its diff_id {diff_id} "
@@ -247,15 +268,29 @@ class ImageStore:
             fstree.remove(stage)
             raise
 
-    def _unpack(self, fileobj, stage, budget):
-        with open(os.path.join(stage, "layer.tar"), "wb") as out:
+    def _unpack(self, fileobj, stage, budget, keep_tar=True):
+        out = open(os.path.join(stage, "layer.tar"), "wb") if keep_tar else None
+        with out or contextlib.nullcontext():
             copy = _Copy(out, budget)
             stream = layer_stream(fileobj, self.limits, sink=copy)
             extract_layer(stream, os.path.join(stage, "diff"), budget=budget)
             stream.drain()
-            out.flush()
-            os.fsync(out.fileno())
+            if out is not None:
+                out.flush()
+                os.fsync(out.fileno())
         return copy
+
+    def attach_blob(self, staged, path, descriptor):
+        """Keep the file at ``path`` (fsynced, its digest and size checked by
+        the caller against ``descriptor``) as the compressed blob of
+        ``staged``, a layer staged with ``keep_tar=False``: it is hard-linked
+        into the staging dir and renamed into ``blobs/`` when the layer is
+        published (``path`` stays for the caller to remove)."""
+        desc = {k: descriptor[k] for k in ("mediaType", "digest", "size")}
+        os.link(path, os.path.join(staged.path, "blob"))
+        with open(os.path.join(staged.path, "blob.json"), "w") as f:
+            json.dump(desc, f)
+        staged.blob = desc
 
     def discard(self, staged):
         """Remove what is left of staged layers (those not published)."""
@@ -265,8 +300,10 @@ class ImageStore:
 
     def _publish_layer(self, layer):
         """Rename a staged layer into place; the caller holds the lock."""
-        blob = self.blob_path(layer.diff_id)
-        tar = os.path.join(layer.path, "layer.tar")
+        if layer.blob is not None:
+            blob, tar = self.blob_path(layer.blob["digest"]), os.path.join(layer.path, "blob")
+        else:
+            blob, tar = self.blob_path(layer.diff_id), os.path.join(layer.path, "layer.tar")
         if not os.path.exists(blob):
             os.rename(tar, blob)
         holder = os.path.dirname(self.layer_path(layer.diff_id))
@@ -328,6 +365,7 @@ class ImageStore:
             manifest_digest=manifest_digest,
             config=copy.deepcopy(config),  # callers may change it; the cache must not
             tags=[reference.parse(r).familiar for r in refs],
+            repo_digests=index.digests_of(manifest_digest),
             layer_dirs=[self.layer_path(d) for d in config["rootfs"]["diff_ids"]],
             references=refs,
             layer_sizes=[d.get("size", 0) for d in manifest["layers"]],
@@ -437,7 +475,7 @@ class ImageStore:
                 index.set_reference(ref, manifest_digest)
         return self.record(manifest_digest, index)
 
-    def publish(self, index, config, layers):
+    def publish(self, index, config, layers, manifest=None):
         """Publish an image's layers, config blob and manifest, and add it to
         ``index``, the writable index of a :meth:`index` block (whose lock
         keeps removal away until the index is written).
@@ -447,6 +485,10 @@ class ImageStore:
             config: the exact bytes of the image config.
             layers: per ``rootfs.diff_ids`` entry, a :class:`StagedLayer` or
                 the diff_id of a layer already in the store.
+            manifest: the exact bytes of the manifest to keep (a pulled
+                image's, so its digest stays the registry's); its config and
+                layer descriptors must name ``config`` and the layers' blobs.
+                By default an OCI manifest is made.
 
         Returns:
             ``(image id, manifest digest)``.
@@ -465,19 +507,35 @@ class ImageStore:
         ids = [x.diff_id if isinstance(x, StagedLayer) else x for x in layers]
         if ids != diff_ids:
             raise ImageError("the layers do not match the diff_ids of the image config")
+        wanted = None
+        if manifest is not None:   # checked before anything is renamed into place
+            wanted = _manifest_layers(manifest, len(layers))
+            staged = [(x.blob or {}).get("digest") if isinstance(x, StagedLayer) else w["digest"]
+                      for x, w in zip(layers, wanted)]
+            if (staged != [w["digest"] for w in wanted] or json.loads(manifest)["config"].get(
+                    "digest") != "sha256:" + hashlib.sha256(config).hexdigest()):
+                raise ImageError("the manifest does not name the image's config and "
+                                 "layer blobs")
         descs = []
-        for layer in layers:
+        for i, layer in enumerate(layers):
             if isinstance(layer, StagedLayer):
                 self._publish_layer(layer)
-                diff_id, size = layer.diff_id, layer.size
+                desc = layer.blob or {"mediaType": MEDIA_LAYER, "digest": layer.diff_id,
+                                      "size": layer.size}
+            elif wanted is not None:   # the pulled manifest's blob of a stored layer
+                desc = wanted[i] if os.path.exists(self.blob_path(wanted[i]["digest"])) else None
             else:
-                if not self.has_layer(layer):
-                    raise Conflict(f"layer {layer} was removed while the image was "
-                                   "being added; try again")
-                diff_id, size = layer, os.stat(self.blob_path(layer)).st_size
-            descs.append({"mediaType": MEDIA_LAYER, "digest": diff_id, "size": size})
+                desc = self.layer_blob(layer)
+            if desc is None or not os.path.isdir(self.layer_path(ids[i])):
+                raise Conflict(f"layer {ids[i]} was removed while the image was "
+                               "being added; try again")
+            descs.append(desc)
         fsync_dir(os.path.join(self.root, "layers"))
         config_digest = self._write_blob(config)
+        if manifest is not None:
+            manifest_digest = self._write_blob(manifest)
+            index.add_image(config_digest, manifest_digest)
+            return config_digest, manifest_digest
         manifest = {
             "schemaVersion": 2,
             "mediaType": MEDIA_MANIFEST,
@@ -579,6 +637,18 @@ class ImageStore:
         """
         from pycontainer.image import archive
         return archive.save(self, refs, chunk_size=chunk_size)
+
+
+def _manifest_layers(data, count):
+    """The layer descriptors of manifest bytes ``data``, which must have ``count``."""
+    try:
+        m = json.loads(data)
+        descs = m["layers"]
+        if isinstance(m["config"], dict) and len(descs) == count and all(isinstance(d["digest"], str) for d in descs):
+            return descs
+    except (ValueError, KeyError, TypeError):
+        pass
+    raise ImageError("the manifest is malformed or does not match the image config")
 
 
 @contextmanager

@@ -4,7 +4,7 @@ and :class:`Container` objects. The verbs live in the engine
 import contextlib
 import signal as _signal
 
-from ..errors import ContainerError, NotFound
+from ..errors import ContainerError, ImageNotFound, InvalidArgument, NotFound, RegistryError
 from .base import Model
 
 CHUNK_SIZE = 2 << 20          # docker-py's DEFAULT_DATA_CHUNK_SIZE
@@ -226,8 +226,10 @@ class ContainerCollection:
         >>> client.containers.run("busybox", ["echo", "hi"], remove=True)
         b'hi\\n'
         """
+        policy = self._pull_first(image, kwargs.pop("pull_policy", "missing"))
         if detach:
-            cid = self._lc.create(image, command, kwargs, auto_remove=remove)
+            cid = self._pulling(policy, image, self._lc.create, image, command, kwargs,
+                                auto_remove=remove)
             try:
                 self._lc.start(cid)
             except BaseException:
@@ -236,7 +238,8 @@ class ContainerCollection:
                 raise
             return self.get(cid)
         try:
-            return self._lc.run_attached(image, command, kwargs, stdout, stderr, remove)
+            return self._pulling(policy, image, self._lc.run_attached, image, command, kwargs,
+                                 stdout, stderr, remove)
         except ContainerError as err:       # the engine's record becomes a model
             err.container = Container(self.client, err.container)
             raise
@@ -244,7 +247,31 @@ class ContainerCollection:
     def create(self, image, command=None, **kwargs):
         """Create a container without starting it (status ``created``)."""
         auto_remove = kwargs.pop("auto_remove", False)
-        return self.get(self._lc.create(image, command, kwargs, auto_remove=auto_remove))
+        policy = self._pull_first(image, kwargs.pop("pull_policy", "missing"))
+        return self.get(self._pulling(policy, image, self._lc.create, image, command, kwargs,
+                                      auto_remove=auto_remove))
+
+    def _pull_first(self, image, policy):
+        """``pull_policy`` (podman's): ``missing`` pulls an image the store
+        lacks (docker's ``run``), ``always`` pulls first, ``never`` does not."""
+        if policy not in ("missing", "always", "never"):
+            raise InvalidArgument(f"pull_policy must be 'missing', 'always' or 'never', "
+                                  f"not {policy!r}")
+        if policy == "always":
+            self.client.images.pull(image)
+        return policy
+
+    def _pulling(self, policy, image, verb, *args, **kwargs):
+        try:
+            return verb(*args, **kwargs)
+        except ImageNotFound as err:
+            if policy != "missing" or not _pullable(image):
+                raise
+            try:
+                self.client.images.pull(image)
+            except RegistryError as pull_err:
+                raise ImageNotFound(f"{err} (and pulling it failed: {pull_err})") from pull_err
+        return verb(*args, **kwargs)
 
     def get(self, container_id):
         """By full id, unique id prefix or name; NotFound otherwise."""
@@ -286,3 +313,10 @@ class ContainerCollection:
         {'ContainersDeleted': [...], 'SpaceReclaimed': 0}
         """
         return self._lc.prune(filters)
+
+
+def _pullable(image):
+    """A reference a registry could serve (not an image ID or ID prefix)."""
+    if not isinstance(image, str) or image.startswith("sha256:"):
+        return False
+    return not (len(image) >= 4 and all(c in "0123456789abcdef" for c in image))

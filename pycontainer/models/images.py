@@ -1,6 +1,7 @@
 """Images, with docker-py's names: ``client.images.get/list/remove/prune/load/
 import_image`` and :class:`Image` (``tags``, ``history()``, ``tag()``, ``save()``)."""
 import datetime
+import json
 
 from ..errors import InvalidArgument
 from .base import Model
@@ -47,7 +48,8 @@ class Image(Model):
         """``docker image inspect``'s fields."""
         cfg = self.record.config or {}
         history = cfg.get("history") or []
-        return {"Id": self.id, "RepoTags": self.tags, "RepoDigests": [], "Parent": "",
+        return {"Id": self.id, "RepoTags": self.tags,
+                "RepoDigests": [_familiar_digest(d) for d in self.record.repo_digests], "Parent": "",
                 "Comment": (history[-1].get("comment", "") if history else ""),
                 "Created": cfg.get("created"), "Author": cfg.get("author", ""),
                 "Config": cfg.get("config") or {}, "Architecture": cfg.get("architecture"),
@@ -191,10 +193,123 @@ class ImageCollection:
         return Image(self.client, self._engine.import_image(src, repository=repository, tag=tag,
                                                             changes=changes))
 
+    def pull(self, repository, tag=None, all_tags=False, platform=None, auth_config=None,
+             stream=False, decode=False):
+        """Pull an image from its registry, as docker-py does.
+
+        Args:
+            repository: ``busybox``, ``localhost:5000/app``; may carry the tag
+                or ``@sha256:`` digest.
+            tag: the tag (or a ``sha256:`` digest); default the one in
+                ``repository``, else ``latest``.
+            all_tags: pull every tag of the repository (returns a list).
+            platform: ``os/arch[/variant]``; default this machine's.
+            auth_config: ``{"username": .., "password": ..}`` for this pull.
+            stream: instead of the Image, return docker's progress stream
+                (JSON lines as bytes, or dicts with ``decode=True``).
+
+        Returns:
+            The :class:`Image` (a list with ``all_tags``), or the stream.
+
+        Raises:
+            ImageNotFound: no such image, or none for this platform.
+            ImageError: a blob or manifest failed its checks (nothing kept).
+            RegistryError, Unauthorized: the registry refused or was unreachable.
+
+        >>> client.images.pull("localhost:5000/app", "1").tags
+        ['localhost:5000/app:1']
+        """
+        ref = _pull_ref(repository, tag)
+        if all_tags:
+            name = ref.split("@")[0].rsplit(":", 1)[0] if ":" in ref.rsplit("/", 1)[-1] else ref
+            tags = self._engine.registry_tags(name, auth_config=auth_config)
+            return [self.pull(name, t, platform=platform, auth_config=auth_config)
+                    for t in tags]
+        got = self._engine.pull(ref, platform=platform, auth_config=auth_config, stream=stream)
+        if stream:
+            return got if decode else (json.dumps(e).encode() + b"\r\n" for e in got)
+        return Image(self.client, got)
+
+    def push(self, repository, tag=None, stream=False, decode=False, auth_config=None):
+        """Push an image to its registry, sending only the blobs it lacks.
+
+        Returns:
+            docker's progress output: one string of JSON lines, or with
+            ``stream=True`` a generator of them (dicts with ``decode=True``).
+            The last event's ``aux`` holds ``Tag``, ``Digest`` and ``Size``.
+
+        Raises:
+            ImageNotFound: no such local image.
+            RegistryError, Unauthorized: the registry refused it.
+
+        >>> client.images.push("localhost:5000/app", "1")
+        '{"status": "The push refers to repository [localhost:5000/app]"}\r\n...'
+        """
+        ref = repository if tag is None else f"{repository}:{tag}"
+        events = self._engine.push(ref, auth_config=auth_config, stream=True)
+        if stream:
+            return events if decode else (json.dumps(e).encode() + b"\r\n" for e in events)
+        return "".join(json.dumps(e) + "\r\n" for e in events)
+
+    def get_registry_data(self, name, auth_config=None):
+        """The registry's view of ``name`` without pulling it.
+
+        >>> client.images.get_registry_data("localhost:5000/app:1").id
+        'sha256:...'
+        """
+        return RegistryData(name, self._engine.registry_data(name, auth_config=auth_config))
+
     def busybox(self, tag="latest"):
         """The embedded default base image (``busybox:latest``), made on first use
         from Debian's busybox-static."""
         return Image(self.client, self._engine.busybox(tag))
+
+
+class RegistryData:
+    """docker-py's ``RegistryData``: ``id`` (the manifest digest), ``short_id``,
+    ``attrs`` (``Descriptor``, ``Platforms``), ``has_platform()``."""
+
+    def __init__(self, image_name, attrs):
+        self.image_name = image_name
+        self.attrs = attrs
+
+    id = property(lambda self: self.attrs["Descriptor"]["digest"])
+    short_id = property(lambda self: self.id[:19])
+
+    def has_platform(self, platform):
+        """True when the image exists for ``platform`` (``os/arch[/variant]``)."""
+        parts = platform.split("/")
+        for p in self.attrs["Platforms"]:
+            want = [p.get("os"), p.get("architecture")] + ([p["variant"]] if len(parts) > 2
+                                                           and p.get("variant") else [])
+            if parts[:len(want)] == want and len(parts) <= 3:
+                return True
+        return False
+
+    def __repr__(self):
+        return f"<RegistryData: {self.image_name} {self.short_id}>"
+
+
+def _pull_ref(repository, tag):
+    """docker-py's rule: the tag argument, else the one in ``repository``, else latest."""
+    if not isinstance(repository, str) or not repository:
+        raise InvalidArgument(f"repository must be a non-empty string, not {repository!r}")
+    has_tag = "@" in repository or ":" in repository.rsplit("/", 1)[-1]
+    if tag:
+        if has_tag:
+            raise InvalidArgument(f"repository {repository!r} already has a tag or digest")
+        return f"{repository}{'@' if tag.startswith('sha256:') else ':'}{tag}"
+    return repository if has_tag else f"{repository}:latest"
+
+
+def _familiar_digest(ref):
+    """``docker.io/library/busybox@sha256:..`` -> ``busybox@sha256:..``, as docker shows it."""
+    name, _, digest = ref.partition("@")
+    if name.startswith("docker.io/"):
+        name = name[len("docker.io/"):]
+        if name.startswith("library/") and name.count("/") == 1:
+            name = name[len("library/"):]
+    return f"{name}@{digest}"
 
 
 def check_named(tags, named):

@@ -45,6 +45,8 @@ PYTHON = {
         r"b'HTTP/1\.[01] 200 OK' b'hello from web\\n'\nb'hello from web\\n'\n",
     "import json, subprocess, tempfile, urllib.request":
         r"registry/2\.0 \{'repositories': \['library/busybox'\]\}\n",
+    "import bcrypt, subprocess, tempfile, time, urllib.error, urllib.request":
+        r"Login Succeeded\nb'pulled\\n'\nTrue\n",
 }
 
 # Commands of the ```sh blocks that run in the suite, each with regexes its
