@@ -751,7 +751,7 @@ class Containers:
         check_size(height, width)
         resize_on(self._attach_to(cid)[0], height, width)
 
-    def logs(self, cid, stdout, stderr, timestamps, tail, since, until, follow):
+    def logs(self, cid, stdout, stderr, timestamps, tail, since, until, follow, tagged=False):
         files = _state.Files(self.rt, cid)
         if not os.path.exists(files.config):     # removed: no log, not an empty one
             raise NotFound(f"No such container: {cid}")
@@ -763,7 +763,7 @@ class Containers:
                 return st["Running"] or st["Restarting"]
             return False
         return _logs.read(path, stdout, stderr, timestamps, tail, since, until,
-                          running if follow else None)
+                          running if follow else None, tagged=tagged)
 
 
 class _ServedOutput:

@@ -5,6 +5,7 @@ whose text continues in the next record.
 """
 import calendar
 import datetime
+import functools
 import os
 import time
 
@@ -44,7 +45,7 @@ def _as_epoch(v):
     return float(v)
 
 
-def _records(f, stdout, stderr, timestamps, since, until):
+def _records(f, stdout, stderr, timestamps, since, until, tagged=False):
     for raw in f:
         ts, _, rest = raw.partition(b" ")
         stream, _, rest = rest.partition(b" ")
@@ -57,35 +58,41 @@ def _records(f, stdout, stderr, timestamps, since, until):
         if (since is not None and when < since) or (until is not None and when > until):
             continue
         text = text[:-1] + (b"\n" if tag == b"F" else b"")
-        yield (ts + b" " + text) if timestamps else text
+        text = (ts + b" " + text) if timestamps else text
+        yield (stream.decode(), text) if tagged else text
     return None
 
 
 def read(path, stdout=True, stderr=True, timestamps=False, tail="all", since=None,
-         until=None, follow=None):
+         until=None, follow=None, tagged=False):
     """Yield log chunks; with ``follow`` (a callable: still running?) keep
-    reading until the container stops."""
+    reading until the container stops. ``path`` may be a file already open
+    (the daemon's attach opens it before the start, which may remove it);
+    ``tagged`` yields ``(stream, chunk)``, stream ``"stdout"`` or ``"stderr"``."""
     since, until = _as_epoch(since), _as_epoch(until)
     try:
-        f = open(path, "rb")
+        f = open(path, "rb") if isinstance(path, (str, os.PathLike)) else path
     except FileNotFoundError:
         return
+    records = functools.partial(_records, stdout=stdout, stderr=stderr, timestamps=timestamps,
+                                since=since, until=until, tagged=tagged)
     with f:
-        chunks = list(_records(f, stdout, stderr, timestamps, since, until))
+        chunks = list(records(f))
         if tail != "all" and tail is not None:
             chunks = chunks[-int(tail):] if int(tail) > 0 else []
         yield from chunks
         while follow is not None:
             pos = f.tell()
             got = False
-            for chunk in _records(f, stdout, stderr, timestamps, since, until):
+            for chunk in records(f):
                 got = True
                 yield chunk
             if got:
                 continue
             f.seek(pos)
             if not follow():
-                yield from _records(f, stdout, stderr, timestamps, since, until)
+                yield from records(f)
                 return
             time.sleep(0.05)
-            os.stat(path)
+            if f is not path:
+                os.stat(path)
