@@ -103,6 +103,8 @@ def make_app(eng):
     app = web.Application(middlewares=[errors_mw], client_max_size=1 << 30)
     app[ENGINE] = eng
     for mod in (system, containers, images, networks, volumes):
+        if hasattr(mod, "setup"):
+            mod.setup(app)
         for method, path, handler in mod.routes.table:
             app.router.add_route(method, path, handler)
             app.router.add_route(method, _V + path, handler)

@@ -216,6 +216,33 @@ def container_summary(attrs):
             "Mounts": attrs.get("Mounts") or []}
 
 
+_CONFIG_DEFAULTS = {"Hostname": "", "Domainname": "", "User": "", "AttachStdin": False,
+                    "AttachStdout": False, "AttachStderr": False, "Tty": False,
+                    "OpenStdin": False, "StdinOnce": False, "Env": [], "Cmd": None,
+                    "Image": "", "Volumes": None, "WorkingDir": "", "Entrypoint": None,
+                    "OnBuild": None, "Labels": {}}
+_HOST_DEFAULTS = {"LogConfig": {"Type": "json-file", "Config": {}}, "NetworkMode": "bridge",
+                  "RestartPolicy": {"Name": "no", "MaximumRetryCount": 0},
+                  "AutoRemove": False, "Binds": None, "PortBindings": {}, "Privileged": False,
+                  "CapAdd": None, "CapDrop": None, "ReadonlyRootfs": False, "Memory": 0,
+                  "NanoCpus": 0, "PidsLimit": None, "Tmpfs": None}
+
+
+def container_inspect(attrs, auto_remove=False):
+    """``GET /containers/{id}/json``: the engine's attrs with the fields
+    docker's clients read filled in (docker-py reads Config.Tty, HostConfig.LogConfig)."""
+    doc = dict(attrs)
+    cfg = dict(_CONFIG_DEFAULTS, **(attrs.get("Config") or {}))
+    host = dict(_HOST_DEFAULTS, **(attrs.get("HostConfig") or {}))
+    if auto_remove:
+        host["AutoRemove"] = True
+    argv = (cfg.get("Entrypoint") or []) + (cfg.get("Cmd") or [])
+    doc.update(Config=cfg, HostConfig=host, Path=argv[0] if argv else "", Args=argv[1:],
+               Driver="overlay2", Platform="linux",
+               RestartCount=(attrs.get("State") or {}).get("RestartCount", 0))
+    return doc
+
+
 def _image_config(rec):
     return rec.config or {}
 

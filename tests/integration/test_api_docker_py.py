@@ -8,7 +8,7 @@ import struct
 import docker
 import pytest
 
-from api_daemon import Daemon
+from api_daemon import Daemon, until
 
 
 @pytest.fixture(scope="module")
@@ -43,10 +43,10 @@ def test_detached_logs_stop_remove(dc):
         c.reload()
         assert c.status == "running" and c.labels == {"t": "api"}
         assert [x.name for x in dc.containers.list(filters={"label": "t=api"})] == ["pyc-api-py"]
-        out = b"".join(c.logs(stream=True, follow=False, stdout=True, stderr=False))
-        while out != b"one\n":           # written by now or very soon: wait for that state
-            out = c.logs(stdout=True, stderr=False)
-        assert c.logs(stdout=False, stderr=True) == b"two\n"
+        out = until(lambda: c.logs(stdout=True, stderr=False), lambda b: b == b"one\n")
+        assert out == b"one\n"
+        assert until(lambda: c.logs(stdout=False, stderr=True), bool) == b"two\n"
+        assert b"".join(c.logs(stream=True, follow=False)) in (b"one\ntwo\n", b"two\none\n")
         assert c.top()["Processes"][0][-1] == "sleep 60"
         c.stop(timeout=1)
         assert c.wait()["StatusCode"] == 137

@@ -1,8 +1,11 @@
 """``/containers/...``: one handler per docker verb, each one engine call."""
+import asyncio
+import contextlib
 import os
 
 from aiohttp import web
 
+from ...errors import NotFound
 from ...engine import logs as _logs
 from ...engine import state as _state
 from .. import codec
@@ -30,17 +33,56 @@ async def list_(request):
     return web.json_response([codec.container_summary(a) for a in attrs])
 
 
+class AutoRemove:
+    """``HostConfig.AutoRemove``, done by the daemon as dockerd does it: after
+    the exit it records the exit code, then removes the container, so that
+    ``wait?condition=removed`` answers with the code (the monitor's own
+    auto-remove would take the record with it). Kept in memory: a container
+    whose daemon stopped before it exited stays, stopped."""
+
+    def __init__(self):
+        self.exits = {}           # cid -> future of the exit code
+
+    def add(self, cid):
+        self.exits[cid] = asyncio.get_running_loop().create_future()
+
+    async def started(self, verbs, cid):
+        fut = self.exits.get(cid)
+        if fut is None:
+            return
+        code = await call(verbs.wait, cid, None, "next-exit")
+        with contextlib.suppress(NotFound):
+            await call(verbs.remove, cid, force=True, v=True)
+        self.exits.pop(cid, None)
+        if not fut.done():
+            fut.set_result(code)
+
+
+AUTO_REMOVE = web.AppKey("auto_remove", AutoRemove)
+
+
+def setup(app):
+    app[AUTO_REMOVE] = AutoRemove()
+
+
+def _auto(request):
+    return request.app[AUTO_REMOVE]
+
+
 @routes.post("/containers/create")
 async def create(request):
     body = await body_json(request, required=True)
     image, cmd, kw, auto_remove = codec.create_kwargs(body, request.query.get("name"))
-    cid = await call(_verbs(request).create, image, cmd, kw, auto_remove=auto_remove)
+    cid = await call(_verbs(request).create, image, cmd, kw)
+    if auto_remove:
+        _auto(request).add(cid)
     return web.json_response({"Id": cid, "Warnings": []}, status=201)
 
 
 @routes.get("/containers/{id}/json")
 async def inspect(request):
-    return web.json_response(await call(_verbs(request).inspect, request.match_info["id"]))
+    attrs = await call(_verbs(request).inspect, request.match_info["id"])
+    return web.json_response(codec.container_inspect(attrs, attrs["Id"] in _auto(request).exits))
 
 
 def _start(verbs, cid):
@@ -54,7 +96,15 @@ def _start(verbs, cid):
 async def start(request):
     cid = await _cid(request)
     await call(_start, _verbs(request), cid)
+    auto = _auto(request)
+    if cid in auto.exits:
+        task = asyncio.get_running_loop().create_task(auto.started(_verbs(request), cid))
+        _TASKS.add(task)
+        task.add_done_callback(_TASKS.discard)
     return web.Response(status=204)
+
+
+_TASKS = set()      # the loop keeps only weak references to tasks
 
 
 def _stop(verbs, cid, timeout):
@@ -165,29 +215,39 @@ async def wait(request):
         raise BadRequest(f"invalid condition: {condition!r}")
     resp = web.StreamResponse(headers={"Content-Type": "application/json"})
     await resp.prepare(request)
+    fut = _auto(request).exits.get(cid)
     try:
-        code = await call(_verbs(request).wait, cid, None, condition)
+        if fut is not None and condition != "not-running":
+            code = await asyncio.shield(fut)
+        else:
+            code = await call(_verbs(request).wait, cid, None, condition)
         doc = {"StatusCode": code, "Error": None}
     except Exception as e:          # noqa: BLE001: the status line is sent already
         doc = {"StatusCode": -1, "Error": {"Message": str(e)}}
-    await resp.write(codec.json_line(doc))
-    await resp.write_eof()
+    try:
+        await resp.write(codec.json_line(doc))
+        await resp.write_eof()
+    except ConnectionResetError:
+        pass                        # the client stopped waiting
     return resp
 
 
 # -- streams -------------------------------------------------------------------
 async def _pump(request, resp, gen, multiplexed):
-    """Write ``gen``'s (stream, chunk) items, each read in a thread."""
+    """Write ``gen``'s (stream, chunk) items, each read in a thread, until it
+    ends or the client goes away; True when it ended."""
     done = object()
     try:
         while True:
             item = await call(next, gen, done)
             if item is done:
-                break
+                return True
             stream, chunk = item
             if multiplexed:
                 chunk = codec.frame(codec.STDERR if stream == "stderr" else codec.STDOUT, chunk)
             await resp.write(chunk)
+    except ConnectionResetError:
+        return False            # the client left: nothing to answer
     finally:
         await call(gen.close)
 
@@ -214,8 +274,8 @@ async def logs(request):
     resp = web.StreamResponse(headers={"Content-Type": codec.RAW if tty else
                                        _stream_type(request)})
     await resp.prepare(request)
-    await _pump(request, resp, gen, not tty)
-    await resp.write_eof()
+    if await _pump(request, resp, gen, not tty):
+        await resp.write_eof()
     return resp
 
 
@@ -239,6 +299,19 @@ def _attach_reader(verbs, cid, want_out, want_err):
     return _logs.read(f, want_out, want_err, follow=live, tagged=True)
 
 
+class _HalfOpen:
+    """The connection's protocol, except that the client's EOF keeps our side open."""
+
+    def __init__(self, protocol):
+        self._protocol = protocol
+
+    def __getattr__(self, name):
+        return getattr(self._protocol, name)
+
+    def eof_received(self):
+        return True
+
+
 @routes.post("/containers/{id}/attach")
 async def attach(request):
     """The HTTP upgrade (101) carrying the output; stdin and tty are not served yet."""
@@ -254,10 +327,15 @@ async def attach(request):
         "Content-Type": _stream_type(request)})
     if upgrade:
         resp.headers.update({"Connection": "Upgrade", "Upgrade": "tcp"})
+        # docker's client half-closes its side when it sends no stdin: keep
+        # ours open (asyncio closes a transport on EOF unless told otherwise)
+        request.transport.set_protocol(_HalfOpen(request.transport.get_protocol()))
     resp.force_close()
     await resp.prepare(request)
-    await _pump(request, resp, gen, True)
-    await resp.write_eof()
+    if await _pump(request, resp, gen, True):
+        await resp.write_eof()
+    if request.transport is not None:
+        request.transport.close()       # the end of the stream is the end of the connection
     return resp
 
 
