@@ -10,7 +10,7 @@ from ...engine import logs as _logs
 from ...engine import state as _state
 from .. import codec
 from ..app import Routes, api_version, body_json, call, engine
-from ..status import BadRequest, NotModified
+from ..status import BadRequest, NotImplementedYet, NotModified
 
 routes = Routes()
 CHUNK = 1 << 20
@@ -175,7 +175,7 @@ async def update(request):
     cid = await _cid(request)
     body = await body_json(request)
     kw = {_UPDATE[k]: v for k, v in body.items() if k in _UPDATE and v not in (None, 0, "")}
-    if body.get("RestartPolicy"):
+    if (body.get("RestartPolicy") or {}).get("Name"):
         raise BadRequest("update: changing the restart policy is not supported yet")
     await call(_verbs(request).update, cid, **kw)
     return web.json_response({"Warnings": []})
@@ -350,9 +350,11 @@ async def _send_chunks(request, gen, content_type, headers=None):
         while item is not done:
             await resp.write(item)
             item = await call(next, gen, done)
+        await resp.write_eof()
+    except ConnectionResetError:
+        pass                    # the client has what it wanted
     finally:
         await call(getattr(gen, "close", lambda: None))
-    await resp.write_eof()
     return resp
 
 
@@ -396,3 +398,18 @@ def _archive_path(request):
     if not path:
         raise BadRequest("archive: path (?path=) is required")
     return path
+
+
+# -- not served yet: docker's not-implemented answer, never "page not found" ----
+def _later(what):
+    async def handler(request):
+        raise NotImplementedYet(f"{what} is not implemented yet by this daemon")
+    return handler
+
+
+for _method, _path, _what in (
+        ("POST", "/containers/{id}/exec", "exec"), ("POST", "/exec/{id}/start", "exec"),
+        ("POST", "/exec/{id}/resize", "exec"), ("GET", "/exec/{id}/json", "exec"),
+        ("GET", "/containers/{id}/stats", "stats"), ("POST", "/containers/{id}/resize", "resize"),
+        ("GET", "/containers/{id}/attach/ws", "attach over websocket")):
+    routes.route(_method, _path)(_later(_what))

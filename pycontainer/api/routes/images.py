@@ -118,3 +118,8 @@ async def commit(request):
 @routes.get("/images/search")
 async def search(request):
     raise NotImplementedYet("image search is not implemented yet by this daemon")
+
+
+@routes.get(f"/distribution/{_NAME}/json")
+async def distribution(request):
+    raise NotImplementedYet("distribution inspect is not implemented yet by this daemon")

@@ -86,7 +86,7 @@ def _df(eng):
     conts = eng.containers.list(all=True)
     vols = eng.volumes.list()
     from ..codec import image_summary
-    return {"LayersSize": sum(i.get("Size", 0) for i in imgs),
+    return {"LayersSize": sum(i.size for i in imgs),
             "Images": [image_summary(i, conts) for i in imgs],
             "Containers": [dict(c, SizeRw=0, SizeRootFs=0) for c in _summaries(conts)],
             "Volumes": [dict(v, UsageData={"Size": -1, "RefCount": -1}) for v in vols],
