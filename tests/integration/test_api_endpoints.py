@@ -52,7 +52,7 @@ def test_hostconfig_is_recorded(daemon, names):
     assert doc["Config"]["Tty"] is False and doc["Path"] == "true"
 
 
-def test_container_verbs(daemon, names):
+def test_container_verbs(daemon, names, client):
     names += ["pyc-api-v", "pyc-api-v2"]
     daemon.docker("run", "-d", "--name", "pyc-api-v", "busybox", "sleep", "60")
     top = daemon.docker("top", "pyc-api-v").stdout
@@ -64,8 +64,8 @@ def test_container_verbs(daemon, names):
     daemon.docker("unpause", "pyc-api-v2")
     assert not daemon.docker(*fmt).stdout.endswith("(Paused)\n")
     daemon.docker("update", "--memory", "128m", "--memory-swap", "256m", "pyc-api-v2")
-    doc = json.loads(daemon.docker("inspect", "pyc-api-v2").stdout)[0]
-    assert doc["HostConfig"]["Memory"] == 128 << 20
+    # the cgroup has the new limit (read through the SDK on the same store)
+    assert client.containers.get("pyc-api-v2").stats()["memory_stats"]["limit"] == 128 << 20
     daemon.docker("kill", "--signal", "KILL", "pyc-api-v2")
     assert daemon.docker("wait", "pyc-api-v2").stdout == "137\n"
     r = daemon.docker("kill", "pyc-api-v2", ok=False)
