@@ -50,6 +50,17 @@ def integer(request, name, default=None):
         raise BadRequest(f"invalid value for {name}: {v!r} is not an integer") from None
 
 
+def seconds(request, name):
+    """``since``/``until``: unix seconds, docker's CLI sends ``secs.nanos``; None for 0."""
+    v = request.query.get(name)
+    if not v:
+        return None
+    try:
+        return float(v) or None
+    except ValueError:
+        raise BadRequest(f"invalid value for {name}: {v!r} is not a time in seconds") from None
+
+
 def filters(request):
     """``?filters=`` (JSON) -> the dict the engine's Filters take."""
     raw = request.query.get("filters")

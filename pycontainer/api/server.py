@@ -22,12 +22,14 @@ import signal
 import sys
 import urllib.parse
 
+from ..errors import InvalidArgument
+
 DEFAULT_SOCKET = "/run/pycontainer/pycontainer.sock"
 THREADS = 64            # engine calls in flight (follows of logs and waits hold one each)
 log = logging.getLogger("pycontainerd")
 
 
-class UsageError(Exception):
+class UsageError(InvalidArgument):
     """A bad command line: printed, exit status 2."""
 
 

@@ -2,14 +2,15 @@
 create's HostConfig, the container verbs, files (cp, diff, export), images
 (tag, history, save/load, rmi, prune), prune of networks, volumes, containers,
 and system df."""
-import io
 import json
 import os
+import subprocess
 import tarfile
+import time
 
 import pytest
 
-from api_daemon import Daemon
+from api_daemon import Daemon, until
 
 
 @pytest.fixture(scope="module")
@@ -128,3 +129,37 @@ def test_prunes_and_df(daemon):
     assert "pyc-api-pvol" in out
     df = daemon.docker("system", "df").stdout
     assert df.startswith("TYPE") and "Images" in df
+
+
+def test_logs_follow_tail_timestamps(daemon, names):
+    names.append("pyc-api-logs")
+    daemon.docker("run", "-d", "--name", "pyc-api-logs", "busybox", "sh", "-c",
+                  "echo 1; echo 2; echo 3; read x")       # read: blocks until stopped
+    until(lambda: daemon.docker("logs", "pyc-api-logs").stdout, lambda o: o == "1\n2\n3\n")
+    assert daemon.docker("logs", "--tail", "1", "pyc-api-logs").stdout == "3\n"
+    ts = daemon.docker("logs", "-t", "--tail", "2", "pyc-api-logs").stdout.splitlines()
+    assert [t.split(" ", 1)[1] for t in ts] == ["2", "3"] and ts[0][:2] == "20"
+    assert daemon.docker("logs", "--since", "2999-01-01T00:00:00Z",
+                         "pyc-api-logs").stdout == ""
+    env = dict(os.environ, DOCKER_HOST=daemon.url)
+    with subprocess.Popen(["docker", "logs", "-f", "pyc-api-logs"], stdout=subprocess.PIPE,
+                          env=env, text=True) as follow:
+        assert follow.stdout.readline() == "1\n"    # streamed while the container runs
+        daemon.docker("kill", "pyc-api-logs")
+        rest = follow.stdout.read()                 # ends when the container stops
+        assert follow.wait(30) == 0 and rest == "2\n3\n"
+
+
+def test_a_blocking_call_does_not_block_the_daemon(daemon, names):
+    """A wait in flight (an engine call in a thread) while /_ping still answers."""
+    names.append("pyc-api-block")
+    daemon.docker("run", "-d", "--name", "pyc-api-block", "busybox", "sleep", "60")
+    env = dict(os.environ, DOCKER_HOST=daemon.url)
+    with subprocess.Popen(["docker", "wait", "pyc-api-block"], stdout=subprocess.PIPE,
+                          env=env, text=True) as waiter:
+        t0 = time.monotonic()
+        for _ in range(20):
+            assert daemon.http("GET", "/_ping")[0] == 200
+        assert time.monotonic() - t0 < 5 and waiter.poll() is None
+        daemon.docker("kill", "pyc-api-block")
+        assert waiter.stdout.read() == "137\n" and waiter.wait(30) == 0

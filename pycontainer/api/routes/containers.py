@@ -262,8 +262,7 @@ async def logs(request):
     out, err = codec.flag(request, "stdout"), codec.flag(request, "stderr")
     if not (out or err):
         raise BadRequest("Bad parameters: you must choose at least one stream")
-    since = codec.integer(request, "since") or None
-    until = codec.integer(request, "until") or None
+    since, until = codec.seconds(request, "since"), codec.seconds(request, "until")
     tail = request.query.get("tail") or "all"
     if tail != "all" and not tail.lstrip("-").isdigit():
         raise BadRequest(f"invalid tail: {tail!r}")
