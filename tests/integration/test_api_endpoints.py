@@ -134,7 +134,7 @@ def test_prunes_and_df(daemon):
 def test_logs_follow_tail_timestamps(daemon, names):
     names.append("pyc-api-logs")
     daemon.docker("run", "-d", "--name", "pyc-api-logs", "busybox", "sh", "-c",
-                  "echo 1; echo 2; echo 3; read x")       # read: blocks until stopped
+                  "echo 1; echo 2; echo 3; exec sleep 60")
     until(lambda: daemon.docker("logs", "pyc-api-logs").stdout, lambda o: o == "1\n2\n3\n")
     assert daemon.docker("logs", "--tail", "1", "pyc-api-logs").stdout == "3\n"
     ts = daemon.docker("logs", "-t", "--tail", "2", "pyc-api-logs").stdout.splitlines()
