@@ -857,7 +857,7 @@ class Containers:
         check_size(height, width)
         resize_on(self._attach_to(cid)[0], height, width)
 
-    def logs(self, cid, stdout, stderr, timestamps, tail, since, until, follow):
+    def logs(self, cid, stdout, stderr, timestamps, tail, since, until, follow, tagged=False):
         files = _state.Files(self.rt, cid)
         try:
             cfg = _state.load(self.rt, cid)["Runtime"]["Config"]
@@ -874,7 +874,7 @@ class Containers:
                 return st["Running"] or st["Restarting"]
             return False
         return _logs.read(path, stdout, stderr, timestamps, tail, since, until,
-                          running if follow else None)
+                          running if follow else None, tagged=tagged)
 
 
 class _ServedOutput:

@@ -12,6 +12,7 @@ defaults to docker's 20m x 5, ``json-file`` to no rotation.
 """
 import calendar
 import datetime
+import functools
 import os
 import time
 
@@ -102,9 +103,10 @@ def _as_epoch(v):
     return int(v) * 10**9 if isinstance(v, int) else round(v * 1e9)
 
 
-def _records(f, stdout, stderr, timestamps, since, until):
+def _records(f, stdout, stderr, timestamps, since, until, tagged=False):
     """The chunks of the whole records from f's position on; a record still
-    being written is left for the next call (f stays before it)."""
+    being written is left for the next call (f stays before it). ``tagged``:
+    ``(stream, chunk)`` pairs, stream ``"stdout"`` or ``"stderr"``."""
     while True:
         start = f.tell()
         raw = f.readline()
@@ -122,7 +124,8 @@ def _records(f, stdout, stderr, timestamps, since, until):
         if (since is not None and when < since) or (until is not None and when > until):
             continue
         text = text[:-1] + (b"\n" if tag == b"F" else b"")
-        yield (ts + b" " + text) if timestamps else text
+        text = (ts + b" " + text) if timestamps else text
+        yield (stream.decode(), text) if tagged else text
 
 
 def _tail_count(tail):
@@ -158,17 +161,22 @@ def _open_all(path):
 
 
 def read(path, stdout=True, stderr=True, timestamps=False, tail="all", since=None,
-         until=None, follow=None):
+         until=None, follow=None, tagged=False):
     """Yield log chunks, every file of a rotated log in order; with
     ``follow`` (a callable: still running?) keep reading until the
-    container stops.
+    container stops. ``path`` may be a file already open (the daemon's
+    attach opens it before the start, which may remove it: that one file is
+    read, rotation is not followed); ``tagged``: see :func:`_records`.
 
     ``since``/``until``: datetimes or unix seconds; ``tail``: the last N
     lines (of what since/until keep), ``"all"`` for all.
     """
     since, until = _as_epoch(since), _as_epoch(until)
     count = _tail_count(tail)
-    files = _open_all(path)
+    opened = not isinstance(path, (str, os.PathLike))
+    files = [path] if opened else _open_all(path)
+    recs = functools.partial(_records, stdout=stdout, stderr=stderr, timestamps=timestamps,
+                             since=since, until=until, tagged=tagged)
     if not files:
         return
     live = None
@@ -176,22 +184,22 @@ def read(path, stdout=True, stderr=True, timestamps=False, tail="all", since=Non
     try:
         chunks = []
         for f in files[:-1]:
-            chunks.extend(_records(f, stdout, stderr, timestamps, since, until))
+            chunks.extend(recs(f))
             f.close()
         live = files[-1]
-        chunks.extend(_records(live, stdout, stderr, timestamps, since, until))
+        chunks.extend(recs(live))
         if count is not None:
             chunks = chunks[-count:] if count else []
         yield from chunks
         while follow is not None:
             got = False
-            for chunk in _records(live, stdout, stderr, timestamps, since, until):
+            for chunk in recs(live):
                 got = True
                 yield chunk
             if got:
                 continue
-            if _moved(path, live):      # rotated: the rest of it, then the files after it
-                yield from _records(live, stdout, stderr, timestamps, since, until)
+            if not opened and _moved(path, live):      # rotated: the rest of it, then the files after it
+                yield from recs(live)
                 seen.add(os.fstat(live.fileno()).st_ino)
                 live.close()
                 live = None
@@ -199,13 +207,13 @@ def read(path, stdout=True, stderr=True, timestamps=False, tail="all", since=Non
                 if not newer:
                     return
                 for f in newer[:-1]:
-                    yield from _records(f, stdout, stderr, timestamps, since, until)
+                    yield from recs(f)
                     seen.add(os.fstat(f.fileno()).st_ino)
                     f.close()
                 live = newer[-1]
                 continue
             if not follow() or (until is not None and time.time_ns() > until):
-                yield from _records(live, stdout, stderr, timestamps, since, until)
+                yield from recs(live)
                 return
             time.sleep(POLL)
     finally:

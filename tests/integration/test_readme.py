@@ -73,8 +73,17 @@ RUN = {
 }
 BENCHMARK = ("a benchmark: hundreds of timed runs against runc/podman baselines, minutes "
              "long and meaningful only on a quiet machine; run on its own")
+DAEMON = ("the README's daemon block: tests/integration/test_api_docker_cli.py runs these "
+          "lines against a daemon it starts on a socket of its own")
 # Commands that are not run here, on purpose.
 SKIP = {
+    ".venv/bin/pycontainerd --host unix:///tmp/pyc.sock &": DAEMON,
+    "docker -H unix:///tmp/pyc.sock run --rm busybox echo hi": DAEMON,
+    "docker -H unix:///tmp/pyc.sock ps -a": DAEMON,
+    "docker -H unix:///tmp/pyc.sock images": DAEMON,
+    ".venv/bin/python -c 'import docker; print(docker.DockerClient(base_url=\"unix:///tmp/"
+    "pyc.sock\").containers.run(\"busybox\", \"echo hi\", remove=True))'": DAEMON,
+    "kill %1": DAEMON,
     "bash setup.sh test": "runs this test suite, so it would run itself",
     "bash setup.sh test tests/unit -k cgroup -x":
         "runs pytest: from inside the suite it would nest a second test session",

@@ -1,0 +1,298 @@
+"""Docker's JSON <-> the engine's keywords and records.
+
+Requests: ``create_kwargs`` turns ``POST /containers/create``'s body into the
+engine's run() keywords (docker-py's names), refusing wrong types with a 400.
+Answers: container summaries (``docker ps``), image summaries and inspect
+documents, and the 8-byte multiplexed stream frames.
+"""
+import base64
+import calendar
+import json
+import struct
+import time
+
+from .status import BadRequest
+
+STDOUT, STDERR = 1, 2
+MULTIPLEXED = "application/vnd.docker.multiplexed-stream"
+RAW = "application/vnd.docker.raw-stream"
+
+
+def frame(stream, data):
+    """One frame of docker's multiplexed stream: [stream, 0, 0, 0, size32be] + data."""
+    return struct.pack(">BxxxL", stream, len(data)) + data
+
+
+def json_line(doc):
+    return (json.dumps(doc) + "\n").encode()
+
+
+def path_stat(stat):
+    """``X-Docker-Container-Path-Stat``: the stat as base64 JSON."""
+    return base64.b64encode(json.dumps(stat).encode()).decode()
+
+
+# -- query strings -------------------------------------------------------------
+def flag(request, name, default=False):
+    v = request.query.get(name)
+    if v is None:
+        return default
+    return v.lower() not in ("", "0", "false", "no")
+
+
+def integer(request, name, default=None):
+    v = request.query.get(name)
+    if v is None or v == "":
+        return default
+    try:
+        return int(v)
+    except ValueError:
+        raise BadRequest(f"invalid value for {name}: {v!r} is not an integer") from None
+
+
+def seconds(request, name):
+    """``since``/``until``: unix seconds, docker's CLI sends ``secs.nanos``; None for 0."""
+    v = request.query.get(name)
+    if not v:
+        return None
+    try:
+        return float(v) or None
+    except ValueError:
+        raise BadRequest(f"invalid value for {name}: {v!r} is not a time in seconds") from None
+
+
+def filters(request):
+    """``?filters=`` (JSON) -> the dict the engine's Filters take."""
+    raw = request.query.get("filters")
+    if not raw:
+        return None
+    try:
+        doc = json.loads(raw)
+    except ValueError:
+        raise BadRequest(f"invalid filters: {raw!r} is not JSON") from None
+    if not isinstance(doc, dict):
+        raise BadRequest("invalid filters: must be a JSON object")
+    return doc
+
+
+# -- create --------------------------------------------------------------------
+def _typed(doc, key, kind, what):
+    v = doc.get(key)
+    if v is None:
+        return None
+    if not isinstance(v, kind) or (kind is int and isinstance(v, bool)):
+        name = kind.__name__ if isinstance(kind, type) else "/".join(k.__name__ for k in kind)
+        raise BadRequest(f"json: cannot unmarshal {type(v).__name__} into {what}.{key} "
+                         f"of type {name}")
+    return v
+
+
+def _strings(doc, key, what):
+    v = doc.get(key)
+    if v is None:
+        return None
+    if isinstance(v, str):
+        return [v]
+    if not isinstance(v, list) or not all(isinstance(s, str) for s in v):
+        raise BadRequest(f"json: cannot unmarshal {type(v).__name__} into {what}.{key} "
+                         "of type []string")
+    return v
+
+
+# body key -> engine keyword, and the JSON type docker's Go struct has
+_CONFIG = {"WorkingDir": ("working_dir", str), "User": ("user", str),
+           "Hostname": ("hostname", str), "Labels": ("labels", dict),
+           "StopTimeout": ("stop_timeout", int)}
+_HOST = {"Memory": ("mem_limit", int), "MemorySwap": ("memswap_limit", int),
+         "NanoCpus": ("nano_cpus", int), "CpuShares": ("cpu_shares", int),
+         "CpuQuota": ("cpu_quota", int), "CpuPeriod": ("cpu_period", int),
+         "CpusetCpus": ("cpuset_cpus", str), "PidsLimit": ("pids_limit", int),
+         "Privileged": ("privileged", bool), "ReadonlyRootfs": ("read_only", bool),
+         "CapAdd": ("cap_add", list), "CapDrop": ("cap_drop", list),
+         "SecurityOpt": ("security_opt", list), "Tmpfs": ("tmpfs", dict),
+         "Sysctls": ("sysctls", dict), "Binds": ("volumes", list),
+         "PublishAllPorts": ("publish_all_ports", bool), "UsernsMode": ("userns_mode", str)}
+
+
+def create_kwargs(body, name=None):
+    """``(image, command, kwargs, auto_remove)`` for engine.containers.create."""
+    image = _typed(body, "Image", str, "Config")
+    if not image:
+        raise BadRequest("Config cannot be empty in order to create a container")
+    for key in ("Tty", "OpenStdin", "AttachStdin"):
+        if _typed(body, key, bool, "Config"):
+            raise BadRequest(f"{key} is not supported yet by this daemon (no tty or stdin)")
+    kw = {}
+    if name:
+        kw["name"] = name
+    cmd = _strings(body, "Cmd", "Config")
+    ep = _strings(body, "Entrypoint", "Config")
+    if ep is not None:
+        kw["entrypoint"] = ep
+    env = _strings(body, "Env", "Config")
+    if env:
+        kw["environment"] = env
+    for key, (kwname, kind) in _CONFIG.items():
+        v = _typed(body, key, kind, "Config")
+        if v not in (None, ""):
+            kw[kwname] = v
+    host = _typed(body, "HostConfig", dict, "Config") or {}
+    for key, (kwname, kind) in _HOST.items():
+        v = _typed(host, key, kind, "HostConfig")
+        if v not in (None, "", 0, [], {}, False) and not (key == "PidsLimit" and v < 0):
+            kw[kwname] = v
+    mode = _typed(host, "NetworkMode", str, "HostConfig")
+    if mode and mode != "default":
+        kw["network_mode"] = mode
+    restart = _typed(host, "RestartPolicy", dict, "HostConfig") or {}
+    if restart.get("Name") not in (None, "", "no"):
+        kw["restart_policy"] = {"Name": restart["Name"],
+                                "MaximumRetryCount": restart.get("MaximumRetryCount") or 0}
+    ports = _typed(host, "PortBindings", dict, "HostConfig")
+    if ports:
+        kw["ports"] = {k: [(b.get("HostIp") or "", b.get("HostPort") or None)
+                           for b in (v or [{}]) if isinstance(b, dict)]
+                       for k, v in ports.items()}
+    ulimits = _typed(host, "Ulimits", list, "HostConfig")
+    if ulimits:
+        kw["ulimits"] = ulimits
+    auto_remove = bool(_typed(host, "AutoRemove", bool, "HostConfig"))
+    return image, cmd, kw, auto_remove
+
+
+# -- answers -------------------------------------------------------------------
+def epoch(ts):
+    """RFC 3339 (nanoseconds, Z) -> unix seconds; 0 for None or a zero time."""
+    if not ts or ts.startswith("0001-"):
+        return 0
+    base = ts.rstrip("Z").split(".")[0]
+    try:
+        return calendar.timegm(time.strptime(base[:19], "%Y-%m-%dT%H:%M:%S"))
+    except ValueError:
+        return 0
+
+
+def _ago(secs):
+    secs = max(0, int(time.time() - secs))
+    if secs < 1:
+        return "Less than a second"
+    for unit, size in (("days", 86400), ("hours", 3600), ("minutes", 60)):
+        if secs >= 2 * size:
+            return f"{secs // size} {unit}"
+    if secs >= 3600:
+        return "About an hour"
+    if secs >= 60:
+        return "About a minute"
+    return f"{secs} seconds"
+
+
+def status_text(st):
+    """``docker ps``'s STATUS column: "Up 3 seconds", "Exited (0) 2 minutes ago"."""
+    if st.get("Running"):
+        up = "Up " + _ago(epoch(st.get("StartedAt")))
+        return up + " (Paused)" if st.get("Paused") else up
+    if st.get("Status") == "created":
+        return "Created"
+    if st.get("Restarting"):
+        return f"Restarting ({st.get('ExitCode', 0)})"
+    return f"Exited ({st.get('ExitCode', 0)}) {_ago(epoch(st.get('FinishedAt')))} ago"
+
+
+def _ports(attrs):
+    out = []
+    for key, binds in ((attrs.get("NetworkSettings") or {}).get("Ports") or {}).items():
+        port, _, proto = key.partition("/")
+        for b in binds or [None]:
+            p = {"PrivatePort": int(port), "Type": proto or "tcp"}
+            if b:
+                p.update(IP=b.get("HostIp") or "0.0.0.0", PublicPort=int(b["HostPort"]))
+            out.append(p)
+    return out
+
+
+def container_summary(attrs):
+    """A container's entry in ``GET /containers/json``."""
+    cfg = attrs.get("Config") or {}
+    argv = (cfg.get("Entrypoint") or []) + (cfg.get("Cmd") or [])
+    st = attrs["State"]
+    ns = attrs.get("NetworkSettings") or {}
+    return {"Id": attrs["Id"], "Names": [attrs["Name"]], "Image": cfg.get("Image") or
+            attrs.get("Image"), "ImageID": attrs.get("Image"), "Command": " ".join(argv),
+            "Created": epoch(attrs.get("Created")), "Ports": _ports(attrs),
+            "Labels": cfg.get("Labels") or {}, "State": st["Status"],
+            "Status": status_text(st),
+            "HostConfig": {"NetworkMode": (attrs.get("HostConfig") or {}).get(
+                "NetworkMode") or "bridge"},
+            "NetworkSettings": {"Networks": ns.get("Networks") or {}},
+            "Mounts": attrs.get("Mounts") or []}
+
+
+_CONFIG_DEFAULTS = {"Hostname": "", "Domainname": "", "User": "", "AttachStdin": False,
+                    "AttachStdout": False, "AttachStderr": False, "Tty": False,
+                    "OpenStdin": False, "StdinOnce": False, "Env": [], "Cmd": None,
+                    "Image": "", "Volumes": None, "WorkingDir": "", "Entrypoint": None,
+                    "OnBuild": None, "Labels": {}}
+_HOST_DEFAULTS = {"LogConfig": {"Type": "json-file", "Config": {}}, "NetworkMode": "bridge",
+                  "RestartPolicy": {"Name": "no", "MaximumRetryCount": 0},
+                  "AutoRemove": False, "Binds": None, "PortBindings": {}, "Privileged": False,
+                  "CapAdd": None, "CapDrop": None, "ReadonlyRootfs": False, "Memory": 0,
+                  "NanoCpus": 0, "PidsLimit": None, "Tmpfs": None}
+
+
+def container_inspect(attrs, auto_remove=False):
+    """``GET /containers/{id}/json``: the engine's attrs with the fields
+    docker's clients read filled in (docker-py reads Config.Tty, HostConfig.LogConfig)."""
+    doc = dict(attrs)
+    cfg = dict(_CONFIG_DEFAULTS, **(attrs.get("Config") or {}))
+    host = dict(_HOST_DEFAULTS, **(attrs.get("HostConfig") or {}))
+    if auto_remove:
+        host["AutoRemove"] = True
+    argv = (cfg.get("Entrypoint") or []) + (cfg.get("Cmd") or [])
+    doc.update(Config=cfg, HostConfig=host, Path=argv[0] if argv else "", Args=argv[1:],
+               Driver="overlay2", Platform="linux",
+               RestartCount=(attrs.get("State") or {}).get("RestartCount", 0))
+    return doc
+
+
+def _image_config(rec):
+    return rec.config or {}
+
+
+def image_summary(rec, containers=()):
+    """An image's entry in ``GET /images/json``."""
+    cfg = _image_config(rec)
+    used = sum(1 for c in containers if c.get("Image") == rec.id)
+    return {"Id": rec.id, "ParentId": "", "RepoTags": list(rec.tags), "RepoDigests": [],
+            "Created": epoch(cfg.get("created")), "Size": rec.size, "SharedSize": -1,
+            "VirtualSize": rec.size, "Labels": (cfg.get("config") or {}).get("Labels") or {},
+            "Containers": used}
+
+
+def image_inspect(rec):
+    """``GET /images/{name}/json``."""
+    cfg = _image_config(rec)
+    history = cfg.get("history") or []
+    return {"Id": rec.id, "RepoTags": list(rec.tags), "RepoDigests": [], "Parent": "",
+            "Comment": history[-1].get("comment", "") if history else "",
+            "Created": cfg.get("created"), "Author": cfg.get("author", ""),
+            "Config": cfg.get("config") or {}, "Architecture": cfg.get("architecture"),
+            "Os": cfg.get("os"), "Size": rec.size, "VirtualSize": rec.size,
+            "GraphDriver": {"Name": "overlay2", "Data": {}},
+            "RootFS": {"Type": "layers", "Layers": list(rec.diff_ids)},
+            "Metadata": {"LastTagTime": "0001-01-01T00:00:00Z"}}
+
+
+def image_history(rec):
+    """``GET /images/{name}/history``: the steps, newest first."""
+    cfg = _image_config(rec)
+    sizes = list(rec.layer_sizes)
+    out = []
+    for step in cfg.get("history") or [{}] * len(sizes):
+        size = 0 if step.get("empty_layer") or not sizes else sizes.pop(0)
+        out.append({"Id": "<missing>", "Created": epoch(step.get("created")),
+                    "CreatedBy": step.get("created_by", ""), "Tags": None, "Size": size,
+                    "Comment": step.get("comment", "")})
+    out.reverse()
+    if out:
+        out[0].update(Id=rec.id, Tags=list(rec.tags) or None)
+    return out

@@ -1,0 +1,414 @@
+"""``/containers/...``: one handler per docker verb, each one engine call."""
+import asyncio
+import contextlib
+import os
+
+from aiohttp import web
+
+from ...errors import NotFound
+from ...engine import logs as _logs
+from ...engine import state as _state
+from .. import codec
+from ..app import Routes, api_version, body_json, call, engine
+from ..status import BadRequest, NotImplementedYet, NotModified
+
+routes = Routes()
+CHUNK = 1 << 20
+
+
+def _verbs(request):
+    return engine(request).containers
+
+
+async def _cid(request):
+    """The container's full id (404 "No such container: x" when none)."""
+    return await call(_verbs(request).resolve, request.match_info["id"])
+
+
+@routes.get("/containers/json")
+async def list_(request):
+    attrs = await call(_verbs(request).list, all=codec.flag(request, "all"),
+                       filters=codec.filters(request), limit=codec.integer(request, "limit", -1)
+                       or -1)
+    return web.json_response([codec.container_summary(a) for a in attrs])
+
+
+class AutoRemove:
+    """``HostConfig.AutoRemove``, done by the daemon as dockerd does it: after
+    the exit it records the exit code, then removes the container, so that
+    ``wait?condition=removed`` answers with the code (the monitor's own
+    auto-remove would take the record with it). Kept in memory: a container
+    whose daemon stopped before it exited stays, stopped."""
+
+    def __init__(self):
+        self.exits = {}           # cid -> future of the exit code
+
+    def add(self, cid):
+        self.exits[cid] = asyncio.get_running_loop().create_future()
+
+    async def started(self, verbs, cid):
+        fut = self.exits.get(cid)
+        if fut is None:
+            return
+        code = await call(verbs.wait, cid, None, "next-exit")
+        with contextlib.suppress(NotFound):
+            await call(verbs.remove, cid, force=True, v=True)
+        self.exits.pop(cid, None)
+        if not fut.done():
+            fut.set_result(code)
+
+
+AUTO_REMOVE = web.AppKey("auto_remove", AutoRemove)
+
+
+def setup(app):
+    app[AUTO_REMOVE] = AutoRemove()
+
+
+def _auto(request):
+    return request.app[AUTO_REMOVE]
+
+
+@routes.post("/containers/create")
+async def create(request):
+    body = await body_json(request, required=True)
+    image, cmd, kw, auto_remove = codec.create_kwargs(body, request.query.get("name"))
+    cid = await call(_verbs(request).create, image, cmd, kw)
+    if auto_remove:
+        _auto(request).add(cid)
+    return web.json_response({"Id": cid, "Warnings": []}, status=201)
+
+
+@routes.get("/containers/{id}/json")
+async def inspect(request):
+    attrs = await call(_verbs(request).inspect, request.match_info["id"])
+    return web.json_response(codec.container_inspect(attrs, attrs["Id"] in _auto(request).exits))
+
+
+def _start(verbs, cid):
+    st = verbs.inspect(cid)["State"]
+    if st["Running"] and not st["Restarting"]:
+        raise NotModified()
+    verbs.start(cid)
+
+
+@routes.post("/containers/{id}/start")
+async def start(request):
+    cid = await _cid(request)
+    await call(_start, _verbs(request), cid)
+    auto = _auto(request)
+    if cid in auto.exits:
+        task = asyncio.get_running_loop().create_task(auto.started(_verbs(request), cid))
+        _TASKS.add(task)
+        task.add_done_callback(_TASKS.discard)
+    return web.Response(status=204)
+
+
+_TASKS = set()      # the loop keeps only weak references to tasks
+
+
+def _stop(verbs, cid, timeout):
+    st = verbs.inspect(cid)["State"]
+    if not (st["Running"] or st["Restarting"]):
+        raise NotModified()
+    verbs.stop(cid, timeout)
+
+
+@routes.post("/containers/{id}/stop")
+async def stop(request):
+    cid = await _cid(request)
+    await call(_stop, _verbs(request), cid, codec.integer(request, "t"))
+    return web.Response(status=204)
+
+
+def _restart(verbs, cid, timeout):
+    verbs.stop(cid, timeout)
+    verbs.start(cid)
+
+
+@routes.post("/containers/{id}/restart")
+async def restart(request):
+    cid = await _cid(request)
+    await call(_restart, _verbs(request), cid, codec.integer(request, "t"))
+    return web.Response(status=204)
+
+
+@routes.post("/containers/{id}/kill")
+async def kill(request):
+    cid = await _cid(request)
+    await call(_verbs(request).kill, cid, request.query.get("signal") or "SIGKILL")
+    return web.Response(status=204)
+
+
+@routes.post("/containers/{id}/pause")
+async def pause(request):
+    cid = await _cid(request)
+    await call(_verbs(request).pause, cid, True)
+    return web.Response(status=204)
+
+
+@routes.post("/containers/{id}/unpause")
+async def unpause(request):
+    cid = await _cid(request)
+    await call(_verbs(request).pause, cid, False)
+    return web.Response(status=204)
+
+
+@routes.post("/containers/{id}/rename")
+async def rename(request):
+    cid = await _cid(request)
+    name = request.query.get("name")
+    if not name:
+        raise BadRequest("rename: the new name (?name=) is required")
+    await call(_verbs(request).rename, cid, name)
+    return web.Response(status=204)
+
+
+# docker's update body -> the engine's Resources keywords
+_UPDATE = {"Memory": "mem_limit", "MemorySwap": "memswap_limit", "NanoCpus": "nano_cpus",
+           "CpuShares": "cpu_shares", "CpuQuota": "cpu_quota", "CpuPeriod": "cpu_period",
+           "CpusetCpus": "cpuset_cpus", "PidsLimit": "pids_limit"}
+
+
+@routes.post("/containers/{id}/update")
+async def update(request):
+    cid = await _cid(request)
+    body = await body_json(request)
+    kw = {_UPDATE[k]: v for k, v in body.items() if k in _UPDATE and v not in (None, 0, "")}
+    if (body.get("RestartPolicy") or {}).get("Name"):
+        raise BadRequest("update: changing the restart policy is not supported yet")
+    await call(_verbs(request).update, cid, **kw)
+    return web.json_response({"Warnings": []})
+
+
+@routes.delete("/containers/{id}")
+async def remove(request):
+    cid = await _cid(request)
+    await call(_verbs(request).remove, cid, force=codec.flag(request, "force"),
+               v=codec.flag(request, "v"))
+    return web.Response(status=204)
+
+
+@routes.post("/containers/prune")
+async def prune(request):
+    return web.json_response(await call(_verbs(request).prune, codec.filters(request)))
+
+
+@routes.get("/containers/{id}/top")
+async def top(request):
+    cid = await _cid(request)
+    return web.json_response(await call(_verbs(request).top, cid))
+
+
+@routes.get("/containers/{id}/changes")
+async def changes(request):
+    cid = await _cid(request)
+    return web.json_response(await call(_verbs(request).diff, cid))
+
+
+@routes.post("/containers/{id}/wait")
+async def wait(request):
+    """Headers at once, the body when the condition is met (as dockerd)."""
+    cid = await _cid(request)
+    condition = request.query.get("condition") or "not-running"
+    if condition not in ("not-running", "next-exit", "removed"):
+        raise BadRequest(f"invalid condition: {condition!r}")
+    resp = web.StreamResponse(headers={"Content-Type": "application/json"})
+    await resp.prepare(request)
+    fut = _auto(request).exits.get(cid)
+    try:
+        if fut is not None and condition != "not-running":
+            code = await asyncio.shield(fut)
+        else:
+            code = await call(_verbs(request).wait, cid, None, condition)
+        doc = {"StatusCode": code, "Error": None}
+    except Exception as e:          # noqa: BLE001: the status line is sent already
+        doc = {"StatusCode": -1, "Error": {"Message": str(e)}}
+    try:
+        await resp.write(codec.json_line(doc))
+        await resp.write_eof()
+    except ConnectionResetError:
+        pass                        # the client stopped waiting
+    return resp
+
+
+# -- streams -------------------------------------------------------------------
+async def _pump(request, resp, gen, multiplexed):
+    """Write ``gen``'s (stream, chunk) items, each read in a thread, until it
+    ends or the client goes away; True when it ended."""
+    done = object()
+    try:
+        while True:
+            item = await call(next, gen, done)
+            if item is done:
+                return True
+            stream, chunk = item
+            if multiplexed:
+                chunk = codec.frame(codec.STDERR if stream == "stderr" else codec.STDOUT, chunk)
+            await resp.write(chunk)
+    except ConnectionResetError:
+        return False            # the client left: nothing to answer
+    finally:
+        await call(gen.close)
+
+
+def _stream_type(request):
+    return codec.MULTIPLEXED if api_version(request) >= (1, 42) else codec.RAW
+
+
+@routes.get("/containers/{id}/logs")
+async def logs(request):
+    cid = await _cid(request)
+    out, err = codec.flag(request, "stdout"), codec.flag(request, "stderr")
+    if not (out or err):
+        raise BadRequest("Bad parameters: you must choose at least one stream")
+    since, until = codec.seconds(request, "since"), codec.seconds(request, "until")
+    tail = request.query.get("tail") or "all"
+    if tail != "all" and not tail.lstrip("-").isdigit():
+        raise BadRequest(f"invalid tail: {tail!r}")
+    gen = await call(_verbs(request).logs, cid, out, err, codec.flag(request, "timestamps"),
+                     tail, since, until, codec.flag(request, "follow"), tagged=True)
+    attrs = await call(_verbs(request).inspect, cid)
+    tty = bool((attrs.get("Config") or {}).get("Tty"))
+    resp = web.StreamResponse(headers={"Content-Type": codec.RAW if tty else
+                                       _stream_type(request)})
+    await resp.prepare(request)
+    if await _pump(request, resp, gen, not tty):
+        await resp.write_eof()
+    return resp
+
+
+def _attach_reader(verbs, cid, want_out, want_err):
+    """Output from now on, until the container has run and stopped.
+
+    The log is opened before the start (docker's client attaches first), so
+    an auto-removed container's output is read even after its files go.
+    """
+    path = os.path.join(_state.Files(verbs.rt, cid).dir, "container.log")
+    fd = os.open(path, os.O_RDONLY | os.O_CREAT | os.O_CLOEXEC, 0o640)
+    f = os.fdopen(fd, "rb")
+    f.seek(0, os.SEEK_END)
+
+    def live():
+        try:
+            st = verbs.inspect(cid)["State"]
+        except Exception:           # noqa: BLE001: removed: the stream ends
+            return False
+        return st["Status"] == "created" or st["Running"] or st["Restarting"]
+    return _logs.read(f, want_out, want_err, follow=live, tagged=True)
+
+
+class _HalfOpen:
+    """The connection's protocol, except that the client's EOF keeps our side open."""
+
+    def __init__(self, protocol):
+        self._protocol = protocol
+
+    def __getattr__(self, name):
+        return getattr(self._protocol, name)
+
+    def eof_received(self):
+        return True
+
+
+@routes.post("/containers/{id}/attach")
+async def attach(request):
+    """The HTTP upgrade (101) carrying the output; stdin and tty are not served yet."""
+    cid = await _cid(request)
+    if codec.flag(request, "stdin"):
+        raise BadRequest("attach: stdin is not supported yet by this daemon")
+    if codec.flag(request, "logs"):
+        raise BadRequest("attach: logs=1 is not supported yet: use GET /containers/{id}/logs")
+    want_out, want_err = codec.flag(request, "stdout"), codec.flag(request, "stderr")
+    gen = await call(_attach_reader, _verbs(request), cid, want_out, want_err)
+    upgrade = "upgrade" in request.headers.get("Connection", "").lower()
+    resp = web.StreamResponse(status=101 if upgrade else 200, headers={
+        "Content-Type": _stream_type(request)})
+    if upgrade:
+        resp.headers.update({"Connection": "Upgrade", "Upgrade": "tcp"})
+        # docker's client half-closes its side when it sends no stdin: keep
+        # ours open (asyncio closes a transport on EOF unless told otherwise)
+        request.transport.set_protocol(_HalfOpen(request.transport.get_protocol()))
+    resp.force_close()
+    await resp.prepare(request)
+    if await _pump(request, resp, gen, True):
+        await resp.write_eof()
+    if request.transport is not None:
+        request.transport.close()       # the end of the stream is the end of the connection
+    return resp
+
+
+# -- files ---------------------------------------------------------------------
+async def _send_chunks(request, gen, content_type, headers=None):
+    resp = web.StreamResponse(headers={"Content-Type": content_type, **(headers or {})})
+    done = object()
+    first = await call(next, gen, done)      # errors (404, bad path) before the status
+    await resp.prepare(request)
+    item = first
+    try:
+        while item is not done:
+            await resp.write(item)
+            item = await call(next, gen, done)
+        await resp.write_eof()
+    except ConnectionResetError:
+        pass                    # the client has what it wanted
+    finally:
+        await call(getattr(gen, "close", lambda: None))
+    return resp
+
+
+@routes.get("/containers/{id}/export")
+async def export(request):
+    cid = await _cid(request)
+    gen = await call(_verbs(request).export, cid, CHUNK)
+    return await _send_chunks(request, iter(gen), "application/x-tar")
+
+
+@routes.get("/containers/{id}/archive")
+async def get_archive(request):
+    cid = await _cid(request)
+    path = _archive_path(request)
+    chunks, stat = await call(_verbs(request).get_archive, cid, path, CHUNK)
+    return await _send_chunks(request, iter(chunks), "application/x-tar",
+                              {"X-Docker-Container-Path-Stat": codec.path_stat(stat)})
+
+
+@routes.head("/containers/{id}/archive")
+async def head_archive(request):
+    cid = await _cid(request)
+    path = _archive_path(request)
+    chunks, stat = await call(_verbs(request).get_archive, cid, path, CHUNK)
+    await call(getattr(chunks, "close", lambda: None))
+    return web.Response(headers={"X-Docker-Container-Path-Stat": codec.path_stat(stat),
+                                 "Content-Type": "application/x-tar"})
+
+
+@routes.put("/containers/{id}/archive")
+async def put_archive(request):
+    cid = await _cid(request)
+    path = _archive_path(request)
+    data = await request.read()
+    await call(_verbs(request).put_archive, cid, path, data)
+    return web.Response(status=200)
+
+
+def _archive_path(request):
+    path = request.query.get("path")
+    if not path:
+        raise BadRequest("archive: path (?path=) is required")
+    return path
+
+
+# -- not served yet: docker's not-implemented answer, never "page not found" ----
+def _later(what):
+    async def handler(request):
+        raise NotImplementedYet(f"{what} is not implemented yet by this daemon")
+    return handler
+
+
+for _method, _path, _what in (
+        ("POST", "/containers/{id}/exec", "exec"), ("POST", "/exec/{id}/start", "exec"),
+        ("POST", "/exec/{id}/resize", "exec"), ("GET", "/exec/{id}/json", "exec"),
+        ("GET", "/containers/{id}/stats", "stats"), ("POST", "/containers/{id}/resize", "resize"),
+        ("GET", "/containers/{id}/attach/ws", "attach over websocket")):
+    routes.route(_method, _path)(_later(_what))

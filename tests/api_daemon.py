@@ -1,0 +1,96 @@
+"""Start the real ``pycontainerd`` in a subprocess on a UNIX socket, and drive
+it with the real ``docker`` CLI (``Daemon.docker``) or raw HTTP (``Daemon.http``)."""
+import http.client
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+BIN = os.path.join(os.path.dirname(sys.executable), "pycontainerd")
+DOCKER = "docker"
+
+
+class _UnixHTTP(http.client.HTTPConnection):
+    def __init__(self, path, timeout=30):
+        super().__init__("localhost", timeout=timeout)
+        self.path = path
+
+    def connect(self):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(self.timeout)
+        self.sock.connect(self.path)
+
+
+class Daemon:
+    """``pycontainerd --host unix://<dir>/pyc.sock --root <store>``, stopped by ``stop()``."""
+
+    def __init__(self, root, rundir):
+        self.sock = os.path.join(str(rundir), "pyc.sock")
+        self.url = "unix://" + self.sock
+        self.log = os.path.join(str(rundir), "pycontainerd.log")
+        with open(self.log, "wb") as log:
+            self.proc = subprocess.Popen([BIN, "--host", self.url, "--root", str(root)],
+                                         stdout=log, stderr=log, stdin=subprocess.DEVNULL)
+        self._await_ready(30)
+
+    def _await_ready(self, timeout):
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"pycontainerd exited {self.proc.returncode}:\n"
+                                     + self.log_text())
+            try:
+                if self.http("GET", "/_ping")[0] == 200:
+                    return
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                raise AssertionError("pycontainerd did not answer /_ping:\n" + self.log_text())
+            time.sleep(0.02)      # polling a state (the socket answers), not a guess
+
+    def log_text(self):
+        with open(self.log, errors="replace") as f:
+            return f.read()
+
+    def http(self, method, path, body=None, headers=None):
+        """``(status, headers, body bytes)`` of one request."""
+        c = _UnixHTTP(self.sock)
+        try:
+            if isinstance(body, (dict, list)):
+                body = json.dumps(body)
+                headers = {"Content-Type": "application/json", **(headers or {})}
+            c.request(method, path, body=body, headers=headers or {})
+            r = c.getresponse()
+            return r.status, dict(r.getheaders()), r.read()
+        finally:
+            c.close()
+
+    def docker(self, *args, ok=True, timeout=60, input=None):
+        """The real docker CLI against the daemon: ``CompletedProcess`` (text)."""
+        env = dict(os.environ, DOCKER_HOST=self.url, DOCKER_CONFIG=os.path.dirname(self.sock))
+        r = subprocess.run([DOCKER, *map(str, args)], capture_output=True, text=True,
+                           env=env, timeout=timeout, input=input)
+        if ok and r.returncode != 0:
+            raise AssertionError(f"docker {' '.join(map(str, args))} exited {r.returncode}\n"
+                                 f"stdout: {r.stdout}\nstderr: {r.stderr}\n"
+                                 f"daemon log:\n{self.log_text()[-4000:]}")
+        return r
+
+    def stop(self):
+        """SIGTERM, and its exit status (0 when it stopped cleanly)."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        return self.proc.wait(30)
+
+
+def until(get, ok, timeout=10):
+    """``get()`` again until ``ok(value)``: waits for a state (output written), with a deadline."""
+    deadline = time.monotonic() + timeout
+    while True:
+        v = get()
+        if ok(v) or time.monotonic() > deadline:
+            return v
+        time.sleep(0.05)

@@ -1,0 +1,169 @@
+"""pycontainerd driven by docker-py (``docker.DockerClient``) and by raw HTTP:
+docker's statuses and messages for bad requests, version prefixes, streams,
+and a clean stop on SIGTERM."""
+import json
+import os
+import struct
+
+import docker
+import pytest
+
+from api_daemon import Daemon, until
+
+
+@pytest.fixture(scope="module")
+def daemon(store_root, busybox, tmp_path_factory):
+    d = Daemon(store_root, tmp_path_factory.mktemp("pycd"))
+    yield d
+    assert d.stop() == 0, d.log_text()
+
+
+@pytest.fixture
+def dc(daemon):
+    c = docker.DockerClient(base_url=daemon.url, version="auto", timeout=60)
+    yield c
+    c.close()
+
+
+def test_run_remove(dc):
+    assert dc.containers.run("busybox", "echo hi", remove=True) == b"hi\n"
+
+
+def test_run_failure_raises_container_error(dc):
+    with pytest.raises(docker.errors.ContainerError) as e:
+        dc.containers.run("busybox", ["sh", "-c", "echo bad >&2; exit 4"], remove=True)
+    assert e.value.exit_status == 4 and b"bad" in e.value.stderr
+
+
+def test_detached_logs_stop_remove(dc):
+    c = dc.containers.run("busybox", ["sh", "-c", "echo one; echo two >&2; exec sleep 60"],
+                          detach=True, name="pyc-api-py", labels={"t": "api"})
+    try:
+        assert c.status in ("created", "running")
+        c.reload()
+        assert c.status == "running" and c.labels == {"t": "api"}
+        assert [x.name for x in dc.containers.list(filters={"label": "t=api"})] == ["pyc-api-py"]
+        out = until(lambda: c.logs(stdout=True, stderr=False), lambda b: b == b"one\n")
+        assert out == b"one\n"
+        assert until(lambda: c.logs(stdout=False, stderr=True), bool) == b"two\n"
+        assert b"".join(c.logs(stream=True, follow=False)) in (b"one\ntwo\n", b"two\none\n")
+        assert c.top()["Processes"][0][-1] == "sleep 60"
+        c.stop(timeout=1)
+        assert c.wait()["StatusCode"] == 137
+        c.reload()
+        assert c.status == "exited"
+    finally:
+        c.remove(force=True)
+    with pytest.raises(docker.errors.NotFound):
+        dc.containers.get("pyc-api-py")
+
+
+def test_images_networks_volumes(dc, busybox):
+    assert busybox.id in [i.id for i in dc.images.list()]
+    assert dc.images.get("busybox").tags == ["busybox:latest"]
+    net = dc.networks.create("pyc-api-pynet", labels={"a": "b"})
+    try:
+        assert dc.networks.get(net.id).name == "pyc-api-pynet"
+        assert "pyc-api-pynet" in [n.name for n in dc.networks.list()]
+    finally:
+        net.remove()
+    vol = dc.volumes.create("pyc-api-pyvol", labels={"a": "b"})
+    try:
+        assert dc.volumes.get("pyc-api-pyvol").attrs["Labels"] == {"a": "b"}
+        assert "pyc-api-pyvol" in [v.name for v in dc.volumes.list()]
+    finally:
+        vol.remove()
+
+
+def test_ping_headers_and_versions(daemon):
+    for path in ("/_ping", "/v1.24/_ping", "/v1.44/_ping"):
+        status, headers, body = daemon.http("GET", path)
+        assert (status, body) == (200, b"OK")
+        assert (headers["API-Version"], headers["OSType"]) == ("1.44", "linux")
+        assert headers["Docker-Experimental"] == "false"
+    status, headers, body = daemon.http("HEAD", "/_ping")
+    assert status == 200 and body == b"" and headers["API-Version"] == "1.44"
+    status, _, body = daemon.http("GET", "/v1.12/version")
+    assert status == 400 and b"too old" in body
+    status, _, body = daemon.http("GET", "/v1.99/version")
+    assert status == 400 and b"too new" in body
+
+
+def _msg(body):
+    return json.loads(body)["message"]
+
+
+def test_bad_requests_get_dockers_status(daemon):
+    status, _, body = daemon.http("GET", "/containers/pyc-nope/json")
+    assert status == 404 and _msg(body) == "No such container: pyc-nope"
+    status, _, body = daemon.http("POST", "/containers/create", body=b"{not json",
+                                  headers={"Content-Type": "application/json"})
+    assert status == 400 and _msg(body).startswith("invalid JSON")
+    status, _, body = daemon.http("POST", "/containers/create", body={"Cmd": ["true"]})
+    assert status == 400 and _msg(body) == "Config cannot be empty in order to create a container"
+    status, _, body = daemon.http("POST", "/containers/create", body={"Image": "busybox",
+                                                                    "Cmd": 5})
+    assert status == 400 and "cannot unmarshal" in _msg(body)
+    status, _, body = daemon.http("POST", "/containers/create", body={"Image": "pyc-noimage"})
+    assert status == 404
+    status, _, body = daemon.http("GET", "/no/such/endpoint")
+    assert status == 404 and _msg(body) == "page not found"
+    status, _, body = daemon.http("POST", "/images/create?fromImage=x")
+    assert status == 501 and "not implemented" in _msg(body)
+
+
+def test_conflict_and_not_modified(daemon):
+    status, _, body = daemon.http("POST", "/containers/create?name=pyc-api-raw",
+                                  body={"Image": "busybox", "Cmd": ["sleep", "60"]})
+    assert status == 201
+    cid = json.loads(body)["Id"]
+    try:
+        status, _, body = daemon.http("POST", "/containers/create?name=pyc-api-raw",
+                                      body={"Image": "busybox", "Cmd": ["true"]})
+        assert status == 409 and "already in use" in _msg(body)
+        assert daemon.http("POST", f"/containers/{cid}/stop")[0] == 304
+        assert daemon.http("POST", f"/v1.44/containers/{cid}/start")[0] == 204
+        assert daemon.http("POST", f"/containers/{cid}/start")[0] == 304
+        status, _, body = daemon.http("DELETE", f"/containers/{cid}")
+        assert status == 409
+        assert daemon.http("POST", f"/containers/{cid}/kill?signal=KILL")[0] == 204
+        status, _, body = daemon.http("POST", f"/containers/{cid}/wait")
+        assert (status, json.loads(body)) == (200, {"StatusCode": 137, "Error": None})
+        status, _, body = daemon.http("POST", f"/containers/{cid}/kill")
+        assert status == 409
+    finally:
+        assert daemon.http("DELETE", f"/containers/{cid}?force=1")[0] == 204
+
+
+def _frames(data):
+    out = []
+    while data:
+        kind, size = struct.unpack(">BxxxL", data[:8])
+        out.append((kind, data[8:8 + size]))
+        data = data[8 + size:]
+    return out
+
+
+def test_logs_are_multiplexed_frames(daemon):
+    status, _, body = daemon.http("POST", "/containers/create", body={
+        "Image": "busybox", "Cmd": ["sh", "-c", "echo a; echo b >&2"]})
+    cid = json.loads(body)["Id"]
+    try:
+        assert daemon.http("POST", f"/containers/{cid}/start")[0] == 204
+        assert json.loads(daemon.http("POST", f"/containers/{cid}/wait")[2])["StatusCode"] == 0
+        status, headers, body = daemon.http("GET", f"/containers/{cid}/logs?stdout=1&stderr=1")
+        assert headers["Content-Type"] == "application/vnd.docker.multiplexed-stream"
+        assert sorted(_frames(body)) == [(1, b"a\n"), (2, b"b\n")]
+        status, headers, body = daemon.http("GET", f"/v1.41/containers/{cid}/logs?stdout=1")
+        assert headers["Content-Type"] == "application/vnd.docker.raw-stream"
+        assert _frames(body) == [(1, b"a\n")]
+    finally:
+        daemon.http("DELETE", f"/containers/{cid}?force=1")
+
+
+def test_sigterm_stops_cleanly(store_root, busybox, tmp_path):
+    d = Daemon(store_root, tmp_path)
+    assert d.http("GET", "/_ping")[0] == 200
+    assert d.stop() == 0
+    assert not os.path.exists(d.sock), "the socket is removed on the way out"
+    assert "Traceback" not in d.log_text()
