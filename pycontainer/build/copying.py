@@ -90,6 +90,8 @@ class CopyJob:
                     else:
                         self.parents(top)
                     if self.kind(top) is None and top.strip("/") not in self.writer.dirs:
+                        if not rel:     # a context's root: no mode of its own to copy
+                            st = _Dir(st)
                         self._entry(top, st, None, None)
                     root = top
                     continue
@@ -106,6 +108,9 @@ class CopyJob:
 
     def _entry(self, path, st, dfd, name):
         path = "/" + path.strip("/")
+        parent = posixpath.dirname(path).strip("/")
+        if parent and parent not in self.writer.dirs:
+            self.parents(path)      # an excluded directory with re-included content
         mode = stat.S_IMODE(st.st_mode)
         uid, gid = self._ids(st)
         if stat.S_ISDIR(st.st_mode):
@@ -125,6 +130,14 @@ class CopyJob:
             self._note("file", path, mode, uid, gid, hashing.digest())
         # sockets, fifos and devices are not copied (docker skips sockets; the
         # store refuses devices)
+
+
+class _Dir:
+    """A directory's stat with mode 0755 (what docker gives a new one)."""
+
+    def __init__(self, st):
+        self.st_mode = (st.st_mode & ~0o7777) | 0o755
+        self.st_uid, self.st_gid, self.st_mtime = st.st_uid, st.st_gid, st.st_mtime
 
 
 class _Hashing:

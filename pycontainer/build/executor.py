@@ -27,8 +27,8 @@ from .cache import Cache, digest
 from .copying import CopyJob, excludes_of, parse_chmod
 from .dockerfile import parse_instruction
 from .layer import LayerWriter, image_kind
-from .running import Mounts, RunFailed, check_network, run_step
-from .shell import SubstitutionError, process_word, process_words, split_raw
+from .running import Mounts, check_network, run_step
+from .shell import SubstitutionError, expand, process_word, process_words, split_raw
 from .state import PROXY_ARGS, State, check_platform, platform_args
 
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)")
@@ -185,6 +185,13 @@ class Builder:
             return process_word(text, scope, self.df.escape, self.used_args)
         except SubstitutionError as err:
             raise inst.error(str(err), inst.args_column + err.offset) from None
+
+    def expand(self, inst, text, scope):
+        """Variables only (quotes stay): a heredoc's body."""
+        try:
+            return expand(text, scope, self.df.escape, self.used_args)
+        except SubstitutionError as err:
+            raise inst.error(str(err)) from None
 
     # -- FROM ---------------------------------------------------------------------
 
@@ -453,22 +460,22 @@ class Builder:
 
     def _run(self, inst, argv, env, mounts, network):
         image_id = self.materialize(self.state)
-        shown = " ".join(argv)
-        cid = None
+        status, output, cid, upper = run_step(self, image_id, argv,
+                                              [f"{k}={v}" for k, v in env.items()],
+                                              mounts, network)
+        staged = None
         try:
-            upper, cid, output = run_step(self, image_id, argv, [f"{k}={v}" for k, v in
-                                                                 env.items()],
-                                          mounts, network, shown)
-            self.say(f" ---> Running in {cid[:12]}\n")
+            if cid is not None:
+                self.say(f" ---> Running in {cid[:12]}\n")
             if output:
                 self.say(output.decode("utf-8", "replace"))
+            if status:
+                shown = _show(argv) if inst.json is not None else " ".join(argv)
+                raise StepFailed(f"The command '{shown}' returned a non-zero code: {status}",
+                                 exit_code=status)
             staged = stage_upper(self.store, upper)
-        except RunFailed as err:
-            if err.output:
-                self.say(err.output.decode("utf-8", "replace"))
-            raise StepFailed(str(err), exit_code=err.status) from None
         finally:
-            if cid is not None and (self.forcerm or (self.rm and "staged" in locals())):
+            if cid is not None and (self.forcerm or (self.rm and staged is not None)):
                 with contextlib.suppress(NotFound):
                     self.engine.containers.remove(cid, force=True, v=True)
                 self.say(f"Removing intermediate container {cid[:12]}\n")
@@ -511,7 +518,7 @@ class Builder:
             raise inst.error(f"{what} requires at least two arguments")
         dest, srcs = words[-1], words[:-1]
         workdir = state.image_config.get("WorkingDir") or "/"
-        dest_abs = posixpath.join(workdir, dest)
+        dest_abs = posixpath.normpath(posixpath.join(workdir, dest))
         dir_dest = dest.endswith("/") or dest in (".", "..") or dest.endswith("/.")
         chown = inst.flag("chown")
         owner = self.owner(self.sub(inst, chown, scope), inst) if chown else None
@@ -547,7 +554,7 @@ class Builder:
                     doc = item[1]
                     content = doc.content
                     if doc.expand:
-                        content = self.sub(inst, content, scope)
+                        content = self.expand(inst, content, scope)
                     target = posixpath.join(dest_abs, doc.name) if into else dest_abs
                     job.add_bytes(target, content.encode())
                 elif item[0] == "url":

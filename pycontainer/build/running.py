@@ -16,15 +16,9 @@ import secrets as _secrets
 import stat
 
 from .. import fstree
-from ..errors import ContainerError, InvalidArgument, NotFound
+from ..errors import ContainerError, NotFound
 from ..jsonfile import read_json
 from .layer import image_kind
-
-
-class RunFailed(Exception):
-    def __init__(self, command, status, output):
-        super().__init__(f"The command '{command}' returned a non-zero code: {status}")
-        self.status, self.output = status, output
 
 
 def _options(text, inst):
@@ -115,10 +109,9 @@ class Mounts:
                 pass
 
 
-def run_step(builder, image_id, argv, env, mounts, network, shown):
-    """Run ``argv`` in a container of ``image_id``; return (upper dir, cid, output).
-
-    Raises RunFailed (the exit status and output) when it exits non-zero."""
+def run_step(builder, image_id, argv, env, mounts, network):
+    """Run ``argv`` in a container of ``image_id``: ``(status, output, cid,
+    upper dir)``; the container is kept (the caller removes it)."""
     engine = builder.engine
     cfg = builder.state.image_config
     name = f"pyc_build_{_secrets.token_hex(6)}"
@@ -141,14 +134,13 @@ def run_step(builder, image_id, argv, env, mounts, network, shown):
     try:
         cid = engine.containers.resolve(name)
     except NotFound:
-        cid = None
-    if status:
-        raise RunFailed(shown, status, output) from None
+        return status, output, None, None
     attrs = read_json(engine.runtime.config_path(cid))
     upper = os.path.join(attrs["Runtime"]["LayerDir"], "upper")
-    _drop_mount_points(upper, mounts.targets + list(cfg.get("Volumes") or {}),
-                       builder.state.layer_dirs)
-    return upper, cid, output
+    if status == 0:
+        _drop_mount_points(upper, mounts.targets + list(cfg.get("Volumes") or {}),
+                           builder.state.layer_dirs)
+    return status, output, cid, upper
 
 
 def _drop_mount_points(upper, targets, layer_dirs):
@@ -189,4 +181,3 @@ def check_network(value, inst):
     return None if value == "default" else value
 
 
-__all__ = ["Mounts", "run_step", "RunFailed", "check_network", "InvalidArgument"]

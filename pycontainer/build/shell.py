@@ -26,8 +26,9 @@ class SubstitutionError(InvalidArgument):
 
 
 class _Lexer:
-    def __init__(self, text, env, escape, used):
+    def __init__(self, text, env, escape, used, quotes=True):
         self.text, self.env, self.escape, self.used = text, env, escape, used
+        self.quotes = "'\"" if quotes else ""
         self.pos = 0
 
     def peek(self):
@@ -54,10 +55,17 @@ class _Lexer:
                     cur, seen = [], False
                 continue
             seen = True
-            if ch == "'":
+            if ch == "'" and self.quotes:
                 cur.append(self.single())
-            elif ch == '"':
+            elif ch == '"' and self.quotes:
                 cur.append(self.double())
+            elif ch == self.escape and not self.quotes:
+                # variables only: the escape keeps a $ literal, nothing else
+                self.pos += 1
+                if self.peek() == "$":
+                    cur.append(self.next())
+                else:
+                    cur.append(ch)
             elif ch == self.escape:
                 self.pos += 1
                 if self.pos < len(self.text):
@@ -178,6 +186,13 @@ def process_word(text, env, escape="\\", used=None):
     """
     return "".join(_Lexer(text, env, escape, used if used is not None else set())
                    .words(split=False))
+
+
+def expand(text, env, escape="\\", used=None):
+    """Substitute variables only: quotes and white space stay as they are
+    (a heredoc's body)."""
+    return "".join(_Lexer(text, env, escape, used if used is not None else set(),
+                          quotes=False).words(split=False))
 
 
 def split_raw(text, escape="\\"):

@@ -82,11 +82,7 @@ def commit(store, upper_dir, base_record, repository=None, tag=None, message=Non
         if not os.path.lexists(upper_dir):   # the container was removed meanwhile
             raise NotFound(f"cannot commit: the container's layer {upper_dir} is gone")
         raise ImageError(f"cannot commit: {upper_dir} is not a directory")
-    reader = _Reader(_layer_tar(upper_dir))
-    try:
-        staged = store.stage_layer(reader)
-    finally:
-        reader.close()
+    staged = stage_upper(store, upper_dir)
     try:
         created = now()
         keys = list(CONFIG_KEYS) + [k for k in image_config if k not in CONFIG_KEYS]
@@ -106,6 +102,16 @@ def commit(store, upper_dir, base_record, repository=None, tag=None, message=Non
         return store.add_image(config, layers, [ref] if ref else [])
     finally:
         store.discard([staged])
+
+
+def stage_upper(store, upper_dir):
+    """Stage the layer of ``upper_dir``'s changes (whiteouts as OCI writes
+    them); hand it to ``store.add_image``, then ``store.discard`` it."""
+    reader = _Reader(_layer_tar(upper_dir))
+    try:
+        return store.stage_layer(reader)
+    finally:
+        reader.close()
 
 
 def _apply_conf(image_config, conf):
