@@ -68,8 +68,10 @@ class Builds:
         try:
             yield from builder.run()
         except StepFailed as err:
+            yield from builder.flush()
             yield _error(err.error or err, err.exit_code, message=str(err))
         except PyContainerError as err:
+            yield from builder.flush()
             yield _error(err)
         finally:
             ctx.close()

@@ -11,13 +11,15 @@ from it, and at its end; so are the layers in it.
 """
 import contextlib
 import datetime
+import hashlib
+import json
 import os
 import posixpath
 import re
 import tempfile
 
 from .. import fstree
-from ..errors import ImageNotFound, InvalidArgument, NotFound
+from ..errors import Conflict, ImageNotFound, InvalidArgument, NotFound
 from ..image.changes import apply_changes
 from ..image.commit import stage_upper
 from ..image.record import now, rfc3339
@@ -74,6 +76,10 @@ class Builder:
         self.pending = []
         self.results = {}           # stage index -> State
         self._secret_dir = None
+        if "SOURCE_DATE_EPOCH" in self.buildargs:
+            self.used_args.add("SOURCE_DATE_EPOCH")
+        self.made = []              # images this build added (the intermediate ones go)
+        self.done = False
         epoch = self.buildargs.get("SOURCE_DATE_EPOCH") or os.environ.get("SOURCE_DATE_EPOCH")
         self.created = (rfc3339(datetime.datetime.fromtimestamp(int(epoch),
                                                                datetime.timezone.utc))
@@ -126,12 +132,25 @@ class Builder:
             self.say(f"Successfully built {record.id[7:19]}\n")
             for ref in self.refs:
                 self.say(f"Successfully tagged {ref.familiar}\n")
+            self.done = True
             yield from self.flush()
             return record
         finally:
+            if self.done:            # a failed build keeps them: they hold its cache
+                self.drop_intermediates()
             self.store.discard(self.staged)
             if self._secret_dir:
                 fstree.remove(self._secret_dir)
+
+    def drop_intermediates(self):
+        """Remove the images made only to start a RUN from or to copy from,
+        as docker hides its intermediate images: their layers are a prefix
+        of their stage's image, which is kept (the cache needs them)."""
+        keep = {st.image_id for st in self.results.values()}
+        for image_id in self.made:
+            if image_id not in keep:
+                with contextlib.suppress(NotFound, Conflict):
+                    self.store.remove(image_id)
 
     def needed(self):
         """The stages the target needs, in order (the others are skipped)."""
@@ -421,7 +440,13 @@ class Builder:
         config = dict(state.config)
         config["created"] = (config.get("history") or [{}])[-1].get("created") or self.when()
         config["rootfs"] = {"type": "layers", "diff_ids": state.diff_ids()}
-        record = self.store.add_image(config, state.layers, list(refs))
+        data = json.dumps(config, separators=(",", ":")).encode()
+        image_id = "sha256:" + hashlib.sha256(data).hexdigest()
+        try:
+            self.store.get(image_id)
+        except NotFound:
+            self.made.append(image_id)      # new: ours to drop if intermediate
+        record = self.store.add_image(data, state.layers, list(refs))
         state.layers = state.diff_ids()
         state.layer_dirs = [self.store.layer_path(d) for d in state.layers]
         state.image_id = record.id
@@ -621,7 +646,6 @@ def _with_heredocs(inst):
 
 
 def _show(value):
-    import json
     return json.dumps(value)
 
 
