@@ -186,9 +186,14 @@ class Context:
                                 os.O_CLOEXEC, _RESOLVE)
         finally:
             os.close(fd)
-        yield "", st, None, None
-        walk = fstree.walk(dfd, sort=True)
-        os.close(dfd)
+        try:
+            yield "", st, None, None
+            walk = fstree.walk(dfd, sort=True)
+            yield from self._walk(walk, rel, excludes)
+        finally:
+            os.close(dfd)
+
+    def _walk(self, walk, rel, excludes):
         try:
             for entry in walk:
                 sub = entry.path

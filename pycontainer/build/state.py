@@ -105,8 +105,14 @@ class State:
         return digest(cfg, self.diff_ids(), history)
 
     def set_env(self, key, value):
-        env = [e for e in self.image_config.get("Env") or [] if e.partition("=")[0] != key]
-        env.append(f"{key}={value}")
+        """Replace ``key`` where it is (docker's order), or append it."""
+        env = list(self.image_config.get("Env") or [])
+        for i, item in enumerate(env):
+            if item.partition("=")[0] == key:
+                env[i] = f"{key}={value}"
+                break
+        else:
+            env.append(f"{key}={value}")
         self.image_config["Env"] = env
         self.image_id = None
 

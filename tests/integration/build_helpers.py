@@ -21,12 +21,12 @@ def write_context(root, files):
     return str(root)
 
 
-def build(client, ctx, dockerfile=None, **kwargs):
-    """Build ``ctx`` (a dir); ``dockerfile`` text is written to its Dockerfile.
+def build(client, ctx, text=None, **kwargs):
+    """Build ``ctx`` (a dir); ``text`` is written to its Dockerfile first.
     Returns (image, [messages])."""
-    if dockerfile is not None:
+    if text is not None:
         with open(os.path.join(ctx, kwargs.get("dockerfile", "Dockerfile")), "w") as f:
-            f.write(dockerfile)
+            f.write(text)
     image, logs = client.images.build(path=ctx, **kwargs)
     return image, list(logs)
 

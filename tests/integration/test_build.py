@@ -92,7 +92,7 @@ CMD cat /out.txt /tmp/uid; pwd
                                 "second", "65534", "/work/sub/rel"]
     # ARG values reach RUN but stay out of the image's ENV
     assert not any(e.startswith("WHO=") for e in image.attrs["Config"]["Env"])
-    created = [h["created_by"] for h in image.record.config["history"]]
+    created = [h.get("created_by", "") for h in image.record.config["history"]]
     assert any(c.startswith("RUN |1 WHO=you /bin/sh -c echo") for c in created)
     assert "Removing intermediate container" in text(log)
     assert bclient.containers.list(all=True) == []       # rm=True
@@ -253,3 +253,39 @@ def test_stream_form_messages(bclient, tmp_path):
     bad = list(bclient.images.build_stream(path=ctx, dockerfile="Missing"))
     assert "error" in bad[-1] and bad[-1]["errorDetail"]["message"] == bad[-1]["error"]
     bclient.images.remove("stream:1")
+
+
+def test_add_from_a_url_with_checksum(bclient, tmp_path):
+    import hashlib
+    import http.server
+    import threading
+
+    body = b"served over http\n"
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_port}/files/data.txt"
+        good = "sha256:" + hashlib.sha256(body).hexdigest()
+        ctx = write_context(tmp_path / "c", {})
+        build(bclient, ctx, f"FROM busybox\nADD --checksum={good} {url} /dl/\n", tag="url:1")
+        out = run(bclient, "url:1", ["sh", "-c", "cat /dl/data.txt; stat -c %a /dl/data.txt"])
+        assert out == "served over http\n600\n"
+        with pytest.raises(BuildError, match="checksum mismatch"):
+            build(bclient, ctx, f"FROM busybox\nADD --checksum=sha256:{'0' * 64} {url} /x\n")
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+    bclient.images.remove("url:1")
