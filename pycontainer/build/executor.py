@@ -19,7 +19,7 @@ import re
 import tempfile
 
 from .. import fstree
-from ..errors import Conflict, ImageNotFound, InvalidArgument, NotFound
+from ..errors import Conflict, DockerfileError, ImageNotFound, InvalidArgument, NotFound
 from ..image.changes import apply_changes
 from ..image.commit import stage_upper
 from ..image.record import now, rfc3339
@@ -263,7 +263,16 @@ class Builder:
 
     def execute(self, inst):
         handler = getattr(self, "do_" + inst.keyword.lower())
-        handler(inst)
+        try:
+            handler(inst)
+        except (NotFound, InvalidArgument) as err:
+            if isinstance(err, DockerfileError) or str(err).startswith(inst.filename + ":"):
+                raise
+            try:     # the same typed error, saying which line it comes from
+                located = type(err)(f"{inst.filename}:{inst.line}: {err}")
+            except TypeError:
+                raise err from None
+            raise located from err
 
     def history(self, text, empty=True):
         self.state.add_history(text, self.when(), empty)
