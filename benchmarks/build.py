@@ -4,7 +4,7 @@
 A 10-step Dockerfile (RUN, COPY of a generated context of small files, ENV,
 WORKDIR, LABEL, CMD) on busybox. Each tool builds it cold (``nocache`` /
 ``--no-cache``: every step runs) and then again with its cache (a no-op
-rebuild), ``--runs`` times each; medians are printed with the ratio
+rebuild; buildah with ``--layers``, its step cache), ``--runs`` times each; medians are printed with the ratio
 pycontainer / buildah measured in the same run. buildah (Debian's 1.28)
 runs with ``--isolation chroot`` and the vfs driver in a private root under
 the benchmark's directory (chroot isolation takes the host's network; the
@@ -76,7 +76,7 @@ class Buildah:
                               text=True).stdout
 
     def build(self, ctx, nocache):
-        args = ["bud", "--isolation", "chroot", "--pull-never",
+        args = ["bud", "--isolation", "chroot", "--pull-never", "--layers",
                 "--quiet", "-t", "localhost/bench:latest"]
         if nocache:
             args.append("--no-cache")

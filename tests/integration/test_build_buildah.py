@@ -4,7 +4,7 @@ only: the corpus's RUN steps use none; vfs storage in a private root) from the s
 targets and the config must agree.
 
 Expected differences, left out of the comparison: buildah adds the label
-``io.buildah.version``; mtimes (buildah keeps the sources', so do we, but
+``io.buildah.version``; directory sizes (each store's filesystem); mtimes (buildah keeps the sources', so do we, but
 directories made on the way differ); history ``created_by`` texts (each
 tool's own format); image IDs (dates).
 """
@@ -21,7 +21,7 @@ from build_helpers import build, write_context
 
 BUILDAH = shutil.which("buildah")
 LIST = ("cd / && find {paths} | sort | while read -r p; do "
-        "stat -c '%n %A %u:%g %s' \"$p\"; [ -L \"$p\" ] && readlink \"$p\"; "
+        "stat -c '%n %A %u:%g' \"$p\"; [ -L \"$p\" ] && readlink \"$p\"; "
         "[ -f \"$p\" ] && [ ! -L \"$p\" ] && md5sum \"$p\" | cut -c1-32; done; true")
 CONFIG_KEYS = ("Env", "Cmd", "Entrypoint", "WorkingDir", "User", "Labels", "ExposedPorts",
                "Volumes", "StopSignal")
@@ -59,7 +59,7 @@ class Buildah:
     def listing(self, tag, paths):
         ctr = self("from", "--quiet", "--pull-never", tag).strip()
         try:
-            return self("run", "--isolation", "chroot", ctr, "--", "sh",
+            return self("run", "--isolation", "chroot", "--user", "0:0", ctr, "--", "sh",
                         "-c", LIST.format(paths=paths))
         finally:
             self("rm", ctr)
