@@ -173,6 +173,9 @@ class Builder:
             want.add(s.index)
             deps = [s.base] + [v for i in s.instructions if i.keyword == "COPY"
                                for v in i.flags.get("from") or ()]
+            deps += [opt[5:] for i in s.instructions if i.keyword == "RUN"
+                     for m in i.flags.get("mount") or () for opt in m.split(",")
+                     if opt.startswith("from=")]
             for d in deps:
                 dep = ref(d, s.index)
                 if dep is not None:
@@ -574,7 +577,8 @@ class Builder:
                 elif add and sources.is_url(src):
                     plan.append(("url", src))
                 elif source_from:
-                    ctx, rel = self.from_context(self.sub(inst, source_from, scope), src, inst)
+                    ctx, rel, _ = self.from_context(self.sub(inst, source_from, scope), src,
+                                                    inst)
                     opened.append(ctx)
                     plan += [("path", ctx, r) for r in ctx.expand(rel, what)]
                 else:
@@ -629,8 +633,9 @@ class Builder:
         return who.uid, who.gid
 
     def from_context(self, value, src, inst):
-        """``COPY --from``: the source's files from a stage or an image, as a
-        context of their own (taken out through the engine's get_archive)."""
+        """``COPY --from`` and ``RUN --mount=type=bind,from=``: the source's
+        files from a stage or an image, as a context of their own (taken out
+        through the engine's get_archive): ``(context, path in it, image ID)``."""
         index = {s.name: s.index for s in self.df.stages if s.name}
         if value.lower() in index and index[value.lower()] in self.results:
             image_id = self.materialize(self.results[index[value.lower()]])
@@ -638,7 +643,8 @@ class Builder:
             image_id = self.materialize(self.results[int(value)])
         else:
             image_id = self.base_image(value, inst).id
-        return sources.image_context(self.engine, image_id, src, self.store.tmp_dir)
+        ctx, rel = sources.image_context(self.engine, image_id, src, self.store.tmp_dir)
+        return ctx, rel, image_id
 
 
 def _marker(inst):

@@ -3,8 +3,9 @@ capabilities, seccomp, masks, cgroups, the build's network), whose upper
 dir becomes the step's layer (image/commit.py's walk: whiteouts as OCI).
 
 ``--mount`` kinds: ``cache`` (a directory of the store kept across builds,
-keyed by its ``id``, default the target), ``bind`` (a context path, read
-only unless ``rw``; a ``from=`` stage or image is not supported), ``tmpfs``
+keyed by its ``id``, default the target), ``bind`` (a context path, or with
+``from=`` a stage's or an image's, unpacked for the step; read only unless
+``rw``, and a write never reaches the context), ``tmpfs``
 and ``secret`` (a file on the run root's tmpfs, bound read-only at
 ``/run/secrets/<id>``; never in a layer, the history or the cache key).
 Mount points the image did not have are taken out of the layer, as
@@ -37,6 +38,7 @@ class Mounts:
 
     def __init__(self, builder, inst, values):
         self.volumes, self.tmpfs, self.targets, self.files = {}, {}, [], []
+        self.contexts = []     # a stage's files unpacked for a bind from=
         self.key = []          # what of the mounts goes into the cache key
         for text in values or ():
             opts = _options(text, inst)
@@ -66,11 +68,14 @@ class Mounts:
                 self.tmpfs[target] = f"size={size}" if size else ""
                 self.key.append(("tmpfs", target, size))
             elif kind == "bind":
-                if opts.get("from"):
-                    raise inst.error("--mount=type=bind,from= is not supported: COPY --from "
-                                     "the stage instead")
                 source = opts.get("source") or opts.get("src") or "."
-                host, digest = builder.bind_source(source, inst)
+                if opts.get("from"):
+                    ctx, rel, image_id = builder.from_context(opts["from"], source, inst)
+                    self.contexts.append(ctx)
+                    host = os.path.join(ctx.path, rel) if rel else ctx.path
+                    digest = (image_id, source)
+                else:
+                    host, digest = builder.bind_source(source, inst)
                 rw = "rw" in opts or opts.get("readwrite") is not None
                 self.volumes[host] = {"bind": target, "mode": "rw" if rw else "ro"}
                 self.key.append(("bind", target, source, digest, rw))
@@ -102,6 +107,8 @@ class Mounts:
         self.volumes[path] = {"bind": target, "mode": "ro"}
 
     def close(self):
+        for ctx in self.contexts:
+            ctx.close()
         for path in self.files:
             try:
                 os.unlink(path)

@@ -100,3 +100,17 @@ def test_bind_mount_of_the_context(bclient, tmp_path):
           tag="bind:1")
     assert run(bclient, "bind:1", ["sh", "-c", "cat /copied; ls /mnt | wc -l"]) == "bound\n0\n"
     bclient.images.remove("bind:1")
+
+
+def test_bind_mount_from_a_stage_is_read_only_and_not_copied(bclient, tmp_path):
+    ctx = write_context(tmp_path / "c", {})
+    image, log = build(bclient, ctx, """\
+FROM busybox AS tools
+RUN mkdir /kit && echo 'echo from the kit' > /kit/run.sh
+FROM busybox
+RUN --mount=type=bind,from=tools,source=/kit,target=/kit sh /kit/run.sh > /ran \\
+    && ! touch /kit/new 2>/dev/null
+""", tag="bindfrom:1")
+    assert run(bclient, "bindfrom:1", ["sh", "-c", "cat /ran; ls /kit 2>&1 | wc -l"]) == \
+        "from the kit\n1\n"
+    bclient.images.remove("bindfrom:1")
