@@ -81,9 +81,14 @@ class Builder:
         self.made = []              # images this build added (the intermediate ones go)
         self.done = False
         epoch = self.buildargs.get("SOURCE_DATE_EPOCH") or os.environ.get("SOURCE_DATE_EPOCH")
-        self.created = (rfc3339(datetime.datetime.fromtimestamp(int(epoch),
+        try:
+            self.epoch = int(epoch) if epoch else None
+        except ValueError:
+            raise InvalidArgument(f"SOURCE_DATE_EPOCH must be whole seconds, got {epoch!r}") \
+                from None
+        self.created = (rfc3339(datetime.datetime.fromtimestamp(self.epoch,
                                                                datetime.timezone.utc))
-                        if epoch else None)
+                        if self.epoch is not None else None)
 
     # -- messages -------------------------------------------------------------
 
@@ -417,7 +422,7 @@ class Builder:
         if image_kind(self.state.layer_dirs, path) == "dir":
             self.history(f"WORKDIR {path}")
             return
-        writer = LayerWriter(self.store.tmp_dir)
+        writer = LayerWriter(self.store.tmp_dir, self.epoch)
         CopyJob(writer, self.state.layer_dirs).parents(path + "/x")
         self.layer_step(f"WORKDIR {path}", ("workdir", path), writer)
 
@@ -510,7 +515,7 @@ class Builder:
                 shown = _show(argv) if inst.json is not None else " ".join(argv)
                 raise StepFailed(f"The command '{shown}' returned a non-zero code: {status}",
                                  exit_code=status)
-            staged = stage_upper(self.store, upper)
+            staged = stage_upper(self.store, upper, self.epoch)
         finally:
             if cid is not None and (self.forcerm or (self.rm and staged is not None)):
                 with contextlib.suppress(NotFound):
@@ -526,7 +531,7 @@ class Builder:
             host = os.readlink(f"/proc/self/fd/{fd}")
         finally:
             os.close(fd)
-        writer = LayerWriter(self.store.tmp_dir)
+        writer = LayerWriter(self.store.tmp_dir, self.epoch)
         try:
             job = CopyJob(writer, [])
             job.add_tree(self.ctx, sources.clean(source), "/x", True)
@@ -565,7 +570,7 @@ class Builder:
                                 or ()])
         parents = bool(inst.flag("parents"))
         source_from = inst.flag("from")
-        writer = LayerWriter(self.store.tmp_dir)
+        writer = LayerWriter(self.store.tmp_dir, self.epoch)
         job = CopyJob(writer, state.layer_dirs, owner, chmod, keep_owner=bool(source_from))
         docs = {d.name: d for d in inst.heredocs}
         opened = []

@@ -22,7 +22,8 @@ class LayerWriter:
     >>> staged = w.stage(store)
     """
 
-    def __init__(self, tmp_dir):
+    def __init__(self, tmp_dir, mtime_max=None):
+        self.mtime_max = mtime_max      # SOURCE_DATE_EPOCH: no later mtime
         self.file = tempfile.TemporaryFile(dir=tmp_dir)
         self.tar = tarfile.open(fileobj=self.file, mode="w", format=tarfile.PAX_FORMAT)
         self.dirs = set()
@@ -34,6 +35,8 @@ class LayerWriter:
     def _info(self, path, kind, mode, uid, gid, mtime=0, size=0, linkname=""):
         info = tarfile.TarInfo(path.lstrip("/"))
         info.type, info.mode, info.uid, info.gid = kind, mode & 0o7777, uid, gid
+        if self.mtime_max is not None:
+            mtime = min(mtime, self.mtime_max)
         info.mtime, info.size, info.linkname = int(mtime), size, linkname
         info.uname = info.gname = ""
         self.count += 1

@@ -91,3 +91,14 @@ def test_cache_mount_persists_and_stays_out_of_the_layer(bclient, tmp_path):
     assert run(bclient, "cm:1", ["sh", "-c", "ls -A /var/cache/app 2>&1 || true"]).strip() \
         in ("", "ls: /var/cache/app: No such file or directory")
     bclient.images.remove("cm:1")
+
+
+def test_source_date_epoch_makes_the_build_reproducible(bclient, tmp_path):
+    ctx = write_context(tmp_path / "c", {"f": "x\n"})
+    df = "FROM busybox\nCOPY f /f\nRUN echo made > /made && mkdir /d\nENV A=1\n"
+    dates = {"SOURCE_DATE_EPOCH": "1700000000"}
+    one, _ = build(bclient, ctx, df, buildargs=dates, nocache=True)
+    two, log = build(bclient, ctx, buildargs=dates, nocache=True)
+    assert cached_steps(log) == []                  # every step ran again
+    assert one.id == two.id
+    assert one.attrs["Created"].startswith("2023-11-14T22:13:20")
