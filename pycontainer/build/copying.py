@@ -17,7 +17,7 @@ import stat
 from ..errors import InvalidArgument
 from .context import open_entry
 from .ignore import Matcher, read_patterns
-from .layer import LayerWriter, image_kind
+from .layer import image_kind
 
 _CHUNK = 1 << 20
 
@@ -165,6 +165,3 @@ def parse_chmod(value, inst):
 
 def excludes_of(patterns):
     return Matcher(read_patterns("\n".join(patterns))) if patterns else None
-
-
-__all__ = ["CopyJob", "LayerWriter", "parse_chmod", "excludes_of"]

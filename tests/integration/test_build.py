@@ -7,7 +7,7 @@ import tarfile
 import pytest
 
 from build_helpers import build, run, text, write_context
-from pycontainer.errors import BuildError, DockerfileError, ImageNotFound
+from pycontainer.errors import BuildError, DockerfileError, ImageNotFound, NotFound
 
 
 @pytest.fixture
@@ -149,7 +149,7 @@ def test_copy_errors(bclient, tmp_path):
         build(bclient, ctx, "FROM busybox\nCOPY a b /file\n")
     with pytest.raises(BuildError, match="file not found in build context") as err:
         build(bclient, ctx, "FROM busybox\nCOPY missing /x\n")
-    assert isinstance(err.value.error, Exception)
+    assert isinstance(err.value.error, NotFound) and "Dockerfile:2: COPY failed" in str(err.value)
     with pytest.raises(BuildError, match="matches nothing"):
         build(bclient, ctx, "FROM busybox\nCOPY *.none /x/\n")
 
