@@ -19,7 +19,8 @@ import re
 import tempfile
 
 from .. import fstree
-from ..errors import Conflict, DockerfileError, ImageNotFound, InvalidArgument, NotFound
+from ..errors import (Conflict, DockerfileError, ImageNotFound, InvalidArgument, NotFound,
+                      PyContainerError)
 from ..image.changes import apply_changes
 from ..image.commit import stage_upper
 from ..image.record import now, rfc3339
@@ -39,7 +40,7 @@ LIMIT_KEYS = {"memory": "mem_limit", "memswap": "memswap_limit", "cpushares": "c
               "cpusetcpus": "cpuset_cpus", "cpuquota": "cpu_quota", "cpuperiod": "cpu_period"}
 
 
-class StepFailed(Exception):
+class StepFailed(PyContainerError):
     """A step failed: ``error`` the typed exception, ``exit_code`` for RUN."""
 
     def __init__(self, message, error=None, exit_code=None):
