@@ -261,12 +261,17 @@ class Builder:
         try:
             return self.engine.images.get(ref)
         except ImageNotFound as err:
-            if pull is not None:
+            if pull is None:
+                raise ImageNotFound(
+                    f"{inst.filename}:{inst.line}: base image {ref!r} is not in the local "
+                    "store, and pulling needs the registry client (not available): load or "
+                    "build it first") from err
+            try:
                 return pull(ref, platform=self.platform)
-            raise ImageNotFound(
-                f"{inst.filename}:{inst.line}: base image {ref!r} is not in the local store, "
-                "and pulling needs the registry client (not available): load or build "
-                "it first") from err
+            except PyContainerError as failed:
+                raise ImageNotFound(
+                    f"{inst.filename}:{inst.line}: base image {ref!r} is not in the local "
+                    f"store, and pulling it failed: {failed}") from failed
 
     # -- steps --------------------------------------------------------------------
 

@@ -197,7 +197,7 @@ def test_failing_run_reports_exit_code_and_output(bclient, tmp_path):
 def test_missing_base_and_parse_errors_are_typed(bclient, tmp_path):
     ctx = write_context(tmp_path / "c", {})
     with pytest.raises(BuildError, match="not in the local store") as err:
-        build(bclient, ctx, "FROM example.org/nothing:1\n")
+        build(bclient, ctx, "FROM localhost:1/nothing:1\n")     # a pull is refused at once
     assert isinstance(err.value.error, ImageNotFound)
     with pytest.raises(BuildError, match=r"Dockerfile:3:1: unknown instruction: RUNN") as err:
         build(bclient, ctx, "FROM busybox\n\nRUNN x\n")
