@@ -18,7 +18,8 @@ set -euo pipefail
 #   util-linux procps psmisc                 nsenter/mount/unshare, ps/pgrep, fuser (tests)
 #   skopeo umoci podman                      image archive interop (tests, benchmarks/unpack.py)
 #   docker-registry                          the reference registry server (registry tests, benchmarks)
-APT_PACKAGES="gcc libc6-dev pkg-config libseccomp-dev busybox-static runc iproute2 iptables nftables util-linux procps psmisc skopeo umoci podman docker-registry"
+#   buildah                                  the peer of the build tests and benchmarks/build.py
+APT_PACKAGES="gcc libc6-dev pkg-config libseccomp-dev busybox-static runc iproute2 iptables nftables util-linux procps psmisc skopeo umoci podman docker-registry buildah"
 APT_LISTS_MAX_AGE_MIN=360   # skip `apt-get update` when the lists are newer than 6 h
 MIN_PYTHON="3.11"
 

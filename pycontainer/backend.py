@@ -53,6 +53,10 @@ class ImageBackend(Protocol):
                changes=None, conf=None): ...
 
 
+class BuildBackend(Protocol):
+    def build(self, **options) -> Iterable: ...     # docker's build messages (dicts)
+
+
 class NetworkBackend(Protocol):
     def create(self, name, **options) -> dict: ...
     def get(self, key) -> dict: ...
@@ -76,6 +80,7 @@ class Backend(Protocol):
     images: ImageBackend
     networks: NetworkBackend
     volumes: VolumeBackend
+    builds: BuildBackend
 
     events: object      # engine/events.py's Journal: emit(), stream()
 

@@ -53,6 +53,9 @@ class Client:
                                max_layer_size=max_layer_size, max_image_size=max_image_size,
                                min_free_space=min_free_space)
         self._backend.images.registry_factory = functools.partial(_registry, registry_config)
+        if getattr(self._backend, "builds", None) is None:
+            from .build import Builds
+            self._backend.builds = Builds(self._backend)
         self.root = self._backend.root
         self.images = ImageCollection(self)
         self.containers = ContainerCollection(self)

@@ -141,3 +141,28 @@ class ContainerError(PyContainerError):
         super().__init__(
             f"Command {command!r} in image {image!r} returned non-zero exit status "
             f"{exit_status}{why}" + (f": {err}" if err else ""))
+
+
+class DockerfileError(InvalidArgument):
+    """A Dockerfile line is malformed: ``filename``, ``line`` and ``column``
+    (1-based) say where, ``reason`` what."""
+
+    def __init__(self, reason, filename=None, line=0, column=0):
+        self.reason, self.filename, self.line, self.column = reason, filename, line, column
+        where = ":".join(str(x) for x in (filename or "Dockerfile", line, column) if x)
+        super().__init__(f"{where}: {reason}")
+
+
+class BuildError(PyContainerError):
+    """A build failed (docker-py's ``BuildError``): ``msg`` is the reason,
+    ``build_log`` the messages streamed until then (dicts with ``stream``,
+    ``error``...), ``error`` the typed exception behind it when there is one
+    (``ImageNotFound`` for a missing base, ``DockerfileError``...), and
+    ``exit_code`` the status of a failing ``RUN``."""
+
+    def __init__(self, reason, build_log, error=None, exit_code=None):
+        super().__init__(reason)
+        self.msg = reason
+        self.build_log = build_log
+        self.error = error
+        self.exit_code = exit_code

@@ -32,6 +32,7 @@ class Engine:
         volumes: volume verbs (engine/volumes.py).
         events: the store's event journal (engine/events.py); ``events.emit``
             records one.
+        builds: the build verb, attached by the client (pycontainer/build).
         runtime: the low-level runtime (runtime/runtime.py).
     """
 
@@ -66,6 +67,9 @@ class Engine:
         self.images = Images(self)
         self.networks = Networks(self)
         self.volumes = Volumes(self)
+        # Hook: the build room (pycontainer/build, which stands on the engine)
+        # attaches its verbs here; the engine never imports it.
+        self.builds = None
         self.net.resolve_container = self.containers.resolve
         if reconcile:
             self.reconcile()

@@ -82,11 +82,7 @@ def commit(store, upper_dir, base_record, repository=None, tag=None, message=Non
         if not os.path.lexists(upper_dir):   # the container was removed meanwhile
             raise NotFound(f"cannot commit: the container's layer {upper_dir} is gone")
         raise ImageError(f"cannot commit: {upper_dir} is not a directory")
-    reader = _Reader(_layer_tar(upper_dir))
-    try:
-        staged = store.stage_layer(reader)
-    finally:
-        reader.close()
+    staged = stage_upper(store, upper_dir)
     try:
         created = now()
         keys = list(CONFIG_KEYS) + [k for k in image_config if k not in CONFIG_KEYS]
@@ -106,6 +102,17 @@ def commit(store, upper_dir, base_record, repository=None, tag=None, message=Non
         return store.add_image(config, layers, [ref] if ref else [])
     finally:
         store.discard([staged])
+
+
+def stage_upper(store, upper_dir, mtime_max=None):
+    """Stage the layer of ``upper_dir``'s changes (whiteouts as OCI writes
+    them); hand it to ``store.add_image``, then ``store.discard`` it.
+    ``mtime_max`` clamps the entries' mtimes (SOURCE_DATE_EPOCH builds)."""
+    reader = _Reader(_layer_tar(upper_dir, mtime_max))
+    try:
+        return store.stage_layer(reader)
+    finally:
+        reader.close()
 
 
 def _apply_conf(image_config, conf):
@@ -188,22 +195,34 @@ def _opaque(fd):
         return False
 
 
-def _layer_tar(upper_dir):
+def _layer_tar(upper_dir, mtime_max=None):
     walk = fstree.walk(upper_dir, sort=True)
     try:
-        yield from _entries(walk)
+        yield from _entries(walk, mtime_max)
     finally:
         walk.close()
     yield bytes(1024)  # end of archive
 
 
-def _entries(walk):
+class _Clamped:
+    """A stat result whose mtime is at most ``most``."""
+
+    def __init__(self, st, most):
+        self._st, self.st_mtime = st, min(st.st_mtime, most)
+
+    def __getattr__(self, name):
+        return getattr(self._st, name)
+
+
+def _entries(walk, mtime_max=None):
     links = {}
     for entry in walk:
         try:
             st = entry.stat()
         except FileNotFoundError:
             continue  # removed by a process of the running container
+        if mtime_max is not None:
+            st = _Clamped(st, mtime_max)
         name, mode = entry.path, st.st_mode
         if stat.S_ISCHR(mode) and st.st_rdev == 0:
             prefix = name[:len(name) - len(entry.name)]

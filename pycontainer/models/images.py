@@ -3,6 +3,7 @@ import_image`` and :class:`Image` (``tags``, ``history()``, ``tag()``, ``save()`
 import datetime
 import json
 
+from .. import errors as _errors
 from ..errors import InvalidArgument
 from .base import Model
 
@@ -258,6 +259,83 @@ class ImageCollection:
         'sha256:...'
         """
         return RegistryData(name, self._engine.registry_data(name, auth_config=auth_config))
+    def build(self, path=None, fileobj=None, dockerfile="Dockerfile", tag=None,
+              buildargs=None, target=None, nocache=False, pull=False, rm=True,
+              forcerm=False, labels=None, network_mode=None, platform=None,
+              cache_from=None, squash=False, extra_hosts=None, shmsize=None,
+              container_limits=None, **kwargs):
+        """Build an image from a Dockerfile, as docker-py does: returns
+        ``(Image, log generator)`` once the build is done; raises BuildError
+        (``build_log``, ``error``: the typed exception) when it fails.
+
+        Args:
+            path: the context directory, read in place.
+            fileobj: a Dockerfile file object (empty context), or with
+                ``custom_context=True`` a tar of the context (plain or
+                compressed).
+            dockerfile: its path in the context (``<it>.dockerignore`` is
+                read before ``.dockerignore``).
+            tag: ``name[:tag]`` for the result (or a list of them).
+            buildargs: ``ARG`` values; ``SOURCE_DATE_EPOCH`` fixes the dates.
+            target: the stage to build (the last by default).
+            nocache: rebuild every step.
+            pull: pull the bases first (needs a registry client; a build
+                with local bases works without one).
+            rm, forcerm: remove the RUN containers after a successful step /
+                after every step.
+            labels: labels of the result.
+            network_mode: the RUN containers' network (``RUN --network``
+                overrides it).
+            platform: only the host's (there is no emulation).
+            cache_from: accepted; the store's own cache is always used.
+            container_limits: ``memory``, ``memswap``, ``cpushares``,
+                ``cpusetcpus`` of the RUN containers.
+            secrets: ``{"id": bytes or path}`` for ``RUN --mount=type=secret``.
+
+        >>> image, logs = client.images.build(path="app", tag="app:1")
+        >>> image.tags
+        ['app:1']
+        """
+        log = []
+        image_id = None
+        for msg in self.build_stream(
+                path=path, fileobj=fileobj, dockerfile=dockerfile, tag=tag,
+                buildargs=buildargs, target=target, nocache=nocache, pull=pull, rm=rm,
+                forcerm=forcerm, labels=labels, network_mode=network_mode,
+                platform=platform, cache_from=cache_from, squash=squash,
+                extra_hosts=extra_hosts, shmsize=shmsize,
+                container_limits=container_limits, **kwargs):
+            log.append(msg)
+            if "error" in msg:
+                detail = msg.get("errorDetail") or {}
+                kind = getattr(_errors, str(detail.get("type")), None)
+                error = None
+                if isinstance(kind, type) and issubclass(kind, _errors.PyContainerError):
+                    try:
+                        error = kind(msg["error"])
+                    except TypeError:
+                        error = None
+                raise _errors.BuildError(msg["error"], iter(log), error=error,
+                                         exit_code=detail.get("code"))
+            if "aux" in msg and "ID" in msg["aux"]:
+                image_id = msg["aux"]["ID"]
+        if image_id is None:
+            raise _errors.BuildError("Unknown", iter(log))
+        return self.get(image_id), iter(log)
+
+    def build_stream(self, **options):
+        """The streaming form of :meth:`build`: yields docker's JSON build
+        messages (``stream``, ``aux``, ``error``/``errorDetail``) as dicts,
+        as the build goes, and raises nothing for a failed build.
+
+        >>> for msg in client.images.build_stream(path="app"):
+        ...     print(msg.get("stream", ""), end="")
+        """
+        options = {k: v for k, v in options.items() if v is not None}
+        options.pop("cache_from", None)   # the store's own cache is always used
+        if options.get("dockerfile") == "Dockerfile":
+            options.pop("dockerfile")
+        return self.client._backend.builds.build(**options)
 
     def busybox(self, tag="latest"):
         """The embedded default base image (``busybox:latest``), made on first use

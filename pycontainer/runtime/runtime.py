@@ -73,6 +73,9 @@ class Runtime:
             fstree.remove(tmp)
             for d in INIT_DIRS:
                 os.makedirs(os.path.join(tmp, d), 0o755, exist_ok=True)
+            # the top-most dir's mode wins in overlay: /tmp must stay 1777 for
+            # users other than root (as in every image)
+            os.chmod(os.path.join(tmp, "tmp"), 0o1777)
             for f in INIT_FILES:
                 open(os.path.join(tmp, f), "w").close()
             try:

@@ -41,6 +41,8 @@ PYTHON = {
         r"healthy\n\['health_status: healthy', 'health_status: unhealthy'\]\n",
     "import os, tempfile":
         r"nobody\nA=1 in /tmp\ndebug = 1\ntmpfs +16\.0M +0 +16\.0M +0% /run\n\n",
+    "with tempfile.TemporaryDirectory() as ctx:            # the context, read in place":
+        r"2 True\nb'hello from a build\\n'\n",
     "import urllib.request":
         r"b'HTTP/1\.[01] 200 OK' b'hello from web\\n'\nb'hello from web\\n'\n",
     "import json, subprocess, tempfile, urllib.request":

@@ -1,0 +1,167 @@
+"""``COPY`` and ``ADD``: sources -> one layer tar, and the digest of exactly
+what it holds (paths, types, modes, owners, content; not mtimes) for the
+cache key. One pass: every file is read once, hashed and written.
+
+Docker's destination rules: a destination ending in ``/``, several sources,
+or a directory that exists in the image receive sources by their base name;
+a directory source copies what it holds (``--parents`` keeps the source's
+path); parent directories the image lacks are made (0755, the ``--chown``
+owner). Files from the context belong to 0:0 unless ``--chown`` says
+otherwise; from another stage or image they keep their owners.
+"""
+import hashlib
+import os
+import posixpath
+import stat
+
+from ..errors import InvalidArgument
+from .context import open_entry
+from .ignore import Matcher, read_patterns
+from .layer import image_kind
+
+_CHUNK = 1 << 20
+
+
+class CopyJob:
+    """One COPY/ADD into the image ``layer_dirs`` describe.
+
+    Args:
+        writer: the :class:`LayerWriter` receiving entries.
+        layer_dirs: the image's unpacked layers (for what exists already).
+        owner: ``(uid, gid)`` from ``--chown``, or None.
+        chmod: mode from ``--chmod``, or None.
+        keep_owner: keep the sources' owners (``--from``, tar archives).
+    """
+
+    def __init__(self, writer, layer_dirs, owner=None, chmod=None, keep_owner=False):
+        self.writer, self.layer_dirs = writer, layer_dirs
+        self.owner, self.chmod, self.keep_owner = owner, chmod, keep_owner
+        self.hash = hashlib.sha256()
+        self._kinds = {}
+
+    def digest(self):
+        return self.hash.hexdigest()
+
+    def _note(self, *fields):
+        self.hash.update(repr(fields).encode() + b"\n")
+
+    def kind(self, path):
+        if path not in self._kinds:
+            self._kinds[path] = image_kind(self.layer_dirs, path)
+        return self._kinds[path]
+
+    def _ids(self, st):
+        if self.owner is not None:
+            return self.owner
+        return (st.st_uid, st.st_gid) if self.keep_owner and st is not None else (0, 0)
+
+    def parents(self, path):
+        """Make the missing parent directories of ``path``."""
+        parts = path.strip("/").split("/")[:-1]
+        for n in range(1, len(parts) + 1):
+            d = "/".join(parts[:n])
+            if d in self.writer.dirs:
+                continue
+            kind = self.kind("/" + d)
+            if kind == "file":
+                raise InvalidArgument(f"cannot copy to {path}: /{d} is not a directory in "
+                                      "the image")
+            if kind is None:
+                uid, gid = self.owner or (0, 0)
+                self._note("dir", d, 0o755, uid, gid)
+                self.writer.add_dir(d, 0o755, uid, gid)
+
+    def add_bytes(self, path, data, mode=0o644):
+        self.parents(path)
+        uid, gid = self.owner or (0, 0)
+        mode = self.chmod if self.chmod is not None else mode
+        self._note("bytes", path, mode, uid, gid, hashlib.sha256(data).hexdigest())
+        self.writer.add_bytes(path, data, mode, uid, gid)
+
+    def add_tree(self, ctx, rel, dest, into_dir, parents=False, excludes=None, what="COPY"):
+        """Copy context path ``rel`` to ``dest`` (a directory when ``into_dir``)."""
+        base = posixpath.basename(rel) if rel else ""
+        for sub, st, dfd, name in ctx.walk(rel, excludes, what):
+            if sub == "":
+                if stat.S_ISDIR(st.st_mode):
+                    top = posixpath.join(dest, rel) if parents else dest
+                    if parents:
+                        self.parents(top + "/x")
+                    else:
+                        self.parents(top)
+                    if self.kind(top) is None and top.strip("/") not in self.writer.dirs:
+                        if not rel:     # a context's root: no mode of its own to copy
+                            st = _Dir(st)
+                        self._entry(top, st, None, None)
+                    root = top
+                    continue
+                if parents:
+                    target = posixpath.join(dest, rel)
+                elif into_dir or self.kind(dest) == "dir":
+                    target = posixpath.join(dest, base)
+                else:
+                    target = dest
+                self.parents(target)
+                self._entry(target, st, dfd, name)
+                continue
+            self._entry(posixpath.join(root, sub), st, dfd, name)
+
+    def _entry(self, path, st, dfd, name):
+        path = "/" + path.strip("/")
+        parent = posixpath.dirname(path).strip("/")
+        if parent and parent not in self.writer.dirs:
+            self.parents(path)      # an excluded directory with re-included content
+        mode = stat.S_IMODE(st.st_mode)
+        uid, gid = self._ids(st)
+        if stat.S_ISDIR(st.st_mode):
+            mode = self.chmod if self.chmod is not None else mode
+            self._note("dir", path, mode, uid, gid)
+            self.writer.dirs.discard(path.strip("/"))
+            self.writer.add_dir(path, mode, uid, gid, st.st_mtime)
+        elif stat.S_ISLNK(st.st_mode):
+            target = os.readlink(name, dir_fd=dfd)
+            self._note("link", path, target, uid, gid)
+            self.writer.add_symlink(path, target, uid, gid, st.st_mtime)
+        elif stat.S_ISREG(st.st_mode):
+            mode = self.chmod if self.chmod is not None else mode
+            fd = open_entry(dfd, name)
+            hashing = _Hashing()
+            self.writer.add_fd(path, fd, st, mode, uid, gid, tap=hashing)
+            self._note("file", path, mode, uid, gid, hashing.digest())
+        # sockets, fifos and devices are not copied (docker skips sockets; the
+        # store refuses devices)
+
+
+class _Dir:
+    """A directory's stat with mode 0755 (what docker gives a new one)."""
+
+    def __init__(self, st):
+        self.st_mode = (st.st_mode & ~0o7777) | 0o755
+        self.st_uid, self.st_gid, self.st_mtime = st.st_uid, st.st_gid, st.st_mtime
+
+
+class _Hashing:
+    def __init__(self):
+        self.h = hashlib.sha256()
+
+    def __call__(self, data):
+        self.h.update(data)
+
+    def digest(self):
+        return self.h.hexdigest()
+
+
+def parse_chmod(value, inst):
+    if value is None:
+        return None
+    try:
+        mode = int(value, 8)
+    except ValueError:
+        raise inst.error(f"invalid --chmod={value}: use an octal mode such as 755") from None
+    if not 0 <= mode <= 0o7777:
+        raise inst.error(f"invalid --chmod={value}: out of range")
+    return mode
+
+
+def excludes_of(patterns):
+    return Matcher(read_patterns("\n".join(patterns))) if patterns else None
