@@ -3,7 +3,20 @@ import os
 
 from .. import _core
 
-WANTED = ("cpu", "cpuset", "memory", "pids")
+WANTED = ("cpu", "cpuset", "memory", "pids", "io")
+# keyword -> (controller, file); what v2 has no file for is refused
+FILES = {"mem_reservation": ("memory", "memory.low"),
+         "mem_swappiness": (None, "memory.swappiness"),
+         "oom_kill_disable": (None, "memory.oom_control"),
+         "cpuset_mems": ("cpuset", "cpuset.mems"),
+         "cpu_rt_period": (None, "cpu.rt_period_us"),
+         "cpu_rt_runtime": (None, "cpu.rt_runtime_us"),
+         "blkio_weight": ("io", "io.weight"),
+         "blkio_weight_device": ("io", "io.weight"),
+         "device_read_bps": ("io", "io.max"), "device_write_bps": ("io", "io.max"),
+         "device_read_iops": ("io", "io.max"), "device_write_iops": ("io", "io.max")}
+_IO_MAX = {"device_read_bps": "rbps", "device_write_bps": "wbps",
+           "device_read_iops": "riops", "device_write_iops": "wiops"}
 
 
 def shares_to_weight(shares):
@@ -56,6 +69,22 @@ class V2Driver:
     def dirs(self, cid):
         return {"unified": os.path.join(self.base, cid)}
 
+    def unsupported(self, res):
+        """Messages for the limits in ``res`` that cgroup v2 (or this host's
+        tree) cannot set: v2 has no swappiness, OOM-killer switch or
+        realtime budget files."""
+        out = []
+        have = set(self._available(os.path.dirname(self.base)) or
+                   self._available(self.root))
+        for key, (ctrl, name) in FILES.items():
+            if getattr(res, key) in (0, -1, False, "", ()):
+                continue
+            if ctrl is None:
+                out.append(f"{key}: cgroup v2 has no {name}")
+            elif ctrl not in have:
+                out.append(f"{key}: the {ctrl} controller is not available in {self.root}")
+        return out
+
     def after_create(self, cid, devices):
         """v2 has no devices files: attach the allow list as an eBPF program."""
         if devices is not None:
@@ -82,9 +111,18 @@ class V2Driver:
                           f"{quota if quota > 0 else 'max'} {period or 100000}"))
         if res.cpuset_cpus:
             steps.append(("w", f"{d}/cpuset.cpus", res.cpuset_cpus))
+        if res.cpuset_mems:
+            steps.append(("w", f"{d}/cpuset.mems", res.cpuset_mems))
+        if res.mem_reservation:
+            steps.append(("w", f"{d}/memory.low", str(res.mem_reservation)))
+        if res.blkio_weight:
+            steps.append(("w", f"{d}/io.weight", f"default {res.blkio_weight}"))
+        steps += [("w", f"{d}/io.weight", f"{dev} {n}") for dev, n in res.blkio_weight_device]
+        for key, word in _IO_MAX.items():
+            steps += [("w", f"{d}/io.max", f"{dev} {word}={n}") for dev, n in getattr(res, key)]
         return steps
 
-    def attach_steps(self, cid, pid):
+    def attach_steps(self, cid, pid, res=None):
         return [("w", os.path.join(self.base, cid, "cgroup.procs"), str(pid))]
 
     def remove_steps(self, cid):

@@ -28,6 +28,8 @@ class Container(Model):
     name = property(lambda self: self.attrs["Name"].lstrip("/"))
     labels = property(lambda self: self.attrs["Config"].get("Labels") or {})
     status = property(lambda self: self.attrs["State"]["Status"])
+    # {"80/tcp": [{"HostIp": "0.0.0.0", "HostPort": "32768"}]}: the ports chosen at start
+    ports = property(lambda self: (self.attrs.get("NetworkSettings") or {}).get("Ports") or {})
 
     @property
     def _lc(self):
@@ -215,6 +217,10 @@ class ContainerCollection:
         >>> client.containers.run("busybox", ["echo", "hi"], remove=True)
         b'hi\\n'
         """
+        remove = remove or kwargs.pop("auto_remove", False)
+        stream = kwargs.pop("stream", False)
+        if stream and not detach:
+            return self._run_stream(image, command, stdout, stderr, remove, kwargs)
         if detach:
             cid = self._lc.create(image, command, kwargs, auto_remove=remove)
             try:
@@ -229,6 +235,30 @@ class ContainerCollection:
         except ContainerError as err:       # the engine's record becomes a model
             err.container = Container(self.client, err.container)
             raise
+
+    def _run_stream(self, image, command, stdout, stderr, remove, kwargs):
+        """run(stream=True): the output as it comes (docker-py's logs stream);
+        ContainerError after the last chunk when the exit code is not 0."""
+        c = self.get(self._lc.create(image, command, kwargs))
+        try:
+            c.start()
+        except BaseException:
+            with contextlib.suppress(NotFound):
+                c.remove(force=True)
+            raise
+
+        def gen():
+            try:
+                yield from c.logs(stdout=stdout, stderr=stderr, stream=True, follow=True)
+                code = c.wait()["StatusCode"]
+                if code != 0:
+                    err = c.logs(stdout=False, stderr=True)
+                    raise ContainerError(c, code, command, image, err)
+            finally:
+                if remove:
+                    with contextlib.suppress(NotFound):
+                        c.remove(force=True)
+        return gen()
 
     def create(self, image, command=None, **kwargs):
         """Create a container without starting it (status ``created``)."""
