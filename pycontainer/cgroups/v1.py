@@ -122,7 +122,7 @@ class V1Driver:
             if res.cpu_rt_period:
                 steps.append(("w", f"{c}/cpu.rt_period_us", str(res.cpu_rt_period)))
             if res.cpu_rt_runtime:
-                steps[:0] = self._rt_budget(res.cpu_rt_runtime, cid)
+                steps[:0] = self._rt_budget(res, cid)
                 steps.append(("w", f"{c}/cpu.rt_runtime_us", str(res.cpu_rt_runtime)))
         if "cpuset" in d and res.cpuset_cpus:
             steps.append(("w", f"{d['cpuset']}/cpuset.cpus", res.cpuset_cpus))
@@ -146,19 +146,24 @@ class V1Driver:
     def after_create(self, cid, devices):
         """Nothing: v1 devices rules are file writes in create_steps."""
 
-    def _rt_budget(self, runtime, cid):
+    def _rt_budget(self, res, cid):
         """A realtime budget for ``pycontainer/`` (it starts with none, so no
-        child could get any): what its other children hold plus ``runtime``,
-        written to every level from cgroup_parent down (parents first)."""
-        base = self.bases["cpu"]
-        held = 0
+        child could get any): the bandwidth its other children hold plus
+        this one's, written to every level from cgroup_parent down (parents
+        first). The kernel compares runtime/period ratios."""
+        base, top = self.bases["cpu"], self.layout.v1["cpu"]
+        period = res.cpu_rt_period or _read_int(os.path.join(base, "cpu.rt_period_us")) or 1000000
+        share = res.cpu_rt_runtime / period
         with contextlib.suppress(OSError):
             for name in os.listdir(base):
-                if name != cid and os.path.isdir(os.path.join(base, name)):
-                    held += _read_int(os.path.join(base, name, "cpu.rt_runtime_us"))
-        want = held + runtime
+                child = os.path.join(base, name)
+                if name != cid and os.path.isdir(child):
+                    p = _read_int(os.path.join(child, "cpu.rt_period_us")) or 1
+                    share += _read_int(os.path.join(child, "cpu.rt_runtime_us")) / p
         steps, level = [], base
-        while level != self.layout.v1["cpu"] and len(level) > len(self.layout.v1["cpu"]):
+        while len(level) > len(top):
+            p = _read_int(os.path.join(level, "cpu.rt_period_us")) or 1000000
+            want = -(-int(share * p * 1000) // 1000)       # round up
             if _read_int(os.path.join(level, "cpu.rt_runtime_us")) < want:
                 steps.insert(0, ("w", os.path.join(level, "cpu.rt_runtime_us"), str(want)))
             level = os.path.dirname(level)
