@@ -92,6 +92,15 @@ class Resources:
     device_read_iops: tuple = ()
     device_write_iops: tuple = ()
 
+    @classmethod
+    def from_stored(cls, d):
+        """From ``__dict__`` after a JSON round trip (lists back to tuples)."""
+        d = dict(d)
+        for key in _PAIRS:
+            if key in d:
+                d[key] = tuple(tuple(p) for p in d[key])
+        return cls(**d)
+
     def blkio(self):
         """True when the container needs a blkio (v1) / io (v2) cgroup."""
         return bool(self.blkio_weight or self.blkio_weight_device or self.device_read_bps or
@@ -220,6 +229,10 @@ def _more(mem, mem_reservation=None, mem_swappiness=None, oom_kill_disable=None,
                         ("device_write_iops", device_write_iops)):
         out[what] = _throttle(value, what, "Rate")
     return out
+
+
+_PAIRS = ("blkio_weight_device", "device_read_bps", "device_write_bps", "device_read_iops",
+          "device_write_iops")
 
 
 @functools.lru_cache(maxsize=1)

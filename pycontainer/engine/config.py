@@ -86,7 +86,7 @@ class ContainerConfig:
     @classmethod
     def from_dict(cls, d):
         d = dict(d)
-        d["resources"] = Resources(**d["resources"])
+        d["resources"] = Resources.from_stored(d["resources"])
         d["groups"] = tuple(d["groups"])
         return cls(**d)
 
