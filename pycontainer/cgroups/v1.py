@@ -3,6 +3,7 @@ import contextlib
 import os
 
 from .. import _core
+from .parents import Parents
 
 # Controllers a container gets a cgroup in, when the host mounts them.
 CONTAINER_CONTROLLERS = ("memory", "pids", "cpu", "cpuacct", "cpuset", "freezer", "devices")
@@ -23,7 +24,7 @@ FILES = {"mem_reservation": ("memory", "memory.soft_limit_in_bytes"),
          "device_write_iops": ("blkio", "blkio.throttle.write_iops_device")}
 
 
-class V1Driver:
+class V1Driver(Parents):
     """Plans cgroup v1 steps for ``<mount>/<parent>/pycontainer/<id>``."""
 
     kind = "v1"
@@ -39,11 +40,30 @@ class V1Driver:
                 seen.add(mnt)
                 self.bases[ctrl] = os.path.join(mnt, self.parent, "pycontainer")
         self._ready = False
+        self._ready_parents = set()
 
-    def _ensure_base(self):
+    def _bases(self, cid):
+        """controller -> ``pycontainer/`` under the container's cgroup_parent."""
+        parent = self._parent(cid)
+        if parent is None:
+            return self.bases
+        return {ctrl: os.path.join(self.layout.v1[ctrl], parent, "pycontainer")
+                for ctrl in self.bases}
+
+    def _ready_for(self, cid):
+        parent = self._parent(cid)
+        if parent is None:
+            if not self._ready:
+                self._ensure_base(self.bases)
+                self._ready = True
+        elif parent not in self._ready_parents:
+            self._ensure_base(self._bases(cid))
+            self._ready_parents.add(parent)
+
+    def _ensure_base(self, bases):
         """Create the shared ``pycontainer`` parents once per process."""
         steps = []
-        for ctrl, base in self.bases.items():
+        for ctrl, base in bases.items():
             if os.path.isdir(base):
                 continue
             parent, chain = os.path.dirname(base), []
@@ -53,18 +73,19 @@ class V1Driver:
             steps += list(reversed(chain))
             steps.append(("d", base, ""))
             if ctrl == "cpuset":
-                # A new v1 cpuset starts empty: copy the parent's, let children inherit.
-                up = os.path.dirname(base)
+                # A new v1 cpuset starts empty: copy the nearest existing one's
+                # down the new chain, and let the containers inherit.
                 for name in ("cpuset.cpus", "cpuset.mems"):
-                    with open(os.path.join(up, name)) as f:
-                        steps.append(("w", os.path.join(base, name), f.read().strip()))
+                    with open(os.path.join(parent, name)) as f:
+                        value = f.read().strip()
+                    steps += [("w", os.path.join(d, name), value)
+                              for d in [p for _, p, _ in reversed(chain)] + [base]]
                 steps.append(("w", os.path.join(base, "cgroup.clone_children"), "1"))
         _core.cgroup_apply(steps)
-        self._ready = True
 
     def dirs(self, cid):
         """controller -> the container's cgroup directory (blkio's may not exist)."""
-        return {ctrl: f"{base}/{cid}" for ctrl, base in self.bases.items()}
+        return {ctrl: f"{base}/{cid}" for ctrl, base in self._bases(cid).items()}
 
     def _used(self, cid, res):
         """The dirs a container has: blkio only when its limits need it
@@ -91,8 +112,7 @@ class V1Driver:
     def create_steps(self, cid, res, devices=None):
         """mkdir the container's cgroups and write its limits; ``devices``:
         the allow list for the devices controller (deny all first)."""
-        if not self._ready:
-            self._ensure_base()
+        self._ready_for(cid)
         d = self._used(cid, res)
         steps = [("d", p, "") for p in d.values()]
         if "memory" in d:
@@ -151,7 +171,7 @@ class V1Driver:
         child could get any): the bandwidth its other children hold plus
         this one's, written to every level from cgroup_parent down (parents
         first). The kernel compares runtime/period ratios."""
-        base, top = self.bases["cpu"], self.layout.v1["cpu"]
+        base, top = self._bases(cid)["cpu"], self.layout.v1["cpu"]
         period = res.cpu_rt_period or _read_int(os.path.join(base, "cpu.rt_period_us")) or 1000000
         share = res.cpu_rt_runtime / period
         with contextlib.suppress(OSError):

@@ -44,6 +44,7 @@ class Runtime:
         self.cgroup_layout = layout or cgroups.detect()
         self.cg = cgroups.driver_for(self.cgroup_layout, cgroup_parent)
         self._cg_mounts = self.cg.container_mounts()
+        self.cg.parent_of = self._cgroup_parent_of
         self.userns = userns.Allocator(root)
         self._init_layers = {}
 
@@ -364,6 +365,13 @@ class Runtime:
 
     def remove_cgroups(self, cid):
         _core.cgroup_apply(self.cg.remove_steps(cid))
+
+    def _cgroup_parent_of(self, cid):
+        """run(cgroup_parent=): the container's own, "" for the client's, None if unknown."""
+        try:
+            return read_json(self.config_path(cid))["Runtime"]["Config"].get("cgroup_parent", "")
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
 
     def config_path(self, cid):
         """config.json: in the store, or the run-time dir for an ephemeral one."""

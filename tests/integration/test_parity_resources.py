@@ -129,3 +129,29 @@ def test_oom_score_adj_below_ours_is_a_clear_error(client, busybox):
         assert out.strip() == b"-1000"
     except errors.OperationError as err:
         assert "oom_score_adj" in str(err)
+
+
+def test_cgroup_parent_per_container(client, busybox):
+    layout = client._runtime.cgroup_layout
+    tops = sorted(set(layout.v1.values())) if v1(client) else [layout.v2]
+    try:
+        with client.containers.run("busybox", ["sleep", "60"], detach=True,
+                                   cgroup_parent="/pyc-par-ci/jobs", cpuset_cpus="0") as c:
+            with open(f"/proc/{c.attrs['State']['Pid']}/cgroup") as f:
+                lines = f.read().splitlines()
+            want = f"/pyc-par-ci/jobs/pycontainer/{c.id}"
+            mem = [ln for ln in lines if (":memory:" in ln if v1(client) else ln.startswith("0::"))]
+            assert mem and mem[0].endswith(want), lines
+            assert c.attrs["HostConfig"]["CgroupParent"] == "/pyc-par-ci/jobs"
+            c.update(pids_limit=50)        # another verb finds the same cgroup
+            assert cgroup_file(client, c, "pids" if v1(client) else "unified",
+                               "pids.max") == "50"
+            assert client._runtime.cg.dirs(c.id)["pids" if v1(client) else "unified"].startswith(
+                tuple(os.path.join(t, "pyc-par-ci") for t in tops))
+        procs = client.containers.list(all=True, filters={"id": c.id})
+        assert procs == []
+    finally:
+        for top in tops:                   # the parents stay, as docker leaves them
+            for d in ("pyc-par-ci/jobs/pycontainer", "pyc-par-ci/jobs", "pyc-par-ci"):
+                if os.path.isdir(os.path.join(top, d)):
+                    os.rmdir(os.path.join(top, d))
