@@ -333,7 +333,7 @@ class Runtime:
                                                 rules))
         try:
             self.cg.after_create(cid, rules)
-            attach = [p for _, p, _ in self.cg.attach_steps(cid, 0, spec.linux.resources)]
+            attach = [p for _, p, _ in self.cg.attach_steps(cid, 0)]   # made: found on disk
             files = (os.path.join(d, "run.json"), os.path.join(d, "container.log"),
                      self.cg.oom_file(cid) or "", self.stop_marker(cid),
                      os.path.join(self.names, name))
