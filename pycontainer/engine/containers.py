@@ -619,7 +619,9 @@ class Containers:
             write_json_atomic(files.config, attrs)
             self.rt.release_name(old, cid)
 
-    def top(self, cid):
+    def top(self, cid, ps_args=None):
+        if ps_args:
+            return _sharing.top_with_ps(self.rt.cg.procs(cid), ps_args)
         titles = ["PID", "PPID", "USER", "TIME", "CMD"]
         procs = []
         for pid in self.rt.cg.procs(cid):

@@ -117,3 +117,28 @@ def host_resolv_conf(path, cfg):
         text = ""
     with open(path, "w") as f:
         f.write(hosts.with_dns(text, cfg.dns, cfg.dns_search, cfg.dns_opt))
+
+
+def top_with_ps(pids, ps_args):
+    """docker's ``top`` with ``ps_args``: the host's ``ps`` with them, only
+    the rows of the container's processes (found by the PID column)."""
+    import shlex
+    import subprocess
+    args = shlex.split(ps_args) if isinstance(ps_args, str) else list(ps_args)
+    try:
+        out = subprocess.run(["ps", *args], capture_output=True, text=True, check=True,
+                             timeout=30).stdout
+    except (OSError, subprocess.SubprocessError) as err:
+        raise InvalidArgument(f"top(ps_args={ps_args!r}): ps failed: "
+                              f"{getattr(err, 'stderr', '') or err}") from None
+    lines = out.splitlines()
+    titles = lines[0].split() if lines else []
+    if "PID" not in titles:
+        raise InvalidArgument(f"top(ps_args={ps_args!r}): ps printed no PID column")
+    col, want = titles.index("PID"), {str(p) for p in pids}
+    rows = []
+    for line in lines[1:]:
+        fields = line.split(None, len(titles) - 1)
+        if len(fields) > col and fields[col] in want:
+            rows.append(fields)
+    return {"Titles": titles, "Processes": rows}

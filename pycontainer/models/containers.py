@@ -4,7 +4,7 @@ and :class:`Container` objects. The verbs live in the engine
 import contextlib
 import signal as _signal
 
-from ..errors import ContainerError, NotFound
+from ..errors import ContainerError, InvalidArgument, NotFound
 from .base import Model
 
 CHUNK_SIZE = 2 << 20          # docker-py's DEFAULT_DATA_CHUNK_SIZE
@@ -55,9 +55,9 @@ class Container(Model):
         self._lc.stop(self.id, timeout)
         self.reload()
 
-    def kill(self, signal=_signal.SIGKILL):
-        """Send a signal (number or name, e.g. ``"SIGTERM"`` or ``"HUP"``)."""
-        self._lc.kill(self.id, signal)
+    def kill(self, signal=None):
+        """Send a signal (number or name, e.g. ``"SIGTERM"`` or ``"HUP"``); SIGKILL by default."""
+        self._lc.kill(self.id, _signal.SIGKILL if signal is None else signal)
         self.reload()
 
     def restart(self, timeout=None):
@@ -94,9 +94,13 @@ class Container(Model):
                            follow if follow is not None else stream)
         return it if stream else b"".join(it)
 
-    def remove(self, force=False, v=False):
+    def remove(self, v=False, link=False, force=False):
         """Remove the container; ``force`` kills it first if running, ``v``
-        also removes its anonymous volumes (unless another container uses them)."""
+        also removes its anonymous volumes (unless another container uses them).
+        ``link=True`` (remove a legacy link, not the container) is refused."""
+        if link:
+            raise InvalidArgument("remove(link=True): removing a legacy link alone is not "
+                                  "supported; remove the linking container instead")
         self._lc.remove(self.id, force, v)
 
     def rename(self, name):
@@ -150,9 +154,11 @@ class Container(Model):
         """Set the container's pty size (``tty=True``); the process gets SIGWINCH."""
         self._lc.resize(self.id, height, width)
 
-    def top(self):
-        """Processes in the container: ``{"Titles": [...], "Processes": [[...]]}``."""
-        return self._lc.top(self.id)
+    def top(self, ps_args=None):
+        """Processes in the container: ``{"Titles": [...], "Processes": [[...]]}``;
+        ``ps_args`` (e.g. ``"aux"``) runs the host's ``ps`` with them, as docker
+        does, and keeps the container's rows."""
+        return self._lc.top(self.id, ps_args) if ps_args else self._lc.top(self.id)
 
     def stats(self, stream=False):
         """Resource usage read from the container's cgroup files."""
@@ -167,8 +173,9 @@ class Container(Model):
         """Extract a tar (bytes or file object) into the existing directory ``path``; True."""
         return self._lc.put_archive(self.id, path, data)
 
-    def get_archive(self, path, chunk_size=CHUNK_SIZE):
-        """``(iterator of tar bytes, stat dict)`` of ``path`` (docker-py's shape)."""
+    def get_archive(self, path, chunk_size=CHUNK_SIZE, encode_stream=False):
+        """``(iterator of tar bytes, stat dict)`` of ``path`` (docker-py's shape);
+        ``encode_stream`` is about docker's HTTP transport: the same bytes here."""
         return self._lc.get_archive(self.id, path, chunk_size)
 
     def put_file(self, path, data, mode=0o644):

@@ -118,3 +118,18 @@ def test_inspect_shows_the_new_keywords(client, busybox):
         assert hc["Runtime"] == "pycontainer"
     finally:
         c.remove()
+
+
+def test_kill_top_remove_signatures(client, busybox):
+    c = client.containers.run("busybox", ["sleep", "60"], detach=True)
+    try:
+        pid = str(c.attrs["State"]["Pid"])
+        top = c.top(ps_args="-eo pid,comm")
+        assert top["Titles"] == ["PID", "COMMAND"] and top["Processes"] == [[pid, "sleep"]]
+        assert [p[0] for p in c.top()["Processes"]] == [pid]
+        with pytest.raises(errors.InvalidArgument, match="link"):
+            c.remove(link=True)
+        c.kill()                                  # signal=None: SIGKILL, as docker
+        assert c.wait(timeout=10)["StatusCode"] == 137
+    finally:
+        c.remove(force=True)
