@@ -6,7 +6,9 @@
   same core sources, into the executable `pycontainer/_core/pyc-monitor`,
   and the OCI runtime's front end, csrc/oci/front.c, into
   `pycontainer/oci/pycontainer-runtime` (it execs this interpreter for the
-  verbs it leaves to Python: the paths are fixed at build time).
+  verbs it leaves to Python: the paths are fixed at build time), and
+  csrc/init/ into the static `pycontainer/_core/pyc-init` (run(init=True)
+  binds it into containers of any image, so it needs no libc there).
 """
 import glob
 import os
@@ -18,6 +20,7 @@ from setuptools.command.build_ext import build_ext
 
 MONITOR = "pyc-monitor"
 OCI_FRONT = "pycontainer-runtime"
+INIT = "pyc-init"
 
 
 class BuildWithMonitor(build_ext):
@@ -25,6 +28,20 @@ class BuildWithMonitor(build_ext):
         super().run()
         self.build_monitor()
         self.build_oci_front()
+        self.build_init()
+
+    def _dest(self):
+        dest = "pycontainer/_core" if self.inplace else os.path.join(self.build_lib,
+                                                                     "pycontainer/_core")
+        os.makedirs(dest, exist_ok=True)
+        return dest
+
+    def build_init(self):
+        objects = self.compiler.compile(
+            sorted(glob.glob("csrc/init/*.c")), output_dir=os.path.join(self.build_temp, "init"),
+            extra_postargs=["-O2", "-Wall", "-Wextra"])
+        self.compiler.link_executable(objects, INIT, output_dir=self._dest(),
+                                      extra_postargs=["-static", "-s"])
 
     def build_monitor(self):
         # The monitor runs prepared plans: it needs no filter compiler (libseccomp).
@@ -33,10 +50,7 @@ class BuildWithMonitor(build_ext):
         objects = self.compiler.compile(
             sources, output_dir=os.path.join(self.build_temp, "monitor"),
             extra_postargs=["-O2", "-Wall", "-Wextra", "-Wno-unused-parameter"])
-        dest = "pycontainer/_core" if self.inplace else os.path.join(self.build_lib,
-                                                                     "pycontainer/_core")
-        os.makedirs(dest, exist_ok=True)
-        self.compiler.link_executable(objects, MONITOR, output_dir=dest)
+        self.compiler.link_executable(objects, MONITOR, output_dir=self._dest())
 
     def build_oci_front(self):
         paths = sorted({sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]})

@@ -1,6 +1,8 @@
 """The entry point: ``Client(root=...)`` with ``containers`` and ``images``."""
 import functools
+import os
 
+from .errors import InvalidArgument
 from .models.containers import ContainerCollection
 from .models.images import ImageCollection
 from .models.networks import NetworkCollection
@@ -61,6 +63,57 @@ class Client:
         self.containers = ContainerCollection(self)
         self.volumes = VolumeCollection(self)
         self.networks = NetworkCollection(self)
+
+    @classmethod
+    def from_env(cls, environment=None, version=None, timeout=None, **kwargs):
+        """A client configured from the environment, as ``docker.from_env()``:
+        ``$PYCONTAINER_ROOT`` (the store), ``$PYCONTAINER_RUN_ROOT``, and
+        ``$PYCONTAINER_HOST`` for a daemon (not available yet: refused).
+        ``version`` and ``timeout`` (docker-py's API version and socket
+        timeout) have no meaning for the in-process engine; ``kwargs`` go to
+        :class:`Client`.
+
+        >>> with Client.from_env() as client:
+        ...     client.ping()
+        True
+        """
+        env = os.environ if environment is None else environment
+        host = env.get("PYCONTAINER_HOST")
+        if host:
+            raise InvalidArgument(f"PYCONTAINER_HOST={host!r}: there is no pycontainer daemon "
+                                  "to connect to yet; unset it to use the local engine")
+        kwargs.setdefault("root", env.get("PYCONTAINER_ROOT") or None)
+        kwargs.setdefault("run_root", env.get("PYCONTAINER_RUN_ROOT") or None)
+        return cls(**kwargs)
+
+    def ping(self):
+        """True: the engine answers (docker's ``GET /_ping``)."""
+        return self._backend.ping()
+
+    def version(self, api_version=True):
+        """docker's version dict: ``Platform.Name``, ``Components``, ``Version``,
+        ``ApiVersion``, ``Os``, ``Arch``, ``KernelVersion``."""
+        return self._backend.version()
+
+    def info(self):
+        """docker's info dict: container and image counts, the store
+        (``DockerRootDir``), ``CgroupVersion``, ``NCPU``, ``MemTotal``..."""
+        return self._backend.info()
+
+    def df(self):
+        """Disk use (``docker system df``): ``LayersSize``, ``Images``,
+        ``Containers`` (``SizeRw``), ``Volumes`` (``UsageData``)."""
+        return self._backend.df()
+
+    def _swarm(what):
+        def refuse(self):
+            raise InvalidArgument(f"client.{what}: pycontainer has no swarm mode "
+                                  "(no services, nodes, secrets, configs or plugins)")
+        return property(refuse)
+
+    configs, nodes, plugins = _swarm("configs"), _swarm("nodes"), _swarm("plugins")
+    secrets, services, swarm = _swarm("secrets"), _swarm("services"), _swarm("swarm")
+    del _swarm
 
     @property
     def _runtime(self):

@@ -168,3 +168,31 @@ class IPAMConfig(dict):
             if not isinstance(options, dict):
                 raise InvalidArgument("IPAMConfig options must be a dict")
             self["Options"] = options
+
+
+class EndpointConfig(dict):
+    """A container's endpoint on one network, for ``networking_config=``
+    (docker-py's, without the API ``version`` argument).
+
+    Example:
+        >>> client.containers.run("busybox", "ip addr", network="backend",
+        ...     networking_config={"backend": EndpointConfig(
+        ...         aliases=["db"], ipv4_address="10.9.0.5", links={"cache": "redis"})})
+    """
+
+    def __init__(self, version=None, aliases=None, links=None, ipv4_address=None,
+                 ipv6_address=None, link_local_ips=None, driver_opt=None, mac_address=None):
+        if ipv6_address or link_local_ips or driver_opt:
+            from .errors import InvalidArgument
+            raise InvalidArgument("EndpointConfig: ipv6_address, link_local_ips and "
+                                  "driver_opt are not supported")
+        if aliases:
+            self["Aliases"] = list(aliases)
+        if links:
+            items = links.items() if isinstance(links, dict) else (
+                (k.split(":", 1) + [None])[:2] for k in links)
+            self["Links"] = [f"{k}:{v}" if v else k for k, v in sorted(items)]
+        if ipv4_address:
+            self["IPAMConfig"] = {"IPv4Address": ipv4_address}
+        if mac_address:
+            self["MacAddress"] = mac_address

@@ -152,7 +152,8 @@ static int sections(struct mon *m)
     m->hooks = p;
     m->spec.argv = (const char *const *) m->argv;
     m->spec.envp = (const char *const *) m->envp;
-    return m->argv[0] && strings_ok(p, h->hooks_len) && m->npaths > PYC_MON_ID ? 0 : -1;
+    return m->argv[0] && strings_ok(p, h->hooks_len) &&
+           m->npaths > PYC_MON_ID + (h->join_pidns ? 1 : 0) ? 0 : -1;
 }
 
 /* The optional extra input (extra.h) at offset off: log rotation, the
@@ -391,6 +392,14 @@ static int start(struct mon *m, struct init *in, struct failure *f)
 {
     int child[3], sock = -1;
     *f = (struct failure) { PYC_MON_STEP_START, 0, -1 };
+    cleanup_fd int pidns = -1;
+    if (m->h.join_pidns) {       /* pid_mode container:<id>: its namespace, each start */
+        pidns = open(m->paths[m->npaths - 1], O_RDONLY | O_CLOEXEC);
+        if (pidns < 0) {
+            f->err = errno;
+            return -1;
+        }
+    }
     int r = io_open(&m->io, in, child);
     if (r < 0) {
         f->err = -r;
@@ -398,7 +407,10 @@ static int start(struct mon *m, struct init *in, struct failure *f)
     }
     memcpy(m->spec.stdio, child, sizeof child);
     m->spec.pdeathsig = SIGKILL;      /* the container never outlives its monitor */
+    m->spec.join_pidfd = pidns;
+    m->spec.join_flags = pidns >= 0 ? CLONE_NEWPID : 0;
     in->pid = pyc_container_spawn(&m->spec, &in->pidfd, &sock);
+    m->spec.join_pidfd = -1;
     io_close_child(child);
     r = in->pid < 0 ? in->pid : setup(m, in, sock, f);
     if (sock >= 0)
@@ -510,12 +522,13 @@ static void finish(struct mon *m)
         return;
     release_name(m);
     /* config.json first: the container is gone for readers at once */
-    for (int i = PYC_MON_RMDIRS; i < m->npaths; i++) {
+    int end = m->npaths - (m->h.join_pidns ? 1 : 0);
+    for (int i = PYC_MON_RMDIRS; i < end; i++) {
         char cfg[4200];
         if ((size_t) snprintf(cfg, sizeof cfg, "%s/config.json", m->paths[i]) < sizeof cfg)
             unlink(cfg);
     }
-    for (int i = PYC_MON_RMDIRS; i < m->npaths; i++)
+    for (int i = PYC_MON_RMDIRS; i < end; i++)
         nftw(m->paths[i], rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
 

@@ -6,7 +6,7 @@
 #include <stdint.h>
 
 #define PYC_MON_MAGIC 0x4d435950u   /* "PYCM" */
-#define PYC_MON_VERSION 3u
+#define PYC_MON_VERSION 4u
 
 /* The report "err INDEX ERRNO [N]": INDEX >= 0 is the plan op that failed;
  * below 0 it is a step of the monitor's own. */
@@ -16,8 +16,9 @@ enum pyc_mon_step {
 };
 
 /* The strings of the paths section, in this order; the directories to
- * remove (auto-remove) follow.  PYC_MON_ATTACH: the attach socket ("" for
- * none). */
+ * remove (auto-remove) follow, then (join_pidns) the pid namespace file
+ * each start of the init is cloned into.  PYC_MON_ATTACH: the attach
+ * socket ("" for none). */
 enum pyc_mon_path { PYC_MON_RUNJSON, PYC_MON_LOG, PYC_MON_OOM, PYC_MON_STOPMARK,
                     PYC_MON_NAME, PYC_MON_ATTACH, PYC_MON_ID, PYC_MON_RMDIRS };
 
@@ -52,6 +53,8 @@ struct pyc_mon_header {
                                strings NUL-separated, an empty string ends each */
     uint32_t auto_remove;
     uint32_t stdio;         /* IO_TTY, IO_STDIN (io.h) */
+    uint32_t join_pidns;    /* 1: the last path is a pid namespace to clone the init into */
+    uint32_t pad;
     struct pyc_mon_restart restart;
 };
 

@@ -11,6 +11,7 @@ from ..errors import InvalidArgument
 from . import health as _health
 from . import logs as _logs
 from . import mounts as _mounts
+from . import options as _options
 from . import users
 from .. import security
 from ..security import userns as _userns
@@ -60,6 +61,25 @@ class ContainerConfig:
     # healthcheck and logging (engine/health.py, engine/logs.py)
     healthcheck: dict = None                     # docker's Config.Healthcheck, merged
     log_config: dict = None                      # docker's HostConfig.LogConfig
+    # docker-py's other keywords (engine/options.py validates them)
+    domainname: str = ""
+    mac_address: str = ""
+    dns: list = field(default_factory=list)
+    dns_search: list = field(default_factory=list)
+    dns_opt: list = field(default_factory=list)
+    extra_hosts: list = field(default_factory=list)     # [name, ip]
+    links: list = field(default_factory=list)           # [container id, alias]
+    init: bool = False                                  # our reaping init as pid 1
+    ipc_mode: str = ""          # "", private, shareable, host, none, container:<id>
+    pid_mode: str = ""          # "", host, container:<id>
+    uts_mode: str = ""          # "", host
+    cgroupns: str = "private"
+    cgroup_parent: str = ""
+    shm_size: int = 0           # bytes of /dev/shm; 0: 64 MiB
+    oom_score_adj: int = None
+    network_disabled: bool = False
+    device_cgroup_rules: list = field(default_factory=list)
+    volumes_from: list = field(default_factory=list)    # as given; resolved into mounts
 
     def to_dict(self):
         # Shallow: every field is plain data already (asdict deep-copies, slowly).
@@ -71,7 +91,7 @@ class ContainerConfig:
     @classmethod
     def from_dict(cls, d):
         d = dict(d)
-        d["resources"] = Resources(**d["resources"])
+        d["resources"] = Resources.from_stored(d["resources"])
         d["groups"] = tuple(d["groups"])
         return cls(**d)
 
@@ -145,7 +165,8 @@ def build_config(image, image_record, cid, command=None, entrypoint=None, enviro
                  mounts=None, tmpfs=None, cap_add=None, cap_drop=None, privileged=False,
                  security_opt=None, devices=None, sysctls=None, ulimits=None, userns_mode=None,
                  network=None, ports=None, publish_all_ports=False, stop_timeout=None,
-                 tty=False, stdin_open=False, healthcheck=None, log_config=None, **resources):
+                 tty=False, stdin_open=False, healthcheck=None, log_config=None,
+                 networking_config=None, **resources):
     """Merge run() keywords with the image config (docker's rules).
 
     ``tty``/``stdin_open`` as docker's: a pty for stdio (``TERM=xterm`` unless
@@ -168,14 +189,21 @@ def build_config(image, image_record, cid, command=None, entrypoint=None, enviro
         raise InvalidArgument(f"no command given and image {image!r} has no Cmd or Entrypoint")
     if any("\0" in a for a in argv):
         raise InvalidArgument("command arguments must not contain NUL bytes")
+    if hostname is not None and (str(network_mode or network or "").startswith("container:")
+                                 or resources.get("uts_mode") == "host"):
+        raise InvalidArgument("conflicting options: hostname and the network mode "
+                              f"{network_mode or network!r}" if resources.get("uts_mode") != "host"
+                              else "conflicting options: hostname and uts_mode 'host'")
     if hostname is None:
-        hostname = cid[:12]
+        hostname = (os.uname().nodename if (network_mode or network) == "host" or
+                    resources.get("uts_mode") == "host" else cid[:12])
     if not _HOSTNAME.match(hostname):
         raise InvalidArgument(f"invalid hostname {hostname!r}")
     workdir = working_dir if working_dir is not None else (icfg.get("WorkingDir") or "")
     if workdir and not workdir.startswith("/"):
         raise InvalidArgument(f"working_dir must be absolute, got {workdir!r}")
     mode, networks = network_config(network, network_mode)
+    _endpoint_configs(networks, networking_config, network)
     bindings, exposed = _ports.parse(ports, publish_all_ports, icfg.get("ExposedPorts"))
     if mode in ("none", "host") or mode.startswith("container:"):
         if ports and mode != "host":      # docker drops them silently in host mode
@@ -188,6 +216,15 @@ def build_config(image, image_record, cid, command=None, entrypoint=None, enviro
             raise InvalidArgument("labels must be a dict or a list")
     merged_labels = dict(icfg.get("Labels") or {})
     merged_labels.update(labels or {})
+    opts = _options.parse(**{k: resources.pop(k) for k in list(resources)
+                             if k in _options.KEYS})
+    group_add = opts.pop("group_add")
+    proxy = _options.proxy_env() if opts.pop("use_config_proxy") else []
+    stop_signal = opts.pop("stop_signal", None)
+    if opts["network_disabled"]:
+        if network_mode not in (None, "none") or network not in (None, "none"):
+            raise InvalidArgument("network_disabled conflicts with network/network_mode")
+        network_mode = "none"
     res = Resources.from_kwargs(**resources)
     if stop_timeout is not None and (isinstance(stop_timeout, bool)
                                      or not isinstance(stop_timeout, int)):
@@ -197,9 +234,10 @@ def build_config(image, image_record, cid, command=None, entrypoint=None, enviro
     for key, v in (("tty", tty), ("stdin_open", stdin_open)):
         if not isinstance(v, bool):
             raise InvalidArgument(f"{key} must be True or False, got {v!r}")
+    who = _options_groups(who, group_add, image_record.layer_dirs)
     env = merge_env([f"PATH={DEFAULT_PATH}", f"HOSTNAME={hostname}", f"HOME={who.home}"]
                     + (["TERM=xterm"] if tty else []),
-                    icfg.get("Env") or [], _env_list(environment))
+                    icfg.get("Env") or [], proxy, _env_list(environment))
     specs = _mounts.parse(volumes, mounts, tmpfs, icfg.get("Volumes"))
     sec = security.build(cap_add, cap_drop, privileged, security_opt, devices, sysctls, ulimits,
                          mode)
@@ -210,11 +248,25 @@ def build_config(image, image_record, cid, command=None, entrypoint=None, enviro
         working_dir=workdir, uid=who.uid, gid=who.gid, groups=who.groups, user=spec,
         resources=res, read_only=bool(read_only), network_mode=mode,
         labels=merged_labels, name=validate_name(name), volatile=volatile,
-        stop_signal=icfg.get("StopSignal") or "SIGTERM", stop_timeout=stop_timeout,
+        stop_signal=stop_signal or icfg.get("StopSignal") or "SIGTERM",
+        stop_timeout=stop_timeout,
         mounts=specs, security=sec,
         userns=_userns.validate(userns_mode), networks=networks, ports=bindings,
         publish_all_ports=bool(publish_all_ports), exposed_ports=exposed, tty=tty,
-        stdin_open=stdin_open, healthcheck=health, log_config=logging)
+        stdin_open=stdin_open, healthcheck=health, log_config=logging, **opts)
+
+
+def _options_groups(who, group_add, layer_dirs):
+    """``group_add``: more supplementary groups, by gid or by a name in the
+    image's /etc/group."""
+    if not group_add:
+        return who
+    gids = list(who.groups)
+    for g in group_add:
+        gid = users.group_id(g, layer_dirs)
+        if gid not in gids:
+            gids.append(gid)
+    return dataclasses.replace(who, groups=tuple(gids))
 
 
 def network_config(network, network_mode):
@@ -235,3 +287,38 @@ def network_config(network, network_mode):
         raise InvalidArgument(f"invalid network_mode {mode!r}: use bridge, host, none, "
                               "container:<id|name> or a network's name")
     return mode, {mode: {"Aliases": [], "IPv4Address": None}}
+
+
+def _endpoint_configs(networks, networking_config, network):
+    """docker-py's ``networking_config={name: EndpointConfig}``: aliases,
+    a static ``IPv4Address``, links and a MAC per network; ``network``
+    must be one of them (the first), the others are joined too."""
+    if not networking_config:
+        return
+    if not isinstance(networking_config, dict):
+        raise InvalidArgument("networking_config must be a dict {network: EndpointConfig}")
+    conf = networking_config.get("EndpointsConfig", networking_config)
+    if network is None or network not in conf or network not in networks:
+        raise InvalidArgument("networking_config needs network= naming one of its networks "
+                              f"(got network={network!r}, networking_config for "
+                              f"{sorted(conf)})")
+    for name, ep in conf.items():
+        if not _NETWORK.match(str(name)) or name in NETWORK_MODES:
+            raise InvalidArgument(f"networking_config: {name!r} is not a user network")
+        ep = dict(ep or {})
+        unknown = set(ep) - {"Aliases", "Links", "IPAMConfig", "MacAddress", "DriverOpts"}
+        if unknown or ep.get("DriverOpts"):
+            raise InvalidArgument(f"networking_config[{name!r}]: unsupported "
+                                  f"{sorted(unknown) or ['DriverOpts']}")
+        ipam = dict(ep.get("IPAMConfig") or {})
+        if set(ipam) - {"IPv4Address"}:
+            raise InvalidArgument(f"networking_config[{name!r}]: only an IPv4Address is "
+                                  f"supported in IPAMConfig, got {sorted(ipam)}")
+        aliases = ep.get("Aliases") or []
+        if not isinstance(aliases, (list, tuple)) or not all(
+                isinstance(a, str) and _HOSTNAME.match(a) for a in aliases):
+            raise InvalidArgument(f"networking_config[{name!r}]: invalid Aliases {aliases!r}")
+        networks[name] = {"Aliases": list(aliases), "IPv4Address": ipam.get("IPv4Address"),
+                          "Links": _options._links(ep.get("Links")),
+                          "MacAddress": _options.mac(ep["MacAddress"])
+                          if ep.get("MacAddress") else None}

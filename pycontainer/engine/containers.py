@@ -22,6 +22,8 @@ from . import listing as _listing
 from . import spec as _spec
 from . import health as _health
 from . import logs as _logs
+from . import options as _options
+from . import sharing as _sharing
 from . import state as _state
 from ..runtime import monitor, teardown
 from ..jsonfile import write_json_atomic
@@ -34,6 +36,12 @@ RUN_KEYS = {"command", "entrypoint", "environment", "hostname", "working_dir", "
             "cpu_period", "cpuset_cpus", "restart_policy", "cap_add", "cap_drop", "privileged",
             "security_opt", "devices", "sysctls", "ulimits", "userns_mode", "volumes", "mounts", "tmpfs",
             "network", "ports", "publish_all_ports", "stop_timeout", "tty", "stdin_open"}
+# docker-py's other keywords (engine/options.py) and limits (cgroups/resources.py)
+RUN_KEYS |= _options.KEYS | {"networking_config", "mem_reservation", "mem_swappiness",
+                             "oom_kill_disable", "cpuset_mems", "cpu_rt_period",
+                             "cpu_rt_runtime", "blkio_weight", "blkio_weight_device",
+                             "device_read_bps", "device_write_bps", "device_read_iops",
+                             "device_write_iops"}
 RUN_KEYS |= {"healthcheck", "log_config"}      # engine/health.py, engine/logs.py
 WAIT_CONDITIONS = ("not-running", "next-exit", "removed", "healthy")
 DEFAULT_STOP_TIMEOUT = 10      # seconds, docker's
@@ -279,6 +287,7 @@ class Containers:
             kwargs["name"] = f"pyc_{cid[:12]}"
         cfg = _config.build_config(image, record, cid, command=command, **kwargs)
         self.engine.net.resolve(cfg)      # networks exist, container:<name> -> id
+        _sharing.resolve(self, cfg)       # volumes_from, links, ipc/pid container:, limits
         return cid, cfg, record, restart
 
     def create(self, image, command, kwargs, auto_remove=False):
@@ -291,6 +300,9 @@ class Containers:
                                                       "MaximumRetryCount": restart[1]},
                                        AutoRemove=bool(auto_remove))
             _describe_health_and_logs(attrs, cfg)
+            more_config, more_host = _options.inspect_fields(cfg)
+            attrs["Config"].update(more_config)
+            attrs["HostConfig"].update(more_host)
             self.engine.net.describe(attrs, cid)
             write_json_atomic(self.rt.config_path(cid), attrs)
         finally:
@@ -473,9 +485,12 @@ class Containers:
             # After a volatile mount the kernel refuses the old work dir
             # ("incompat/volatile"); it holds nothing we need between starts.
             fstree.remove(os.path.join(ld, "work", "work"))
+        if cfg.network_mode == "host" and (cfg.dns or cfg.dns_search or cfg.dns_opt):
+            _sharing.host_resolv_conf(os.path.join(rd, "resolv.conf"), cfg)
         userns_path = rt.prepare_userns(cid, cfg) if cfg.userns_host is not None else None
         spec, labels = _spec.build(cfg, rd, ld, lowers, rt.root, netns=netns,
-                                   userns_path=userns_path)
+                                   userns_path=userns_path,
+                                   joined=_sharing.joined_pids(self, cid, cfg))
         for d in spec.root.idmapped:
             os.makedirs(d, 0o755, exist_ok=True)
         return spec, labels
@@ -701,7 +716,9 @@ class Containers:
             self.rt.release_name(old, cid)
             self._event("rename", cid, attrs, oldName="/" + old)
 
-    def top(self, cid):
+    def top(self, cid, ps_args=None):
+        if ps_args:
+            return _sharing.top_with_ps(self.rt.cg.procs(cid), ps_args)
         titles = ["PID", "PPID", "USER", "TIME", "CMD"]
         procs = []
         for pid in self.rt.cg.procs(cid):

@@ -81,6 +81,22 @@ class Engine:
         except (NotFound, OSError, ValueError, KeyError):
             return None
 
+    # -- about the engine (engine/system.py) ---------------------------------------
+    def ping(self):
+        return True
+
+    def version(self):
+        from . import system
+        return system.version(self)
+
+    def info(self):
+        from . import system
+        return system.info(self)
+
+    def df(self):
+        from . import system
+        return system.df(self)
+
     def reconcile(self):
         """Repair the store after crashes or a reboot (see Containers.recover):
         called when a Client starts; reading state never repairs anything."""

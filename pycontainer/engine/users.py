@@ -122,3 +122,19 @@ def lookup(spec, layer_dirs):
     if not 0 <= uid < 2**32 - 1 or not 0 <= gid < 2**32 - 1:
         raise InvalidArgument(f"user {spec!r} is out of range")
     return Who(uid, gid, groups, home or ("/root" if uid == 0 else "/"))
+
+
+def group_id(group, layer_dirs):
+    """A gid, or a group name looked up in the image's /etc/group."""
+    gid = _num(str(group))
+    if gid is None:
+        for g in _entries(read_image_file(layer_dirs, "etc/group"), 4):
+            if g[0] == group and _num(g[2]) is not None:
+                gid = int(g[2])
+                break
+        else:
+            raise InvalidArgument(f"unable to find group {group}: no matching entries in "
+                                  "the image's /etc/group")
+    if not 0 <= gid < 2**32 - 1:
+        raise InvalidArgument(f"group {group!r} is out of range")
+    return gid

@@ -28,6 +28,8 @@ class Container(Model):
     name = property(lambda self: self.attrs["Name"].lstrip("/"))
     labels = property(lambda self: self.attrs["Config"].get("Labels") or {})
     status = property(lambda self: self.attrs["State"]["Status"])
+    # {"80/tcp": [{"HostIp": "0.0.0.0", "HostPort": "32768"}]}: the ports chosen at start
+    ports = property(lambda self: (self.attrs.get("NetworkSettings") or {}).get("Ports") or {})
 
     @property
     def health(self):
@@ -59,9 +61,9 @@ class Container(Model):
         self._lc.stop(self.id, timeout)
         self.reload()
 
-    def kill(self, signal=_signal.SIGKILL):
-        """Send a signal (number or name, e.g. ``"SIGTERM"`` or ``"HUP"``)."""
-        self._lc.kill(self.id, signal)
+    def kill(self, signal=None):
+        """Send a signal (number or name, e.g. ``"SIGTERM"`` or ``"HUP"``); SIGKILL by default."""
+        self._lc.kill(self.id, _signal.SIGKILL if signal is None else signal)
         self.reload()
 
     def restart(self, timeout=None):
@@ -103,9 +105,13 @@ class Container(Model):
                            follow if follow is not None else stream)
         return it if stream else b"".join(it)
 
-    def remove(self, force=False, v=False):
+    def remove(self, v=False, link=False, force=False):
         """Remove the container; ``force`` kills it first if running, ``v``
-        also removes its anonymous volumes (unless another container uses them)."""
+        also removes its anonymous volumes (unless another container uses them).
+        ``link=True`` (remove a legacy link, not the container) is refused."""
+        if link:
+            raise InvalidArgument("remove(link=True): removing a legacy link alone is not "
+                                  "supported; remove the linking container instead")
         self._lc.remove(self.id, force, v)
 
     def rename(self, name):
@@ -159,9 +165,11 @@ class Container(Model):
         """Set the container's pty size (``tty=True``); the process gets SIGWINCH."""
         self._lc.resize(self.id, height, width)
 
-    def top(self):
-        """Processes in the container: ``{"Titles": [...], "Processes": [[...]]}``."""
-        return self._lc.top(self.id)
+    def top(self, ps_args=None):
+        """Processes in the container: ``{"Titles": [...], "Processes": [[...]]}``;
+        ``ps_args`` (e.g. ``"aux"``) runs the host's ``ps`` with them, as docker
+        does, and keeps the container's rows."""
+        return self._lc.top(self.id, ps_args) if ps_args else self._lc.top(self.id)
 
     def stats(self, stream=False):
         """Resource usage read from the container's cgroup files."""
@@ -176,8 +184,9 @@ class Container(Model):
         """Extract a tar (bytes or file object) into the existing directory ``path``; True."""
         return self._lc.put_archive(self.id, path, data)
 
-    def get_archive(self, path, chunk_size=CHUNK_SIZE):
-        """``(iterator of tar bytes, stat dict)`` of ``path`` (docker-py's shape)."""
+    def get_archive(self, path, chunk_size=CHUNK_SIZE, encode_stream=False):
+        """``(iterator of tar bytes, stat dict)`` of ``path`` (docker-py's shape);
+        ``encode_stream`` is about docker's HTTP transport: the same bytes here."""
         return self._lc.get_archive(self.id, path, chunk_size)
 
     def put_file(self, path, data, mode=0o644):
@@ -226,7 +235,11 @@ class ContainerCollection:
         >>> client.containers.run("busybox", ["echo", "hi"], remove=True)
         b'hi\\n'
         """
+        remove = remove or kwargs.pop("auto_remove", False)
+        stream = kwargs.pop("stream", False)
         policy = self._pull_first(image, kwargs.pop("pull_policy", "missing"))
+        if stream and not detach:
+            return self._run_stream(policy, image, command, stdout, stderr, remove, kwargs)
         if detach:
             cid = self._pulling(policy, image, self._lc.create, image, command, kwargs,
                                 auto_remove=remove)
@@ -243,6 +256,30 @@ class ContainerCollection:
         except ContainerError as err:       # the engine's record becomes a model
             err.container = Container(self.client, err.container)
             raise
+
+    def _run_stream(self, policy, image, command, stdout, stderr, remove, kwargs):
+        """run(stream=True): the output as it comes (docker-py's logs stream);
+        ContainerError after the last chunk when the exit code is not 0."""
+        c = self.get(self._pulling(policy, image, self._lc.create, image, command, kwargs))
+        try:
+            c.start()
+        except BaseException:
+            with contextlib.suppress(NotFound):
+                c.remove(force=True)
+            raise
+
+        def gen():
+            try:
+                yield from c.logs(stdout=stdout, stderr=stderr, stream=True, follow=True)
+                code = c.wait()["StatusCode"]
+                if code != 0:
+                    err = c.logs(stdout=False, stderr=True)
+                    raise ContainerError(c, code, command, image, err)
+            finally:
+                if remove:
+                    with contextlib.suppress(NotFound):
+                        c.remove(force=True)
+        return gen()
 
     def create(self, image, command=None, **kwargs):
         """Create a container without starting it (status ``created``)."""

@@ -89,6 +89,10 @@ class Image(Model):
         self.record = self.client._backend.images.tag(self.id, repository, tag)
         return True
 
+    def remove(self, force=False, noprune=False):
+        """Remove this image (``client.images.remove(self.id, ...)``)."""
+        return self.client.images.remove(self.id, force=force, noprune=noprune)
+
     def save(self, chunk_size=DEFAULT_CHUNK, named=False):
         """The image as a tar stream (docker-archive + OCI layout), in chunks.
 

@@ -108,7 +108,10 @@ class Endpoints:
             if cfg.ports:
                 state["Ports"] = ports.publish(self.store, cid, cfg.ports)
             with open(self.files.path(cid, "resolv.conf"), "w") as f:
-                f.write(hosts.resolv_conf())
+                f.write(hosts.resolv_conf(servers=cfg.dns, search=cfg.dns_search,
+                                          options=cfg.dns_opt))
+            with open(self.files.path(cid, hosts.EXTRA), "w") as f:
+                f.write(hosts.extra_lines(cfg.extra_hosts, self._links(cfg, recs)))
             if attached:
                 started = self._start_attached(cid, cfg, recs, state)
             else:
@@ -119,6 +122,24 @@ class Endpoints:
             self.recovery.release(cid)
             raise
         return started
+
+    def _links(self, cfg, recs):
+        """[ip, alias, name, id] of each linked container (run()'s ``links``
+        and each EndpointConfig's): its address on a network we join."""
+        out = []
+        wanted = [(t, a, None) for t, a in cfg.links]
+        for rec, ep in recs:
+            wanted += [(t, a, rec["Id"]) for t, a in ep.get("Links") or ()]
+        for target, alias, nid in wanted:
+            st = self.files.read_state(target) or {}
+            eps = st.get("Endpoints") or {}
+            ours = [n for n in ([nid] if nid else [r["Id"] for r, _ in recs]) if n in eps]
+            if not ours:
+                raise Conflict(f"cannot link to container {target[:12]}: it is not running "
+                               "on a network this container joins")
+            ep = eps[ours[0]]
+            out.append([ep["IPAddress"], alias, ep.get("Name") or target[:12], target])
+        return out
 
     def _start_attached(self, cid, cfg, recs, state):
         """An attached run: the namespace is made and plugged on a thread
@@ -175,7 +196,7 @@ class Endpoints:
         failure the lease and the veth are dropped again."""
         br_index = bridge.ensure(self.store, rec)
         ep = _leases.lease(self.store, rec, cid, cfg.name, cfg.hostname, epcfg.get("Aliases"),
-                           epcfg.get("IPv4Address"), f"eth{i}", i)
+                           epcfg.get("IPv4Address"), f"eth{i}", i, mac=epcfg.get("MacAddress"))
         try:
             bridge.plug(host, nsnl, nsfd, ep, br_index, rec.get("MTU"), route)
         except BaseException:

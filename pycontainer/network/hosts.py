@@ -27,6 +27,7 @@ LOCAL = ("127.0.0.1\tlocalhost\n"
          "ff02::1\tip6-allnodes\n"
          "ff02::2\tip6-allrouters\n")
 FALLBACK_DNS = ("8.8.8.8", "8.8.4.4")
+EXTRA = "hosts.extra"      # a container's own lines (extra_hosts, links), kept across rewrites
 _resolv_cache = {}
 
 
@@ -69,8 +70,43 @@ def write_in_place(path, text):
     return True
 
 
-def resolv_conf(source="/etc/resolv.conf"):
-    """The host's resolv.conf for a container in its own network namespace."""
+def resolv_conf(source="/etc/resolv.conf", servers=(), search=(), options=()):
+    """The host's resolv.conf for a container in its own network namespace;
+    ``servers``, ``search``, ``options`` (run()'s ``dns``, ``dns_search``,
+    ``dns_opt``) replace the host's lines of that kind, as docker does."""
+    return with_dns(_host_resolv(source), servers, search, options)
+
+
+def with_dns(text, servers=(), search=(), options=()):
+    """resolv.conf ``text`` with the given lines replacing its own of each kind."""
+    if not (servers or search or options):
+        return text
+    lines = [ln for ln in text.splitlines() if ln.split()]
+    for word, given in (("nameserver", servers), ("search", search), ("options", options)):
+        if given:
+            lines = [ln for ln in lines if ln.split()[0] != word]
+    lines += ([f"search {' '.join(search)}"] if search else []) + \
+        [f"nameserver {s}" for s in servers] + \
+        ([f"options {' '.join(options)}"] if options else [])
+    return "\n".join(lines) + "\n"
+
+
+def extra_lines(extra_hosts=(), links=()):
+    """/etc/hosts lines for run()'s ``extra_hosts`` ([name, ip]) and the
+    legacy links ([ip, alias, name, id]) of a container."""
+    out = [f"{ip}\t{name}\n" for name, ip in extra_hosts]
+    out += [f"{ip}\t{' '.join(_uniq([alias, name, cid[:12]]))}\n" for ip, alias, name, cid in links]
+    return "".join(out)
+
+
+def _extra(files, cid):
+    with contextlib.suppress(OSError):
+        with open(files.path(cid, EXTRA)) as f:
+            return f.read()
+    return ""
+
+
+def _host_resolv(source):
     try:
         st = os.stat(source)
         key = (source, st.st_mtime_ns, st.st_size, st.st_ino)
@@ -138,7 +174,7 @@ def _hosts_for(files, cid, recs, leases):
             with open(files.path(cid, "hostname")) as f:
                 hostname = f.read().strip()
         own = [("127.0.1.1", [])]
-    return hosts_text(hostname, own, peers)
+    return hosts_text(hostname, own, peers) + _extra(files, cid)
 
 
 def write_own(files, cid, hostname, endpoints):
@@ -146,7 +182,7 @@ def write_own(files, cid, hostname, endpoints):
     addresses, no names to share, no peers to tell."""
     own = [(ep["IPAddress"], []) for ep in sorted(endpoints, key=lambda e: e["Index"])]
     write_in_place(files.path(cid, "hosts"),
-                   hosts_text(hostname, own or [("127.0.1.1", [])], []))
+                   hosts_text(hostname, own or [("127.0.1.1", [])], []) + _extra(files, cid))
 
 
 def copy_from(files, target, cid):

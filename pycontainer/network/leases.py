@@ -12,7 +12,7 @@ from .store import NetworkNotFound
 
 
 def lease(store, rec, cid, name="", hostname="", aliases=None, static=None, ifname="eth0",
-          index=0):
+          index=0, mac=None):
     """Lease an address on network ``rec`` for container ``cid``: the next
     free one after the last handed out, or ``static``. Returns the endpoint
     record (address, MAC, veth name...). Safe across processes.
@@ -31,7 +31,7 @@ def lease(store, rec, cid, name="", hostname="", aliases=None, static=None, ifna
             ip = pool.allocate(used, last, static, label=label)
             ep = {"Container": cid, "Name": name, "Hostname": hostname,
                   "Aliases": list(aliases or []), "IPAddress": ip,
-                  "MacAddress": ipam.mac_for(ip), "EndpointID": os.urandom(32).hex(),
+                  "MacAddress": mac or ipam.mac_for(ip), "EndpointID": os.urandom(32).hex(),
                   "Veth": "pyc" + os.urandom(4).hex(), "IfName": ifname, "Index": index,
                   "NetworkID": rec["Id"], "Network": rec["Name"],
                   "Gateway": str(pool.gateway), "IPPrefixLen": pool.prefixlen,

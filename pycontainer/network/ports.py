@@ -72,11 +72,18 @@ def _bindings(value):
         if not 1 <= len(value) <= 2:
             raise InvalidArgument(f"invalid port binding {value!r}: use (host_ip, host_port)")
         hp = value[1] if len(value) == 2 else None
-        return [(_host_ip(value[0]), None if hp in (None, "") else _port(hp, "host port"))]
+        return [(_host_ip(value[0]), _host_port(hp))]
     if isinstance(value, str) and ":" in value:
         ip, _, hp = value.rpartition(":")
-        return [(_host_ip(ip), None if hp == "" else _port(hp, "host port"))]
-    return [("", _port(value, "host port"))]
+        return [(_host_ip(ip), _host_port(hp))]
+    return [("", _host_port(value))]
+
+
+def _host_port(value):
+    """A host port; ``None``, ``""`` or ``0`` mean a free one chosen at start."""
+    if value in (None, "") or (not isinstance(value, bool) and value in (0, "0")):
+        return None
+    return _port(value, "host port")
 
 
 def parse(ports, publish_all=False, image_exposed=None):

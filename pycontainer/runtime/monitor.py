@@ -19,9 +19,10 @@ from dataclasses import dataclass
 from .. import _core
 from ..errors import InvalidArgument, OperationError
 
-MAGIC, VERSION = 0x4D435950, 3     # PYC_MON_MAGIC, PYC_MON_VERSION (csrc/monitor/monitor.h)
-# struct pyc_mon_header: 8 section lengths, auto_remove, stdio, struct pyc_mon_restart
-HEADER = struct.Struct("=IIQ8III32s6I")
+MAGIC, VERSION = 0x4D435950, 4     # PYC_MON_MAGIC, PYC_MON_VERSION (csrc/monitor/monitor.h)
+# struct pyc_mon_header: 8 section lengths, auto_remove, stdio, join_pidns, pad,
+# struct pyc_mon_restart
+HEADER = struct.Struct("=IIQ8IIIII32s6I")
 STEP_START, STEP_ATTACH = -1, -2      # enum pyc_mon_step
 IO_TTY, IO_STDIN = 1, 2               # the header's stdio (csrc/monitor/io.h)
 MAX_HOOK_ARGS = 63
@@ -141,7 +142,8 @@ def _hook_bytes(hooks):
 
 
 def pack(plan, argv, env, clone_flags, attach, cleanup, files, cid, restart=NEVER,
-         auto_remove=False, remove=(), hooks=(), stdio=0, attach_socket="", extra=None):
+         auto_remove=False, remove=(), hooks=(), stdio=0, attach_socket="", extra=None,
+         pidns=None):
     """The monitor's input file as bytes (see csrc/monitor/monitor.h).
 
     ``files``: run.json, the log, the OOM counter file ("" for none), the
@@ -155,15 +157,18 @@ def pack(plan, argv, env, clone_flags, attach, cleanup, files, cid, restart=NEVE
     the protocol is in csrc/monitor/io.h, the client engine/attach.py).
     ``extra``: an :class:`Extra`, packed after the sections at the next
     8-byte boundary.
+    ``pidns``: a pid namespace file every start of the init is cloned into
+    (``pid_mode container:``).
     """
     if len(files) != 5 or not cid:
         raise InvalidArgument("the monitor needs five files and the container id")
-    paths = [*files, attach_socket, cid, *remove]
+    paths = [*files, attach_socket, cid, *remove] + ([pidns] if pidns else [])
     sections = [plan.ops, plan.strs, _nul(argv), _nul(env), _nul(attach),
                 "".join(f"{k}\t{p}\t{v}\n" for k, p, v in cleanup).encode(), _nul(paths),
                 _hook_bytes(hooks)]
     header = HEADER.pack(MAGIC, VERSION, clone_flags, plan.nops, *[len(s) for s in sections[1:]],
-                         1 if auto_remove else 0, stdio, *restart.packed())
+                         1 if auto_remove else 0, stdio, 1 if pidns else 0, 0,
+                         *restart.packed())
     data = header + b"".join(sections)
     if extra is not None:
         data += b"\0" * (-len(data) % 8) + extra.packed()

@@ -247,10 +247,15 @@ def compile_plan(spec, cgroup_mounts, labels=None, before_pivot=None):
     for key, value in sorted(lx.sysctl.items()):
         path = "/proc/sys/" + key.replace(".", "/")
         pb.op(lib.PYC_OP_WRITE, f"sysctl {key}={value}", s1=path, s2=value)
+    uts = spec.namespace("uts")
+    own_uts = uts is not None and uts.path is None         # never the host's
+    if spec.domainname and own_uts:
+        pb.op(lib.PYC_OP_WRITE, f"set domainname {spec.domainname!r}",
+              s1="/proc/sys/kernel/domainname", s2=spec.domainname)
     add_readonly(pb, lx.readonly_paths)
     if root.readonly:
         pb.op(lib.PYC_OP_REMOUNT_ROOT, "remount / read-only", a=RDONLY)
-    if spec.hostname:
+    if spec.hostname and own_uts:
         pb.op(lib.PYC_OP_HOSTNAME, f"sethostname {spec.hostname!r}", s1=spec.hostname)
     for res, soft, hard in proc.rlimits:
         pb.op(lib.PYC_OP_RLIMIT, f"setrlimit {res} {soft}:{hard}", a=res, b=soft, c=hard)

@@ -44,6 +44,7 @@ class Runtime:
         self.cgroup_layout = layout or cgroups.detect()
         self.cg = cgroups.driver_for(self.cgroup_layout, cgroup_parent)
         self._cg_mounts = self.cg.container_mounts()
+        self.cg.parent_of = self._cgroup_parent_of
         self.userns = userns.Allocator(root)
         self._init_layers = {}
 
@@ -171,7 +172,8 @@ class Runtime:
             f.write(cfg.hostname + "\n")
         with open(os.path.join(d, "hosts"), "w") as f:
             f.write("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
-                    f"127.0.1.1\t{cfg.hostname}\n")
+                    f"127.0.1.1\t{cfg.hostname}\n" +
+                    "".join(f"{ip}\t{name}\n" for name, ip in cfg.extra_hosts))
         if cfg.network_mode == "host":
             with contextlib.suppress(OSError):
                 shutil.copyfile("/etc/resolv.conf", os.path.join(d, "resolv.conf"))
@@ -280,7 +282,8 @@ class Runtime:
                     if not into:
                         # mkdir + limits + attach while the child mounts its rootfs
                         # (it waits at SYNC before anything runs in the container).
-                        _core.cgroup_apply(create + self.cg.attach_steps(cid, pid))
+                        _core.cgroup_apply(create + self.cg.attach_steps(
+                            cid, pid, spec.linux.resources))
                 finally:
                     if pending is not None:
                         pending()
@@ -292,10 +295,15 @@ class Runtime:
                         held.append(os.open(f"/proc/{pid}/ns/mnt", os.O_RDONLY | os.O_CLOEXEC))
                     except OSError:
                         pass    # the child already failed: its report says why
+            pidns = spec.namespace("pid")
+            join = -1
+            if pidns is not None and pidns.path:      # pid_mode container:<id>
+                join = os.open(pidns.path, os.O_RDONLY | os.O_CLOEXEC)
             try:
                 proc = spawn(plan, spec.process.args, spec.process.env, flags, stdio=stdio,
-                             attach=attach,
-                             cgroup_fd=cgfd, pdeathsig=pdeathsig)
+                             attach=attach, cgroup_fd=cgfd, pdeathsig=pdeathsig,
+                             **({"join_pidfd": join, "join_flags": planmod.CLONE_NEWPID}
+                                if join >= 0 else {}))
                 proc.held_fds = held
             except BaseException:
                 for fd in held:
@@ -304,6 +312,8 @@ class Runtime:
             finally:
                 if cgfd >= 0:
                     os.close(cgfd)
+                if join >= 0:
+                    os.close(join)
             undo.pop_all()
         return proc
 
@@ -326,17 +336,19 @@ class Runtime:
                                                 rules))
         try:
             self.cg.after_create(cid, rules)
-            attach = [p for _, p, _ in self.cg.attach_steps(cid, 0)]
+            attach = [p for _, p, _ in self.cg.attach_steps(cid, 0)]   # made: found on disk
             files = (os.path.join(d, "run.json"), os.path.join(d, "container.log"),
                      self.cg.oom_file(cid) or "", self.stop_marker(cid),
                      os.path.join(self.names, name))
             if spec.linux.user_namespace:
                 umount = shutil.which("umount") or "/bin/umount"
                 hooks = list(hooks) + [[umount, "-l", spec.linux.user_namespace]]
+            pidns = spec.namespace("pid")
             data = monitor.pack(plan, spec.process.args, spec.process.env, flags, attach,
                                 self.cg.remove_steps(cid), files, cid, restart, auto_remove,
                                 [rd, d] if auto_remove else (), hooks, stdio,
-                                self.attach_socket(cid), extra)
+                                self.attach_socket(cid), extra,
+                                pidns=pidns.path if pidns is not None else None)
             return monitor.start(os.path.join(rd, "monitor.bin"), data, plan)
         except BaseException:
             self.remove_cgroups(cid)
@@ -356,6 +368,13 @@ class Runtime:
 
     def remove_cgroups(self, cid):
         _core.cgroup_apply(self.cg.remove_steps(cid))
+
+    def _cgroup_parent_of(self, cid):
+        """run(cgroup_parent=): the container's own, "" for the client's, None if unknown."""
+        try:
+            return read_json(self.config_path(cid))["Runtime"]["Config"].get("cgroup_parent", "")
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
 
     def config_path(self, cid):
         """config.json: in the store, or the run-time dir for an ephemeral one."""

@@ -89,6 +89,7 @@ class Mount:
 class Namespace:
     type: str
     path: str = None                  # join this one instead of making a new one
+    # (network, ipc, uts: joined by an op after SYNC; pid: entered for the clone)
 
 
 @dataclass
@@ -123,6 +124,7 @@ class Spec:
     hostname: str = ""
     mounts: list = field(default_factory=list)
     linux: Linux = field(default_factory=Linux)
+    domainname: str = ""              # the UTS namespace's NIS domain name
 
     def namespace(self, kind):
         """The Namespace entry of ``kind``, or None (the host's is kept)."""
