@@ -96,8 +96,11 @@ class AttachSocket:
         self.detached = False
         want = (WANT_STDIN if stdin else 0) | (WANT_STDOUT if stdout else 0) \
             | (WANT_STDERR if stderr else 0)
-        self._early = []
-        sock.sendall(b"o" + bytes([want]) + parse_detach_keys(detach_keys))
+        self._early, self._streams = [], {1: stdout, 2: stderr}   # also for what came first
+        try:
+            sock.sendall(b"o" + bytes([want]) + parse_detach_keys(detach_keys))
+        except (BrokenPipeError, ConnectionResetError):
+            pass    # a quick exec's server may be done already: what it sent stays queued
         # the server's 'a': from then on every chunk comes (an attach(logs=True)
         # reads the log after it, so nothing falls between the two)
         for item in self._packets(until_ack=True):
@@ -127,7 +130,8 @@ class AttachSocket:
                 if until_ack:
                     return
             elif pkt[0] in (1, 2):
-                yield pkt[0], pkt[1:]
+                if self._streams[pkt[0]]:
+                    yield pkt[0], pkt[1:]
             elif pkt[:1] == b"x" and len(pkt) == 5:   # the server closes next: read to
                 self.exit_code = struct.unpack("=i", pkt[1:])[0]     # that, so its end of
             elif pkt[:1] == b"d":                      # the socket is gone when we return

@@ -803,8 +803,12 @@ class Containers:
                                  name="pyc-exec-reaper").start()
             return ExecResult(None, None)
         if served:
-            sock = AttachSocket(output.client, tty, stdin=bool(stdin), stdout=stdout,
-                                stderr=stderr, detach_keys=detach_keys)
+            try:
+                sock = AttachSocket(output.client, tty, stdin=bool(stdin), stdout=stdout,
+                                    stderr=stderr, detach_keys=detach_keys)
+            except BaseException:
+                output.client.close()
+                raise
             if socket:
                 return ExecResult(None, sock)
             sock.shutdown()
