@@ -832,7 +832,9 @@ class Containers:
         if attrs["State"].get("Attached"):
             raise Conflict(f"container {cid[:12]} runs attached to its creator: no attach socket")
         from .attach import connect
-        return connect(self.rt.attach_socket(cid)), attrs["Runtime"]["Config"].get("tty", False)
+        sock = connect(self.rt.attach_socket(cid))
+        self._event("attach", cid, attrs)
+        return sock, attrs["Runtime"]["Config"].get("tty", False)
 
     def attach_socket(self, cid, stdin=True, stdout=True, stderr=True, detach_keys=None):
         """A socket-like :class:`~pycontainer.engine.attach.AttachSocket` on the

@@ -42,13 +42,17 @@ class Images:
         """The pulled record; with ``stream``, a generator of docker's
         progress dicts (the pull runs on a thread meanwhile)."""
         def run(progress=None):
-            return self.registry.pull(ref, platform=platform, auth_config=auth_config,
-                                      progress=progress)
+            rec = self.registry.pull(ref, platform=platform, auth_config=auth_config,
+                                     progress=progress)
+            self.engine.events.emit("image", "pull", str(ref), {"name": str(ref)})
+            return rec
         return progress_stream(run) if stream else run()
 
     def push(self, ref, auth_config=None, stream=False):
         def run(progress=None):
-            return self.registry.push(ref, auth_config=auth_config, progress=progress)
+            out = self.registry.push(ref, auth_config=auth_config, progress=progress)
+            self.engine.events.emit("image", "push", str(ref), {"name": str(ref)})
+            return out
         return progress_stream(run) if stream else run()
 
     def registry_tags(self, name, auth_config=None):

@@ -6,6 +6,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+import time
 
 import pytest
 
@@ -61,6 +62,7 @@ def test_the_attach_socket_is_private_and_gone_with_the_monitor(client, busybox)
 
 
 def test_attach_stream_demux_and_logs(client, busybox):
+    t0 = time.time()
     with client.containers.run("busybox", ["sh", "-c", "echo early; read x; echo out-$x; "
                                            "echo err-$x >&2"],
                                detach=True, stdin_open=True) as c:
@@ -73,6 +75,9 @@ def test_attach_stream_demux_and_logs(client, busybox):
         # "early" from the log, or (printed after the connect) from the stream
         assert b"early\n" in outs and outs.endswith(b"out-7\n") and errs == b"err-7\n"
         assert stream.exit_code == 0
+        attached = list(client.events(since=t0, until=time.time(),
+                                      filters={"container": c.id, "event": "attach"}))
+        assert len(attached) == 2           # the writer's and the stream's
 
 
 def test_attach_without_stream_returns_the_output_at_exit(client, busybox):

@@ -3,6 +3,7 @@ with htpasswd + TLS, and both ways with skopeo."""
 import json
 import os
 import subprocess
+import time
 
 import pytest
 
@@ -36,7 +37,14 @@ def _registry_digest(host, repo, tag, ca=None):
     return "sha256:" + hashlib.sha256(raw).hexdigest()
 
 
+def _image_events(client, since):
+    return [(e["Action"], e["Actor"]["ID"]) for e in
+            client.events(since=since, until=time.time(), filters={"type": "image"},
+                          decode=True)]
+
+
 def test_push_then_pull_and_run(fresh_client, other_client, registry):
+    t0 = time.time()
     img = fresh_client.images.busybox()
     img.tag(f"{registry.host}/pyc/bb", "1")
     events = list(fresh_client.images.push(f"{registry.host}/pyc/bb", "1", stream=True,
@@ -53,6 +61,9 @@ def test_push_then_pull_and_run(fresh_client, other_client, registry):
     out = other_client.containers.run(f"{registry.host}/pyc/bb:1", ["cat", "/etc/hostname"],
                                       remove=True, hostname="pulled")
     assert out == b"pulled\n"
+    ref = f"{registry.host}/pyc/bb:1"
+    assert ("push", ref) in _image_events(fresh_client, t0)
+    assert ("pull", ref) in _image_events(other_client, t0)
 
 
 def test_push_of_pulled_image_sends_same_bytes_and_mounts(fresh_client, other_client,
