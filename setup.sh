@@ -17,9 +17,10 @@ set -euo pipefail
 #   nftables                                 libnftables: the ip pycontainer table (NAT, ports)
 #   util-linux procps psmisc                 nsenter/mount/unshare, ps/pgrep, fuser (tests)
 #   skopeo umoci podman                      image archive interop (tests, benchmarks/unpack.py)
+#   openssl curl                             test CAs and certificates; the pull benchmark's floor
 #   docker-registry                          the reference registry server (registry tests, benchmarks)
 #   buildah                                  the peer of the build tests and benchmarks/build.py
-APT_PACKAGES="gcc libc6-dev pkg-config libseccomp-dev busybox-static runc iproute2 iptables nftables util-linux procps psmisc skopeo umoci podman docker-registry buildah"
+APT_PACKAGES="gcc libc6-dev pkg-config libseccomp-dev busybox-static runc iproute2 iptables nftables util-linux procps psmisc skopeo umoci podman docker-registry buildah openssl curl"
 APT_LISTS_MAX_AGE_MIN=360   # skip `apt-get update` when the lists are newer than 6 h
 MIN_PYTHON="3.11"
 
