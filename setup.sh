@@ -20,7 +20,9 @@ set -euo pipefail
 #   openssl curl                             test CAs and certificates; the pull benchmark's floor
 #   docker-registry                          the reference registry server (registry tests, benchmarks)
 #   buildah                                  the peer of the build tests and benchmarks/build.py
-APT_PACKAGES="gcc libc6-dev pkg-config libseccomp-dev busybox-static runc iproute2 iptables nftables util-linux procps psmisc skopeo umoci podman docker-registry buildah openssl curl"
+#   docker.io                                dockerd 20.10: the peer of the benchmarks, a real engine over
+#                                            pycontainer-runtime; also a docker CLI where none is installed
+APT_PACKAGES="gcc libc6-dev pkg-config libseccomp-dev busybox-static runc iproute2 iptables nftables util-linux procps psmisc skopeo umoci podman docker-registry buildah openssl curl docker.io"
 APT_LISTS_MAX_AGE_MIN=360   # skip `apt-get update` when the lists are newer than 6 h
 MIN_PYTHON="3.11"
 
@@ -79,14 +81,22 @@ install_packages() {
         updated=1
     fi
     say "installing Debian packages: $missing"
+    # Packages with services (dockerd, docker-registry) must not start them: the
+    # tests start their own on loopback or UNIX sockets, and a running dockerd
+    # would rewrite the firewall. invoke-rc.d asks policy-rc.d; 101 means "no".
+    local policy=/usr/sbin/policy-rc.d made_policy=0
+    if [ ! -e "$policy" ]; then
+        printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod 755 "$policy" && made_policy=1
+    fi
     # shellcheck disable=SC2086
     if ! quiet apt-get -q install -y --no-install-recommends $missing; then
-        [ "$updated" = 0 ] || die "apt-get install failed"
+        [ "$updated" = 0 ] || { [ "$made_policy" = 0 ] || rm -f "$policy"; die "apt-get install failed"; }
         say "retrying after apt-get update"
         quiet apt-get -q update
         # shellcheck disable=SC2086
-        quiet apt-get -q install -y --no-install-recommends $missing || die "apt-get install failed"
+        quiet apt-get -q install -y --no-install-recommends $missing || { [ "$made_policy" = 0 ] || rm -f "$policy"; die "apt-get install failed"; }
     fi
+    [ "$made_policy" = 0 ] || rm -f "$policy"
 }
 
 # The Debian packages that the python3 on PATH needs to build and make venvs.
