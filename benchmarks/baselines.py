@@ -283,3 +283,44 @@ def podman_cleanup(root, base):
         if not left:
             return
         time.sleep(0.2)
+
+
+def timed(argv, n, env, warmup=5):
+    """Seconds of ``n`` whole-process runs of ``argv`` (output discarded)."""
+    for _ in range(warmup):
+        subprocess.run(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                       check=True)
+    times = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        subprocess.run(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                       check=True)
+        times.append(time.perf_counter() - t0)
+    return times
+
+
+def pct(values, q):
+    values = sorted(values)
+    return values[min(len(values) - 1, int(len(values) * q))]
+
+
+def podman_times(n):
+    """``podman run --rm --network none`` and ``podman --version`` on a busybox
+    rootfs; (run times, version times, None) or (None, None, why)."""
+    if not shutil.which("podman"):
+        return None, None, "podman is not installed (apt-get install podman)"
+    root, base = podman_root()
+    limits = ["--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024"]
+    try:
+        rootfs = os.path.join(root, "rootfs")
+        make_busybox_rootfs(rootfs)
+        tar = os.path.join(root, "bb.tar")
+        subprocess.run(["tar", "-C", rootfs, "-cf", tar, "."], check=True)
+        subprocess.run(base + ["import", tar, "pyc-bench-bb"], check=True, capture_output=True)
+        argv = base + ["run", "--rm", "--network", "none", *limits, "pyc-bench-bb", "true"]
+        r = subprocess.run(argv, capture_output=True, text=True)
+        if r.returncode != 0:
+            return None, None, f"podman run failed: {r.stderr.strip()[:300]}"
+        return timed(argv, n, None, warmup=2), timed(["podman", "--version"], n, None), None
+    finally:
+        podman_cleanup(root, base)

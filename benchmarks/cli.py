@@ -25,37 +25,17 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, ROOT)
 sys.path.insert(0, HERE)
 
-import baselines  # noqa: E402
+from baselines import pct, podman_times, timed  # noqa: E402
 
 BIN = os.path.join(os.path.dirname(sys.executable), "pycontainer")
 FLOOR = ("import sys; from pycontainer.engine.engine import Engine; "
          "Engine(sys.argv[1], reconcile=False).containers.list()")
-
-
-def timed(argv, n, env, warmup=5):
-    """Seconds of ``n`` whole-process runs of ``argv`` (output discarded)."""
-    for _ in range(warmup):
-        subprocess.run(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                       check=True)
-    times = []
-    for _ in range(n):
-        t0 = time.perf_counter()
-        subprocess.run(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                       check=True)
-        times.append(time.perf_counter() - t0)
-    return times
-
-
-def pct(values, q):
-    values = sorted(values)
-    return values[min(len(values) - 1, int(len(values) * q))]
 
 
 def line(label, times, target=None):
@@ -63,28 +43,6 @@ def line(label, times, target=None):
     print(f"  {label:52s} p50 {pct(times, .5) * 1e3:7.1f} ms   p90 {pct(times, .9) * 1e3:7.1f} ms"
           f"   n={len(times)}{extra}")
     return pct(times, .5)
-
-
-def podman_times(n):
-    """``podman run --rm --network none`` and ``podman --version`` on a busybox
-    rootfs; (run times, version times, None) or (None, None, why)."""
-    if not shutil.which("podman"):
-        return None, None, "podman is not installed (apt-get install podman)"
-    root, base = baselines.podman_root()
-    limits = ["--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024"]
-    try:
-        rootfs = os.path.join(root, "rootfs")
-        baselines.make_busybox_rootfs(rootfs)
-        tar = os.path.join(root, "bb.tar")
-        subprocess.run(["tar", "-C", rootfs, "-cf", tar, "."], check=True)
-        subprocess.run(base + ["import", tar, "pyc-bench-bb"], check=True, capture_output=True)
-        argv = base + ["run", "--rm", "--network", "none", *limits, "pyc-bench-bb", "true"]
-        r = subprocess.run(argv, capture_output=True, text=True)
-        if r.returncode != 0:
-            return None, None, f"podman run failed: {r.stderr.strip()[:300]}"
-        return timed(argv, n, None, warmup=2), timed(["podman", "--version"], n, None), None
-    finally:
-        baselines.podman_cleanup(root, base)
 
 
 def main():

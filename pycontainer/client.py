@@ -1,6 +1,7 @@
 """The entry point: ``Client(root=...)`` with ``containers`` and ``images``."""
 import functools
 import os
+import threading
 
 from .errors import InvalidArgument
 from .models.containers import ContainerCollection
@@ -49,20 +50,40 @@ class Client:
     def __init__(self, root=None, cgroup_parent="/", run_root=None, favor_dynmods=None,
                  userns_mode=None, max_layer_size=None, max_image_size=None,
                  min_free_space=None, registry_config=None):
-        from .engine.engine import Engine
-        self._backend = Engine(root, cgroup_parent=cgroup_parent, run_root=run_root,
-                               favor_dynmods=favor_dynmods, userns_mode=userns_mode,
-                               max_layer_size=max_layer_size, max_image_size=max_image_size,
-                               min_free_space=min_free_space)
-        self._backend.images.registry_factory = functools.partial(_registry, registry_config)
-        if getattr(self._backend, "builds", None) is None:
-            from .build import Builds
-            self._backend.builds = Builds(self._backend)
-        self.root = self._backend.root
+        from .engine.engine import store_root      # cheap: the engine's rooms load later
+        self._engine_args = dict(root=root, cgroup_parent=cgroup_parent, run_root=run_root,
+                                 favor_dynmods=favor_dynmods, userns_mode=userns_mode,
+                                 max_layer_size=max_layer_size, max_image_size=max_image_size,
+                                 min_free_space=min_free_space)
+        self._registry_config = registry_config
+        self._engine = None
+        self._engine_lock = threading.Lock()
+        self.root = store_root(root)
         self.images = ImageCollection(self)
         self.containers = ContainerCollection(self)
         self.volumes = VolumeCollection(self)
         self.networks = NetworkCollection(self)
+
+    @property
+    def _backend(self):
+        """The engine, made on first use: importing its rooms and repairing the
+        store cost ~100 ms that a script which never calls the engine (or calls
+        it later) should not pay in ``Client()``. Bad arguments raise here."""
+        engine = self._engine
+        if engine is None:
+            with self._engine_lock:
+                engine = self._engine
+                if engine is None:
+                    engine = self._engine = self._make_engine()
+        return engine
+
+    def _make_engine(self):
+        from .engine.engine import Engine
+        engine = Engine(**self._engine_args)
+        engine.images.registry_factory = functools.partial(_registry, self._registry_config)
+        if getattr(engine, "builds", None) is None:
+            engine.builds = _LazyBuilds(engine)
+        return engine
 
     @classmethod
     def from_env(cls, environment=None, version=None, timeout=None, **kwargs):
@@ -173,7 +194,9 @@ class Client:
 
     def close(self):
         """Close the registry connections, if any were opened."""
-        reg = self._backend.images._registry
+        if self._engine is None:
+            return
+        reg = self._engine.images._registry
         if reg is not None:
             reg.close()
 
@@ -187,3 +210,16 @@ class Client:
 def _registry(config, store):
     from .registry import Registry     # only when a registry is used (httpx later still)
     return Registry(store, config)
+
+
+class _LazyBuilds:
+    """The build room, imported on the first build only."""
+
+    def __init__(self, engine):
+        self._engine, self._builds = engine, None
+
+    def __getattr__(self, name):
+        if self._builds is None:
+            from .build import Builds
+            self._builds = Builds(self._engine)
+        return getattr(self._builds, name)

@@ -10,16 +10,18 @@ and later the daemon and the CLI. Its verbs take and return plain data
 """
 import os
 
-from .. import cgroups
 from ..errors import NotFound
-from ..image import ImageStore
-from ..image.limits import Limits
-from ..network.manager import Networking
-from ..runtime.runtime import Runtime
-from ..security import userns as _userns
-from ..volumes import VolumeStore
+
+# The rooms are imported when an Engine is made, not with this module: a
+# Client is made at import time of many scripts, and builds its engine on
+# first use (client.py).
 
 DEFAULT_ROOT = "/var/lib/pycontainer"
+
+
+def store_root(root=None):
+    """The store directory: ``root``, else ``$PYCONTAINER_ROOT``, else the default."""
+    return os.path.abspath(root or os.environ.get("PYCONTAINER_ROOT") or DEFAULT_ROOT)
 
 
 class Engine:
@@ -39,12 +41,19 @@ class Engine:
     def __init__(self, root=None, cgroup_parent="/", run_root=None, favor_dynmods=None,
                  userns_mode=None, max_layer_size=None, max_image_size=None,
                  min_free_space=None, reconcile=True):
+        from .. import cgroups
+        from ..image import ImageStore
+        from ..image.limits import Limits
+        from ..network.manager import Networking
+        from ..runtime.runtime import Runtime
+        from ..security import userns as _userns
+        from ..volumes import VolumeStore
         from .containers import Containers
         from .events import Journal
         from .images import Images
         from .networks import Networks
         from .volumes import Volumes
-        self.root = os.path.abspath(root or os.environ.get("PYCONTAINER_ROOT") or DEFAULT_ROOT)
+        self.root = store_root(root)
         self.userns_mode = _userns.validate(userns_mode)
         limits = Limits(max_layer_size=max_layer_size, max_image_size=max_image_size,
                         min_free_space=min_free_space)          # InvalidArgument before anything
