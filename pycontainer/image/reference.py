@@ -22,7 +22,6 @@ spelled ``docker.io``.
 
 import re
 from dataclasses import dataclass
-from typing import Optional
 
 from pycontainer.errors import InvalidReference
 
@@ -56,8 +55,8 @@ class Reference:
 
     domain: str
     path: str
-    tag: Optional[str] = None
-    digest: Optional[str] = None
+    tag: str | None = None
+    digest: str | None = None
 
     @property
     def name(self) -> str:

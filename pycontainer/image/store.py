@@ -27,7 +27,6 @@ import hashlib
 import io
 import json
 import os
-import platform
 import tempfile
 import threading
 from collections import OrderedDict
@@ -586,7 +585,7 @@ class ImageStore:
             staged = self.stage_layer(f)
         try:
             config = {
-                "architecture": ARCH.get(platform.machine(), platform.machine()),
+                "architecture": ARCH.get(os.uname().machine, os.uname().machine),
                 "os": "linux",
                 "created": created,
                 "config": {k: image_config[k] for k in CONFIG_KEYS if k in image_config},
