@@ -76,3 +76,104 @@ def fresh_store(tmp_path):
         yield top / "store", {"PYCONTAINER_RUN_ROOT": str(top / "run")}
     finally:
         subprocess.run(["umount", str(top)], check=True)
+
+
+class Pty:
+    """The command on a terminal of its own (``pty.fork``: the pty is its
+    controlling terminal, so a resize of it sends SIGWINCH as a real one
+    does). ``expect`` reads until a pattern shows, ``send`` types."""
+
+    def __init__(self, argv, env, rows=24, cols=80):
+        import pty
+        import termios
+        import struct
+        import fcntl
+        self.pid, self.fd = pty.fork()
+        if self.pid == 0:           # the child: exec at once, nothing else
+            try:
+                fcntl.ioctl(0, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+                os.execve(argv[0], argv, env)
+            finally:
+                os._exit(127)
+        self.seen = b""
+        self.code = None
+
+    def expect(self, pattern, timeout=30):
+        """Read until ``pattern`` (a regex on bytes) matches what came since
+        the last match; returns the match."""
+        import re
+        import select
+        import time
+        deadline = time.monotonic() + timeout
+        while True:
+            m = re.search(pattern, self.seen)
+            if m:
+                self.seen = self.seen[m.end():]
+                return m
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise AssertionError(f"{pattern!r} never came; the terminal showed {self.seen!r}")
+            r, _, _ = select.select([self.fd], [], [], left)
+            if r:
+                try:
+                    data = os.read(self.fd, 65536)
+                except OSError:          # EIO: the command and its terminal are gone
+                    data = b""
+                if not data:
+                    raise AssertionError(f"the terminal closed before {pattern!r}; it showed "
+                                         f"{self.seen!r}")
+                self.seen += data
+
+    def send(self, data):
+        os.write(self.fd, data)
+
+    def resize(self, rows, cols):
+        import fcntl
+        import struct
+        import termios
+        fcntl.ioctl(self.fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+
+    def wait(self, timeout=30):
+        """The exit code, reading what is left meanwhile (a full pty would block it)."""
+        import select
+        import time
+        deadline = time.monotonic() + timeout
+        while True:
+            pid, status = os.waitpid(self.pid, os.WNOHANG)
+            if pid:
+                self.code = os.waitstatus_to_exitcode(status)
+                break
+            if time.monotonic() > deadline:
+                os.kill(self.pid, 9)
+                os.waitpid(self.pid, 0)
+                raise AssertionError(f"the command did not exit; it showed {self.seen!r}")
+            r, _, _ = select.select([self.fd], [], [], 0.05)
+            if r:
+                try:
+                    self.seen += os.read(self.fd, 65536)
+                except OSError:
+                    pass
+        self.drain()
+        os.close(self.fd)
+        return self.code
+
+    def drain(self):
+        import select
+        while select.select([self.fd], [], [], 0)[0]:
+            try:
+                data = os.read(self.fd, 65536)
+            except OSError:
+                return
+            if not data:
+                return
+            self.seen += data
+
+    def close(self):
+        if self.code is None:
+            try:
+                os.kill(self.pid, 9)
+                os.waitpid(self.pid, 0)
+            except ChildProcessError:
+                pass
+            os.close(self.fd)
+            self.code = -9

@@ -26,6 +26,10 @@ A container engine for Linux (daemonless, docker's verbs)
 
 Global Options:
       --root string        the store (default $PYCONTAINER_ROOT, else /var/lib/pycontainer)
+  -H, --host list          a daemon to talk to (unix:///path or tcp://host:port; default
+                           $PYCONTAINER_HOST, else none: the engine runs in this process);
+                           repeatable for ps, images and events
+  -c, --context string     the context to use (see 'pycontainer context ls')
   -l, --log-level string   debug, info, warn, error or fatal (default "warn"); debug
                            also prints the traceback of an error
   -v, --version            Print version information and quit
@@ -49,8 +53,10 @@ class CLIError(PyContainerError):
 class Context:
     """What a verb gets besides its arguments: the store and the engine."""
 
-    def __init__(self, root, verb, display, log_level):
+    def __init__(self, root, verb, display, log_level, hosts=None, context=None):
         self.root = root
+        self.hosts = hosts or []          # [(name, url)] from -H, the env or a context
+        self.context = context
         self.verb = verb            # the key in verbs.VERBS
         self.display = display      # as typed: "image ls"
         self.log_level = log_level
@@ -64,10 +70,38 @@ class Context:
             from ..engine.engine import Engine
             from .verbs import READ_ONLY
             self._engine = Engine(self.root, reconcile=self.verb not in READ_ONLY)
+            # the registry client is made (and imported) on a pull or push only
+            self._engine.images.registry_factory = _registry
         return self._engine
+
+    @property
+    def builds(self):
+        """The engine with its builder attached (``build`` only)."""
+        engine = self.engine
+        if engine.builds is None:
+            from ..build import Builds
+            engine.builds = Builds(engine)
+        return engine.builds
+
+    def backends(self):
+        """[(daemon name or None, adapter)]: the local engine, or each daemon."""
+        from .daemons import Local, Remote
+        if not self.hosts:
+            return [(None, Local(self))]
+        return [(name, Remote(url)) for name, url in self.hosts]
+
+    def backend(self):
+        """The one adapter of a verb that takes one daemon."""
+        (name, b), = self.backends()
+        return b
 
     def warn(self, message):
         sys.stderr.write(f"pycontainer {self.display}: {message}\n")
+
+
+def _registry(store):
+    from ..registry import Registry
+    return Registry(store)
 
 
 def _help():
@@ -98,9 +132,9 @@ def _group_help(group):
 
 
 def _globals(argv):
-    """Split the global flags off: (root, log level, rest). Parsed by hand:
-    argparse is not imported for ``--version`` and ``--help``."""
-    root, level = None, None
+    """Split the global flags off: (root, log level, hosts, context, rest).
+    Parsed by hand: argparse is not imported for ``--version`` and ``--help``."""
+    root, level, hosts, context = None, None, [], None
     i = 0
     while i < len(argv):
         a = argv[i]
@@ -111,7 +145,7 @@ def _globals(argv):
             sys.stdout.write(_help())
             raise SystemExit(0)
         name, eq, value = a.partition("=")
-        if name in ("--root", "--log-level", "-l"):
+        if name in ("--root", "--log-level", "-l", "-H", "--host", "-c", "--context"):
             if not eq:
                 if i + 1 >= len(argv):
                     raise UsageError(f"flag needs an argument: {name}")
@@ -119,6 +153,10 @@ def _globals(argv):
                 value = argv[i]
             if name == "--root":
                 root = value
+            elif name in ("-H", "--host"):
+                hosts.append(value)
+            elif name in ("-c", "--context"):
+                context = value
             else:
                 if value not in LEVELS:
                     raise UsageError(f"invalid --log-level {value!r}: use one of "
@@ -129,7 +167,7 @@ def _globals(argv):
         if a.startswith("-"):
             raise UsageError(f"unknown flag: {a}")
         break
-    return root, level, argv[i:]
+    return root, level, hosts, context, argv[i:]
 
 
 def _resolve(rest):
@@ -150,6 +188,28 @@ def _resolve(rest):
         raise CLIError(f"pycontainer: '{word}' is not a pycontainer command; see "
                        "'pycontainer --help'")
     return word, word, rest[1:]
+
+
+def _daemons(hosts, context, verb, display):
+    """[(name, url)] of the daemons this command talks to (docker's order:
+    -H, --context, $PYCONTAINER_HOST, $PYCONTAINER_CONTEXT, the current
+    context); [] for the local engine."""
+    from .verbs import MULTI_HOST, REMOTE
+    if hosts and context:
+        raise UsageError("conflicting options: either specify --host or --context, not both")
+    if hosts:
+        found = [(h, h) for h in hosts]
+    else:
+        from . import contexts
+        found = contexts.resolve(context)
+    if found and verb not in REMOTE:
+        raise CLIError(f"pycontainer {display}: not available against a daemon yet "
+                       f"({found[0][1]}): run it locally (no -H, 'pycontainer context use "
+                       "default')", 1)
+    if len(found) > 1 and verb not in MULTI_HOST:
+        raise UsageError(f"-H given {len(found)} times: only ps, images and events read "
+                         "several daemons")
+    return found
 
 
 def parser_for(verb, display):
@@ -180,18 +240,20 @@ def main(argv=None):
     display = ""
     level = None
     try:
-        root, level, rest = _globals(argv)
+        root, level, hosts, context, rest = _globals(argv)
         if not rest:
             sys.stdout.write(_help())
             return 0
         verb, display, rest = _resolve(rest)
         parser, handler = parser_for(verb, display)
         args = parser.parse_args(rest)
+        from .verbs import LOCAL_ONLY
+        daemons = [] if verb in LOCAL_ONLY else _daemons(hosts, context, verb, display)
         if level is not None:
             import logging
             logging.basicConfig(level=level.upper().replace("FATAL", "CRITICAL")
                                 .replace("WARN", "WARNING"), format="%(levelname)s %(message)s")
-        ctx = Context(root, verb, display, level)
+        ctx = Context(root, verb, display, level, daemons, context)
         code = handler(ctx, args)
         sys.stdout.flush()
         return code or 0

@@ -15,18 +15,71 @@ def _targets(p, what="CONTAINER"):
 
 # -- lifecycle ------------------------------------------------------------------------
 
+def _detach_keys(p):
+    p.add_argument("--detach-keys", metavar="string",
+                   help='Override the key sequence for detaching (default "ctrl-p,ctrl-q")')
+
+
 def args_start(p):
-    p.add_argument("-a", "--attach", action="store_true", help="(not supported yet)")
-    p.add_argument("-i", "--interactive", action="store_true", help="(not supported yet)")
+    p.add_argument("-a", "--attach", action="store_true",
+                   help="Attach STDOUT/STDERR and forward signals")
+    p.add_argument("-i", "--interactive", action="store_true", help="Attach container's STDIN")
+    _detach_keys(p)
     _targets(p)
 
 
 def cmd_start(ctx, args):
-    if args.attach or args.interactive:
-        raise UsageError("-a/--attach and -i/--interactive are not supported yet; start it, "
-                         "then follow its output with 'pycontainer logs -f'")
     c = ctx.engine.containers
-    return each(ctx, args.containers, lambda k: c.start(container_id(ctx, k)))
+    if not (args.attach or args.interactive):
+        return each(ctx, args.containers, lambda k: c.start(container_id(ctx, k)))
+    if len(args.containers) > 1:
+        raise UsageError("you cannot start and attach multiple containers at once")
+    from . import session
+    from ..engine.attach import parse_detach_keys
+    parse_detach_keys(args.detach_keys)
+    cid = container_id(ctx, args.containers[0])
+    cfg = c.inspect(cid)["Config"]
+    stdin = args.interactive and bool(cfg.get("OpenStdin"))
+    tty = bool(cfg.get("Tty"))
+    session.require_terminal(tty, stdin)
+    since = time.time_ns()
+    with session.open_log(ctx.engine, cid) as log:
+        offset = os.fstat(log.fileno()).st_size
+        c.start(cid)
+        return session.run_session(ctx.engine, cid, stdin=stdin, tty=tty,
+                                   detach_keys=args.detach_keys, sig_proxy=True, log=log,
+                                   offset=offset, since_ns=since)
+
+
+def args_attach(p):
+    _detach_keys(p)
+    p.add_argument("--no-stdin", action="store_true", help="Do not attach STDIN")
+    from .run import boolean
+    p.add_argument("--sig-proxy", type=boolean, default=True, metavar="bool",
+                   help="Proxy all received signals to the process (default true)")
+    p.add_argument("container", metavar="CONTAINER")
+
+
+def cmd_attach(ctx, args):
+    """docker's attach: output from now on, this terminal's keys to its stdin."""
+    from . import session
+    c = ctx.engine.containers
+    cid = container_id(ctx, args.container)
+    attrs = c.inspect(cid)
+    if not attrs["State"]["Running"]:
+        raise CLIError(f"pycontainer attach: container {args.container} is not running "
+                       "(start it with 'pycontainer start -a')")
+    tty, stdin = bool(attrs["Config"].get("Tty")), bool(attrs["Config"].get("OpenStdin"))
+    stdin = stdin and not args.no_stdin
+    session.require_terminal(tty, stdin)
+    since = time.time_ns()
+    sock = c.attach_socket(cid, stdin=stdin, detach_keys=args.detach_keys)
+    kill = (lambda sig: c.kill(cid, sig)) if args.sig_proxy and not tty else None
+    code = session.Session(sock, stdin=stdin, kill=kill).run()
+    if sock.detached:
+        sys.stderr.write("\r\nread escape sequence\r\n" if tty else "read escape sequence\n")
+        return 0
+    return session.exit_code(ctx.engine, cid, since) if code is None else code
 
 
 def _time(p):
@@ -80,6 +133,9 @@ def args_rm(p):
 
 
 def cmd_rm(ctx, args):
+    if ctx.hosts:
+        daemon = ctx.backend()
+        return each(ctx, args.containers, lambda k: daemon.remove(k, args.force, args.volumes))
     c = ctx.engine.containers
     return each(ctx, args.containers,
                 lambda k: c.remove(container_id(ctx, k), args.force, args.volumes))
@@ -176,6 +232,13 @@ def cmd_logs(ctx, args):
     if args.tail != "all" and not args.tail.lstrip("-").isdigit():
         raise UsageError(f"invalid --tail {args.tail!r}: use a number or all")
     since, until = _time_arg(args.since, "--since"), _time_arg(args.until, "--until")
+    if ctx.hosts:
+        streams = {1: sys.stdout.buffer, 2: sys.stderr.buffer}
+        for stream, data in ctx.backend().logs(args.container, args.follow, args.tail,
+                                               args.timestamps, since, until):
+            streams[stream].write(data)
+            streams[stream].flush()
+        return 0
     cid = container_id(ctx, args.container)
     out = sys.stdout.buffer
     for chunk in ctx.engine.containers.logs(cid, True, True, args.timestamps, args.tail,
@@ -203,8 +266,12 @@ def args_exec(p):
                    help="Working directory inside the container")
     p.add_argument("--privileged", action="store_true",
                    help="Give extended privileges to the command")
-    p.add_argument("-i", "--interactive", action="store_true", help="(not supported yet)")
-    p.add_argument("-t", "--tty", action="store_true", help="(not supported yet)")
+    p.add_argument("-i", "--interactive", action="store_true",
+                   help="Keep STDIN open even if not attached")
+    p.add_argument("-t", "--tty", action="store_true", help="Allocate a pseudo-TTY")
+    p.add_argument("--detach-keys", metavar="string",
+                   help="Override the key sequence for detaching a container (default: none, "
+                        "the command lives as long as this one)")
     p.add_argument("container", metavar="CONTAINER")
     p.add_argument("command", nargs="...", metavar="COMMAND")
 
@@ -212,18 +279,20 @@ def args_exec(p):
 def cmd_exec(ctx, args):
     from ..errors import OperationError
     from .run import environment, exit_code_of
-    if args.interactive or args.tty:
-        raise UsageError("-i/--interactive and -t/--tty are not supported yet (no terminal "
-                         "support); run the command without them")
     cmd = args.command[1:] if args.command[:1] == ["--"] else args.command
     if not cmd:
         raise UsageError("requires at least 2 arguments: CONTAINER COMMAND [ARG...]")
     env = environment(args.env, args.env_file) or None
     cid = container_id(ctx, args.container)
+    served = (args.interactive or args.tty) and not args.detach
+    if served:
+        from . import session
+        session.require_terminal(args.tty, args.interactive)
     try:
         res = ctx.engine.containers.exec_run(
-            cid, cmd, True, True, False, False, args.privileged, args.user, args.detach,
-            not args.detach, False, env, args.workdir, True)
+            cid, cmd, True, True, bool(args.interactive), bool(args.tty), args.privileged,
+            args.user, args.detach, not args.detach and not served, bool(served), env,
+            args.workdir, not served, detach_keys=args.detach_keys or "")
     except OperationError as err:
         code = exit_code_of(err)
         if code is None:
@@ -232,6 +301,9 @@ def cmd_exec(ctx, args):
         raise CLIError(f"pycontainer exec: {message(err)}", code) from err
     if args.detach:
         return 0
+    if served:
+        code = session.Session(res.output, stdin=bool(args.interactive)).run()
+        return 0 if code is None else code
     out, err = sys.stdout.buffer, sys.stderr.buffer
     for o, e in res.output:
         if o:

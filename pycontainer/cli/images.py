@@ -8,7 +8,7 @@ IMAGES_TABLE = "{{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}
 IMAGES_TITLES = {"ID": "IMAGE ID", "Repository": "REPOSITORY", "Tag": "TAG",
                  "Digest": "DIGEST", "CreatedSince": "CREATED", "CreatedAt": "CREATED AT",
                  "Size": "SIZE", "Containers": "CONTAINERS", "SharedSize": "SHARED SIZE",
-                 "UniqueSize": "UNIQUE SIZE", "VirtualSize": "VIRTUAL SIZE"}
+                 "UniqueSize": "UNIQUE SIZE", "VirtualSize": "VIRTUAL SIZE", "Daemon": "DAEMON"}
 
 
 def split_tag(tag):
@@ -25,8 +25,9 @@ class ImageRow:
     FIELDS = ("Containers", "CreatedAt", "CreatedSince", "Digest", "ID", "Repository",
               "SharedSize", "Size", "Tag", "UniqueSize", "VirtualSize")
 
-    def __init__(self, rec, tag, trunc=True):
+    def __init__(self, rec, tag, trunc=True, daemon=None):
         self._rec = rec
+        self.Daemon = daemon or ""
         self.Repository, self.Tag = split_tag(tag) if tag else ("<none>", "<none>")
         self.ID = rec.id[7:19] if trunc else rec.id
         self.Digest = rec.manifest_digest or "<none>"
@@ -36,7 +37,10 @@ class ImageRow:
         self.SharedSize = self.UniqueSize = self.Containers = "N/A"
 
     def as_dict(self):
-        return {f: getattr(self, f) for f in self.FIELDS}
+        d = {f: getattr(self, f) for f in self.FIELDS}
+        if self.Daemon:
+            d["Daemon"] = self.Daemon
+        return d
 
 
 def args_images(p):
@@ -51,20 +55,24 @@ def args_images(p):
 
 
 def cmd_images(ctx, args):
-    recs = ctx.engine.images.list(args.reference, filters(args.filter) or None)
+    backends = ctx.backends()
+    found = [(name, r) for name, b in backends
+             for r in b.images(args.reference, filters(args.filter) or None)]
     trunc = not args.no_trunc
     if args.quiet:
         seen = []
-        for r in recs:
+        for _, r in found:
             rid = r.id[7:19] if trunc else r.id
             if rid not in seen:
                 seen.append(rid)
         ctx.out.write("".join(f"{i}\n" for i in seen))
         return 0
-    rows = [ImageRow(r, t, trunc) for r in recs for t in (r.tags or [None])]
+    rows = [ImageRow(r, t, trunc, name) for name, r in found for t in (r.tags or [None])]
     table = IMAGES_TABLE
     if args.digests:
         table = "{{.Repository}}\t{{.Tag}}\t{{.Digest}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}"
+    if len(backends) > 1:
+        table = "{{.Daemon}}\t" + table
     output.render(args.format, rows, table, IMAGES_TITLES, ctx.out)
     return 0
 

@@ -12,7 +12,7 @@ PS_TITLES = {"ID": "CONTAINER ID", "Image": "IMAGE", "Command": "COMMAND",
              "CreatedAt": "CREATED AT", "RunningFor": "CREATED", "Ports": "PORTS",
              "State": "STATE", "Status": "STATUS", "Size": "SIZE", "Names": "NAMES",
              "Labels": "LABELS", "Label": lambda *a: "LABEL", "Mounts": "MOUNTS",
-             "Networks": "NETWORKS", "LocalVolumes": "LOCAL VOLUMES"}
+             "Networks": "NETWORKS", "LocalVolumes": "LOCAL VOLUMES", "Daemon": "DAEMON"}
 
 
 def status(state, now=None):
@@ -67,10 +67,11 @@ class ContainerRow:
     FIELDS = ("Command", "CreatedAt", "ID", "Image", "Labels", "LocalVolumes", "Mounts",
               "Names", "Networks", "Ports", "RunningFor", "Size", "State", "Status")
 
-    def __init__(self, attrs, trunc=True, now=None):
+    def __init__(self, attrs, trunc=True, now=None, daemon=None):
         self._a = attrs
         self._trunc = trunc
         self._now = now or time.time()
+        self.Daemon = daemon or ""      # the daemon it lives on (-H given more than once)
 
     ID = property(lambda self: self._a["Id"][:12] if self._trunc else self._a["Id"])
     Names = property(lambda self: self._a["Name"].lstrip("/"))
@@ -119,7 +120,10 @@ class ContainerRow:
         return str(sum(1 for m in mounts_of(self._a) if m.get("Type") == "volume"))
 
     def as_dict(self):
-        return {f: getattr(self, f) for f in self.FIELDS}
+        d = {f: getattr(self, f) for f in self.FIELDS}
+        if self.Daemon:
+            d["Daemon"] = self.Daemon
+        return d
 
 
 def args_ps(p):
@@ -137,15 +141,18 @@ def args_ps(p):
 
 def cmd_ps(ctx, args):
     limit = 1 if args.latest else args.last
-    found = ctx.engine.containers.list(all=args.all, filters=filters(args.filter) or None,
-                                       limit=limit)
+    backends = ctx.backends()
+    found = [(name, a) for name, b in backends
+             for a in b.containers(all=args.all, filters=filters(args.filter) or None,
+                                   limit=limit)]
     trunc = not args.no_trunc
     if args.quiet:
-        ctx.out.write("".join((a["Id"][:12] if trunc else a["Id"]) + "\n" for a in found))
+        ctx.out.write("".join((a["Id"][:12] if trunc else a["Id"]) + "\n" for _, a in found))
         return 0
     now = time.time()
-    output.render(args.format, [ContainerRow(a, trunc, now) for a in found], PS_TABLE,
-                  PS_TITLES, ctx.out)
+    table = PS_TABLE if len(backends) == 1 else "{{.Daemon}}\t" + PS_TABLE
+    output.render(args.format, [ContainerRow(a, trunc, now, name) for name, a in found],
+                  table, PS_TITLES, ctx.out)
     return 0
 
 

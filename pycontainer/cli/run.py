@@ -72,8 +72,12 @@ def _common(p):
       help="Read in a line delimited file of labels")
     a("--stop-timeout", type=int, metavar="int",
       help="Timeout (in seconds) to stop a container")
-    a("-i", "--interactive", action="store_true", help="(not supported yet)")
-    a("-t", "--tty", action="store_true", help="(not supported yet)")
+    a("-i", "--interactive", action="store_true",
+      help="Keep STDIN open even if not attached")
+    a("-t", "--tty", action="store_true", help="Allocate a pseudo-TTY")
+    a("--pull", choices=("missing", "always", "never"), default="missing",
+      help='Pull image before running ("always", "missing", "never") (default "missing")')
+    a("--platform", metavar="string", help="Set platform if server is multi-platform capable")
     a("image", help="the image (name[:tag], id or id prefix)")
     a("command", nargs="...", help="the command and its arguments (default: the image's)")
 
@@ -91,6 +95,12 @@ output until it stops for good.
 def args_run(p):
     p.add_argument("-d", "--detach", action="store_true",
                    help="Run container in background and print container ID")
+    p.add_argument("--detach-keys", metavar="string",
+                   help="Override the key sequence for detaching a container (default "
+                        '"ctrl-p,ctrl-q")')
+    p.add_argument("--sig-proxy", type=boolean, default=True, metavar="bool",
+                   help="Proxy received signals to the process (non-TTY mode only) "
+                        "(default true)")
     _common(p)
     p.epilog = RUN_NOTES
 
@@ -239,12 +249,21 @@ def cpus(text):
     return int(round(value * 1e9))
 
 
+def boolean(text):
+    if text.lower() in ("1", "true", "yes"):
+        return True
+    if text.lower() in ("0", "false", "no"):
+        return False
+    raise ValueError(text)
+
+
 def keywords(args):
     """The engine's run() keywords for the parsed flags."""
-    if args.tty or args.interactive:
-        raise UsageError("-i/--interactive and -t/--tty are not supported yet (no terminal "
-                         "support); run the command without them")
     kw = {}
+    if args.tty:
+        kw["tty"] = True
+    if args.interactive:
+        kw["stdin_open"] = True
     for dest, key in _PLAIN.items():
         value = getattr(args, dest)
         if value not in (None, False, []):
@@ -285,25 +304,38 @@ def _command(args):
     return cmd or None
 
 
-def _image(ctx, ref):
-    """The image's reference; the embedded busybox is made when it is asked
-    for and missing (as docker pulls a missing image)."""
+EMBEDDED = ("busybox", "busybox:latest", "docker.io/library/busybox:latest")
+
+
+def _image(ctx, ref, pull="missing", platform=None):
+    """The image's reference, pulled as ``--pull`` says (docker's: missing,
+    always, never); a missing busybox is the embedded one, made here."""
     from ..errors import ImageNotFound
     images = ctx.engine.images
+    if pull == "always" and ref not in EMBEDDED:
+        from .distribution import pull as pull_image
+        pull_image(ctx, ref, platform)
+        return ref
     try:
         images.get(ref)
     except ImageNotFound:
-        if ref not in ("busybox", "busybox:latest", "docker.io/library/busybox:latest"):
-            raise
-        sys.stderr.write(f"Unable to find image '{ref}' locally: making the embedded "
-                         "busybox image\n")
-        images.busybox()
+        if ref in EMBEDDED:
+            sys.stderr.write(f"Unable to find image '{ref}' locally: making the embedded "
+                             "busybox image\n")
+            images.busybox()
+            return ref
+        if pull == "never":
+            raise ImageNotFound(f"No such image: {ref} (--pull=never: pull it first, or "
+                                "use --pull=missing)") from None
+        sys.stderr.write(f"Unable to find image '{ref}' locally\n")
+        from .distribution import pull as pull_image
+        pull_image(ctx, ref, platform)
     return ref
 
 
 def cmd_create(ctx, args):
     kw = keywords(args)
-    ref = _image(ctx, args.image)
+    ref = _image(ctx, args.image, args.pull, args.platform)
     cid = ctx.engine.containers.create(ref, _command(args), kw, auto_remove=args.rm)
     ctx.out.write(cid + "\n")
 
@@ -313,11 +345,15 @@ def cmd_run(ctx, args):
     kw = keywords(args)
     if args.rm and kw.get("restart_policy") not in (None, "no"):
         raise UsageError("conflicting options: --restart and --rm")
-    ref = _image(ctx, args.image)
+    if ctx.hosts:
+        return _run_remote(ctx, args, kw)
+    ref = _image(ctx, args.image, args.pull, args.platform)
     cmd = _command(args)
     try:
         if args.detach:
             return _run_detached(ctx, ref, cmd, kw, args.rm)
+        if args.tty or args.interactive:
+            return run_interactive(ctx, ref, cmd, kw, args)
         if kw.get("restart_policy") not in (None, "no"):
             return _run_monitored(ctx, ref, cmd, kw)
         return _run_attached(ctx, ref, cmd, kw, args.rm)
@@ -340,6 +376,59 @@ def _run_detached(ctx, ref, cmd, kw, remove):
         raise
     ctx.out.write(cid + "\n")
     return 0
+
+
+def _run_remote(ctx, args, kw):
+    """``run`` against a daemon: docker's create and start over its API."""
+    from .daemons import create_body
+    if args.tty or args.interactive:
+        raise UsageError("-i/-t are not available against a daemon yet: run it locally")
+    if args.pull != "missing":
+        raise UsageError("--pull is not sent to a daemon yet: pull there first")
+    daemon = ctx.backend()
+    body = create_body(args.image, _command(args), kw)
+    if args.rm and args.detach:
+        body.setdefault("HostConfig", {})["AutoRemove"] = True
+    if args.detach:
+        cid = daemon.create(body, args.name)
+        daemon.start(cid)
+        ctx.out.write(cid + "\n")
+        return 0
+    return daemon.run(body, args.name, remove=args.rm)
+
+
+def run_interactive(ctx, ref, cmd, kw, args):
+    """``run -i``/``-t``/``-it``: docker's create, attach, start, under the
+    monitor (so ctrl-p ctrl-q can leave it running); the exit code is the
+    container's."""
+    import time
+
+    from . import session
+    from ..engine.attach import parse_detach_keys
+    session.require_terminal(args.tty, args.interactive)
+    parse_detach_keys(args.detach_keys)              # a bad one fails before anything exists
+    containers = ctx.engine.containers
+    cid = containers.create(ref, cmd, kw, auto_remove=args.rm)
+    since = time.time_ns()
+    try:
+        log = session.open_log(ctx.engine, cid)
+        with log:
+            containers.start(cid)
+            return session.run_session(ctx.engine, cid, stdin=args.interactive, tty=args.tty,
+                                       detach_keys=args.detach_keys, sig_proxy=args.sig_proxy,
+                                       log=log, offset=0, since_ns=since)
+    except BaseException:
+        if args.rm and not _running(containers, cid):     # start failed: nothing to keep
+            _remove_quietly(containers, cid)
+        raise
+
+
+def _running(containers, cid):
+    from ..errors import NotFound
+    try:
+        return containers.inspect(cid)["State"]["Running"]
+    except NotFound:
+        return False
 
 
 def _remove_quietly(containers, cid):

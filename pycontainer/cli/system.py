@@ -318,6 +318,12 @@ def cmd_version(ctx, args):
                     "Os": "linux", "Arch": _arch()},
          "Server": {"Version": __version__, "Daemonless": True,
                     "KernelVersion": platform.release()}}
+    if ctx.hosts:
+        name, daemon = ctx.hosts[0][0], ctx.backend()
+        server = daemon.version()
+        v["Server"] = {"Version": server.get("Version", ""), "Daemonless": False,
+                       "ApiVersion": server.get("ApiVersion", ""),
+                       "KernelVersion": server.get("KernelVersion", ""), "Host": name}
     if args.format is not None:
         from .template import Template
         fmt = "{{json .}}" if args.format == "json" else output.fix_escapes(args.format)
@@ -327,7 +333,9 @@ def cmd_version(ctx, args):
     ctx.out.write(f"Client:\n Version:           {c['Version']}\n"
                   f" Python version:    {c['PythonVersion']}\n"
                   f" OS/Arch:           {c['Os']}/{c['Arch']}\n\n"
-                  f"Server: pycontainer (daemonless: the engine runs in this process)\n"
-                  f" Engine:\n  Version:          {s['Version']}\n"
-                  f"  Kernel version:   {s['KernelVersion']}\n")
+                  + ("Server: pycontainer (daemonless: the engine runs in this process)\n"
+                     if s["Daemonless"] else f"Server: {s['Host']}\n")
+                  + f" Engine:\n  Version:          {s['Version']}\n"
+                  + (f"  API version:      {s['ApiVersion']}\n" if not s["Daemonless"] else "")
+                  + f"  Kernel version:   {s['KernelVersion']}\n")
     return 0

@@ -19,6 +19,8 @@ VERBS = {
     "ps": ("listing", "ps", "List containers"),
     "logs": ("containers", "logs", "Fetch the logs of a container"),
     "exec": ("containers", "exec", "Execute a command in a running container"),
+    "attach": ("containers", "attach", "Attach local standard input, output, and error "
+               "streams to a running container"),
     "cp": ("copy", "cp", "Copy files/folders between a container and the local filesystem"),
     "inspect": ("system", "inspect", "Return low-level information on objects"),
     "top": ("containers", "top", "Display the running processes of a container"),
@@ -49,6 +51,11 @@ VERBS = {
     "import": ("images", "import_", "Import the contents from a tarball to create a "
                "filesystem image"),
     "history": ("images", "history", "Show the history of an image"),
+    "pull": ("distribution", "pull", "Download an image from a registry"),
+    "push": ("distribution", "push", "Upload an image to a registry"),
+    "login": ("distribution", "login", "Log in to a registry"),
+    "logout": ("distribution", "logout", "Log out from a registry"),
+    "build": ("build", "build", "Build an image from a Dockerfile"),
     "image_prune": ("images", "image_prune", "Remove unused images"),
     "image_inspect": ("system", "image_inspect",
                       "Display detailed information on one or more images"),
@@ -73,6 +80,15 @@ VERBS = {
     "system_prune": ("system", "system_prune", "Remove unused data"),
     "info": ("system", "info", "Display system-wide information"),
     "version": ("system", "version", "Show the pycontainer version information"),
+    "events": ("events", "events", "Get real time events from the server"),
+    # contexts and the shell
+    "context_create": ("contexts", "context_create", "Create a context"),
+    "context_ls": ("contexts", "context_ls", "List contexts"),
+    "context_use": ("contexts", "context_use", "Set the current context"),
+    "context_rm": ("contexts", "context_rm", "Remove one or more contexts"),
+    "context_inspect": ("contexts", "context_inspect",
+                        "Display detailed information on one or more contexts"),
+    "completion": ("completion", "completion", "Print a shell completion script (bash, zsh)"),
     # registry
     "registry_serve": ("registry", "registry_serve", "Serve the store's images as an OCI "
                        "registry"),
@@ -83,7 +99,7 @@ GROUPS = {
     "container": {
         "run": "run", "create": "create", "start": "start", "stop": "stop",
         "restart": "restart", "kill": "kill", "rm": "rm", "remove": "rm", "ls": "ps",
-        "list": "ps", "ps": "ps", "logs": "logs", "exec": "exec", "cp": "cp",
+        "list": "ps", "ps": "ps", "logs": "logs", "exec": "exec", "attach": "attach", "cp": "cp",
         "inspect": "container_inspect", "top": "top", "stats": "stats", "port": "port",
         "rename": "rename", "update": "update", "wait": "wait", "pause": "pause",
         "unpause": "unpause", "diff": "diff", "export": "export", "commit": "commit",
@@ -91,7 +107,8 @@ GROUPS = {
     "image": {
         "ls": "images", "list": "images", "tag": "tag", "rm": "rmi", "remove": "rmi",
         "save": "save", "load": "load", "import": "import", "history": "history",
-        "prune": "image_prune", "inspect": "image_inspect"},
+        "prune": "image_prune", "inspect": "image_inspect", "pull": "pull", "push": "push",
+        "build": "build"},
     "network": {
         "create": "network_create", "ls": "network_ls", "list": "network_ls",
         "inspect": "network_inspect", "rm": "network_rm", "remove": "network_rm",
@@ -101,23 +118,36 @@ GROUPS = {
         "create": "volume_create", "ls": "volume_ls", "list": "volume_ls",
         "inspect": "volume_inspect", "rm": "volume_rm", "remove": "volume_rm",
         "prune": "volume_prune"},
-    "system": {"df": "system_df", "prune": "system_prune", "info": "info"},
+    "system": {"df": "system_df", "prune": "system_prune", "info": "info", "events": "events"},
     "registry": {"serve": "registry_serve"},
+    "context": {"create": "context_create", "ls": "context_ls", "list": "context_ls",
+                "use": "context_use", "rm": "context_rm", "remove": "context_rm",
+                "inspect": "context_inspect"},
 }
 GROUP_SUMMARIES = {
     "container": "Manage containers", "image": "Manage images", "network": "Manage networks",
     "volume": "Manage volumes", "system": "Manage pycontainer",
     "registry": "Serve images as an OCI registry",
+    "context": "Manage contexts (named daemons)",
 }
 # Top-level names of verbs (the rest are reached through their group).
 TOP = [v for v in VERBS if "_" not in v]
-COMMON = ("run", "exec", "ps", "images", "logs", "inspect", "info", "version")
+COMMON = ("run", "exec", "ps", "build", "pull", "push", "images", "login", "logout",
+          "logs", "inspect", "info", "version")
 
 # Verbs that only read: the engine does not repair the store for them (a
 # stale record is still shown as the exit it was, see engine/state.py).
 READ_ONLY = {"ps", "logs", "inspect", "container_inspect", "image_inspect", "top", "stats",
              "port", "diff", "export", "images", "save", "history", "network_ls",
              "network_inspect", "volume_ls", "volume_inspect", "system_df", "info",
-             "version", "wait", "cp"}
+             "version", "wait", "cp", "events", "attach", "logout"}
 # Verbs whose engine errors exit 125 as docker's run does (others exit 1).
 ENGINE_125 = {"run", "create"}
+
+# Verbs that run against a daemon (-H, a context); the others are local only.
+REMOTE = {"ps", "images", "events", "run", "logs", "rm", "version"}
+# ... and those that read several at once, naming the daemon in a column.
+MULTI_HOST = {"ps", "images", "events"}
+# Verbs that never talk to a daemon (they manage the client's own settings).
+LOCAL_ONLY = {"context_create", "context_ls", "context_use", "context_rm", "context_inspect",
+              "login", "logout", "completion"}

@@ -63,6 +63,11 @@ RUN = {
     ".venv/bin/pycontainer run --rm busybox echo hi": [r"^hi\n$"],
     ".venv/bin/pycontainer run --rm -e GREETING=hello -w /tmp busybox sh -c "
     "'echo $GREETING from $PWD'": [r"^hello from /tmp\n$"],
+    "echo hello | .venv/bin/pycontainer run -i --rm busybox tr a-z A-Z": [r"^HELLO\n$"],
+    "printf 'FROM busybox\\nRUN echo built > /b\\n' | .venv/bin/pycontainer build -q -t "
+    "readme-built - && .venv/bin/pycontainer run --rm readme-built cat /b && "
+    ".venv/bin/pycontainer rmi readme-built": [r"^sha256:[0-9a-f]{64}\nbuilt\nUntagged: "],
+    "source <(.venv/bin/pycontainer completion bash)": [r"^$"],
     ".venv/bin/pycontainer images --format '{{.Repository}}:{{.Tag}} {{.Size}}'":
         [r"(^|\n)busybox:latest \d+(\.\d+)?MB\n"],
     ".venv/bin/pycontainer ps -a --format 'table {{.Names}}\\t{{.Status}}'": [r"^NAMES +STATUS\n"],
@@ -89,6 +94,13 @@ SKIP = {
     ".venv/bin/python -c 'import docker; print(docker.DockerClient(base_url=\"unix:///tmp/"
     "pyc.sock\").containers.run(\"busybox\", \"echo hi\", remove=True))'": DAEMON,
     "kill %1": DAEMON,
+    ".venv/bin/pycontainer -H unix:///tmp/pyc.sock ps -a":
+        "the README's daemon block: tests/integration/test_cli_daemon.py runs the command "
+        "with -H against daemons it starts",
+    ".venv/bin/pycontainer run -it --name box busybox sh":
+        "needs a person at a terminal: tests/integration/test_cli_interactive.py types into "
+        "run -it, detaches and attaches on a pty",
+    ".venv/bin/pycontainer attach box": "the same session as the line before it",
     "bash setup.sh test": "runs this test suite, so it would run itself",
     "bash setup.sh test tests/unit -k cgroup -x":
         "runs pytest: from inside the suite it would nest a second test session",
