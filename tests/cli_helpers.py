@@ -154,7 +154,6 @@ class Pty:
                 except OSError:
                     pass
         self.drain()
-        os.close(self.fd)
         return self.code
 
     def drain(self):
@@ -169,11 +168,14 @@ class Pty:
             self.seen += data
 
     def close(self):
+        """Kill the command if it still runs; close the terminal (its master)."""
         if self.code is None:
             try:
                 os.kill(self.pid, 9)
                 os.waitpid(self.pid, 0)
             except ChildProcessError:
                 pass
-            os.close(self.fd)
             self.code = -9
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1

@@ -21,6 +21,10 @@ def args_build(p):
     a("--target", metavar="string", help="Set the target build stage to build")
     a("--no-cache", action="store_true", help="Do not use cache when building the image")
     a("--pull", action="store_true", help="Always attempt to pull a newer version of the image")
+    from .run import boolean
+    a("--rm", type=boolean, default=True, metavar="bool",
+      help="Remove intermediate containers after a successful build (default true)")
+    a("--force-rm", action="store_true", help="Always remove intermediate containers")
     a("--label", action="append", default=[], metavar="list",
       help="Set metadata for an image")
     a("--network", metavar="string", help="Set the networking mode for the RUN instructions")
@@ -49,7 +53,7 @@ def _build_args(items):
 def options(args):
     """docker-py's build() keywords for the flags."""
     kw = {"buildargs": _build_args(args.build_arg), "nocache": args.no_cache,
-          "rm": True, "pull": args.pull}
+          "rm": args.rm, "forcerm": args.force_rm, "pull": args.pull}
     if args.tag:
         kw["tag"] = args.tag[0]
     if args.target:

@@ -41,7 +41,7 @@ def cmd_start(ctx, args):
     cfg = c.inspect(cid)["Config"]
     stdin = args.interactive and bool(cfg.get("OpenStdin"))
     tty = bool(cfg.get("Tty"))
-    session.require_terminal(tty, stdin)
+    session.require_terminal(tty, stdin, ctx.display)
     since = time.time_ns()
     with session.open_log(ctx.engine, cid) as log:
         offset = os.fstat(log.fileno()).st_size
@@ -71,7 +71,7 @@ def cmd_attach(ctx, args):
                        "(start it with 'pycontainer start -a')")
     tty, stdin = bool(attrs["Config"].get("Tty")), bool(attrs["Config"].get("OpenStdin"))
     stdin = stdin and not args.no_stdin
-    session.require_terminal(tty, stdin)
+    session.require_terminal(tty, stdin, ctx.display)
     since = time.time_ns()
     sock = c.attach_socket(cid, stdin=stdin, detach_keys=args.detach_keys)
     kill = (lambda sig: c.kill(cid, sig)) if args.sig_proxy and not tty else None
@@ -287,7 +287,7 @@ def cmd_exec(ctx, args):
     served = (args.interactive or args.tty) and not args.detach
     if served:
         from . import session
-        session.require_terminal(args.tty, args.interactive)
+        session.require_terminal(args.tty, args.interactive, ctx.display)
     try:
         res = ctx.engine.containers.exec_run(
             cid, cmd, True, True, bool(args.interactive), bool(args.tty), args.privileged,

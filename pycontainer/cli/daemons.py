@@ -14,7 +14,7 @@ verbs' rows and ``--format`` fields are the same locally and remotely.
 import json
 import sys
 
-from . import CLIError, UsageError
+from . import UsageError
 
 API = "v1.44"
 
@@ -87,10 +87,9 @@ class Remote:
         try:
             r = self.http.request(method, path, **kw)
         except httpx.TransportError as err:
-            raise CLIError(f"cannot reach the daemon at {self.url}: {err or type(err).__name__} "
-                           "(is pycontainerd running there? check -H/--host)", 1) from err
+            raise self._unreachable(err) from err
         if r.status_code not in ok:
-            raise _error(r)
+            raise _error(r, self.url)
         return r
 
     def json(self, method, path, **kw):
@@ -100,10 +99,22 @@ class Remote:
     def stream(self, method, path, **kw):
         """(response context manager) of a streamed answer."""
         import httpx
-        try:
-            return self.http.stream(method, path, **kw)
-        except httpx.TransportError as err:
-            raise CLIError(f"cannot reach the daemon at {self.url}: {err}", 1) from err
+        import contextlib
+
+        @contextlib.contextmanager
+        def opened():
+            try:
+                with self.http.stream(method, path, **kw) as r:
+                    yield r
+            except httpx.TransportError as err:
+                raise self._unreachable(err) from err
+        return opened()
+
+    def _unreachable(self, err):
+        from ..errors import PyContainerError
+        why = str(err).replace("[Errno 2] ", "") or type(err).__name__
+        return PyContainerError(f"cannot reach the daemon at {self.url}: {why} (is "
+                                "pycontainerd running there? check -H/--host)")
 
     def close(self):
         if self._http is not None:
@@ -122,7 +133,7 @@ class Remote:
         for c in found:
             try:
                 out.append(self.json("GET", f"/containers/{c['Id']}/json"))
-            except CLIError:          # removed meanwhile
+            except LookupError:       # removed meanwhile
                 continue
         return out
 
@@ -144,7 +155,7 @@ class Remote:
         with self.stream("GET", "/events", params=params) as r:
             if r.status_code != 200:
                 r.read()
-                raise _error(r)
+                raise _error(r, self.url)
             for text in r.iter_lines():
                 if text.strip():
                     yield json.loads(text)
@@ -171,7 +182,7 @@ class Remote:
         with self.stream("GET", f"/containers/{key}/logs", params=params) as r:
             if r.status_code != 200:
                 r.read()
-                raise _error(r)
+                raise _error(r, self.url)
             yield from frames(r.iter_bytes(), tty)
 
     def create(self, body, name=None):
@@ -196,7 +207,7 @@ class Remote:
             if remove:
                 try:
                     self.remove(cid, force=True)
-                except (CLIError, LookupError):
+                except LookupError:
                     pass
 
 
@@ -218,7 +229,7 @@ def frames(chunks, tty):
             buf = buf[8 + size:]
 
 
-def _error(r):
+def _error(r, url):
     try:
         text = r.json().get("message") or r.text
     except ValueError:
@@ -227,7 +238,7 @@ def _error(r):
     kind = {404: E.NotFound, 409: E.Conflict, 400: E.InvalidArgument}.get(r.status_code)
     if kind is not None:
         return kind(text.strip())
-    return CLIError(f"the daemon answered {r.status_code}: {text.strip()}", 1)
+    return E.PyContainerError(f"the daemon at {url} answered {r.status_code}: {text.strip()}")
 
 
 # -- run's flags as docker's create body ----------------------------------------------------

@@ -18,8 +18,18 @@ _FLAG_RE = re.compile(r"(?<![\w-])(" + "|".join(re.escape(k) for k in FLAGS) + r
 
 
 def _hint(err, verb):
+    if isinstance(err, E.Unauthorized):
+        return "log in first with 'pycontainer login SERVER'" if verb != "login" else \
+            "check the user name and password"
+    if isinstance(err, E.RegistryError):
+        if verb in ("run", "create"):
+            return "check the name and that the registry answers; 'pycontainer images' " \
+                "lists the local ones"
+        return "check the name and that the registry answers"
     if isinstance(err, E.ImageNotFound):
-        return "list images with 'pycontainer images'; load, import or commit one first"
+        if verb in ("pull", "push", "run", "create"):
+            return "check the name; 'pycontainer images' lists the local ones"
+        return "list images with 'pycontainer images'; pull, load, import or commit one first"
     if isinstance(err, E.NotFound):
         if "container" in str(err).lower():
             return "list containers with 'pycontainer ps -a'"

@@ -405,7 +405,7 @@ def run_interactive(ctx, ref, cmd, kw, args):
 
     from . import session
     from ..engine.attach import parse_detach_keys
-    session.require_terminal(args.tty, args.interactive)
+    session.require_terminal(args.tty, args.interactive, ctx.display)
     parse_detach_keys(args.detach_keys)              # a bad one fails before anything exists
     containers = ctx.engine.containers
     cid = containers.create(ref, cmd, kw, auto_remove=args.rm)

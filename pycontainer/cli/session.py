@@ -71,6 +71,7 @@ class Session:
         self.tty = sock.tty
         self._done_r, self._done_w = os.pipe2(os.O_CLOEXEC)
         self._error = None
+        self._interrupts = 0
 
     def _output(self):
         try:
@@ -94,13 +95,12 @@ class Session:
             caught.append(signum)
         watched = [signal.SIGWINCH] + list(PROXIED)
         term = Terminal(self.tty and self.stdin)
+        reader = threading.Thread(target=self._output, daemon=True, name="pyc-session-out")
         try:
             for s in watched:
                 handlers[s] = signal.signal(s, on_signal)
             with term:
                 self._resize()
-                reader = threading.Thread(target=self._output, daemon=True,
-                                          name="pyc-session-out")
                 reader.start()
                 self._loop(wake_r, caught, term)
                 reader.join()
@@ -108,9 +108,12 @@ class Session:
             for s, h in handlers.items():
                 signal.signal(s, h)
             signal.set_wakeup_fd(old_wakeup)
-            for fd in (wake_r, wake_w, self._done_r, self._done_w):
-                os.close(fd)
-            self.sock.close()
+            os.close(wake_r)
+            os.close(wake_w)
+            if not reader.is_alive():       # else this command is ending: the thread
+                os.close(self._done_r)      # may still touch its fds, leave them
+                os.close(self._done_w)
+                self.sock.close()
         if isinstance(self._error, BrokenPipeError):
             raise self._error
         if self.sock.detached:
@@ -155,12 +158,14 @@ class Session:
             self._resize()
             return
         if self.kill is not None:
-            threading.Thread(target=self._send, args=(signum,), daemon=True,
+            if signum == signal.SIGINT:
+                self._interrupts += 1       # a PID 1 may ignore it: the third kills
+            sig = signal.SIGKILL if self._interrupts >= 3 else signum
+            threading.Thread(target=self._send, args=(sig,), daemon=True,
                              name="pyc-signal-proxy").start()
             return
         # no proxy: this command ends (the container goes on), the terminal restored
         term.restore()
-        self.sock.close()
         raise CLIError("", 128 + signum)
 
     def _send(self, signum):
@@ -183,18 +188,18 @@ def _write_all(fd, data):
         view = view[n:]
 
 
-def require_terminal(tty, interactive):
+def require_terminal(tty, interactive, verb):
     """docker's rule: ``-it`` needs a terminal on stdin."""
     if tty and interactive and not os.isatty(0):
-        raise CLIError("the input device is not a TTY: run it from a terminal, or drop -t "
-                       "to pipe stdin (-i)", 1)
+        raise CLIError(f"pycontainer {verb}: the input device is not a TTY: run it from a "
+                       "terminal, or drop -t to pipe stdin (-i)", 1)
 
 
 # -- what the log holds before an attach --------------------------------------------------
 
 def log_path(engine, cid):
     from ..engine import state
-    return os.path.join(state.Files(engine.rt, cid).dir, "container.log")
+    return os.path.join(state.Files(engine.runtime, cid).dir, "container.log")
 
 
 def open_log(engine, cid):
@@ -261,8 +266,6 @@ def exit_code(engine, cid, since_ns):
 def run_session(engine, cid, *, stdin, tty, detach_keys, sig_proxy, log, offset, since_ns):
     """Attach to a container just started and pump; returns the exit code
     (0 after a detach, as docker's)."""
-    if tty and stdin:
-        require_terminal(True, True)
     sock, before = attach_bracketed(engine, cid, log, offset, stdin, detach_keys)
     if sock is None:
         for stream, data in before:

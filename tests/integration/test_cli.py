@@ -81,8 +81,8 @@ def test_every_verb_has_help(tmp_path):
 
 def test_usage_errors_exit_125_in_one_line(cli):
     for args, text in ((["run", "--no-such-flag", "busybox"], "unrecognized arguments"),
-                       (["run", "-it", "busybox", "sh"], "not supported yet"),
-                       (["exec", "-t", "x", "sh"], "not supported yet"),
+                       (["run", "-d", "--sig-proxy=maybe", "busybox"], "invalid boolean"),
+                       (["exec", "-it", "x"], "requires at least 2 arguments"),
                        (["ps", "--filter", "nokey"], "expected name=value"),
                        (["--log-level", "loud", "ps"], "invalid --log-level")):
         r = cli(*args, ok=False)

@@ -47,26 +47,28 @@ def _ids(d):
     return {c["Id"] for c in json.loads(d.http("GET", "/containers/json?all=1")[2])}
 
 
-def test_run_ps_logs_rm_version_on_a_daemon(cli, daemons):
+def test_run_ps_logs_rm_version_on_a_daemon(cli, client, daemons):
     one, two = daemons
     h = ("-H", one.url)
+    before = _ids(one)          # the session's store: other tests' containers may be there
     r = cli(*h, "run", "--rm", "busybox", "sh", "-c", "echo out; echo err >&2; exit 3", ok=False)
     assert (r.code, r.out, r.err) == (3, "out\n", "err\n")
-    assert _ids(one) == set()                             # --rm: gone from that store
+    assert _ids(one) == before                            # --rm: gone from that store
     cid = cli(*h, "run", "-d", "--name", "pyc-cli-remote", "-e", "X=1", "busybox", "sh", "-c",
               "echo $X; sleep 300").out.strip()
-    assert _ids(one) == {cid}
-    rows = table(cli(*h, "ps").out)
-    assert [(r["CONTAINER ID"], r["NAMES"]) for r in rows] == [(cid[:12], "pyc-cli-remote")]
+    assert _ids(one) == before | {cid}
+    rows = [r for r in table(cli(*h, "ps").out) if r["CONTAINER ID"] == cid[:12]]
+    assert [r["NAMES"] for r in rows] == ["pyc-cli-remote"]
     assert rows[0]["STATUS"].startswith("Up ")
-    assert cli("ps", "-a", "-q").out == ""                 # nothing in this process's engine
+    # the daemon serves the session's store: the SDK sees what it made
+    assert client.containers.get("pyc-cli-remote").id == cid
     deadline = time.monotonic() + 30
     while cli(*h, "logs", "pyc-cli-remote").out != "1\n":  # the echo, once it has run
         assert time.monotonic() < deadline
     v = json.loads(cli(*h, "version", "--format", "{{json .Server}}").out)
     assert v["Daemonless"] is False and v["ApiVersion"]
     assert cli(*h, "rm", "-f", "pyc-cli-remote").out == "pyc-cli-remote\n"
-    assert _ids(one) == set()
+    assert _ids(one) == before
     r = cli(*h, "rm", "pyc-cli-remote", ok=False)
     assert r.code == 1 and "No such container" in r.err
     r = cli(*h, "cp", "x:/a", "/tmp/b", ok=False)      # a verb not served remotely yet
@@ -92,11 +94,12 @@ def test_several_hosts_name_the_daemon(cli, daemons):
                                            "json").lines]
     assert {(x["Daemon"], x["Names"]) for x in listed} == {(one.url, "pyc-cli-on-one"),
                                                           (two.url, "pyc-cli-on-two")}
-    since = time.time() - 600
-    r = cli("-H", one.url, "-H", two.url, "events", "--since", str(since), "--until",
-            str(time.time() + 1), "--filter", "event=create", "--format",
-            "{{.Daemon}} {{.Actor.Attributes.name}}", timeout=30)
-    assert {"%s pyc-cli-on-one" % one.url, "%s pyc-cli-on-two" % two.url} <= set(r.lines)
+    # pycontainerd does not serve /events yet (501): said in one line, naming the daemon
+    # (the merge of several daemons' events: tests/unit/test_cli_parts.py)
+    r = cli("-H", one.url, "-H", two.url, "events", "--since", "10m", "--until", "0s",
+            ok=False, timeout=30)
+    assert r.code == 1 and len(r.err.strip().splitlines()) == 1
+    assert " answered 501: " in r.err and ("at " + one.url in r.err or "at " + two.url in r.err)
     r = cli("-H", one.url, "-H", two.url, "logs", "pyc-cli-on-one", ok=False)
     assert r.code == 125 and "only ps, images and events" in r.err
 

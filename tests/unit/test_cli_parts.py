@@ -172,3 +172,27 @@ def test_version_and_help_import_no_engine():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout
     assert out.strip().splitlines()[-1] == "[]"
+
+
+def test_events_of_several_daemons_are_merged(tmp_path):
+    """Two real journals (engine/events.py), read as two daemons would be."""
+    from pycontainer.engine.events import Journal
+
+    class Reader:
+        def __init__(self, journal):
+            self.journal = journal
+
+        def events(self, since, until, filters):
+            return self.journal.read(since, until, filters)
+    a, b = Journal(str(tmp_path / "a")), Journal(str(tmp_path / "b"))
+    (tmp_path / "a").mkdir(exist_ok=True)
+    (tmp_path / "b").mkdir(exist_ok=True)
+    import time
+    start = time.time() - 1
+    a.emit("container", "create", "1" * 64, {"name": "on-a"})
+    b.emit("container", "create", "2" * 64, {"name": "on-b"})
+    b.emit("container", "start", "2" * 64, {"name": "on-b"})
+    got = list(events.merged([("A", Reader(a)), ("B", Reader(b))], start, time.time() + 0.5,
+                             {"event": ["create"]}))
+    assert sorted((d, ev["Actor"]["Attributes"]["name"]) for d, ev in got) == [
+        ("A", "on-a"), ("B", "on-b")]
