@@ -292,7 +292,7 @@ def cmd_exec(ctx, args):
         res = ctx.engine.containers.exec_run(
             cid, cmd, True, True, bool(args.interactive), bool(args.tty), args.privileged,
             args.user, args.detach, not args.detach and not served, bool(served), env,
-            args.workdir, not served, detach_keys=args.detach_keys or "")
+            args.workdir, True, detach_keys=args.detach_keys or "")      # demux: two streams
     except OperationError as err:
         code = exit_code_of(err)
         if code is None:

@@ -104,7 +104,10 @@ def test_pull_on_a_terminal_draws_bars(cli, registry, dconf, fresh_store):
         root, env = fresh_store
         other = CLI(root, env=dict(env, DOCKER_CONFIG=str(dconf), TERM="xterm"))
         p = Pty(other.argv("pull", ref), other.env)
-        assert p.wait(timeout=120) == 0
+        try:
+            assert p.wait(timeout=120) == 0
+        finally:
+            p.close()
         shown = p.seen.decode()
         assert re.search(r"\[=*>? *\] ", shown) or "Pull complete" in shown
         assert "\x1b[" in shown                 # lines rewritten in place
