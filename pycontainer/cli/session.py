@@ -267,9 +267,10 @@ def run_session(engine, cid, *, stdin, tty, detach_keys, sig_proxy, log, offset,
     """Attach to a container just started and pump; returns the exit code
     (0 after a detach, as docker's)."""
     sock, before = attach_bracketed(engine, cid, log, offset, stdin, detach_keys)
-    if sock is None:
-        for stream, data in before:
-            _write_all(1 if stream == 1 else 2, data)
+    if sock is None:            # it ran to its end first: its output is the log's
+        with Terminal(tty and stdin):       # a pty's \r\n as it was, not turned into \r\r\n
+            for stream, data in before:
+                _write_all(1 if stream == 1 else 2, data)
         return exit_code(engine, cid, since_ns)
     kill = (lambda sig: engine.containers.kill(cid, sig)) if sig_proxy and not tty else None
     code = Session(sock, stdin=stdin, kill=kill, before=before).run()
