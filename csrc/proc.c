@@ -34,7 +34,8 @@ int pyc_op_groups(struct plan *p, const struct pyc_op *op)
         else if (*s)
             return -EINVAL;
     }
-    return setgroups(n, gids) < 0 ? neg_errno() : 0;
+    /* raw: glibc's wrapper walks the caller's threads (spawn.c: child_main) */
+    return syscall(SYS_setgroups, n, gids) < 0 ? neg_errno() : 0;
 }
 
 int pyc_op_write(struct plan *p, const struct pyc_op *op)

@@ -118,10 +118,10 @@ static int run_op(struct plan *p, const struct pyc_op *op, int sock, int index)
         struct rlimit rl = { .rlim_cur = (rlim_t) op->b, .rlim_max = (rlim_t) op->c };
         return setrlimit((int) op->a, &rl) ? neg_errno() : 0;
     }
-    case PYC_OP_GID:
-        return setresgid((gid_t) op->a, (gid_t) op->a, (gid_t) op->a) ? neg_errno() : 0;
+    case PYC_OP_GID:        /* raw: see child_main */
+        return syscall(SYS_setresgid, op->a, op->a, op->a) ? neg_errno() : 0;
     case PYC_OP_UID:
-        return setresuid((uid_t) op->a, (uid_t) op->a, (uid_t) op->a) ? neg_errno() : 0;
+        return syscall(SYS_setresuid, op->a, op->a, op->a) ? neg_errno() : 0;
     case PYC_OP_CHDIR:
         return chdir(plan_str(p, op->s1)) ? neg_errno() : 0;
     }
@@ -184,6 +184,17 @@ static int join(const struct pyc_spawn *s)
     return 0;
 }
 
+/* The child of a threaded caller: glibc still believes it has the caller's
+ * threads, so a libc call that acts on "every thread" or takes a process-
+ * wide lock must not run here.  glibc's setgroups/setres[ug]id do both
+ * (__nptl_setxid: the stack-cache lock, then every thread descriptor, and a
+ * wait for any thread still being created).  In a copy of the caller's
+ * memory that waits for a thread that will never start (seen: execs hung
+ * forever in setxid_mark_thread while another thread made threads); with
+ * CLONE_VM it takes the caller's own lock and, if killed inside (its
+ * container dying), leaves it taken, and the caller's next pthread_create
+ * waits forever.  So ids are set by raw syscalls, which act on the calling
+ * task only: the child is one task.  No malloc, stdio or locks either. */
 static __attribute__((noreturn)) void child_main(const struct pyc_spawn *s, int sock)
 {
     struct plan p = { .spec = s, .rootfd = -1, .nsfd = -1 };
