@@ -9,7 +9,7 @@
 #include <stdint.h>
 
 #define PYC_MON_EXTRA_MAGIC 0x58435950u     /* "PYCX" */
-#define PYC_MON_EXTRA_VERSION 1u
+#define PYC_MON_EXTRA_VERSION 2u
 
 enum pyc_mon_log_driver { PYC_MON_LOG_FILE = 0, PYC_MON_LOG_NONE = 1 };
 
@@ -19,6 +19,8 @@ enum pyc_mon_extra_path {
     PYC_MON_X_JOURNAL,      /* the store's event journal ("" for none) */
     PYC_MON_X_FROM,         /* the image, for the events' "from" */
     PYC_MON_X_ATTRS,        /* the events' Actor.Attributes, a JSON object's inside */
+    PYC_MON_X_VOLUMES,      /* volume events: a line a volume, NAME TAB the mount's
+                             * Attributes TAB the unmount's (each a JSON object's inside) */
     PYC_MON_X_NPATHS
 };
 

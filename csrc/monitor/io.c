@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 #include "io.h"
+#include "journal.h"
 #include "../internal.h"
 
 #define MAX_CLIENTS 8
@@ -149,6 +150,25 @@ static void drop(struct loop *l, int i)
     l->cl[i] = l->cl[--l->ncl];
 }
 
+static void flush_input(struct loop *l);
+
+/* Client i leaves while the container runs (its detach keys, its socket
+ * closed, or it stalled): docker's "detach", unless it wanted no stream
+ * (a resize's connection); with IO_STDIN_ONCE a client that wrote stdin
+ * takes it along once what it sent is written. */
+static void leave(struct loop *l, int i)
+{
+    unsigned want = l->cl[i].want;
+    if (want && l->io->jr)
+        journal_emit(l->io->jr, "detach", NULL, NULL);
+    drop(l, i);
+    if ((want & IO_WANT_STDIN) && (l->io->flags & IO_STDIN_ONCE) &&
+        !(l->io->flags & IO_TTY) && l->in.in >= 0) {
+        l->close_stdin = 1;
+        flush_input(l);
+    }
+}
+
 static void send_small(int fd, char type, const void *data, size_t len)
 {
     char pkt[32];
@@ -177,7 +197,7 @@ static void broadcast(struct loop *l)
     for (int i = l->ncl - 1; i >= 0; i--) {
         int r = send_chunk(l, i);
         if (r < 0) {
-            drop(l, i);
+            leave(l, i);
         } else if (r > 0) {
             l->cl[i].stalled = now_ms();
             l->npending++;
@@ -351,7 +371,7 @@ static void serve_clients(struct loop *l, struct pollfd *fds, char *buf)
         if (c->stalled && (rev & POLLOUT)) {
             int r = send_chunk(l, i);
             if (r < 0) {
-                drop(l, i);
+                leave(l, i);
                 continue;
             }
             if (r == 0) {
@@ -360,19 +380,19 @@ static void serve_clients(struct loop *l, struct pollfd *fds, char *buf)
             }
         }
         if (c->stalled && now - c->stalled > IO_STALL_MS) {
-            drop(l, i);                        /* reads nothing: it holds up the container */
+            leave(l, i);                        /* reads nothing: it holds up the container */
             continue;
         }
         if (rev & (POLLHUP | POLLERR))
             c->hup = 1;
         if ((rev & POLLIN) && l->inoff == l->inlen) {
             if (from_client(l, i, buf) < 0) {
-                drop(l, i);
+                leave(l, i);
                 continue;
             }
             flush_input(l);
         } else if (c->hup && l->inoff == l->inlen) {
-            drop(l, i);                        /* gone, and nothing of it left to read */
+            leave(l, i);                        /* gone, and nothing of it left to read */
         }
     }
 }

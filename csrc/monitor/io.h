@@ -22,8 +22,12 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+struct journal;
+
 #define IO_TTY   1u     /* stdio is a pty: the plan's PTY op sends the master */
 #define IO_STDIN 2u     /* keep a stdin the attach clients write to */
+#define IO_STDIN_ONCE 4u    /* close it when the first client that wrote it leaves
+                             * (docker's StdinOnce; pipes only, as docker) */
 
 #define IO_WANT_STDIN  1u
 #define IO_WANT_STDOUT 2u
@@ -38,6 +42,7 @@ struct io {
     int extra_fd;       /* one more fd the loop polls (the healthcheck's), or -1 */
     void (*extra_ready)(void *ctx);     /* called when extra_fd is readable */
     void *extra_ctx;
+    const struct journal *jr;   /* a client leaving (detach keys, close) is a "detach" */
 };
 
 /* One start of the init: its pid, pidfd, the read ends of its stdout and

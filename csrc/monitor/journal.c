@@ -49,14 +49,32 @@ static void rotate_if_full(int fd, const char *path, uint64_t max_size)
         rename(path, old);
 }
 
+static long long now_real_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (long long) ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+/* One whole line, or nothing. */
+static void append_line(const struct journal *jr, const struct json *j)
+{
+    if (j->full)
+        return;         /* Python keeps attributes short enough; never half a line */
+    int fd = open_current(jr->path);
+    if (fd < 0)
+        return;
+    if (write(fd, j->buf, j->len) == (ssize_t) j->len)
+        rotate_if_full(fd, jr->path, jr->max_size);
+    close(fd);
+}
+
 void journal_emit(const struct journal *jr, const char *action, const char *key,
                   const char *value)
 {
     if (!jr->path || !*jr->path)
         return;
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    long long ns = (long long) ts.tv_sec * 1000000000LL + ts.tv_nsec;
+    long long ns = now_real_ns();
     struct json j = { .len = 0 };
     json_raw(&j, "{\"Type\": \"container\", \"Action\": ");
     json_str(&j, action, 0);
@@ -74,12 +92,31 @@ void journal_emit(const struct journal *jr, const char *action, const char *key,
     json_raw(&j, ", \"id\": \"%s\", \"from\": ", jr->id);
     json_str(&j, jr->from ? jr->from : "", 0);
     json_raw(&j, "}\n");
-    if (j.full)
-        return;         /* Python keeps attributes short enough; never half a line */
-    int fd = open_current(jr->path);
-    if (fd < 0)
+    append_line(jr, &j);
+}
+
+/* The volumes' lines (extra.h: PYC_MON_X_VOLUMES): NAME TAB MOUNT-ATTRS TAB
+ * UNMOUNT-ATTRS, the attributes the inside of a JSON object. */
+void journal_emit_volumes(const struct journal *jr, int mount)
+{
+    if (!jr->path || !*jr->path || !jr->volumes)
         return;
-    if (write(fd, j.buf, j.len) == (ssize_t) j.len)
-        rotate_if_full(fd, jr->path, jr->max_size);
-    close(fd);
+    for (const char *line = jr->volumes; *line; ) {
+        const char *end = strchrnul(line, '\n');
+        const char *t1 = memchr(line, '\t', (size_t) (end - line));
+        const char *t2 = t1 ? memchr(t1 + 1, '\t', (size_t) (end - t1 - 1)) : NULL;
+        if (t2) {
+            const char *attrs = mount ? t1 + 1 : t2 + 1;
+            int alen = (int) (mount ? t2 - t1 - 1 : end - t2 - 1);
+            long long ns = now_real_ns();
+            struct json j = { .len = 0 };
+            json_raw(&j, "{\"Type\": \"volume\", \"Action\": \"%s\", \"Actor\": {\"ID\": ",
+                     mount ? "mount" : "unmount");
+            json_raw(&j, "\"%.*s\", \"Attributes\": {%.*s}}, \"scope\": \"local\", "
+                     "\"time\": %lld, \"timeNano\": %lld}\n", (int) (t1 - line), line,
+                     alen, attrs, ns / 1000000000LL, ns);
+            append_line(jr, &j);
+        }
+        line = *end ? end + 1 : end;
+    }
 }

@@ -11,10 +11,15 @@ struct journal {
     const char *id;         /* the container */
     const char *from;       /* its image */
     const char *attrs;      /* Actor.Attributes' members, JSON ("" for none) */
+    const char *volumes;    /* its volumes' events (extra.h: PYC_MON_X_VOLUMES) */
 };
 
 /* A container event; key/value (may be NULL) is one more attribute. */
 void journal_emit(const struct journal *jr, const char *action, const char *key,
                   const char *value);
+
+/* docker's volume mount (at a start) or unmount (at an exit) events, one
+ * per volume of the container. */
+void journal_emit_volumes(const struct journal *jr, int mount);
 
 #endif

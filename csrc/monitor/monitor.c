@@ -160,7 +160,7 @@ static int sections(struct mon *m)
  * journal, the healthcheck. */
 static int load_extra(struct mon *m, uint64_t off, uint64_t size)
 {
-    static const char *none[PYC_MON_X_NPATHS] = { "", "", "", "" };
+    static const char *none[PYC_MON_X_NPATHS] = { "", "", "", "", "" };
     const struct pyc_mon_extra *x = (const void *) (m->buf + off);
     memcpy(m->xpaths, none, sizeof none);
     if (off >= size)
@@ -180,7 +180,7 @@ static int load_extra(struct mon *m, uint64_t off, uint64_t size)
     m->x = x;
     m->jr = (struct journal) { m->xpaths[PYC_MON_X_JOURNAL], x->journal_max_size,
                                m->paths[PYC_MON_ID], m->xpaths[PYC_MON_X_FROM],
-                               m->xpaths[PYC_MON_X_ATTRS] };
+                               m->xpaths[PYC_MON_X_ATTRS], m->xpaths[PYC_MON_X_VOLUMES] };
     return health_init(&m->hc, x, sec, m->xpaths[PYC_MON_X_HEALTH], &m->jr, m->attach,
                        m->nattach);
 }
@@ -571,6 +571,7 @@ static int run_once(struct mon *m, int *rep)
         return -1;
     }
     write_state(m, "running", in.pid, 0, 0, 0, NULL);
+    journal_emit_volumes(&m->jr, 1);               /* docker: mount, then start */
     journal_emit(&m->jr, "start", NULL, NULL);     /* before its die, always */
     snprintf(text, sizeof text, "ok %d\n", (int) in.pid);
     report(rep, text);
@@ -588,6 +589,7 @@ static void record_exit(struct mon *m, int code, int oom)
     if (oom)
         journal_emit(&m->jr, "oom", NULL, NULL);
     journal_emit(&m->jr, "die", "exitCode", val);
+    journal_emit_volumes(&m->jr, 0);
 }
 
 /* Run the init until it exits for good, restarting it as the input says. */
@@ -653,6 +655,7 @@ int main(int argc, char **argv)
     m.io.extra_fd = health_fd(&m.hc);
     m.io.extra_ready = health_ready;
     m.io.extra_ctx = &m.hc;
+    m.io.jr = &m.jr;
     supervise(&m, rep);
     if (m.io.listen >= 0) {
         close(m.io.listen);

@@ -106,6 +106,15 @@ class AttachSocket:
         for item in self._packets(until_ack=True):
             self._early.append(item)
 
+    def prepend(self, packets, end=False):
+        """(stream, bytes) to read before what the server sends (a log);
+        ``end``: nothing after them (the server's connection is shut)."""
+        self._early[:0] = list(packets)
+        if end:
+            self._ended = True
+            with contextlib.suppress(OSError):
+                self._sock.shutdown(socket.SHUT_RDWR)
+
     def fileno(self):
         return self._sock.fileno()
 
@@ -139,7 +148,7 @@ class AttachSocket:
 
     def recv(self, n=CHUNK):
         """Up to ``n`` bytes of the stream (raw or framed); b"" at its end."""
-        while not self._buf and not self._ended:
+        while not self._buf and (self._early or not self._ended):
             for stream, data in self.packets():
                 self._buf += data if self.tty else struct.pack(">BxxxI", stream, len(data)) + data
                 break

@@ -58,6 +58,7 @@ class ContainerConfig:
     exposed_ports: list = field(default_factory=list)   # "80/tcp", image's and ports'
     tty: bool = False                            # stdio is a pty of the container's devpts
     stdin_open: bool = False                     # the monitor keeps a stdin for attach
+    stdin_once: bool = False                     # closed once the first attacher leaves
     # healthcheck and logging (engine/health.py, engine/logs.py)
     healthcheck: dict = None                     # docker's Config.Healthcheck, merged
     log_config: dict = None                      # docker's HostConfig.LogConfig
@@ -165,12 +166,15 @@ def build_config(image, image_record, cid, command=None, entrypoint=None, enviro
                  mounts=None, tmpfs=None, cap_add=None, cap_drop=None, privileged=False,
                  security_opt=None, devices=None, sysctls=None, ulimits=None, userns_mode=None,
                  network=None, ports=None, publish_all_ports=False, stop_timeout=None,
-                 tty=False, stdin_open=False, healthcheck=None, log_config=None,
+                 tty=False, stdin_open=False, stdin_once=False, healthcheck=None,
+                 log_config=None,
                  networking_config=None, **resources):
     """Merge run() keywords with the image config (docker's rules).
 
     ``tty``/``stdin_open`` as docker's: a pty for stdio (``TERM=xterm`` unless
-    set), a stdin kept open for attach.
+    set), a stdin kept open for attach; ``stdin_once``: that stdin is closed
+    when the first client that attached it leaves (docker's StdinOnce: pipes
+    only, as docker ignores it with a tty).
     ``command`` replaces the image's Cmd; ``entrypoint`` replaces its Entrypoint
     and then drops its Cmd unless ``command`` is given; ``environment`` is laid
     over the image's Env; ``working_dir``/``user`` override WorkingDir/User.
@@ -231,7 +235,7 @@ def build_config(image, image_record, cid, command=None, entrypoint=None, enviro
         raise InvalidArgument(f"stop_timeout must be whole seconds, got {stop_timeout!r}")
     spec = user if user not in (None, "") else (icfg.get("User") or "")
     who = users.resolve(spec, image_record.layer_dirs)
-    for key, v in (("tty", tty), ("stdin_open", stdin_open)):
+    for key, v in (("tty", tty), ("stdin_open", stdin_open), ("stdin_once", stdin_once)):
         if not isinstance(v, bool):
             raise InvalidArgument(f"{key} must be True or False, got {v!r}")
     who = _options_groups(who, group_add, image_record.layer_dirs)
@@ -253,7 +257,7 @@ def build_config(image, image_record, cid, command=None, entrypoint=None, enviro
         mounts=specs, security=sec,
         userns=_userns.validate(userns_mode), networks=networks, ports=bindings,
         publish_all_ports=bool(publish_all_ports), exposed_ports=exposed, tty=tty,
-        stdin_open=stdin_open, healthcheck=health, log_config=logging, **opts)
+        stdin_open=stdin_open, stdin_once=stdin_once, healthcheck=health, log_config=logging, **opts)
 
 
 def _options_groups(who, group_add, layer_dirs):

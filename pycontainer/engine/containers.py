@@ -35,7 +35,8 @@ RUN_KEYS = {"command", "entrypoint", "environment", "hostname", "working_dir", "
             "memswap_limit", "pids_limit", "nano_cpus", "cpu_shares", "cpu_quota",
             "cpu_period", "cpuset_cpus", "restart_policy", "cap_add", "cap_drop", "privileged",
             "security_opt", "devices", "sysctls", "ulimits", "userns_mode", "volumes", "mounts", "tmpfs",
-            "network", "ports", "publish_all_ports", "stop_timeout", "tty", "stdin_open"}
+            "network", "ports", "publish_all_ports", "stop_timeout", "tty", "stdin_open",
+            "stdin_once"}
 # docker-py's other keywords (engine/options.py) and limits (cgroups/resources.py)
 RUN_KEYS |= _options.KEYS | {"networking_config", "mem_reservation", "mem_swappiness",
                              "oom_kill_disable", "cpuset_mems", "cpu_rt_period",
@@ -272,6 +273,10 @@ class Containers:
                 attrs = {}
         self.engine.events.emit_container(action, cid, attrs, **extra)
 
+    def _volume_events(self, cid, cfg, action):
+        for name, attrs in _volume_attrs(cid, cfg, action == "mount"):
+            self.engine.events.emit("volume", action, name, attrs)
+
     # -- create / run ------------------------------------------------------
     def _prepare(self, image, command, kwargs):
         unknown = set(kwargs) - RUN_KEYS
@@ -377,6 +382,7 @@ class Containers:
                     "Status": "running", "Pid": proc.pid,
                     "PidStartTime": _state.proc_start_time(proc.pid), "MonitorPid": _me()[0],
                     "MonitorStartTime": _me()[1], "Attached": True, "StartedAt": started})
+                self._volume_events(cid, cfg, "mount")
                 self._event("start", cid, _event_attrs(cfg))
             finally:
                 os.close(lock)
@@ -415,6 +421,7 @@ class Containers:
         if oom:
             self._event("oom", cid, who)
         self._event("die", cid, who, exitCode=status)
+        self._volume_events(cid, cfg, "unmount")
         return status, out, err, oom
 
     # -- verbs -------------------------------------------------------------
@@ -448,18 +455,15 @@ class Containers:
             self.rt.start_monitored(cid, spec, cfg.name, restart_rule(policy),
                                     auto_remove=hc.get("AutoRemove", False),
                                     hooks=net.hooks, labels=labels, stdin_open=cfg.stdin_open,
+                                    stdin_once=cfg.stdin_once,
                                     extra=self._monitor_extra(cid, cfg, attrs))
         except BaseException:
             net.release()
             raise
         if net.netns:
             self.engine.net.record(files.config, cid)
-        for m in cfg.mounts or ():
-            if m.get("Type") == "volume" and m.get("Name"):
-                self.engine.events.emit("volume", "mount", m["Name"], {
-                    "container": cid, "destination": m.get("Target") or "",
-                    "read/write": str(not m.get("ReadOnly")).lower(), "driver": "local"})
-        # the monitor records "start" (before its "die": the init may exit at once)
+        # the monitor records the volumes' mount and "start" (before its "die",
+        # then the unmounts: the init may exit at once), at every start
 
     def _monitor_extra(self, cid, cfg, attrs):
         """What the monitor needs for log rotation, events and the healthcheck."""
@@ -474,6 +478,7 @@ class Containers:
                              log_none=log["Type"] == "none", journal=journal.path,
                              journal_max_size=journal.max_size, event_from=cfg.image,
                              event_attrs=_json_members(a), probe=probe,
+                             volume_events=_volume_lines(cid, cfg),
                              health_path=_health.state_path(self.rt, cid))
 
     def _spec(self, cid, cfg, lowers, ephemeral, netns=None):
@@ -825,7 +830,7 @@ class Containers:
         return ExecResult(output.exit_code, b"".join(chunks))
 
     # -- attach --------------------------------------------------------------
-    def _attach_to(self, cid):
+    def _attach_to(self, cid, event="attach"):
         attrs = _state.load(self.rt, cid)
         if not attrs["State"]["Running"]:
             raise Conflict(f"container {cid[:12]} is not running")
@@ -833,19 +838,33 @@ class Containers:
             raise Conflict(f"container {cid[:12]} runs attached to its creator: no attach socket")
         from .attach import connect
         sock = connect(self.rt.attach_socket(cid))
-        self._event("attach", cid, attrs)
+        if event:          # the monitor records the "detach"
+            self._event(event, cid, attrs)
         return sock, attrs["Runtime"]["Config"].get("tty", False)
 
-    def attach_socket(self, cid, stdin=True, stdout=True, stderr=True, detach_keys=None):
+    def attach_socket(self, cid, stdin=True, stdout=True, stderr=True, detach_keys=None,
+                      logs=False, stream=True):
         """A socket-like :class:`~pycontainer.engine.attach.AttachSocket` on the
-        container's stdio, served by its monitor (stdin only with stdin_open)."""
+        container's stdio, served by its monitor (stdin only with stdin_open).
+        ``logs``: the log first (nothing lost between the two); ``stream``
+        False: only that, then the end (docker's attach parameters)."""
         from .attach import AttachSocket
         sock, tty = self._attach_to(cid)
         try:
-            return AttachSocket(sock, tty, stdin, stdout, stderr, detach_keys)
+            s = AttachSocket(sock, tty, stdin, stdout, stderr, detach_keys)
         except BaseException:
             sock.close()
             raise
+        try:
+            if logs or not stream:
+                old = self.logs(cid, stdout, stderr, False, "all", None, None, False,
+                                tagged=True) if logs else ()
+                s.prepend([(1 if name == "stdout" else 2, c) for name, c in old],
+                          end=not stream)
+        except BaseException:
+            s.close()
+            raise
+        return s
 
     def attach(self, cid, stdout=True, stderr=True, stream=False, logs=False, demux=False):
         """docker-py's attach: the output from now on (``logs``: the log first),
@@ -878,7 +897,8 @@ class Containers:
         """The pty's window size (a tty container; the process gets SIGWINCH)."""
         from .attach import check_size, resize_on
         check_size(height, width)
-        resize_on(self._attach_to(cid)[0], height, width)
+        resize_on(self._attach_to(cid, event=None)[0], height, width)
+        self._event("resize", cid, height=height, width=width)      # docker's, not an attach
 
     def logs(self, cid, stdout, stderr, timestamps, tail, since, until, follow, tagged=False):
         files = _state.Files(self.rt, cid)
@@ -983,6 +1003,36 @@ class _Announced:
 def _event_attrs(cfg):
     """Just what a container's events need (no config.json read on run()'s path)."""
     return {"Name": "/" + cfg.name, "Config": {"Image": cfg.image, "Labels": cfg.labels}}
+
+
+def _volume_attrs(cid, cfg, mount):
+    """(name, attributes) of docker's volume mount (or unmount) events, one
+    per named or anonymous volume (moby: daemon/volumes.go, container.UnmountVolumes)."""
+    for m in cfg.mounts or ():
+        if m.get("Type") != "volume" or not m.get("Name"):
+            continue
+        attrs = {"driver": "local", "container": cid}
+        if mount:       # a volume's propagation is docker's "" (binds have rprivate)
+            attrs.update({"destination": m.get("Destination") or "",
+                          "read/write": str(bool(m.get("RW", True))).lower(),
+                          "propagation": ""})
+        yield m["Name"], attrs
+
+
+def _volume_lines(cid, cfg):
+    """The monitor's copy (csrc/monitor/extra.h: PYC_MON_X_VOLUMES): a line a
+    volume, its name, the mount's and the unmount's attributes (a JSON
+    object's inside: tabs and newlines escaped), tab-separated; a
+    destination too long for the monitor's line is left out of it."""
+    import json
+    ups = dict(_volume_attrs(cid, cfg, False))
+    lines = []
+    for name, attrs in _volume_attrs(cid, cfg, True):
+        inside = json.dumps(attrs)[1:-1]
+        if len(inside) > 1500:
+            inside = json.dumps(dict(attrs, destination=""))[1:-1]
+        lines.append(f"{name}\t{inside}\t{json.dumps(ups[name])[1:-1]}\n")
+    return "".join(lines)
 
 
 def _json_members(attrs, limit=1200):

@@ -82,12 +82,14 @@ class Journal:
         name = name or (tags[0] if tags else None)
         self.emit("image", action, actor, {"name": name} if name else {})
 
-    def emit_removal(self, items):
-        """docker's untag/delete events for ``images.remove()``'s result."""
+    def emit_removal(self, items, image_id=None):
+        """docker's untag/delete events for ``images.remove()``'s result: the
+        actor is the image (``image_id`` when known: an untag names a tag)."""
         for item in items or ():
             for key, action in (("Untagged", "untag"), ("Deleted", "delete")):
                 if key in item:
-                    self.emit("image", action, item[key], {"name": item[key]})
+                    actor = item[key] if key == "Deleted" else image_id or item[key]
+                    self.emit("image", action, actor, {"name": item[key]})
 
     def _open_current(self):
         for _ in range(8):

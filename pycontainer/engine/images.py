@@ -105,7 +105,16 @@ class Images:
         return [rec for rec in self.store.list() if match(rec)]
 
     def remove(self, ref, force=False):
-        return _emitted(self.engine.events.emit_removal, self.store.remove(ref, force=force))
+        image_id = self._id_of(ref)
+        return _emitted(lambda r: self.engine.events.emit_removal(r, image_id),
+                        self.store.remove(ref, force=force))
+
+    def _id_of(self, ref):
+        """The image's id, the actor of its events (docker's); None if unknown."""
+        try:
+            return self.store.get(ref).id
+        except NotFound:
+            return None
 
     def prune(self, filters=None):
         result = prune(self.store, filters)
@@ -119,7 +128,7 @@ class Images:
 
     def save(self, refs, chunk_size):
         for ref in [refs] if isinstance(refs, str) else refs:
-            self.engine.events.emit_image("save", ref, ref)
+            self.engine.events.emit("image", "save", self._id_of(ref) or ref, {"name": ref})
         return self.store.save(refs, chunk_size=chunk_size)
 
     def load(self, data):

@@ -149,7 +149,8 @@ class Container(Model):
         (``demux``: ``(stdout, stderr)`` pairs). Needs a detached container."""
         return self._lc.attach(self.id, stdout, stderr, stream, logs, demux)
 
-    def attach_socket(self, stdin=True, stdout=True, stderr=True, detach_keys=None):
+    def attach_socket(self, params=None, ws=False, stdin=True, stdout=True, stderr=True,
+                      detach_keys=None):
         """A socket-like object on the container's stdio, served by its monitor:
         ``recv`` gives the raw pty stream with a tty, docker's multiplexed
         frames (8-byte header: stream 1/2, 3 zero bytes, big-endian length)
@@ -157,9 +158,20 @@ class Container(Model):
         sends EOF; ``resize(h, w)``; the detach keys (``"ctrl-p,ctrl-q"``)
         end it and leave the container running. ``exit_code`` once it ended.
 
+        ``params``: docker-py's dict (``stdin``, ``stdout``, ``stderr``,
+        ``stream``, ``logs``: true or 1; ``detachKeys``), as docker's API takes
+        it: a key left out is off, and it replaces the keywords. ``ws=True``
+        (docker's websocket attach) is refused: there is no HTTP here.
+
         >>> s = c.attach_socket(); s.sendall(b"echo hi\n"); s.recv(4096)
+        >>> s = c.attach_socket(params={"stdout": 1, "logs": 1, "stream": 0})
         """
-        return self._lc.attach_socket(self.id, stdin, stdout, stderr, detach_keys)
+        if ws:
+            raise InvalidArgument("attach_socket(ws=True): docker's websocket attach needs "
+                                  "its HTTP API; this socket is the monitor's own")
+        if params is None:
+            return self._lc.attach_socket(self.id, stdin, stdout, stderr, detach_keys)
+        return self._lc.attach_socket(self.id, **_attach_params(params))
 
     def resize(self, height, width):
         """Set the container's pty size (``tty=True``); the process gets SIGWINCH."""
@@ -357,3 +369,28 @@ def _pullable(image):
     if not isinstance(image, str) or image.startswith("sha256:"):
         return False
     return not (len(image) >= 4 and all(c in "0123456789abcdef" for c in image))
+
+
+_ATTACH_PARAMS = ("stdin", "stdout", "stderr", "stream", "logs", "detachKeys")
+
+
+def _attach_params(params):
+    """docker-py's ``attach_socket(params=...)`` -> the backend's keywords; as
+    docker's API, a flag left out is off (1, True, "1", "true" are on)."""
+    if not isinstance(params, dict):
+        raise InvalidArgument(f"attach_socket params must be a dict, got {params!r}")
+    unknown = sorted(set(params) - set(_ATTACH_PARAMS))
+    if unknown:
+        raise InvalidArgument(f"attach_socket params: unknown key(s) {unknown}; "
+                              f"known: {list(_ATTACH_PARAMS)}")
+
+    def on(key):
+        v = params.get(key, False)
+        return v.strip().lower() in ("1", "true") if isinstance(v, str) else bool(v)
+    kw = {"stdin": on("stdin"), "stdout": on("stdout"), "stderr": on("stderr"),
+          "detach_keys": params.get("detachKeys")}
+    if on("logs"):
+        kw["logs"] = True
+    if not on("stream"):
+        kw["stream"] = False
+    return kw

@@ -24,7 +24,7 @@ MAGIC, VERSION = 0x4D435950, 4     # PYC_MON_MAGIC, PYC_MON_VERSION (csrc/monito
 # struct pyc_mon_restart
 HEADER = struct.Struct("=IIQ8IIIII32s6I")
 STEP_START, STEP_ATTACH = -1, -2      # enum pyc_mon_step
-IO_TTY, IO_STDIN = 1, 2               # the header's stdio (csrc/monitor/io.h)
+IO_TTY, IO_STDIN, IO_STDIN_ONCE = 1, 2, 4     # the header's stdio (csrc/monitor/io.h)
 MAX_HOOK_ARGS = 63
 _U32 = (1 << 32) - 1
 
@@ -68,7 +68,7 @@ class Restart:
 NEVER = Restart()
 
 # struct pyc_mon_extra (csrc/monitor/extra.h)
-EXTRA_MAGIC, EXTRA_VERSION = 0x58435950, 1
+EXTRA_MAGIC, EXTRA_VERSION = 0x58435950, 2
 EXTRA = struct.Struct("=IIQIIQ5Q6I")
 LOG_FILE, LOG_NONE = 0, 1          # enum pyc_mon_log_driver
 
@@ -95,8 +95,9 @@ class Extra:
     included; ``log_none``: keep no log), the event journal the monitor
     appends to (``journal`` "" for none; ``event_from`` and
     ``event_attrs``, the inside of a JSON object, describe the container
-    in its events), and a healthcheck (``probe``, with ``health_path`` the
-    file of its state)."""
+    in its events; ``volume_events``: its volumes' mount and unmount events,
+    as extra.h's PYC_MON_X_VOLUMES), and a healthcheck (``probe``, with
+    ``health_path`` the file of its state)."""
     log_max_size: int = 0
     log_max_files: int = 1
     log_none: bool = False
@@ -104,6 +105,7 @@ class Extra:
     journal_max_size: int = 0
     event_from: str = ""
     event_attrs: str = ""
+    volume_events: str = ""
     probe: Probe = None
     health_path: str = ""
 
@@ -112,7 +114,7 @@ class Extra:
         plan_ops, plan_strs = (p.plan.ops, p.plan.strs) if p else (b"", b"")
         argv, env = (_nul(p.argv), _nul(p.env)) if p else (b"", b"")
         paths = _nul([self.health_path if p else "", self.journal, self.event_from,
-                      self.event_attrs])
+                      self.event_attrs, self.volume_events])
         nums = (p.interval_ns, p.timeout_ns, p.start_period_ns, p.start_interval_ns,
                 p.join_flags, p.retries, p.plan.nops) if p else (0,) * 7
         head = EXTRA.pack(EXTRA_MAGIC, EXTRA_VERSION, self.log_max_size, self.log_max_files,

@@ -128,7 +128,7 @@ class Runtime:
                            "Hostname": cfg.hostname, "WorkingDir": cfg.working_dir,
                            "User": cfg.user, "Labels": cfg.labels,
                            "StopSignal": cfg.stop_signal, "Tty": cfg.tty,
-                           "OpenStdin": cfg.stdin_open,
+                           "OpenStdin": cfg.stdin_open, "StdinOnce": cfg.stdin_once,
                            **({"StopTimeout": cfg.stop_timeout}
                               if cfg.stop_timeout is not None else {})},
                 "HostConfig": {"NetworkMode": cfg.network_mode, "ReadonlyRootfs": cfg.read_only,
@@ -318,7 +318,8 @@ class Runtime:
         return proc
 
     def start_monitored(self, cid, spec, name, restart=monitor.NEVER, auto_remove=False,
-                        hooks=(), labels=None, stdin_open=False, extra=None):
+                        hooks=(), labels=None, stdin_open=False, extra=None,
+                        stdin_once=False):
         """Start the container under its own monitor; returns the init's pid.
 
         The monitor owns the container from here: logs, exit status
@@ -327,7 +328,8 @@ class Runtime:
         """
         plan, flags = self._plan(spec, labels)
         stdio = ((monitor.IO_TTY if spec.process.terminal else 0)
-                 | (monitor.IO_STDIN if stdin_open else 0))
+                 | (monitor.IO_STDIN if stdin_open else 0)
+                 | (monitor.IO_STDIN_ONCE if stdin_open and stdin_once else 0))
         d, rd = self.dir(cid), self.rundir(cid)
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self.stop_marker(cid))

@@ -13,6 +13,7 @@ import pytest
 from pycontainer import errors
 
 from stream_helpers import WAIT, read_to_end, read_until, unframe
+from test_lifecycle import wait_until
 
 SECOND = textwrap.dedent("""
     import sys
@@ -117,3 +118,43 @@ def test_the_inits_stdin_as_docker_gives_it(client, busybox, kw, fd0):
     "/null" inside); a pipe with stdin_open; the pty with a tty."""
     with client.containers.run("busybox", ["sleep", "60"], detach=True, **kw) as c:
         assert c.exec_run("readlink /proc/1/fd/0").output.decode().startswith(fd0)
+
+
+def test_stdin_once_closes_stdin_when_the_first_attacher_leaves(client, busybox):
+    cmd = ["sh", "-c", "cat; echo closed"]
+    with client.containers.run("busybox", cmd, detach=True, stdin_open=True,
+                               stdin_once=True) as once, \
+            client.containers.run("busybox", cmd, detach=True, stdin_open=True) as kept:
+        assert once.attrs["Config"]["StdinOnce"] is True
+        assert kept.attrs["Config"]["StdinOnce"] is False
+        for c in (once, kept):
+            with c.attach_socket() as s:           # leaves without sending EOF
+                s.sendall(b"a\n")
+                read_until(s, b"a\n")
+        assert once.wait(timeout=WAIT)["StatusCode"] == 0
+        assert once.logs() == b"a\nclosed\n"
+        with kept.attach_socket() as s:            # still open: a second attacher writes
+            s.sendall(b"b\n")
+            read_until(s, b"b\n")
+            s.shutdown()
+            assert unframe(read_to_end(s)) == {1: b"b\nclosed\n", 2: b""}
+        assert kept.wait(timeout=WAIT)["StatusCode"] == 0
+
+
+def test_attach_socket_takes_docker_py_params(client, busybox):
+    script = "echo out; echo err >&2; read x; echo got $x"
+    with client.containers.run("busybox", ["sh", "-c", script], detach=True,
+                               stdin_open=True) as c:
+        wait_until(lambda: c.logs() == b"out\nerr\n", "both lines in the log")
+        with c.attach_socket(params={"stdout": 1, "stderr": True, "logs": 1, "stream": 0}) as s:
+            assert unframe(read_to_end(s)) == {1: b"out\n", 2: b"err\n"}    # then the end
+        with c.attach_socket(params={"stdout": "1", "logs": "true", "stream": 1}) as s:
+            read_until(s, b"out\n")                                # the log, stdout only
+        with c.attach_socket(params={"stdin": 1, "stdout": 1, "stream": 1,
+                                     "detachKeys": "ctrl-x"}) as s:
+            s.sendall(b"\x10\x11hi\n")               # ctrl-p ctrl-q are plain keys here
+            assert unframe(read_to_end(s))[1] == b"got \x10\x11hi\n"
+        with pytest.raises(errors.InvalidArgument, match="websocket"):
+            c.attach_socket(ws=True)
+        with pytest.raises(errors.InvalidArgument, match="unknown key"):
+            c.attach_socket(params={"stdout": 1, "colour": 1})

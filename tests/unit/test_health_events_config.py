@@ -71,5 +71,5 @@ def test_extra_input_layout():
     assert monitor.EXTRA.size == 96          # struct pyc_mon_extra
     data = monitor.Extra(log_max_size=4096, log_max_files=3, journal="/j").packed()
     magic, version, size, files, driver = struct.unpack_from("=IIQII", data)
-    assert (magic, version, size, files, driver) == (monitor.EXTRA_MAGIC, 1, 4096, 3, 0)
-    assert data[monitor.EXTRA.size:] == b"\0/j\0\0\0"
+    assert (magic, version, size, files, driver) == (monitor.EXTRA_MAGIC, monitor.EXTRA_VERSION, 4096, 3, 0)
+    assert data[monitor.EXTRA.size:] == b"\0/j\0\0\0\0"      # 5 paths (extra.h)
