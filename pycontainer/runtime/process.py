@@ -102,6 +102,9 @@ def spawn(plan, argv, env, clone_flags, stdio=(-1, -1, -1), attach=None, cgroup_
     # lives in ``keep`` until this function returns (exec'd, or killed and reaped).
     # Not when it joins a memory cgroup that may be at its limit: the OOM killer
     # scores a task by its mm and kills every process sharing it, us included.
+    # Shared or copied, the child touches no libc state of ours (no lock, no
+    # malloc, no set*id wrapper: csrc/spawn.c child_main), so a caller's
+    # threads never wait on a child, nor the child on them.
     if share_memory:
         stack = ffi.new("char[]", STACK_SIZE)
         keep.append(stack)
