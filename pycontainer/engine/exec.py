@@ -139,7 +139,6 @@ def start_exec(rt, cid, attrs, cmd, user="", environment=None, workdir=None, std
     from .state import alive, pidfd_for
     pidfd = pidfd_for(st["Pid"], st.get("PidStartTime"))
     if pidfd is None:
-        from ..errors import Conflict
         raise Conflict(f"container {cid[:12]} is not running")
     devnull = -1
     fds = []
