@@ -72,7 +72,8 @@ def test_execs_and_starts_from_threads_while_threads_come_and_go(client, busybox
             try:
                 v.exec_run("true")
             except (errors_mod.Conflict, errors_mod.NotFound, OSError):
-                pass           # killed or gone meanwhile: what this part is about
+                # killed or gone meanwhile (what this part is about): the next one
+                wait_for(lambda: victim.get("c") is not v, stop)
 
         def attached_start():
             assert client.containers.run("busybox", ["echo", "hi"], remove=True) == b"hi\n"
