@@ -65,6 +65,9 @@ ffibuilder.set_source(
     include_dirs=[CSRC],
     libraries=["seccomp"],
     extra_compile_args=["-O2", "-Wall", "-Wextra", "-Wno-unused-parameter", "-fvisibility=hidden"],
+    # Bind every libc symbol at load: a clone child must never run the dynamic
+    # linker's lazy resolution (spawn.c: the child of a threaded caller).
+    extra_link_args=["-Wl,-z,now"],
 )
 
 if __name__ == "__main__":
