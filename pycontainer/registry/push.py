@@ -16,7 +16,7 @@ from pycontainer.errors import ImageError
 from pycontainer.image import reference
 from pycontainer.registry import distribution as dist
 
-MAX_THREADS = 8
+MAX_THREADS = 16     # every layer of most images at once: no tail of one slow stream
 
 
 class Pusher:
@@ -48,8 +48,10 @@ class Pusher:
         descs = list(manifest["layers"]) + [manifest["config"]]
         for d in descs[:-1]:
             self.progress({"status": "Preparing", "progressDetail": {}, "id": d["digest"][7:19]})
+        self.t.base(host)   # found once, before the threads ask
+        order = sorted(descs, key=lambda d: -d.get("size", 0))     # the largest first
         with concurrent.futures.ThreadPoolExecutor(min(MAX_THREADS, len(descs))) as pool:
-            for fut in [pool.submit(self._blob, repo, d, sources) for d in descs]:
+            for fut in [pool.submit(self._blob, repo, d, sources) for d in order]:
                 fut.result()
         tag = self.ref.tag
         repo.put_manifest(tag, data, media)
