@@ -16,7 +16,7 @@ from pycontainer.errors import ImageError
 from pycontainer.image import reference
 from pycontainer.registry import distribution as dist
 
-MAX_THREADS = 16     # every layer of most images at once: no tail of one slow stream
+MAX_THREADS = 8
 
 
 class Pusher:
