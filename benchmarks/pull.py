@@ -7,7 +7,13 @@ a few large ones), puts it in Debian's docker-registry (Distribution 2.8) on
 * ours: ``Registry.pull`` (all layers at once; download + digest +
   decompress + diff_id + extract in one pass);
 * ``podman pull`` into a fresh containers-storage (overlay);
+* ``docker pull`` through Debian's dockerd (20.10, overlay2) of our own:
+  private data-root, exec-root and socket, the loopback registry insecure,
+  the image removed after each pull (cold);
 * the floor: ``curl | gzip -d | tar -x`` of the same 8 blobs, all at once.
+
+Then the extraction rate alone: ``extract_layer`` of the 6 small-file
+layers (uncompressed, from the page cache) against GNU ``tar -x`` of them.
 
 Prints seconds and MB/s (uncompressed layer bytes), files/s, and the ratios.
 
@@ -34,7 +40,8 @@ sys.path.insert(0, os.path.join(HERE, "..", "tests"))
 
 from pycontainer.image.store import ImageStore  # noqa: E402
 from pycontainer.registry import Registry  # noqa: E402
-from registry_helpers import DistributionRegistry  # noqa: E402
+from pycontainer.image import extract_layer  # noqa: E402
+from registry_helpers import DistributionRegistry, Dockerd  # noqa: E402
 
 
 def sha(data):
@@ -106,13 +113,45 @@ def timed(fn):
     return time.perf_counter() - t
 
 
+def extraction(work, tars, runs):
+    """files/s of extract_layer and of GNU tar on the small-file layers."""
+    paths, files = [], 0
+    for i, t in enumerate(tars):
+        paths.append(os.path.join(work, f"small{i}.tar"))
+        with open(paths[-1], "wb") as f:
+            f.write(t)
+        files += len(tarfile.open(fileobj=io.BytesIO(t)).getmembers())
+    out = os.path.join(work, "x")
+
+    def ours():
+        for i, p in enumerate(paths):
+            os.makedirs(f"{out}/{i}")
+            with open(p, "rb") as f:
+                extract_layer(f, f"{out}/{i}")
+
+    def gnu():
+        for i, p in enumerate(paths):
+            os.makedirs(f"{out}/{i}")
+            subprocess.run(["tar", "-xf", p, "-C", f"{out}/{i}"], check=True)
+    rate = {}
+    for name, fn in (("extract_layer", ours), ("GNU tar -x", gnu)):
+        times = []
+        for _ in range(runs + 1):
+            times.append(timed(fn))
+            shutil.rmtree(out)
+        rate[name] = files / statistics.median(times[1:])
+        print(f"extraction, {files} small files: {name:14s} {rate[name]:7.0f} files/s")
+    print(f"ratio GNU tar / extract_layer (files/s): "
+          f"{rate['GNU tar -x'] / rate['extract_layer']:.2f}x")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--dir", default="/var/tmp")
     args = ap.parse_args()
     work = tempfile.mkdtemp(prefix="pyc-bench-pull-", dir=args.dir)
-    reg = None
+    reg = dockerd = None
     try:
         layers, files = make_layers()
         total = sum(len(t) for t in layers)
@@ -151,17 +190,31 @@ def main():
             subprocess.run(["bash", "-c", "\n".join(script) + "\nwait"], check=True)
             shutil.rmtree(out)
 
+        os.makedirs(os.path.join(work, "dockerd"))
+        dockerd = Dockerd(os.path.join(work, "dockerd"), insecure=[reg.host])
+
+        def docker():
+            dockerd.docker("pull", "-q", ref)
+            dockerd.docker("image", "rm", "-f", ref)
+
         results = {}
-        for name, fn in (("ours", ours), ("podman pull", podman), ("curl|gzip -d|tar -x", floor)):
+        for name, fn in (("ours", ours), ("podman pull", podman), ("docker pull", docker),
+                         ("curl|gzip -d|tar -x", floor)):
             fn()        # warm-up: page cache of the registry's files, binaries
             runs = [timed(fn) for _ in range(args.runs)]
             results[name] = statistics.median(runs)
             print(f"{name:22s} {results[name]:7.2f} s  {total / 1e6 / results[name]:6.0f} MB/s  "
                   f"{files / results[name]:7.0f} files/s  (median of {args.runs})")
         o = results["ours"]
+        fastest = min(results["podman pull"], results["docker pull"])
         print(f"ratio podman pull / ours: {results['podman pull'] / o:.2f}x   "
+              f"docker pull / ours: {results['docker pull'] / o:.2f}x   "
+              f"fastest peer / ours: {fastest / o:.2f}x   "
               f"ours / floor: {o / results['curl|gzip -d|tar -x']:.2f}x")
+        extraction(work, layers[:6], args.runs)
     finally:
+        if dockerd is not None:
+            dockerd.stop()
         if reg is not None:
             reg.stop()
         shutil.rmtree(work, ignore_errors=True)

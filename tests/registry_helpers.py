@@ -40,7 +40,7 @@ def make_ca(d, host="127.0.0.1"):
 
 
 class DistributionRegistry:
-    def __init__(self, tmp, users=None, tls=False):
+    def __init__(self, tmp, users=None, tls=False, token=None):
         self.dir = os.path.join(os.fspath(tmp), "pyc-registry")
         os.makedirs(os.path.join(self.dir, "data"))
         self.port = free_port()
@@ -61,6 +61,10 @@ class DistributionRegistry:
                     h = bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds=5)).decode()
                     f.write(f"{user}:{h}\n")
             conf += ["auth:", "  htpasswd:", "    realm: pyc-test", f"    path: {pw}"]
+        if token:       # a TokenServer's realm, service, issuer and certificate
+            conf += ["auth:", "  token:", f"    realm: {token.realm}",
+                     f"    service: {token.service}", f"    issuer: {token.issuer}",
+                     f"    rootcertbundle: {token.cert}"]
         self.config = os.path.join(self.dir, "config.yml")
         with open(self.config, "w") as f:
             f.write("\n".join(conf) + "\n")
@@ -100,3 +104,103 @@ class DistributionRegistry:
         self.proc.wait()
         self.log.close()
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+SERVE = """
+import signal, sys
+from pycontainer.registry.server import Server
+server = Server(sys.argv[1], "127.0.0.1:0")
+signal.signal(signal.SIGTERM, lambda *_: server.stop())
+server.run(on_ready=lambda s: print(s.host, flush=True))
+"""
+
+
+class OwnRegistryProcess:
+    """Our registry server in a process of its own (no GIL shared with the
+    client), over a store in ``root``; ``stop()`` ends it (SIGTERM, wait)."""
+
+    def __init__(self, root):
+        import sys
+        self.root = os.fspath(root)
+        here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        self.proc = subprocess.Popen([sys.executable, "-c", SERVE, self.root], cwd=here,
+                                     stdout=subprocess.PIPE, text=True)
+        self.host = self.proc.stdout.readline().strip()
+        if not self.host:
+            self.proc.wait()
+            raise RuntimeError(f"our registry server exited ({self.proc.returncode})")
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait()
+        self.proc.stdout.close()
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+class Dockerd:
+    """Debian's dockerd (20.10) of our own: private data-root, exec-root and
+    socket, no iptables/bridge/forwarding, ``127.0.0.1:PORT`` registries
+    reached over plain HTTP (``insecure``). ``docker(*args)`` runs the CLI
+    against it; ``stop()`` ends it and its containerd, unmounts what is left
+    under its directories, removes the cgroups it made and its files."""
+
+    CGROUPS = "/sys/fs/cgroup"
+
+    def __init__(self, data_dir, insecure=()):
+        import glob
+        import tempfile
+        self.data = os.fspath(data_dir)
+        self.run_dir = tempfile.mkdtemp(prefix="pyc-dockerd-")   # short: socket paths
+        self.sock = os.path.join(self.run_dir, "sock")
+        self.env = dict(os.environ, DOCKER_HOST=f"unix://{self.sock}")
+        self._cgroups_before = set(glob.glob(f"{self.CGROUPS}/*/docker"))
+        args = ["dockerd", "--data-root", os.path.join(self.data, "root"),
+                "--exec-root", os.path.join(self.run_dir, "exec"),
+                "--pidfile", os.path.join(self.run_dir, "pid"), "-H", f"unix://{self.sock}",
+                "--iptables=false", "--ip6tables=false", "--bridge=none",
+                "--ip-forward=false", "--ip-masq=false", "--userland-proxy=false",
+                "--storage-driver=overlay2"]
+        for host in insecure:
+            args += ["--insecure-registry", host]
+        self.log = open(os.path.join(self.data, "dockerd.log"), "wb")
+        self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT,
+                                     start_new_session=True)
+        deadline = time.monotonic() + 60
+        while subprocess.run(["/usr/bin/docker", "version"], env=self.env,
+                             capture_output=True).returncode != 0:
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError("dockerd did not start")
+
+    def docker(self, *args):
+        return subprocess.run(["/usr/bin/docker", *args], env=self.env, check=True,
+                              capture_output=True)
+
+    def stop(self):
+        import glob
+        import signal
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        try:        # its containerd, if it outlived it (same session)
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.log.close()
+        for d in (self.data, self.run_dir):
+            with open("/proc/self/mountinfo") as f:
+                mounts = [line.split()[4] for line in f]
+            for m in sorted((m for m in mounts if m.startswith(d + "/")), reverse=True):
+                subprocess.run(["umount", "-l", m], capture_output=True)
+        for cg in set(glob.glob(f"{self.CGROUPS}/*/docker")) - self._cgroups_before:
+            for top, dirs, _ in os.walk(cg, topdown=False):
+                try:
+                    os.rmdir(top)
+                except OSError:
+                    pass
+        shutil.rmtree(self.run_dir, ignore_errors=True)
+        shutil.rmtree(os.path.join(self.data, "root"), ignore_errors=True)

@@ -48,8 +48,10 @@ class Pusher:
         descs = list(manifest["layers"]) + [manifest["config"]]
         for d in descs[:-1]:
             self.progress({"status": "Preparing", "progressDetail": {}, "id": d["digest"][7:19]})
+        self.t.base(host)   # found once, before the threads ask
+        order = sorted(descs, key=lambda d: -d.get("size", 0))     # the largest first
         with concurrent.futures.ThreadPoolExecutor(min(MAX_THREADS, len(descs))) as pool:
-            for fut in [pool.submit(self._blob, repo, d, sources) for d in descs]:
+            for fut in [pool.submit(self._blob, repo, d, sources) for d in order]:
                 fut.result()
         tag = self.ref.tag
         repo.put_manifest(tag, data, media)

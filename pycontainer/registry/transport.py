@@ -41,6 +41,7 @@ class Transport:
         self._bases = {}        # host -> "https://host" or "http://host", once found
         self._tokens = {}       # (host, scope, user) -> (header, expiry)
         self._lock = threading.Lock()
+        self._probes = {}       # host or token key -> lock held while it is found
 
     def close(self):
         with self._lock:
@@ -59,14 +60,20 @@ class Transport:
         key = (host, secure)
         with self._lock:
             c = self._clients.get(key)
-            if c is None:
-                c = httpx.Client(verify=self._tls(host, secure) if secure else False,
-                                 cert=None, timeout=TIMEOUT, follow_redirects=True,
-                                 headers={"User-Agent": USER_AGENT},
-                                 limits=httpx.Limits(max_connections=32,
-                                                     max_keepalive_connections=16))
-                self._clients[key] = c
+        if c is not None:
             return c
+        # made outside the lock: a TLS context costs tens of ms, and the
+        # other hosts' requests need not wait for it
+        c = httpx.Client(verify=self._tls(host, secure) if secure else False,
+                         cert=None, timeout=TIMEOUT, follow_redirects=True,
+                         headers={"User-Agent": USER_AGENT},
+                         limits=httpx.Limits(max_connections=32,
+                                             max_keepalive_connections=16))
+        with self._lock:
+            kept = self._clients.setdefault(key, c)
+        if kept is not c:
+            c.close()
+        return kept
 
     def _tls(self, host, secure):
         cas, client = self.config.tls_files(host)
@@ -85,6 +92,17 @@ class Transport:
         with self._lock:
             if host in self._bases:
                 return self._bases[host]
+            probe = self._probes.setdefault(host, threading.Lock())
+        with probe:         # one probe per host, however many threads ask at once
+            with self._lock:
+                if host in self._bases:
+                    return self._bases[host]
+            base = self._probe(host)
+            with self._lock:
+                self._bases[host] = base
+            return base
+
+    def _probe(self, host):
         if host.startswith(("http://", "https://")):
             base = host
         else:
@@ -99,8 +117,6 @@ class Transport:
                 if not self.config.is_insecure(host):
                     raise _unreachable(host, e) from None
                 base = "http://" + host
-        with self._lock:
-            self._bases[host] = base
         return base
 
     # -- requests ---------------------------------------------------------
@@ -123,6 +139,7 @@ class Transport:
             cached = self._token(host, scope, auth)
             if cached:
                 hdrs["Authorization"] = cached
+            sent = cached
             try:
                 req = client.build_request(method, url, headers=hdrs, content=content)
                 resp = client.send(req, stream=True)
@@ -132,7 +149,7 @@ class Transport:
                 challenge = resp.headers.get("www-authenticate", "")
                 resp.close()
                 tried_auth = True
-                if self._authenticate(host, scope, auth, challenge):
+                if self._authenticate(host, scope, auth, challenge, sent):
                     if hasattr(content, "seek"):
                         content.seek(0)
                     continue
@@ -159,8 +176,23 @@ class Transport:
             return hit[0]
         return None
 
-    def _authenticate(self, host, scope, auth, challenge):
-        """Get an Authorization header for ``challenge``; False when none can be had."""
+    def _authenticate(self, host, scope, auth, challenge, sent=None):
+        """Get an Authorization header for ``challenge``; False when none can be had.
+
+        One thread at a time asks for a given (host, scope, user): the
+        threads of a parallel push that were all answered 401 at once wait
+        for the first one's token instead of each asking the token server.
+        """
+        key = (host, scope, _who(auth))
+        with self._lock:
+            flight = self._probes.setdefault(key, threading.Lock())
+        with flight:
+            fresh = self._token(host, scope, auth)
+            if fresh and fresh != sent:
+                return True         # another thread got it while we waited
+            return self._authenticate_now(host, scope, auth, challenge)
+
+    def _authenticate_now(self, host, scope, auth, challenge):
         kind, _, params = challenge.partition(" ")
         kind = kind.lower()
         creds = auth
