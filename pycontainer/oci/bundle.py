@@ -109,6 +109,12 @@ def _process(p):
     c = p.get("capabilities")
     if c is not None:
         proc.capabilities = cap_mask(c.get("bounding") or [])
+        # What the process holds: within the bounding set (as the kernel's
+        # rules for capset and ambient want), ambient within permitted and
+        # inheritable.
+        e, pm, i = (cap_mask(c.get(k) or []) & proc.capabilities
+                    for k in ("effective", "permitted", "inheritable"))
+        proc.cap_sets = (e & pm, pm, i, cap_mask(c.get("ambient") or []) & pm & i)
     if p.get("oomScoreAdj") is not None:
         proc.oom_score_adj = int(p["oomScoreAdj"])
     return proc

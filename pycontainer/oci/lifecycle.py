@@ -308,7 +308,8 @@ def exec_process(c, process, console_socket=None, pid_file=None, detach=False,
     cfg = c.config()
     proc = bundlemod._process(process)
     if "capabilities" not in process:
-        proc.capabilities = bundlemod._process(cfg["process"]).capabilities
+        base = bundlemod._process(cfg["process"])
+        proc.capabilities, proc.cap_sets = base.capabilities, base.cap_sets
     lx = cfg.get("linux") or {}
     bpf = None
     if lx.get("seccomp"):

@@ -315,11 +315,15 @@ def add_process(pb, proc, bpf):
     pb.op(lib.PYC_OP_GID, f"setgid {user.gid}", a=user.gid)
     if proc.capabilities is not None:
         from ..security import caps
-        pb.op(lib.PYC_OP_CAPS, "drop capabilities", a=proc.capabilities, c=caps.last_cap())
+        pb.op(lib.PYC_OP_CAPS, "drop capabilities", a=proc.capabilities, c=caps.last_cap(),
+              b=1 if proc.cap_sets is not None else 0)
     early = bpf is not None and user.uid != 0 and not nnp
     if early:
         pb.op(lib.PYC_OP_SECCOMP, "install the seccomp filter", s1=pb.blob(bpf), a=len(bpf))
     pb.op(lib.PYC_OP_UID, f"setuid {user.uid}", a=user.uid)
+    if proc.capabilities is not None and proc.cap_sets is not None:
+        e, p, i, amb = proc.cap_sets
+        pb.op(lib.PYC_OP_CAPSET, "set the process's capabilities", a=e, b=p, c=i, s1=str(amb))
     pb.op(lib.PYC_OP_CHDIR, f"chdir {proc.cwd}", s1=proc.cwd or "/")
     if nnp:
         pb.op(lib.PYC_OP_NO_NEW_PRIVS, "set no_new_privs")
