@@ -19,8 +19,13 @@ OCI_VERSION = "1.0.2"
 # Propagation and atime words: the host's / is private, so "private"/"rprivate"
 # is what every mount gets anyway; the atime words are the kernel's default.
 IGNORED_OPTIONS = frozenset(("private", "rprivate", "relatime", "norelatime", "noatime",
-                             "nodiratime", "rslave", "slave", "async", "nosymfollow"))
-REFUSED_OPTIONS = frozenset(("shared", "rshared", "unbindable", "runbindable"))
+                             "nodiratime", "rslave", "slave", "async", "nosymfollow",
+                             "shared", "rshared", "unbindable", "runbindable"))
+# Set after pivot_root, in the container's own mount namespace (lifecycle.py):
+# a new peer group needs no shared host mount.
+PROPAGATION = {"shared": 0x100000, "unbindable": 0x20000, "slave": 0x80000,
+               "private": 0x40000}          # MS_SHARED, MS_UNBINDABLE, MS_SLAVE, MS_PRIVATE
+MS_REC = 0x4000
 NS_TYPES = {"pid": "pid", "network": "network", "mount": "mount", "ipc": "ipc", "uts": "uts",
             "user": "user", "cgroup": "cgroup"}
 JOINABLE = ("network", "uts", "ipc")
@@ -156,10 +161,6 @@ def _mount(m, bundle):
     bind = "bind" in opts or "rbind" in opts or kind == "bind"
     if kind in ("cgroup", "cgroup2"):
         return None         # the runtime mounts the container's own cgroups there
-    bad = REFUSED_OPTIONS.intersection(opts)
-    if bad:
-        raise InvalidArgument(f"config.json: mount {dest}: propagation {sorted(bad)} needs a "
-                              "shared host mount; this host's / is private")
     if any(o.startswith(("idmap", "ridmap")) for o in opts):
         raise InvalidArgument(f"config.json: mount {dest}: idmapped mounts are not supported "
                               "by this runtime yet")
@@ -177,6 +178,29 @@ def _mount(m, bundle):
     if not kind:
         raise InvalidArgument(f"config.json: mount {dest} has no type")
     return Mount(dest, kind, source or kind, keep)
+
+
+def propagation_flags(word):
+    """``rshared`` -> MS_SHARED | MS_REC; None for a word that is no propagation."""
+    rec = word.startswith("r") and word[1:] in PROPAGATION
+    flag = PROPAGATION.get(word[1:] if rec else word)
+    return None if flag is None else flag | (MS_REC if rec else 0)
+
+
+def propagation_ops(cfg):
+    """[(path in the container, MS_ flags)]: the propagation of / and of the
+    mounts that ask for one, set once pivot_root is done (a mount's order
+    after /: / recursive would undo it)."""
+    out = []
+    prop = (cfg.get("linux") or {}).get("rootfsPropagation")
+    if prop and prop not in ("private", "rprivate"):     # every mount here already is
+        out.append(("/", propagation_flags(prop)))
+    for m in cfg.get("mounts") or []:
+        for o in m.get("options") or []:
+            flags = propagation_flags(o) if isinstance(o, str) else None
+            if flags is not None and not flags & PROPAGATION["private"]:
+                out.append((m["destination"], flags))
+    return out
 
 
 def _namespaces(entries):
@@ -205,10 +229,10 @@ def _linux(lx, rootfs, proc):
     if lx.get("mountLabel"):
         raise InvalidArgument("config.json: linux.mountLabel is set, but this host has no "
                               "SELinux")
-    # slave/private on a private host mount is what every mount here already is
-    if lx.get("rootfsPropagation") in ("shared", "rshared", "unbindable", "runbindable"):
-        raise InvalidArgument(f"config.json: rootfsPropagation {lx['rootfsPropagation']} "
-                              "needs a shared host mount; this host's / is private")
+    prop = lx.get("rootfsPropagation")
+    if prop and propagation_flags(prop) is None:
+        raise InvalidArgument(f"config.json: rootfsPropagation {prop!r}: one of "
+                              "[r]shared, [r]slave, [r]private, [r]unbindable")
     namespaces = _namespaces(lx.get("namespaces") or [])
     kinds = {n.type for n in namespaces}
     if "mount" not in kinds:
@@ -227,9 +251,10 @@ def _linux(lx, rootfs, proc):
         linux.seccomp = seccomp.compile(lx["seccomp"], proc)
     res, rules, extra = resources(lx.get("resources") or {})
     if rules is not None:
-        # the spec's own devices can be opened, as runc allows them
-        rules = list(ALLOWED_DEVICES) + rules + [
-            f"{d.type} {d.major}:{d.minor} rwm" for d in linux.devices]
+        # the spec's own devices can be opened, as runc allows them; the
+        # spec's rules first, in their order (runc's devices.list shape)
+        rules = rules + list(ALLOWED_DEVICES) + [
+            f"{d.type} {d.major}:{d.minor} rwm" for d in linux.devices if d.type != "p"]
     linux.device_rules = rules
     return linux, res, rules, extra
 
@@ -242,11 +267,11 @@ def _is_dir(path, rootfs):
 
 def _device(d):
     kind = d.get("type")
-    if kind not in ("c", "b", "u"):
+    if kind not in ("c", "b", "u", "p"):
         raise InvalidArgument(f"config.json: device {d.get('path')!r}: type {kind!r} "
-                              "(c, b or u)")
+                              "(c, b, u or p)")
     path = _need(d, "path", str, "linux.devices[]")
-    return Device(path, "b" if kind == "b" else "c", int(d.get("major", 0)),
+    return Device(path, "c" if kind == "u" else kind, int(d.get("major", 0)),
                   int(d.get("minor", 0)), int(d.get("fileMode", 0o666)) & 0o7777)
 
 

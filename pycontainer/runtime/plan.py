@@ -31,7 +31,8 @@ DEVICES = (("null", 0o666, 1, 3), ("zero", 0o666, 1, 5), ("full", 0o666, 1, 7),
 DEV_LINKS = (("/proc/self/fd", "dev/fd"), ("/proc/self/fd/0", "dev/stdin"),
              ("/proc/self/fd/1", "dev/stdout"), ("/proc/self/fd/2", "dev/stderr"),
              ("pts/ptmx", "dev/ptmx"))
-S_IFCHR, S_IFBLK = 0o020000, 0o060000
+S_IFCHR, S_IFBLK, S_IFIFO = 0o020000, 0o060000, 0o010000
+NODE_TYPES = {"c": S_IFCHR, "b": S_IFBLK, "p": S_IFIFO}
 
 
 def makedev(major, minor):
@@ -106,8 +107,8 @@ def add_devices(pb, devices):
         if parent not in ("/", "/dev"):
             pb.op(lib.PYC_OP_MKDIR_IN, f"mkdir {parent}", s2=parent.lstrip("/"), a=0o755)
         pb.op(lib.PYC_OP_MKNOD_IN, f"mknod {d.path}", s1=d.host_path or d.path,
-              s2=d.path.lstrip("/"), a=(S_IFCHR if d.type == "c" else S_IFBLK) | d.file_mode,
-              b=makedev(d.major, d.minor))
+              s2=d.path.lstrip("/"), a=NODE_TYPES[d.type] | d.file_mode,
+              b=makedev(d.major, d.minor) if d.type != "p" else 0)
 
 
 def add_cgroupfs(pb, cgroup_mounts):
@@ -163,7 +164,7 @@ def emit_mount(pb, m, label=None):
               b=flags)
 
 
-def compile_plan(spec, cgroup_mounts, labels=None, before_pivot=None):
+def compile_plan(spec, cgroup_mounts, labels=None, before_pivot=None, after_pivot=None):
     """Compile a runtime :class:`~pycontainer.runtime.spec.Spec` into the child op plan.
 
     Args:
@@ -174,6 +175,9 @@ def compile_plan(spec, cgroup_mounts, labels=None, before_pivot=None):
         before_pivot: optional ``f(builder)`` adding ops just before
             pivot_root, with the host's paths still in reach (the OCI
             runtime waits there for ``start``).
+        after_pivot: optional ``f(builder)`` adding ops right after
+            pivot_root, in the container's own paths (the OCI runtime's
+            propagation of / and of mounts).
     """
     labels = labels or {}
     pb = PlanBuilder()
@@ -243,6 +247,8 @@ def compile_plan(spec, cgroup_mounts, labels=None, before_pivot=None):
     if before_pivot is not None:
         before_pivot(pb)
     pb.op(lib.PYC_OP_PIVOT_ROOT, f"pivot_root into {root.mountpoint}")
+    if after_pivot is not None:
+        after_pivot(pb)
     # From here paths are the container's own: nothing can lead back to the host.
     for key, value in sorted(lx.sysctl.items()):
         path = "/proc/sys/" + key.replace(".", "/")

@@ -98,7 +98,7 @@ class Namespace:
 @dataclass
 class Device:
     path: str                         # in the container
-    type: str                         # "c" or "b"
+    type: str                         # "c", "b" or "p" (a FIFO)
     major: int
     minor: int
     file_mode: int = 0o666
