@@ -253,7 +253,7 @@ def _linux(lx, rootfs, proc):
     if rules is not None:
         # the spec's own devices can be opened, as runc allows them; the
         # spec's rules first, in their order (runc's devices.list shape)
-        rules = rules + list(ALLOWED_DEVICES) + [
+        rules = rules + _not_denied(ALLOWED_DEVICES, lx["resources"]["devices"]) + [
             f"{d.type} {d.major}:{d.minor} rwm" for d in linux.devices if d.type != "p"]
     linux.device_rules = rules
     return linux, res, rules, extra
@@ -321,7 +321,8 @@ def resources(r):
 
 def _device_rules(entries):
     """runc's ordered allow/deny list -> the driver's allow list after deny-all
-    (None: every device), for the usual shape: deny all, then allows."""
+    (None: every device). A denial after deny-all takes its access away from
+    the allows before it of the same device (dockerd's default list has such)."""
     if not entries:
         return None
     rules = []
@@ -335,8 +336,11 @@ def _device_rules(entries):
             if everything:
                 rules = []
                 continue
-            raise InvalidArgument("config.json: linux.resources.devices: only a deny-all "
-                                  "entry is supported among denials")
+            if rules is None:
+                raise InvalidArgument("config.json: linux.resources.devices: a denial is "
+                                      "supported after a deny-all entry only")
+            rules = _deny(rules, kind, major, minor, access)
+            continue
         if everything:
             rules = None
             continue
@@ -344,3 +348,31 @@ def _device_rules(entries):
             rules = []
         rules.append(f"{kind} {major}:{minor} {access}")
     return rules
+
+
+def _not_denied(defaults, entries):
+    """runc's always-allowed devices, less those the spec denies by number."""
+    denied = {(e.get("type"), str(e.get("major")), str(e.get("minor"))) for e in entries
+              if not e.get("allow") and e.get("major") not in (None, -1)}
+    out = []
+    for r in defaults:
+        kind, dev, _ = r.split()
+        if (kind, *dev.split(":")) not in denied:
+            out.append(r)
+    return out
+
+
+def _deny(rules, kind, major, minor, access):
+    out = []
+    for r in rules:
+        rkind, dev, raccess = r.split()
+        rmajor, rminor = dev.split(":")
+        if (rkind, rmajor, rminor) == (kind, major, minor):
+            raccess = "".join(c for c in raccess if c not in access)
+            if raccess:
+                out.append(f"{rkind} {dev} {raccess}")
+            continue
+        # A wildcard allow covering the device stays whole, as with runc on v1:
+        # the kernel takes exceptions away by exact match only.
+        out.append(r)
+    return out
