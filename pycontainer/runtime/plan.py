@@ -311,8 +311,9 @@ def add_readonly(pb, readonly):
 
 def add_process(pb, proc, bpf):
     """ids, capabilities, no_new_privs and seccomp, in the order that works:
-    the filter goes in last, or before dropping to a non-root uid when
-    no_new_privs is off (installing it then needs CAP_SYS_ADMIN)."""
+    the filter goes in last, or, when no_new_privs is off (installing it then
+    needs CAP_SYS_ADMIN), before dropping to a non-root uid or to the OCI
+    process's capability sets."""
     user, nnp = proc.user, proc.no_new_privileges
     if proc.terminal:       # still root: the slave is root's, as runc leaves it
         pb.op(lib.PYC_OP_PTY, "open a pty (/dev/ptmx)", s1="/dev/ptmx")
@@ -323,7 +324,9 @@ def add_process(pb, proc, bpf):
         from ..security import caps
         pb.op(lib.PYC_OP_CAPS, "drop capabilities", a=proc.capabilities, c=caps.last_cap(),
               b=1 if proc.cap_sets is not None else 0)
-    early = bpf is not None and user.uid != 0 and not nnp
+    # Without no_new_privs the filter needs CAP_SYS_ADMIN, which the OCI
+    # process's own sets (cap_sets, after setuid) may not have: before them.
+    early = bpf is not None and not nnp and (user.uid != 0 or proc.cap_sets is not None)
     if early:
         pb.op(lib.PYC_OP_SECCOMP, "install the seccomp filter", s1=pb.blob(bpf), a=len(bpf))
     pb.op(lib.PYC_OP_UID, f"setuid {user.uid}", a=user.uid)

@@ -264,9 +264,13 @@ def test_console_socket_gets_the_pty(bundle, rt, tmp_path):
     rt("delete", "c8")
 
 
-def test_seccomp_from_the_spec(bundle, rt):
+@pytest.mark.parametrize("nnp", [True, False])
+def test_seccomp_from_the_spec(bundle, rt, nnp):
+    """Without no_new_privs the filter goes in while CAP_SYS_ADMIN is still
+    effective (the spec's effective set lacks it), as runc does."""
     def fn(cfg):
         cfg["process"]["args"] = ["sh", "-c", "mkdir /tmp/d || echo denied; ls /"]
+        cfg["process"]["noNewPrivileges"] = nnp
         cfg["linux"]["seccomp"] = {
             "defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_X86_64"],
             "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO",
