@@ -27,7 +27,8 @@ DOCKER = "/usr/bin/docker"       # the 20.10 CLI of the same package
 
 
 def _unmount_below(top):
-    points = [m[0] for m in leakcheck.read_mountinfo() if m[0] == top or m[0].startswith(top + "/")]
+    points = [m[0] for m in leakcheck.read_mountinfo()
+              if m[0] == top or m[0].startswith(top + "/")]
     for p in sorted(points, key=len, reverse=True):
         subprocess.run(["umount", "-l", p], capture_output=True)
 
