@@ -6,9 +6,9 @@
 #
 #   bash scripts/runtime-tools.sh RUNTIME_TOOLS_DIR [PROGRAM...]
 #
-# RUNTIME_TOOLS_DIR is a runtime-tools checkout whose validation programs are
-# already built (`validation/*/*.t` and `runtimetest` at its top, as its own
-# Makefile's `runtimetest validation-executables` targets leave them). Every
+# RUNTIME_TOOLS_DIR is a runtime-tools tree whose validation programs are
+# already built (`validation/*/*.t` and `runtimetest` at its top); this
+# script builds nothing. Every
 # program runs from that directory (they read `rootfs-amd64.tar.gz` and
 # `runtimetest` from there). Set RUNTIMES to choose (default: ours and runc);
 # TIMEOUT is per program (default 120 s). Each program's TAP output is kept in
@@ -47,14 +47,23 @@ verdict() {
 }
 
 # A program that fails half-way may leave its container behind: delete what
-# it made (ids not there before it ran) and its bundle (ocitest* in $TMPDIR).
+# it made (ids not there before it ran), then its bundles (ocitest* in
+# $TMPDIR, named before/after: tar gives them old mtimes) and any mount a
+# runtime left on them (a container without a mount namespace mounts there).
 leftovers() { "$1" list -q 2>/dev/null | sort; }
+bundles() { find "${TMPDIR:-/tmp}" -maxdepth 1 -name 'ocitest*' | sort; }
 cleanup() {
-    local rt=$1 before=$2 id
+    local rt=$1 before=$2 bundles_before=$3 id b m
     for id in $(comm -13 <(echo "$before") <(leftovers "$rt")); do
         "$rt" delete --force "$id" >/dev/null 2>&1
     done
-    find "${TMPDIR:-/tmp}" -maxdepth 1 -name 'ocitest*' -newer "$OUT" -exec rm -rf {} + 2>/dev/null
+    for b in $(comm -13 <(echo "$bundles_before") <(bundles)); do
+        for m in $(awk -v b="$b" '$5 == b || index($5, b "/") == 1 {print $5}' \
+                   /proc/self/mountinfo | sort -r); do
+            umount -l "$m"
+        done
+        rm -rf "$b"
+    done
 }
 
 declare -A total
@@ -75,9 +84,10 @@ for p in "${programs[@]}"; do
         name=$(basename "$rt")
         log="$OUT/$name/$p.tap"
         before=$(leftovers "$rt")
+        bundles_before=$(bundles)
         (cd "$tools" && RUNTIME=$rt timeout -k 5 "$TIMEOUT" "$bin") >"$log" 2>&1
         v=$(verdict "$log" $?)
-        cleanup "$rt" "$before"
+        cleanup "$rt" "$before" "$bundles_before"
         case "$v" in pass*) total[$name]=$((total[$name] + 1)) ;; esac
         printf ' %-20s' "$v"
     done
