@@ -1,15 +1,14 @@
 #!/usr/bin/env bash
 # Run opencontainers/runtime-tools' validation programs against
-# pycontainer-runtime (and runc, for comparison), one runtime after the other,
-# and print pass/fail per program and the totals. Not part of the normal
+# pycontainer-runtime (and runc, for comparison; the runtimes take turns per
+# program) and print pass/fail per program and the totals. Not part of the normal
 # suite: it runs an external suite, as the docker-py script does.
 #
 #   bash scripts/runtime-tools.sh RUNTIME_TOOLS_DIR [PROGRAM...]
 #
 # RUNTIME_TOOLS_DIR is a runtime-tools tree whose validation programs are
 # already built (`validation/*/*.t` and `runtimetest` at its top); this
-# script builds nothing. Every
-# program runs from that directory (they read `rootfs-amd64.tar.gz` and
+# script builds nothing. Every program runs from that directory (they read `rootfs-amd64.tar.gz` and
 # `runtimetest` from there). Set RUNTIMES to choose (default: ours and runc);
 # TIMEOUT is per program (default 120 s). Each program's TAP output is kept in
 # $OUT (default: a temporary directory, printed at the end).
