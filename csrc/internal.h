@@ -48,6 +48,7 @@ int pyc_op_exec(struct plan *p, const struct pyc_op *op);
 int pyc_op_loopback(struct plan *p, const struct pyc_op *op);
 int pyc_op_setns(struct plan *p, const struct pyc_op *op);
 int pyc_op_caps(struct plan *p, const struct pyc_op *op);
+int pyc_op_capset(struct plan *p, const struct pyc_op *op);
 int pyc_op_seccomp(struct plan *p, const struct pyc_op *op);
 int pyc_op_idmap_layer(struct plan *p, const struct pyc_op *op);
 

@@ -11,6 +11,7 @@
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sched.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include "internal.h"
@@ -144,7 +145,33 @@ int pyc_op_caps(struct plan *p, const struct pyc_op *op)
     if (syscall(SYS_capget, &hdr, data) < 0)
         return neg_errno();
     data[0].inheritable = data[1].inheritable = 0;
-    return syscall(SYS_capset, &hdr, data) < 0 ? neg_errno() : 0;
+    if (syscall(SYS_capset, &hdr, data) < 0)
+        return neg_errno();
+    return op->b == 1 && prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0 ? neg_errno() : 0;
+}
+
+/* The OCI process's own sets (runc's order: after setuid, then ambient, which
+ * needs each cap in permitted and inheritable).  A root exec gains the
+ * bounding set anyway; a non-root one keeps only what is ambient. */
+int pyc_op_capset(struct plan *p, const struct pyc_op *op)
+{
+    const char *amb = plan_str(p, op->s1);
+    uint64_t e = (uint64_t) op->a, pm = (uint64_t) op->b, i = (uint64_t) op->c;
+    uint64_t ambient = amb ? strtoull(amb, NULL, 10) : 0;
+    if (prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0) < 0)
+        return neg_errno();
+    struct __user_cap_header_struct hdr = { _LINUX_CAPABILITY_VERSION_3, 0 };
+    struct __user_cap_data_struct data[2] = {
+        { (uint32_t) e, (uint32_t) pm, (uint32_t) i },
+        { (uint32_t) (e >> 32), (uint32_t) (pm >> 32), (uint32_t) (i >> 32) },
+    };
+    if (syscall(SYS_capset, &hdr, data) < 0)
+        return neg_errno();
+    for (int cap = 0; cap < 64; cap++)
+        if ((ambient & (1ULL << cap)) &&
+            prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap, 0, 0) < 0)
+            return neg_errno();
+    return 0;
 }
 
 int pyc_op_seccomp(struct plan *p, const struct pyc_op *op)

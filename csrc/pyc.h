@@ -67,13 +67,17 @@ enum pyc_op_kind {
     PYC_OP_LOOPBACK,     /* bring "lo" up in the (new) network namespace */
     PYC_OP_SETNS,        /* join the namespace file s1 (e.g. a prepared netns), a = CLONE_NEW* */
     PYC_OP_CAPS,         /* keep caps in mask a in the bounding set (c = last cap);
-                            inheritable and ambient cleared */
+                            inheritable and ambient cleared; b = 1: keep the permitted
+                            set across the coming setuid (PYC_OP_CAPSET follows) */
     PYC_OP_NO_NEW_PRIVS, /* prctl(PR_SET_NO_NEW_PRIVS) */
     PYC_OP_SECCOMP,      /* install the BPF at string-table offset s1, a = bytes */
     PYC_OP_IDMAP_LAYER,  /* idmapped clone of layer s1 at s2 through the userns file s3 */
     PYC_OP_PTY,          /* open the ptmx s1 (the container's devpts, after the pivot), make
                             its slave our controlling terminal and stdio; the master goes
                             to the parent over the sync socket (PYC_MSG_FD) */
+    PYC_OP_CAPSET,       /* after setuid (PYC_OP_CAPS with b = 1 kept them across it): the
+                            OCI sets, a = effective, b = permitted, c = inheritable; s1 =
+                            the ambient mask as decimal text */
 };
 
 /* PYC_OP_MOUNT_IN flags (b) */

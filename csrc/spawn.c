@@ -96,6 +96,7 @@ static int run_op(struct plan *p, const struct pyc_op *op, int sock, int index)
     case PYC_OP_LOOPBACK:     return pyc_op_loopback(p, op);
     case PYC_OP_SETNS:        return pyc_op_setns(p, op);
     case PYC_OP_CAPS:         return pyc_op_caps(p, op);
+    case PYC_OP_CAPSET:       return pyc_op_capset(p, op);
     case PYC_OP_SECCOMP:      return pyc_op_seccomp(p, op);
     case PYC_OP_IDMAP_LAYER:  return pyc_op_idmap_layer(p, op);
     case PYC_OP_NO_NEW_PRIVS:

@@ -19,8 +19,13 @@ OCI_VERSION = "1.0.2"
 # Propagation and atime words: the host's / is private, so "private"/"rprivate"
 # is what every mount gets anyway; the atime words are the kernel's default.
 IGNORED_OPTIONS = frozenset(("private", "rprivate", "relatime", "norelatime", "noatime",
-                             "nodiratime", "rslave", "slave", "async", "nosymfollow"))
-REFUSED_OPTIONS = frozenset(("shared", "rshared", "unbindable", "runbindable"))
+                             "nodiratime", "rslave", "slave", "async", "nosymfollow",
+                             "shared", "rshared", "unbindable", "runbindable"))
+# Set after pivot_root, in the container's own mount namespace (lifecycle.py):
+# a new peer group needs no shared host mount.
+PROPAGATION = {"shared": 0x100000, "unbindable": 0x20000, "slave": 0x80000,
+               "private": 0x40000}          # MS_SHARED, MS_UNBINDABLE, MS_SLAVE, MS_PRIVATE
+MS_REC = 0x4000
 NS_TYPES = {"pid": "pid", "network": "network", "mount": "mount", "ipc": "ipc", "uts": "uts",
             "user": "user", "cgroup": "cgroup"}
 JOINABLE = ("network", "uts", "ipc")
@@ -109,6 +114,12 @@ def _process(p):
     c = p.get("capabilities")
     if c is not None:
         proc.capabilities = cap_mask(c.get("bounding") or [])
+        # What the process holds: within the bounding set (as the kernel's
+        # rules for capset and ambient want), ambient within permitted and
+        # inheritable.
+        e, pm, i = (cap_mask(c.get(k) or []) & proc.capabilities
+                    for k in ("effective", "permitted", "inheritable"))
+        proc.cap_sets = (e & pm, pm, i, cap_mask(c.get("ambient") or []) & pm & i)
     if p.get("oomScoreAdj") is not None:
         proc.oom_score_adj = int(p["oomScoreAdj"])
     return proc
@@ -150,10 +161,6 @@ def _mount(m, bundle):
     bind = "bind" in opts or "rbind" in opts or kind == "bind"
     if kind in ("cgroup", "cgroup2"):
         return None         # the runtime mounts the container's own cgroups there
-    bad = REFUSED_OPTIONS.intersection(opts)
-    if bad:
-        raise InvalidArgument(f"config.json: mount {dest}: propagation {sorted(bad)} needs a "
-                              "shared host mount; this host's / is private")
     if any(o.startswith(("idmap", "ridmap")) for o in opts):
         raise InvalidArgument(f"config.json: mount {dest}: idmapped mounts are not supported "
                               "by this runtime yet")
@@ -171,6 +178,29 @@ def _mount(m, bundle):
     if not kind:
         raise InvalidArgument(f"config.json: mount {dest} has no type")
     return Mount(dest, kind, source or kind, keep)
+
+
+def propagation_flags(word):
+    """``rshared`` -> MS_SHARED | MS_REC; None for a word that is no propagation."""
+    rec = word.startswith("r") and word[1:] in PROPAGATION
+    flag = PROPAGATION.get(word[1:] if rec else word)
+    return None if flag is None else flag | (MS_REC if rec else 0)
+
+
+def propagation_ops(cfg):
+    """[(path in the container, MS_ flags)]: the propagation of / and of the
+    mounts that ask for one, set once pivot_root is done (a mount's order
+    after /: / recursive would undo it)."""
+    out = []
+    prop = (cfg.get("linux") or {}).get("rootfsPropagation")
+    if prop and prop not in ("private", "rprivate"):     # every mount here already is
+        out.append(("/", propagation_flags(prop)))
+    for m in cfg.get("mounts") or []:
+        for o in m.get("options") or []:
+            flags = propagation_flags(o) if isinstance(o, str) else None
+            if flags is not None and not flags & PROPAGATION["private"]:
+                out.append((m["destination"], flags))
+    return out
 
 
 def _namespaces(entries):
@@ -199,10 +229,10 @@ def _linux(lx, rootfs, proc):
     if lx.get("mountLabel"):
         raise InvalidArgument("config.json: linux.mountLabel is set, but this host has no "
                               "SELinux")
-    # slave/private on a private host mount is what every mount here already is
-    if lx.get("rootfsPropagation") in ("shared", "rshared", "unbindable", "runbindable"):
-        raise InvalidArgument(f"config.json: rootfsPropagation {lx['rootfsPropagation']} "
-                              "needs a shared host mount; this host's / is private")
+    prop = lx.get("rootfsPropagation")
+    if prop and propagation_flags(prop) is None:
+        raise InvalidArgument(f"config.json: rootfsPropagation {prop!r}: one of "
+                              "[r]shared, [r]slave, [r]private, [r]unbindable")
     namespaces = _namespaces(lx.get("namespaces") or [])
     kinds = {n.type for n in namespaces}
     if "mount" not in kinds:
@@ -221,9 +251,10 @@ def _linux(lx, rootfs, proc):
         linux.seccomp = seccomp.compile(lx["seccomp"], proc)
     res, rules, extra = resources(lx.get("resources") or {})
     if rules is not None:
-        # the spec's own devices can be opened, as runc allows them
-        rules = list(ALLOWED_DEVICES) + rules + [
-            f"{d.type} {d.major}:{d.minor} rwm" for d in linux.devices]
+        # the spec's own devices can be opened, as runc allows them; the
+        # spec's rules first, in their order (runc's devices.list shape)
+        rules = rules + _not_denied(ALLOWED_DEVICES, lx["resources"]["devices"]) + [
+            f"{d.type} {d.major}:{d.minor} rwm" for d in linux.devices if d.type != "p"]
     linux.device_rules = rules
     return linux, res, rules, extra
 
@@ -236,11 +267,11 @@ def _is_dir(path, rootfs):
 
 def _device(d):
     kind = d.get("type")
-    if kind not in ("c", "b", "u"):
+    if kind not in ("c", "b", "u", "p"):
         raise InvalidArgument(f"config.json: device {d.get('path')!r}: type {kind!r} "
-                              "(c, b or u)")
+                              "(c, b, u or p)")
     path = _need(d, "path", str, "linux.devices[]")
-    return Device(path, "b" if kind == "b" else "c", int(d.get("major", 0)),
+    return Device(path, "c" if kind == "u" else kind, int(d.get("major", 0)),
                   int(d.get("minor", 0)), int(d.get("fileMode", 0o666)) & 0o7777)
 
 
@@ -290,7 +321,8 @@ def resources(r):
 
 def _device_rules(entries):
     """runc's ordered allow/deny list -> the driver's allow list after deny-all
-    (None: every device), for the usual shape: deny all, then allows."""
+    (None: every device). A denial after deny-all takes its access away from
+    the allows before it of the same device (dockerd's default list has such)."""
     if not entries:
         return None
     rules = []
@@ -304,8 +336,11 @@ def _device_rules(entries):
             if everything:
                 rules = []
                 continue
-            raise InvalidArgument("config.json: linux.resources.devices: only a deny-all "
-                                  "entry is supported among denials")
+            if rules is None:
+                raise InvalidArgument("config.json: linux.resources.devices: a denial is "
+                                      "supported after a deny-all entry only")
+            rules = _deny(rules, kind, major, minor, access)
+            continue
         if everything:
             rules = None
             continue
@@ -313,3 +348,31 @@ def _device_rules(entries):
             rules = []
         rules.append(f"{kind} {major}:{minor} {access}")
     return rules
+
+
+def _not_denied(defaults, entries):
+    """runc's always-allowed devices, less those the spec denies by number."""
+    denied = {(e.get("type"), str(e.get("major")), str(e.get("minor"))) for e in entries
+              if not e.get("allow") and e.get("major") not in (None, -1)}
+    out = []
+    for r in defaults:
+        kind, dev, _ = r.split()
+        if (kind, *dev.split(":")) not in denied:
+            out.append(r)
+    return out
+
+
+def _deny(rules, kind, major, minor, access):
+    out = []
+    for r in rules:
+        rkind, dev, raccess = r.split()
+        rmajor, rminor = dev.split(":")
+        if (rkind, rmajor, rminor) == (kind, major, minor):
+            raccess = "".join(c for c in raccess if c not in access)
+            if raccess:
+                out.append(f"{rkind} {dev} {raccess}")
+            continue
+        # A wildcard allow covering the device stays whole, as with runc on v1:
+        # the kernel takes exceptions away by exact match only.
+        out.append(r)
+    return out

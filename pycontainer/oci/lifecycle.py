@@ -116,7 +116,11 @@ def create(root, cid, bundle, pid_file=None, console_socket=None, preserve_fds=0
         def before_pivot(pb):
             pb.op(_core.lib.PYC_OP_SYNC, "wait for the create hooks")
             pb.op(_core.lib.PYC_OP_WRITE, f"wait for start on {c.fifo}", s1=c.fifo, s2="0")
-        plan = planmod.compile_plan(spec, cg_mounts, before_pivot=before_pivot)
+        def after_pivot(pb):
+            for path, flags in bundlemod.propagation_ops(cfg):
+                pb.op(_core.lib.PYC_OP_MOUNT, f"propagation of {path}", s2=path, a=flags)
+        plan = planmod.compile_plan(spec, cg_mounts, before_pivot=before_pivot,
+                                    after_pivot=after_pivot)
         master = slave = -1
         if proc_cfg.get("terminal") and console_socket:
             master, slave = _pty(proc_cfg)
@@ -308,7 +312,8 @@ def exec_process(c, process, console_socket=None, pid_file=None, detach=False,
     cfg = c.config()
     proc = bundlemod._process(process)
     if "capabilities" not in process:
-        proc.capabilities = bundlemod._process(cfg["process"]).capabilities
+        base = bundlemod._process(cfg["process"])
+        proc.capabilities, proc.cap_sets = base.capabilities, base.cap_sets
     lx = cfg.get("linux") or {}
     bpf = None
     if lx.get("seccomp"):

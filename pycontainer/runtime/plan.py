@@ -31,7 +31,8 @@ DEVICES = (("null", 0o666, 1, 3), ("zero", 0o666, 1, 5), ("full", 0o666, 1, 7),
 DEV_LINKS = (("/proc/self/fd", "dev/fd"), ("/proc/self/fd/0", "dev/stdin"),
              ("/proc/self/fd/1", "dev/stdout"), ("/proc/self/fd/2", "dev/stderr"),
              ("pts/ptmx", "dev/ptmx"))
-S_IFCHR, S_IFBLK = 0o020000, 0o060000
+S_IFCHR, S_IFBLK, S_IFIFO = 0o020000, 0o060000, 0o010000
+NODE_TYPES = {"c": S_IFCHR, "b": S_IFBLK, "p": S_IFIFO}
 
 
 def makedev(major, minor):
@@ -106,8 +107,8 @@ def add_devices(pb, devices):
         if parent not in ("/", "/dev"):
             pb.op(lib.PYC_OP_MKDIR_IN, f"mkdir {parent}", s2=parent.lstrip("/"), a=0o755)
         pb.op(lib.PYC_OP_MKNOD_IN, f"mknod {d.path}", s1=d.host_path or d.path,
-              s2=d.path.lstrip("/"), a=(S_IFCHR if d.type == "c" else S_IFBLK) | d.file_mode,
-              b=makedev(d.major, d.minor))
+              s2=d.path.lstrip("/"), a=NODE_TYPES[d.type] | d.file_mode,
+              b=makedev(d.major, d.minor) if d.type != "p" else 0)
 
 
 def add_cgroupfs(pb, cgroup_mounts):
@@ -163,7 +164,7 @@ def emit_mount(pb, m, label=None):
               b=flags)
 
 
-def compile_plan(spec, cgroup_mounts, labels=None, before_pivot=None):
+def compile_plan(spec, cgroup_mounts, labels=None, before_pivot=None, after_pivot=None):
     """Compile a runtime :class:`~pycontainer.runtime.spec.Spec` into the child op plan.
 
     Args:
@@ -174,6 +175,9 @@ def compile_plan(spec, cgroup_mounts, labels=None, before_pivot=None):
         before_pivot: optional ``f(builder)`` adding ops just before
             pivot_root, with the host's paths still in reach (the OCI
             runtime waits there for ``start``).
+        after_pivot: optional ``f(builder)`` adding ops right after
+            pivot_root, in the container's own paths (the OCI runtime's
+            propagation of / and of mounts).
     """
     labels = labels or {}
     pb = PlanBuilder()
@@ -243,6 +247,8 @@ def compile_plan(spec, cgroup_mounts, labels=None, before_pivot=None):
     if before_pivot is not None:
         before_pivot(pb)
     pb.op(lib.PYC_OP_PIVOT_ROOT, f"pivot_root into {root.mountpoint}")
+    if after_pivot is not None:
+        after_pivot(pb)
     # From here paths are the container's own: nothing can lead back to the host.
     for key, value in sorted(lx.sysctl.items()):
         path = "/proc/sys/" + key.replace(".", "/")
@@ -305,8 +311,9 @@ def add_readonly(pb, readonly):
 
 def add_process(pb, proc, bpf):
     """ids, capabilities, no_new_privs and seccomp, in the order that works:
-    the filter goes in last, or before dropping to a non-root uid when
-    no_new_privs is off (installing it then needs CAP_SYS_ADMIN)."""
+    the filter goes in last, or, when no_new_privs is off (installing it then
+    needs CAP_SYS_ADMIN), before dropping to a non-root uid or to the OCI
+    process's capability sets."""
     user, nnp = proc.user, proc.no_new_privileges
     if proc.terminal:       # still root: the slave is root's, as runc leaves it
         pb.op(lib.PYC_OP_PTY, "open a pty (/dev/ptmx)", s1="/dev/ptmx")
@@ -315,11 +322,17 @@ def add_process(pb, proc, bpf):
     pb.op(lib.PYC_OP_GID, f"setgid {user.gid}", a=user.gid)
     if proc.capabilities is not None:
         from ..security import caps
-        pb.op(lib.PYC_OP_CAPS, "drop capabilities", a=proc.capabilities, c=caps.last_cap())
-    early = bpf is not None and user.uid != 0 and not nnp
+        pb.op(lib.PYC_OP_CAPS, "drop capabilities", a=proc.capabilities, c=caps.last_cap(),
+              b=1 if proc.cap_sets is not None else 0)
+    # Without no_new_privs the filter needs CAP_SYS_ADMIN, which the OCI
+    # process's own sets (cap_sets, after setuid) may not have: before them.
+    early = bpf is not None and not nnp and (user.uid != 0 or proc.cap_sets is not None)
     if early:
         pb.op(lib.PYC_OP_SECCOMP, "install the seccomp filter", s1=pb.blob(bpf), a=len(bpf))
     pb.op(lib.PYC_OP_UID, f"setuid {user.uid}", a=user.uid)
+    if proc.capabilities is not None and proc.cap_sets is not None:
+        e, p, i, amb = proc.cap_sets
+        pb.op(lib.PYC_OP_CAPSET, "set the process's capabilities", a=e, b=p, c=i, s1=str(amb))
     pb.op(lib.PYC_OP_CHDIR, f"chdir {proc.cwd}", s1=proc.cwd or "/")
     if nnp:
         pb.op(lib.PYC_OP_NO_NEW_PRIVS, "set no_new_privs")

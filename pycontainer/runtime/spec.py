@@ -53,6 +53,9 @@ class Process:
     search_path: str = None           # where execve looks for args[0] (PATH)
     terminal: bool = False            # stdio is a new pty of the container's /dev/ptmx
     oom_score_adj: int = None         # OCI process.oomScoreAdj; None leaves it
+    # OCI bundles: (effective, permitted, inheritable, ambient) masks set after
+    # setuid; None leaves only the bounding set (``capabilities``).
+    cap_sets: tuple = None
 
 
 @dataclass
@@ -95,7 +98,7 @@ class Namespace:
 @dataclass
 class Device:
     path: str                         # in the container
-    type: str                         # "c" or "b"
+    type: str                         # "c", "b" or "p" (a FIFO)
     major: int
     minor: int
     file_mode: int = 0o666

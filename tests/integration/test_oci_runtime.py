@@ -264,9 +264,13 @@ def test_console_socket_gets_the_pty(bundle, rt, tmp_path):
     rt("delete", "c8")
 
 
-def test_seccomp_from_the_spec(bundle, rt):
+@pytest.mark.parametrize("nnp", [True, False])
+def test_seccomp_from_the_spec(bundle, rt, nnp):
+    """Without no_new_privs the filter goes in while CAP_SYS_ADMIN is still
+    effective (the spec's effective set lacks it), as runc does."""
     def fn(cfg):
         cfg["process"]["args"] = ["sh", "-c", "mkdir /tmp/d || echo denied; ls /"]
+        cfg["process"]["noNewPrivileges"] = nnp
         cfg["linux"]["seccomp"] = {
             "defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_X86_64"],
             "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO",
@@ -479,3 +483,45 @@ def test_events_report_the_oom_kill(bundle, rt, tmp_path):
         ev.stdout.close()
     assert "oom" in kinds
     rt("delete", "c17")
+
+
+def test_capability_sets_propagation_fifos_and_device_order(bundle, rt):
+    """The five OCI capability sets as given (a non-root user keeps its ambient
+    ones across exec), / and a mount made shared/unbindable in the container's
+    own mount namespace, a FIFO device node, the spec's device rules first."""
+    path = f"/pycontainer/oci-test-{os.getpid()}"
+    script = ("(grep -E '^Cap(Inh|Prm|Eff|Bnd|Amb)' /proc/self/status; "
+              "cat /proc/self/mountinfo; ls -l /dev/fifo0) >/tmp/out")
+    os.chmod(bundle / "rootfs" / "tmp", 0o1777)
+
+    def fn(cfg):
+        kill, bind = "CAP_KILL", "CAP_NET_BIND_SERVICE"
+        cfg["process"].update(args=["sh", "-c", script], user={"uid": 1000, "gid": 1000})
+        cfg["process"]["capabilities"] = {"bounding": [kill, bind, "CAP_CHOWN"],
+                                          "permitted": [kill, bind], "effective": [kill, bind],
+                                          "inheritable": [kill, bind], "ambient": [bind]}
+        cfg["linux"]["rootfsPropagation"] = "rshared"
+        cfg["mounts"].append({"destination": "/mnt", "type": "tmpfs", "source": "tmpfs",
+                              "options": ["unbindable"]})
+        cfg["linux"]["devices"] = [{"path": "/dev/fifo0", "type": "p", "fileMode": 0o640}]
+        cfg["linux"]["cgroupsPath"] = path
+        cfg["linux"]["resources"]["devices"] = [
+            {"allow": False, "access": "rwm"},
+            {"allow": True, "type": "c", "major": 10, "minor": 229, "access": "rwm"}]
+    edit(bundle, fn)
+    rt("create", "--bundle", str(bundle), "c20")
+    if os.path.isdir("/sys/fs/cgroup/devices"):
+        with open(f"/sys/fs/cgroup/devices{path}/devices.list") as f:
+            assert f.readline() == "c 10:229 rwm\n"
+    rt("start", "c20")
+    wait_stopped(rt, "c20")
+    rt("delete", "c20")
+    out = (bundle / "rootfs" / "tmp" / "out").read_text()
+    caps = dict(line.split(":\t") for line in out.splitlines() if line.startswith("Cap"))
+    # KILL (5) + NET_BIND_SERVICE (10) = 0x420; a uid 1000 exec keeps the ambient one only
+    assert caps == {"CapInh": "0000000000000420", "CapPrm": "0000000000000400",
+                    "CapEff": "0000000000000400", "CapBnd": "0000000000000421",
+                    "CapAmb": "0000000000000400"}, caps
+    mounts = {line.split()[4]: line for line in out.splitlines() if line.count(" - ")}
+    assert "shared:" in mounts["/"] and "unbindable" in mounts["/mnt"], out
+    assert re.search(r"^prw-r----- .* /dev/fifo0$", out, re.M), out

@@ -108,7 +108,7 @@ SKIP = {
     ".venv/bin/python benchmarks/lifecycle.py": BENCHMARK,
     ".venv/bin/python benchmarks/network.py": BENCHMARK,
     ".venv/bin/python benchmarks/unpack.py": BENCHMARK,
-    ".venv/bin/python benchmarks/oci.py": BENCHMARK,
+    ".venv/bin/python benchmarks/runtime.py": BENCHMARK,
 }
 
 # Runs the blocks in one namespace; writes [{line, stdout, error}] as JSON.

@@ -9,7 +9,7 @@ crun is measured when installed and able to run here: crun 1.8 refuses
 every container on hybrid cgroup hosts ("cgroups in hybrid mode not
 supported"), so on those it is reported and skipped.
 
-Usage: python benchmarks/oci.py [--runs 50]
+Usage: python benchmarks/runtime.py [--runs 50]
 """
 import argparse
 import json
