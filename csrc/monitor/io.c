@@ -385,13 +385,17 @@ static void serve_clients(struct loop *l, struct pollfd *fds, char *buf)
         }
         if (rev & (POLLHUP | POLLERR))
             c->hup = 1;
+        /* POLLHUP comes even for a socket polled without POLLIN (stdin was
+         * full then): only a poll that asked for POLLIN and got none says
+         * that nothing of a closed client is left to read. */
+        int asked = fds[F_CLIENTS + i].events & POLLIN;
         if ((rev & POLLIN) && l->inoff == l->inlen) {
             if (from_client(l, i, buf) < 0) {
                 leave(l, i);
                 continue;
             }
             flush_input(l);
-        } else if (c->hup && l->inoff == l->inlen) {
+        } else if (c->hup && asked && !(rev & POLLIN)) {
             leave(l, i);                        /* gone, and nothing of it left to read */
         }
     }
