@@ -17,6 +17,7 @@ import os
 import posixpath
 import re
 import tempfile
+import threading
 
 from .. import fstree
 from ..errors import (Conflict, DockerfileError, ImageNotFound, InvalidArgument, NotFound,
@@ -25,12 +26,12 @@ from ..image.changes import apply_changes
 from ..image.commit import stage_upper
 from ..image.record import now, rfc3339
 from ..image.store import target_ref
-from . import sources
-from .cache import Cache, digest
+from . import graph, sources
+from .cache import HISTORY_COMMENT, KEY_NOTE, Cache, Lease, cache_sources, digest
 from .copying import CopyJob, excludes_of, parse_chmod
 from .dockerfile import parse_instruction
 from .layer import LayerWriter, image_kind
-from .running import Mounts, check_network, run_step
+from .running import Mounts, check_network, run_options, run_step
 from .shell import SubstitutionError, expand, process_word, process_words, split_raw
 from .state import PROXY_ARGS, State, check_platform, platform_args
 
@@ -53,10 +54,12 @@ class Builder:
 
     def __init__(self, engine, ctx, dockerfile, *, buildargs=None, target=None, nocache=False,
                  pull=False, rm=True, forcerm=False, labels=None, network_mode=None,
-                 platform=None, tags=(), secrets=None, container_limits=None):
+                 platform=None, tags=(), secrets=None, container_limits=None, extra_hosts=None,
+                 shmsize=None, squash=False, cache_from=None):
         self.engine, self.ctx, self.df = engine, ctx, dockerfile
         self.store = engine.image_store
         self.cache = Cache(self.store)
+        self.lease = None
         self.buildargs = {k: (None if v is None else str(v)) for k, v in (buildargs or {}).items()}
         self.target, self.nocache, self.pull = target, bool(nocache), bool(pull)
         self.rm, self.forcerm = bool(rm), bool(forcerm)
@@ -72,11 +75,16 @@ class Builder:
                 raise InvalidArgument(f"container_limits: unknown key {key!r}; use "
                                       f"{', '.join(LIMIT_KEYS)}")
             self.limits[LIMIT_KEYS[key]] = value
+        self.run_options = run_options(extra_hosts, shmsize)
+        self.squash = bool(squash)
+        self.cache_sources = cache_sources(engine, cache_from)
         self.used_args = set()
         self.staged = []
         self.pending = []
         self.results = {}           # stage index -> State
-        self._secret_dir = None
+        self._shared = {}            # what the stages' workers share (they are copies)
+        self._lock = threading.RLock()
+        self.jobs = max(2, min(8, os.cpu_count() or 2))
         if "SOURCE_DATE_EPOCH" in self.buildargs:
             self.used_args.add("SOURCE_DATE_EPOCH")
         self.made = []              # images this build added (the intermediate ones go)
@@ -107,22 +115,13 @@ class Builder:
 
     def run(self):
         """Yield message dicts; the generator's return value is the record."""
+        self.lease = Lease(self.cache.dir)
         try:
-            stages = self.needed()
-            total = sum(1 + len(s.instructions) for s in stages)
-            step = 0
-            for stage in stages:
-                step += 1
-                self.say(f"Step {step}/{total} : {stage.source.original}\n")
-                self.state = self.from_(stage)
-                yield from self.flush()
-                for inst in stage.instructions:
-                    step += 1
-                    self.say(f"Step {step}/{total} : {inst.original}\n")
-                    self.execute(inst)
-                    yield from self.flush()
-                self.results[stage.index] = self.state
-            final = self.state
+            stages, deps = graph.plan(self)
+            yield from graph.run_stages(self, stages, deps, self.jobs)
+            final = self.results[stages[-1].index]
+            if self.squash:
+                self.squash_state(final)
             if self.labels:
                 labels = dict(final.image_config.get("Labels") or {})
                 labels.update(self.labels)
@@ -145,48 +144,20 @@ class Builder:
             if self.done:            # a failed build keeps them: they hold its cache
                 self.drop_intermediates()
             self.store.discard(self.staged)
-            if self._secret_dir:
-                fstree.remove(self._secret_dir)
+            self.lease.close()
+            if self._shared.get("secrets"):
+                fstree.remove(self._shared["secrets"])
 
     def drop_intermediates(self):
         """Remove the images made only to start a RUN from or to copy from,
         as docker hides its intermediate images: their layers are a prefix
         of their stage's image, which is kept (the cache needs them)."""
         keep = {st.image_id for st in self.results.values()}
-        for image_id in self.made:
-            if image_id not in keep:
-                with contextlib.suppress(NotFound, Conflict):
-                    self.store.remove(image_id)
 
-    def needed(self):
-        """The stages the target needs, in order (the others are skipped)."""
-        stages = self.df.stages
-        by_name = {s.name: s for s in stages if s.name}
-        target = self.df.stage(self.target)
-        scope = self.meta_scope()
-
-        def ref(value, before):
-            value = process_word(value, scope, self.df.escape)
-            s = by_name.get(value.lower())
-            if s is None and value.isdigit() and int(value) < before:
-                s = stages[int(value)]
-            return s if s is not None and s.index < before else None
-        want, todo = set(), [target]
-        while todo:
-            s = todo.pop()
-            if s.index in want:
-                continue
-            want.add(s.index)
-            deps = [s.base] + [v for i in s.instructions if i.keyword == "COPY"
-                               for v in i.flags.get("from") or ()]
-            deps += [opt[5:] for i in s.instructions if i.keyword == "RUN"
-                     for m in i.flags.get("mount") or () for opt in m.split(",")
-                     if opt.startswith("from=")]
-            for d in deps:
-                dep = ref(d, s.index)
-                if dep is not None:
-                    todo.append(dep)
-        return [s for s in stages if s.index in want]
+        def remove(image_id):
+            with contextlib.suppress(NotFound, Conflict):
+                self.store.remove(image_id)
+        self.lease.drop(remove, [i for i in self.made if i not in keep])
 
     def meta_scope(self):
         scope = platform_args(self.platform)
@@ -238,6 +209,8 @@ class Builder:
             state = State.of_record(self.base_image(base, inst))
         state.args = {}
         state.cmd_set = False
+        state.base_layers = len(state.layers)          # what squash keeps
+        state.base_history = len(state.config.get("history") or [])
         self.meta = scope
         if state.image_id:
             self.say(f" ---> {state.image_id[7:19]}\n")
@@ -438,7 +411,8 @@ class Builder:
         """Add the step's layer: from the cache when it has it, else from
         ``writer`` (a LayerWriter) or ``make()`` (a StagedLayer)."""
         key = digest("step", self.state.key(), created_by, key_parts)
-        entry = None if self.nocache else self.cache.get(key)
+        entry = None if self.nocache else (self.cache.get(key) or
+                                           self.cache_sources.get(key))
         if entry is not None:
             if writer is not None:
                 writer.close()
@@ -454,10 +428,31 @@ class Builder:
             self.staged.append(staged)
             self.state.add_layer(staged, os.path.join(staged.path, "diff"))
             self.cache.put(key, {"diff_id": staged.diff_id, "created_by": created_by})
-        self.history(created_by + " # buildkit", empty=False)
+        self.state.add_history(created_by + " # buildkit", self.when(), False,
+                               f"{HISTORY_COMMENT} {KEY_NOTE}{key}")
+
+    def squash_state(self, state):
+        """The stage's own layers (since its FROM) as one, as docker's --squash."""
+        from .squash import squash_layers
+        n = state.base_layers
+        if len(state.layers) - n < 2:
+            return
+        staged = squash_layers(self.store, state.layer_dirs[n:], self.epoch)
+        self.staged.append(staged)
+        state.layers = state.layers[:n] + [staged]
+        state.layer_dirs = state.layer_dirs[:n] + [os.path.join(staged.path, "diff")]
+        history = state.config.get("history") or []
+        own = [h for h in history[state.base_history:] if not h.get("empty_layer")]
+        for h in own[:-1]:
+            h["empty_layer"] = True        # docker: the squashed steps keep their entries
+        state.image_id = None
 
     def materialize(self, state, refs=()):
         """Store ``state`` as an image (its staged layers published); its ID."""
+        with self._lock:          # two stages may copy from one finished stage
+            return self._materialize(state, refs)
+
+    def _materialize(self, state, refs):
         if state.image_id and not refs:
             return state.image_id
         config = dict(state.config)
@@ -469,7 +464,8 @@ class Builder:
             self.store.get(image_id)
         except NotFound:
             self.made.append(image_id)      # new: ours to drop if intermediate
-        record = self.store.add_image(data, state.layers, list(refs))
+        with self.lease.using(image_id):
+            record = self.store.add_image(data, state.layers, list(refs))
         state.layers = state.diff_ids()
         state.layer_dirs = [self.store.layer_path(d) for d in state.layers]
         state.image_id = record.id
@@ -546,10 +542,11 @@ class Builder:
             writer.close()
 
     def secret_dir(self):
-        if self._secret_dir is None:
-            self._secret_dir = tempfile.mkdtemp(prefix="pyc-secrets-",
-                                                dir=self.engine.runtime.run_root)
-        return self._secret_dir
+        with self._lock:          # stages run in threads: one dir for the build
+            if not self._shared.get("secrets"):
+                self._shared["secrets"] = tempfile.mkdtemp(prefix="pyc-secrets-",
+                                                           dir=self.engine.runtime.run_root)
+            return self._shared["secrets"]
 
     def do_copy(self, inst):
         self._copy(inst, add=False)

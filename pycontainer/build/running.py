@@ -122,7 +122,8 @@ def run_step(builder, image_id, argv, env, mounts, network):
     engine = builder.engine
     cfg = builder.state.image_config
     name = f"pyc_build_{_secrets.token_hex(6)}"
-    kwargs = {"entrypoint": [], "environment": env, "name": name, **builder.limits}
+    kwargs = {"entrypoint": [], "environment": env, "name": name, **builder.limits,
+              **builder.run_options}
     if cfg.get("WorkingDir"):
         kwargs["working_dir"] = cfg["WorkingDir"]
     if cfg.get("User"):
@@ -178,6 +179,21 @@ def _only_mount_points(path):
         if not (stat.S_ISDIR(st.st_mode) or (stat.S_ISREG(st.st_mode) and st.st_size == 0)):
             return False
     return True
+
+
+def run_options(extra_hosts, shmsize):
+    """``extra_hosts`` and ``shmsize`` of build() as the RUN containers' keywords
+    (checked now: a bad value fails before any step runs)."""
+    from ..errors import InvalidArgument
+    from ..units import parse_bytes
+    out = {}
+    if extra_hosts:       # the engine checks each entry (names, IPs, host-gateway)
+        if not isinstance(extra_hosts, (dict, list, tuple)):
+            raise InvalidArgument(f"extra_hosts must be a dict or a list, got {extra_hosts!r}")
+        out["extra_hosts"] = extra_hosts
+    if shmsize:
+        out["shm_size"] = parse_bytes(shmsize, "shmsize")
+    return out
 
 
 def check_network(value, inst):
