@@ -28,7 +28,7 @@ from ..image.record import now, rfc3339
 from ..image.store import target_ref
 from . import graph, sources
 from .cache import HISTORY_COMMENT, KEY_NOTE, Cache, Lease, cache_sources, digest
-from .copying import CopyJob, excludes_of, parse_chmod
+from .copying import CopyJob, NeedsRead, excludes_of, parse_chmod, probe_digest
 from .dockerfile import parse_instruction
 from .layer import LayerWriter, image_kind
 from .running import Mounts, check_network, run_options, run_step
@@ -566,15 +566,15 @@ class Builder:
         dest_abs = posixpath.normpath(posixpath.join(workdir, dest))
         dir_dest = dest.endswith("/") or dest in (".", "..") or dest.endswith("/.")
         chown = inst.flag("chown")
-        owner = self.owner(self.sub(inst, chown, scope), inst) if chown else None
-        chmod = parse_chmod(self.sub(inst, inst.flag("chmod"), scope)
-                            if inst.flag("chmod") else None, inst)
+        spec = dict(
+            owner=self.owner(self.sub(inst, chown, scope), inst) if chown else None,
+            chmod=parse_chmod(self.sub(inst, inst.flag("chmod"), scope)
+                              if inst.flag("chmod") else None, inst),
+            keep_owner=bool(inst.flag("from")))
         excludes = excludes_of([self.sub(inst, e, scope) for e in inst.flags.get("exclude")
                                 or ()])
         parents = bool(inst.flag("parents"))
         source_from = inst.flag("from")
-        writer = LayerWriter(self.store.tmp_dir, self.epoch)
-        job = CopyJob(writer, state.layer_dirs, owner, chmod, keep_owner=bool(source_from))
         docs = {d.name: d for d in inst.heredocs}
         opened = []
         try:
@@ -591,43 +591,69 @@ class Builder:
                     plan += [("path", ctx, r) for r in ctx.expand(rel, what)]
                 else:
                     plan += [("path", self.ctx, r) for r in self.ctx.expand(src, what)]
-            if len(plan) > 1 and not dir_dest and job.kind(dest_abs) != "dir":
+            if len(plan) > 1 and not dir_dest and image_kind(state.layer_dirs,
+                                                              dest_abs) != "dir":
                 raise inst.error(f"When using {what} with more than one source file, the "
                                  "destination must be a directory and end with a /")
             into = dir_dest or len(plan) > 1
-            for item in plan:
-                if item[0] == "doc":
-                    doc = item[1]
-                    content = doc.content
-                    if doc.expand:
-                        content = self.expand(inst, content, scope)
-                    target = posixpath.join(dest_abs, doc.name) if into else dest_abs
-                    job.add_bytes(target, content.encode())
-                elif item[0] == "url":
-                    sources.add_url(job, item[1], dest_abs, into, inst,
-                                    self.sub(inst, inst.flag("checksum"), scope)
-                                    if inst.flag("checksum") else None)
-                else:
-                    _, ctx, rel = item
-                    archive = add and sources.archive_of(ctx, rel, self.store.tmp_dir)
-                    if archive is not None and archive is not False:
-                        opened.append(archive)
-                        keep = job.keep_owner
-                        job.keep_owner = True
-                        job.add_tree(archive, "", dest_abs, True, what=what)
-                        job.keep_owner = keep
-                    else:
-                        job.add_tree(ctx, rel, dest_abs, into, parents, excludes, what)
             flags = " ".join(f"--{k}={v[-1]}" if v[-1] is not None else f"--{k}"
                              for k, v in inst.flags.items() if k != "exclude")
             created_by = f"{what} {flags + ' ' if flags else ''}{' '.join(srcs)} {dest}"
-        except BaseException:
-            writer.close()
-            raise
+
+            def fill(job):
+                for item in plan:
+                    if item[0] == "doc":
+                        doc = item[1]
+                        content = doc.content
+                        if doc.expand:
+                            content = self.expand(inst, content, scope)
+                        target = posixpath.join(dest_abs, doc.name) if into else dest_abs
+                        job.add_bytes(target, content.encode())
+                    elif item[0] == "url":
+                        if job.probe:
+                            raise NeedsRead(item[1])
+                        sources.add_url(job, item[1], dest_abs, into, inst,
+                                        self.sub(inst, inst.flag("checksum"), scope)
+                                        if inst.flag("checksum") else None)
+                    else:
+                        _, ctx, rel = item
+                        archive = add and sources.archive_of(ctx, rel, self.store.tmp_dir)
+                        if archive is not None and archive is not False:
+                            opened.append(archive)
+                            if job.probe:
+                                raise NeedsRead(rel)
+                            keep = job.keep_owner
+                            job.keep_owner = True
+                            job.add_tree(archive, "", dest_abs, True, what=what)
+                            job.keep_owner = keep
+                        else:
+                            job.add_tree(ctx, rel, dest_abs, into, parents, excludes, what)
+
+            def write():
+                writer = LayerWriter(self.store.tmp_dir, self.epoch)
+                try:
+                    job = CopyJob(writer, state.layer_dirs, **spec)
+                    fill(job)
+                    return writer, job
+                except BaseException:
+                    writer.close()
+                    raise
+
+            known = None if self.nocache else probe_digest(state.layer_dirs, spec, fill)
+            if known is None:       # every byte read once: hashed as it is written
+                writer, job = write()
+                self.layer_step(created_by, ("copy", job.digest()), writer)
+            else:                   # the digest without reading: written on a miss only
+                def make():
+                    writer, _ = write()
+                    try:
+                        return writer.stage(self.store)
+                    finally:
+                        writer.close()
+                self.layer_step(created_by, ("copy", known), make=make)
         finally:
             for ctx in opened:
                 ctx.close()
-        self.layer_step(created_by, ("copy", job.digest()), writer)
 
     def owner(self, spec, inst):
         from ..engine import users

@@ -116,12 +116,13 @@ class Buildah:
     """``buildah bud`` in a private root (vfs), with our busybox as
     ``localhost/busybox:latest``."""
 
-    def __init__(self, top, archive):
+    def __init__(self, top, archive, driver="vfs"):
         import subprocess
         self.sp = subprocess
         self.top = top
+        os.makedirs(top, exist_ok=True)
         self.base = ["buildah", "--root", os.path.join(top, "root"), "--runroot",
-                     os.path.join(top, "runroot"), "--storage-driver", "vfs"]
+                     os.path.join(top, "runroot"), "--storage-driver", driver]
         self("pull", "--quiet", f"docker-archive:{archive}")
         image = self("images", "--quiet").split()[0]
         self("tag", image, "localhost/busybox:latest")
@@ -132,14 +133,14 @@ class Buildah:
             assert r.returncode == 0, f"buildah {args[0]}: {r.stderr}"
         return r.stdout
 
-    def build(self, ctx, dockerfile, tag, buildargs=None, target=None):
+    def build(self, ctx, dockerfile, tag, buildargs=None, target=None, nocache=False):
         with open(os.path.join(ctx, dockerfile)) as f:
             text = f.read().replace("FROM busybox", "FROM localhost/busybox:latest")
         path = os.path.join(self.top, "Dockerfile.peer")
         with open(path, "w") as f:
             f.write(text)
         args = ["bud", "--isolation", "chroot", "--pull-never", "--quiet", "--layers",
-                "-t", tag, "-f", path]
+                "--jobs", "2", "-t", tag, "-f", path] + (["--no-cache"] if nocache else [])
         for k, v in (buildargs or {}).items():
             args += ["--build-arg", f"{k}={v}"]
         if target:
@@ -220,9 +221,9 @@ class Dockerd:
             assert r.returncode == 0, f"docker {args[0]}: {r.stderr}"
         return r.stdout
 
-    def build(self, ctx, dockerfile, tag, buildargs=None, target=None):
+    def build(self, ctx, dockerfile, tag, buildargs=None, target=None, nocache=False):
         args = ["build", "-q", "--network", "none", "--force-rm", "-t", tag, "-f",
-                os.path.join(ctx, dockerfile)]
+                os.path.join(ctx, dockerfile)] + (["--no-cache"] if nocache else [])
         for k, v in (buildargs or {}).items():
             args += ["--build-arg", f"{k}={v}"]
         if target:
