@@ -5,7 +5,9 @@ Metadata instructions (``ENV``, ``CMD``, ``LABEL``...) change only the
 config and add a history entry with ``empty_layer``; ``RUN``, ``COPY``,
 ``ADD`` (and a ``WORKDIR`` that has to make its directory) add one layer.
 Layer steps go through the cache (cache.py) unless ``nocache``. Stages
-that the target does not need are not built. A stage's image is stored
+that the target does not need are not built, independent ones are built at
+the same time (graph.py: each stage on a copy of the builder; what the
+copies share is guarded by ``_lock``). A stage's image is stored
 (untagged) when a ``RUN`` needs to start from it, when another stage copies
 from it, and at its end; so are the layers in it.
 """

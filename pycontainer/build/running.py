@@ -22,6 +22,11 @@ from ..jsonfile import read_json
 from .layer import image_kind
 
 
+# The engine binds these over files it makes in the rootfs when the image
+# lacks them: mount points, not changes of the step (docker's init layer).
+ETC_MOUNTS = ("/etc/hosts", "/etc/hostname", "/etc/resolv.conf")
+
+
 def _options(text, inst):
     out = {}
     for item in text.split(","):
@@ -146,8 +151,8 @@ def run_step(builder, image_id, argv, env, mounts, network):
     attrs = read_json(engine.runtime.config_path(cid))
     upper = os.path.join(attrs["Runtime"]["LayerDir"], "upper")
     if status == 0:
-        _drop_mount_points(upper, mounts.targets + list(cfg.get("Volumes") or {}),
-                           builder.state.layer_dirs)
+        _drop_mount_points(upper, mounts.targets + list(cfg.get("Volumes") or {}) +
+                           list(ETC_MOUNTS), builder.state.layer_dirs)
     return status, output, cid, upper
 
 

@@ -70,8 +70,9 @@ def archive_tree(path):
             whiteouts = []
             with tarfile.open(fileobj=outer.extractfile(name)) as layer:
                 for m in layer:
-                    p = "/" + posixpath.normpath(m.name.lstrip("./") or ".").lstrip("./")
-                    p = posixpath.normpath(p)
+                    p = _member_path(m.name)
+                    if p == "/":
+                        continue
                     base, dirname = posixpath.basename(p), posixpath.dirname(p)
                     if base == ".wh..wh..opq":
                         whiteouts.append(posixpath.join(dirname, "*"))
@@ -89,8 +90,7 @@ def archive_tree(path):
                     elif m.issym():
                         value = ("link", m.mode & 0o7777, f"{m.uid}:{m.gid}", m.linkname)
                     elif m.islnk():
-                        target = "/" + m.linkname.lstrip("./")
-                        value = tree.get(target, ("file", 0, "", ""))
+                        value = tree.get(_member_path(m.linkname), ("file", 0, "", ""))
                     elif m.isfile():
                         data = layer.extractfile(m).read()
                         value = ("file", m.mode & 0o7777, f"{m.uid}:{m.gid}",
@@ -103,6 +103,13 @@ def archive_tree(path):
                     tree[p] = value
             layers.append(whiteouts)
     return tree, layers
+
+
+def _member_path(name):
+    import posixpath
+    while name.startswith("./"):
+        name = name[2:]
+    return posixpath.normpath("/" + name.strip("/"))
 
 
 def changes(tree, base):
