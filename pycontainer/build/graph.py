@@ -81,7 +81,7 @@ def run_stages(builder, stages, deps, jobs):
                               deps[i] <= builder.results.keys()]:
                     running.add(index)
                     pool.submit(_build_stage, builder, waiting.pop(index), first[index] + 1,
-                                total, events)
+                                total, events, index == order[-1])
             if not running:
                 break
             kind, index, value = events.get()
@@ -105,7 +105,7 @@ def run_stages(builder, stages, deps, jobs):
         raise failure
 
 
-def _build_stage(builder, stage, step, total, events):
+def _build_stage(builder, stage, step, total, events, last):
     worker = copy.copy(builder)
     worker.pending = _Relay(events, stage.index)
     try:
@@ -115,6 +115,8 @@ def _build_stage(builder, stage, step, total, events):
             step += 1
             worker.say(f"Step {step}/{total} : {inst.original}\n")
             worker.execute(inst)
+        if not last:        # stored now: its layers stay cached if another stage fails
+            worker.materialize(worker.state)
         events.put(("done", stage.index, worker.state))
     except BaseException as err:        # noqa: BLE001 (raised again by run_stages)
         events.put(("fail", stage.index, err))
