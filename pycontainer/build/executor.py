@@ -439,7 +439,8 @@ class Builder:
         n = state.base_layers
         if len(state.layers) - n < 2:
             return
-        staged = squash_layers(self.store, state.layer_dirs[n:], self.epoch)
+        staged = squash_layers(self.store, state.layer_dirs[:n], state.layer_dirs[n:],
+                               self.epoch)
         self.staged.append(staged)
         state.layers = state.layers[:n] + [staged]
         state.layer_dirs = state.layer_dirs[:n] + [os.path.join(staged.path, "diff")]

@@ -15,16 +15,18 @@ import tempfile
 from .. import fstree
 from ..image.commit import stage_upper
 from ..image.extract import OPAQUE_XATTR
+from .layer import image_kind
 
 
-def squash_layers(store, layer_dirs, epoch=None):
-    """One staged layer doing what ``layer_dirs`` (bottom first) do together."""
+def squash_layers(store, base_dirs, layer_dirs, epoch=None):
+    """One staged layer doing what ``layer_dirs`` (bottom first) do together
+    on top of ``base_dirs`` (a whiteout is kept for what the base has)."""
     top = tempfile.mkdtemp(prefix="squash-", dir=store.tmp_dir)
     try:
         upper = os.path.join(top, "upper")
         os.mkdir(upper)
         for layer in layer_dirs:
-            _lay(layer, upper)
+            _lay(layer, upper, base_dirs)
         return stage_upper(store, upper, epoch)
     finally:
         fstree.remove(top)
@@ -41,7 +43,7 @@ def _gone(path):
         os.unlink(path)
 
 
-def _lay(layer, upper):
+def _lay(layer, upper, base_dirs):
     for entry in fstree.walk(layer):
         src = os.path.join(layer, entry.path)
         dst = os.path.join(upper, entry.path)
@@ -62,7 +64,8 @@ def _lay(layer, upper):
             continue
         _gone(dst)
         if stat.S_ISCHR(mode) and st.st_rdev == 0:
-            os.mknod(dst, stat.S_IFCHR | 0o600, 0)          # a whiteout stays one
+            if image_kind(base_dirs, "/" + entry.path) is not None:
+                os.mknod(dst, stat.S_IFCHR | 0o600, 0)      # hides the base's file
         elif stat.S_ISREG(mode):
             os.link(src, dst)
         elif stat.S_ISLNK(mode):
