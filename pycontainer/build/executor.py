@@ -589,7 +589,7 @@ class Builder:
                     plan.append(("url", src))
                 elif source_from:
                     ctx, rel, _ = self.from_context(self.sub(inst, source_from, scope), src,
-                                                    inst)
+                                                    inst, in_place=True)
                     opened.append(ctx)
                     plan += [("path", ctx, r) for r in ctx.expand(rel, what)]
                 else:
@@ -669,17 +669,27 @@ class Builder:
             return who.uid, who.uid          # docker: a lone UID is the GID too
         return who.uid, who.gid
 
-    def from_context(self, value, src, inst):
+    def from_context(self, value, src, inst, in_place=False):
         """``COPY --from`` and ``RUN --mount=type=bind,from=``: the source's
         files from a stage or an image, as a context of their own (taken out
-        through the engine's get_archive): ``(context, path in it, image ID)``."""
+        through the engine's get_archive; ``in_place``: read from the store's
+        layer when one layer holds them all, for a COPY, which only reads):
+        ``(context, path in it, image ID)``."""
         index = {s.name: s.index for s in self.df.stages if s.name}
         if value.lower() in index and index[value.lower()] in self.results:
-            image_id = self.materialize(self.results[index[value.lower()]])
+            state = self.results[index[value.lower()]]
+            image_id = self.materialize(state)
+            layer_dirs = state.layer_dirs
         elif value.isdigit() and int(value) in self.results:
-            image_id = self.materialize(self.results[int(value)])
+            state = self.results[int(value)]
+            image_id = self.materialize(state)
+            layer_dirs = state.layer_dirs
         else:
-            image_id = self.base_image(value, inst).id
+            record = self.base_image(value, inst)
+            image_id, layer_dirs = record.id, record.layer_dirs
+        found = sources.layer_context(layer_dirs, src) if in_place else None
+        if found is not None:
+            return found[0], found[1], image_id
         ctx, rel = sources.image_context(self.engine, image_id, src, self.store.tmp_dir)
         return ctx, rel, image_id
 
