@@ -64,8 +64,9 @@ def _lay(layer, upper, base_dirs):
             continue
         _gone(dst)
         if stat.S_ISCHR(mode) and st.st_rdev == 0:
-            if image_kind(base_dirs, "/" + entry.path) is not None:
-                os.mknod(dst, stat.S_IFCHR | 0o600, 0)      # hides the base's file
+            if image_kind(base_dirs, "/" + entry.path) is None:
+                continue                                    # nothing below to hide
+            os.mknod(dst, stat.S_IFCHR | 0o600, 0)
         elif stat.S_ISREG(mode):
             os.link(src, dst)
         elif stat.S_ISLNK(mode):

@@ -141,8 +141,10 @@ class Buildah:
         return r.stdout
 
     def build(self, ctx, dockerfile, tag, buildargs=None, target=None, nocache=False):
+        import re
         with open(os.path.join(ctx, dockerfile)) as f:
-            text = f.read().replace("FROM busybox", "FROM localhost/busybox:latest")
+            text = re.sub(r"(?im)^(\s*from\s+(?:--\S+\s+)*)busybox(?=\s|$)",
+                          r"\1localhost/busybox:latest", f.read())
         path = os.path.join(self.top, "Dockerfile.peer")
         with open(path, "w") as f:
             f.write(text)
