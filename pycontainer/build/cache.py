@@ -49,6 +49,14 @@ class Cache:
             return None
         return entry
 
+    def date(self, key):
+        """The ``created`` date a metadata step's entry recorded, or None."""
+        try:
+            entry = read_json(os.path.join(self.dir, key + ".json"))
+        except (FileNotFoundError, ValueError, OSError):
+            return None
+        return entry.get("created") if isinstance(entry, dict) else None
+
     def put(self, key, entry):
         fd, tmp = tempfile.mkstemp(prefix="entry-", dir=self.dir)
         try:

@@ -264,7 +264,16 @@ class Builder:
             raise located from err
 
     def history(self, text, empty=True):
-        self.state.add_history(text, self.when(), empty)
+        """A metadata step's entry; its date is cached like a layer step's, so
+        that a rebuild from the cache is the same image, as docker's is."""
+        created = self.created
+        if created is None:
+            key = digest("meta", self.state.key(), text)
+            created = None if self.nocache else self.cache.date(key)
+            if created is None:
+                created = now()
+                self.cache.put(key, {"created": created})
+        self.state.add_history(text, created, empty)
 
     def pairs(self, inst):
         """ENV/LABEL ``k=v ...`` (or the legacy ``k v``), substituted."""
@@ -421,6 +430,7 @@ class Builder:
             self.say(" ---> Using cache\n")
             diff_id = entry["diff_id"]
             self.state.add_layer(diff_id, self.store.layer_path(diff_id))
+            created = self.created or entry.get("created") or now()
         else:
             try:
                 staged = writer.stage(self.store) if writer is not None else make()
@@ -429,8 +439,11 @@ class Builder:
                     writer.close()
             self.staged.append(staged)
             self.state.add_layer(staged, os.path.join(staged.path, "diff"))
-            self.cache.put(key, {"diff_id": staged.diff_id, "created_by": created_by})
-        self.state.add_history(created_by + " # buildkit", self.when(), False,
+            created = self.when()
+            self.cache.put(key, {"diff_id": staged.diff_id, "created_by": created_by,
+                                 "created": created})
+        # a hit keeps the date the step was made: a rebuild is the same image
+        self.state.add_history(created_by + " # buildkit", created, False,
                                f"{HISTORY_COMMENT} {KEY_NOTE}{key}")
 
     def squash_state(self, state):
