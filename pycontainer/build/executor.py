@@ -422,8 +422,10 @@ class Builder:
         """Add the step's layer: from the cache when it has it, else from
         ``writer`` (a LayerWriter) or ``make()`` (a StagedLayer)."""
         key = digest("step", self.state.key(), created_by, key_parts)
-        entry = None if self.nocache else (self.cache.get(key) or
-                                           self.cache_sources.get(key))
+        entry = None if self.nocache else self.cache.get(key)
+        if entry is None and not self.nocache and key in self.cache_sources:
+            entry = self.cache_sources[key]      # its layer is local: ours from now on
+            self.cache.put(key, entry)
         if entry is not None:
             if writer is not None:
                 writer.close()
