@@ -296,6 +296,9 @@ class ImageCollection:
                 names are passed over. The store's own cache is used too.
             container_limits: ``memory``, ``memswap``, ``cpushares``,
                 ``cpusetcpus`` of the RUN containers.
+            squash: the final stage's own layers as one layer on its base.
+            extra_hosts: ``{"name": "ip"}`` in the RUN containers' /etc/hosts.
+            shmsize: the RUN containers' /dev/shm size (bytes or "64m").
             secrets: ``{"id": bytes or path}`` for ``RUN --mount=type=secret``.
 
         >>> image, logs = client.images.build(path="app", tag="app:1")
