@@ -211,7 +211,7 @@ class Context:
                     continue
                 name = names.pop()
                 sub = prefix + name
-                full = f"{rel}/{sub}" if rel else sub
+                full = (f"{rel}/{sub}" if rel else sub) if matcher is not None else None
                 if (matcher is not None and matcher.excluded(full)) or \
                         (excludes is not None and excludes.excluded(sub)):
                     try:
@@ -239,6 +239,7 @@ class Context:
                     continue
                 if len(stack) >= _DEEP:
                     try:
+                        full = f"{rel}/{sub}" if rel else sub
                         yield from self._walk(fstree.walk(child, sort=True), full, excludes,
                                               sub + "/")
                     finally:

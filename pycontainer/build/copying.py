@@ -96,7 +96,7 @@ class CopyJob:
                         if not rel:     # a context's root: no mode of its own to copy
                             st = _Dir(st)
                         self._entry(top, st, None, None)
-                    root = top
+                    root = top.rstrip("/")
                     continue
                 if parents:
                     target = posixpath.join(dest, rel)
@@ -107,15 +107,21 @@ class CopyJob:
                 self.parents(target)
                 self._entry(target, st, dfd, name)
                 continue
-            self._entry(f"{root.rstrip('/')}/{sub}", st, dfd, name)
+            self._entry(f"{root}/{sub}", st, dfd, name)
 
     def _entry(self, path, st, dfd, name):
         path = "/" + path.strip("/")
-        parent = path.rpartition("/")[0].strip("/")
+        parent = path.rpartition("/")[0][1:]
         if parent and parent not in self.writer.dirs:
             self.parents(path)      # an excluded directory with re-included content
-        mode = stat.S_IMODE(st.st_mode)
+        mode = st.st_mode & 0o7777
         uid, gid = self._ids(st)
+        kind = st.st_mode & 0o170000
+        if kind == stat.S_IFREG and self.probe:       # the probe's hot path
+            self._note("file", path, mode if self.chmod is None else self.chmod, uid, gid,
+                       _MEMO.get((st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns,
+                                  st.st_ctime_ns)) or self.writer.digest_of(st, dfd, name))
+            return
         if stat.S_ISDIR(st.st_mode):
             mode = self.chmod if self.chmod is not None else mode
             self._note("dir", path, mode, uid, gid)
@@ -127,9 +133,6 @@ class CopyJob:
             self.writer.add_symlink(path, target, uid, gid, st.st_mtime)
         elif stat.S_ISREG(st.st_mode):
             mode = self.chmod if self.chmod is not None else mode
-            if self.probe:
-                self._note("file", path, mode, uid, gid, self.writer.digest_of(st, dfd, name))
-                return
             fd = open_entry(dfd, name)
             before = os.fstat(fd)
             hashing = _Hashing()
