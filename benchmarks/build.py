@@ -13,18 +13,21 @@ context, in one run?
     and a final stage copying from both, beside each stage alone: the ratio
     is the whole build over its longer stage (1.0 when they overlap fully).
 
-Medians of ``--runs`` runs (after one warm-up where it matters), and the
-ratios pycontainer / peer, all measured in this run on this machine.
+Medians of ``--cold-runs`` runs for (a) and (d), of ``--runs`` for (b) (at
+least 5) and (c), and the ratios pycontainer / peer, all measured in this run
+on this machine; each figure is also printed as soon as it is measured.
 buildah runs with ``--isolation chroot`` and the overlay driver in a private
 root (``--layers``, ``--jobs 2``); dockerd with overlay2, no bridge, no
 iptables, started and cleaned up by this script; every tool builds with
 network none (buildah's chroot isolation takes the host's; no step uses it).
 
-Usage: python benchmarks/build.py [--runs 3] [--files 10000] [--mb 100] [--dir /var/tmp]
+Usage: python benchmarks/build.py [--runs 3] [--cold-runs 2] [--files 10000] [--mb 100]
+       [--dir /var/tmp] [--peers docker,buildah]
 """
 import argparse
 import os
 import shutil
+import signal
 import statistics
 import sys
 import tempfile
@@ -60,7 +63,7 @@ COPY late/ /srv/app/late/
 RUN cat /srv/app/late/* | wc -c > /late-size
 CMD ["cat", "/count"]
 """
-CPU = "head -c 300000000 /dev/zero | md5sum > /{0}"
+CPU = "head -c 250000000 /dev/zero | md5sum > /{0}"
 STAGES = f"""\
 FROM busybox AS left
 RUN {CPU.format('left')}
@@ -120,40 +123,49 @@ class Peer:
         self.tool.build(ctx, dockerfile, tag, target=target, nocache=nocache)
 
 
-def measure(tool, ctx, runs):
+def measure(tool, ctx, runs, cold_runs):
     df = "Dockerfile"
     late = os.path.join(ctx, "late", "late1.txt")
     tag = "localhost/bench:1"
     r = {}
-    tool.build(ctx, df, tag, nocache=True)                      # warm-up
-    r["a"] = timed(lambda: tool.build(ctx, df, tag, nocache=True), runs)
+    r["a"] = timed(lambda: tool.build(ctx, df, tag, nocache=True), cold_runs)
+    say(f"  {tool.name}: (a) cold {r['a'] * 1000:.1f} ms")
     tool.build(ctx, df, tag)
     r["b"] = timed(lambda: tool.build(ctx, df, tag), max(runs, 5))
+    say(f"  {tool.name}: (b) no-op {r['b'] * 1000:.1f} ms")
 
     def edit(i):
         with open(late, "w") as f:
             f.write(f"late edit {tool.name} {i} {time.time()}\n")
     r["c"] = timed(lambda: tool.build(ctx, df, tag), runs, before=edit)
+    say(f"  {tool.name}: (c) late file changed {r['c'] * 1000:.1f} ms")
     sd = "Dockerfile.stages"
-    tool.build(ctx, sd, "localhost/stages:1", nocache=True)
     left = timed(lambda: tool.build(ctx, sd, "localhost/stages:l", nocache=True,
-                                    target="left"), runs)
+                                    target="left"), cold_runs)
     right = timed(lambda: tool.build(ctx, sd, "localhost/stages:r", nocache=True,
-                                     target="right"), runs)
-    whole = timed(lambda: tool.build(ctx, sd, "localhost/stages:1", nocache=True), runs)
-    r["d"] = whole
+                                     target="right"), cold_runs)
+    r["d"] = timed(lambda: tool.build(ctx, sd, "localhost/stages:1", nocache=True), cold_runs)
     r["d_stage"] = max(left, right)
+    say(f"  {tool.name}: (d) whole {r['d'] * 1000:.1f} ms, stages {left * 1000:.1f} / "
+        f"{right * 1000:.1f} ms")
     return r
+
+
+def say(text):
+    print(text, flush=True)
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--cold-runs", type=int, default=2)
     ap.add_argument("--files", type=int, default=10000)
     ap.add_argument("--mb", type=int, default=100)
     ap.add_argument("--dir", default="/var/tmp")
     ap.add_argument("--peers", default="docker,buildah")
     a = ap.parse_args()
+    # a timeout's SIGTERM still runs the clean-up below (dockerd, mounts, dirs)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     top = tempfile.mkdtemp(prefix="pyc-bench-build-", dir=a.dir)
     client, opened = None, []
     try:
@@ -172,9 +184,10 @@ def main():
         if "buildah" in a.peers:
             opened.append(Buildah(os.path.join(top, "buildah"), archive, driver="overlay"))
             tools.append(Peer("buildah bud", opened[-1]))
-        results = {t.name: measure(t, ctx, a.runs) for t in tools}
+        results = {t.name: measure(t, ctx, a.runs, a.cold_runs) for t in tools}
         print(f"build: 20-instruction Dockerfile, {a.files} context files / {a.mb} MB; "
-              f"median of {a.runs} runs ({max(a.runs, 5)} for the no-op rebuild)")
+              f"medians: {a.cold_runs} runs cold and for (d), {max(a.runs, 5)} no-op, "
+              f"{a.runs} after a late change")
         labels = {"a": "(a) cold", "b": "(b) no-op rebuild", "c": "(c) late file changed",
                   "d": "(d) 2 CPU stages"}
         for key, label in labels.items():
