@@ -81,11 +81,6 @@ class Builds:
         from .dockerfile import parse
         from .executor import Builder
         o = dict(options)
-        for key in ("extra_hosts", "shmsize"):
-            if o.get(key):
-                raise InvalidArgument(f"build(): {key} is not supported yet")
-        if o.get("squash"):
-            raise InvalidArgument("build(): squash is not supported")
         path, fileobj = o.get("path"), o.get("fileobj")
         dockerfile = o.get("dockerfile") or "Dockerfile"
         store = self.engine.image_store
@@ -121,7 +116,9 @@ class Builds:
                 nocache=o.get("nocache", False), pull=o.get("pull", False),
                 rm=o.get("rm", True), forcerm=o.get("forcerm", False), labels=o.get("labels"),
                 network_mode=o.get("network_mode"), platform=o.get("platform"), tags=tags,
-                secrets=o.get("secrets"), container_limits=o.get("container_limits"))
+                secrets=o.get("secrets"), container_limits=o.get("container_limits"),
+                extra_hosts=o.get("extra_hosts"), shmsize=o.get("shmsize"),
+                squash=o.get("squash", False), cache_from=o.get("cache_from"))
             return ctx, builder
         except BaseException:
             ctx.close()

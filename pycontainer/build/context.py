@@ -27,6 +27,8 @@ from .ignore import Matcher, read_patterns
 
 _RESOLVE = _core.RESOLVE_BENEATH | _core.RESOLVE_NO_MAGICLINKS
 _GLOB = set("*?[")
+_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+_DEEP = 64        # levels the fast walk keeps fds for
 
 
 class OutsideContext(InvalidArgument):
@@ -188,16 +190,72 @@ class Context:
             os.close(fd)
         try:
             yield "", st, None, None
-            walk = fstree.walk(dfd, sort=True)
-            yield from self._walk(walk, rel, excludes)
+            yield from self._scan(dfd, rel, excludes)
         finally:
             os.close(dfd)
 
-    def _walk(self, walk, rel, excludes):
+    def _scan(self, top, rel, excludes):
+        """The walk below ``top`` (an fd of ``rel``): each directory's entries
+        by name, a directory before what it holds, as fstree.walk(sort=True)
+        gives them; one fd per level kept open, and past _DEEP levels the
+        rest of a subtree is fstree.walk's (no depth limit there)."""
+        matcher = self.matcher if self.matcher else None
+        stack = [(top, "", sorted(os.listdir(top), reverse=True))]
+        try:
+            while stack:
+                fd, prefix, names = stack[-1]
+                if not names:
+                    stack.pop()
+                    if fd != top:
+                        os.close(fd)
+                    continue
+                name = names.pop()
+                sub = prefix + name
+                full = (f"{rel}/{sub}" if rel else sub) if matcher is not None else None
+                if (matcher is not None and matcher.excluded(full)) or \
+                        (excludes is not None and excludes.excluded(sub)):
+                    try:
+                        st = os.stat(name, dir_fd=fd, follow_symlinks=False)
+                    except FileNotFoundError:
+                        continue
+                    if not stat.S_ISDIR(st.st_mode) or matcher is None or \
+                            not matcher.may_reinclude_below(full):
+                        continue
+                else:
+                    try:
+                        st = os.stat(name, dir_fd=fd, follow_symlinks=False)
+                    except FileNotFoundError:
+                        continue
+                    yield sub, st, fd, name
+                if not stat.S_ISDIR(st.st_mode):
+                    continue
+                try:
+                    child = os.open(name, _DIR, dir_fd=fd)
+                except (FileNotFoundError, NotADirectoryError):
+                    continue
+                cst = os.fstat(child)
+                if (cst.st_dev, cst.st_ino) != (st.st_dev, st.st_ino):
+                    os.close(child)            # replaced since its stat: not walked
+                    continue
+                if len(stack) >= _DEEP:
+                    try:
+                        full = f"{rel}/{sub}" if rel else sub
+                        yield from self._walk(fstree.walk(child, sort=True), full, excludes,
+                                              sub + "/")
+                    finally:
+                        os.close(child)
+                    continue
+                stack.append((child, sub + "/", sorted(os.listdir(child), reverse=True)))
+        finally:
+            for fd, _, _ in stack:
+                if fd != top:
+                    os.close(fd)
+
+    def _walk(self, walk, rel, excludes, prefix=""):
         try:
             for entry in walk:
-                sub = entry.path
-                full = posixpath.join(rel, sub) if rel else sub
+                sub = prefix + entry.path
+                full = posixpath.join(rel, entry.path) if rel else entry.path
                 skip = self.excluded(full) or (excludes is not None and excludes.excluded(sub))
                 if skip:
                     if entry.is_dir() and not self.matcher.may_reinclude_below(full):

@@ -13,6 +13,8 @@ import hashlib
 import os
 import posixpath
 import stat
+import threading
+import time
 
 from ..errors import InvalidArgument
 from .context import open_entry
@@ -36,6 +38,7 @@ class CopyJob:
     def __init__(self, writer, layer_dirs, owner=None, chmod=None, keep_owner=False):
         self.writer, self.layer_dirs = writer, layer_dirs
         self.owner, self.chmod, self.keep_owner = owner, chmod, keep_owner
+        self.probe = isinstance(writer, _Probe)
         self.hash = hashlib.sha256()
         self._kinds = {}
 
@@ -93,7 +96,7 @@ class CopyJob:
                         if not rel:     # a context's root: no mode of its own to copy
                             st = _Dir(st)
                         self._entry(top, st, None, None)
-                    root = top
+                    root = top.rstrip("/")
                     continue
                 if parents:
                     target = posixpath.join(dest, rel)
@@ -104,15 +107,21 @@ class CopyJob:
                 self.parents(target)
                 self._entry(target, st, dfd, name)
                 continue
-            self._entry(posixpath.join(root, sub), st, dfd, name)
+            self._entry(f"{root}/{sub}", st, dfd, name)
 
     def _entry(self, path, st, dfd, name):
         path = "/" + path.strip("/")
-        parent = posixpath.dirname(path).strip("/")
+        parent = path.rpartition("/")[0][1:]
         if parent and parent not in self.writer.dirs:
             self.parents(path)      # an excluded directory with re-included content
-        mode = stat.S_IMODE(st.st_mode)
+        mode = st.st_mode & 0o7777
         uid, gid = self._ids(st)
+        kind = st.st_mode & 0o170000
+        if kind == stat.S_IFREG and self.probe:       # the probe's hot path
+            self._note("file", path, mode if self.chmod is None else self.chmod, uid, gid,
+                       _MEMO.get((st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns,
+                                  st.st_ctime_ns)) or self.writer.digest_of(st, dfd, name))
+            return
         if stat.S_ISDIR(st.st_mode):
             mode = self.chmod if self.chmod is not None else mode
             self._note("dir", path, mode, uid, gid)
@@ -125,11 +134,95 @@ class CopyJob:
         elif stat.S_ISREG(st.st_mode):
             mode = self.chmod if self.chmod is not None else mode
             fd = open_entry(dfd, name)
+            before = os.fstat(fd)
             hashing = _Hashing()
             self.writer.add_fd(path, fd, st, mode, uid, gid, tap=hashing)
             self._note("file", path, mode, uid, gid, hashing.digest())
+            _remember(before, dfd, name, hashing)
         # sockets, fifos and devices are not copied (docker skips sockets; the
         # store refuses devices)
+
+
+class NeedsRead(Exception):
+    """A probe met a source whose digest needs reading it (it is written instead)."""
+
+
+class _Probe:
+    """A LayerWriter that writes nothing: the probe of a COPY's digest."""
+
+    def __init__(self):
+        self.dirs, self.count = set(), 0
+        self.budget = PROBE_READ
+
+    def digest_of(self, st, dfd, name):
+        """A file's digest: remembered, or read when the probe's budget allows
+        (past it, writing the layer is the cheaper way to the digest)."""
+        digest = _MEMO.get(_stat_key(st))
+        if digest is not None:
+            return digest
+        self.budget -= st.st_size
+        if self.budget < 0:
+            raise NeedsRead(name)
+        fd = open_entry(dfd, name)
+        with os.fdopen(fd, "rb") as f:
+            before = os.fstat(f.fileno())
+            hashing = _Hashing()
+            for data in iter(lambda: f.read(_CHUNK), b""):
+                hashing(data)
+        _remember(before, dfd, name, hashing)
+        return hashing.digest()
+
+    def add_dir(self, path, *args):
+        self.dirs.add(path.strip("/"))
+
+    def add_bytes(self, *args):
+        pass
+
+    def add_symlink(self, *args):
+        pass
+
+
+def probe_digest(layer_dirs, spec, fill):
+    """The digest ``fill(job)`` would give, from the contents remembered for
+    files unchanged since they were last copied, or None (a file must be read)."""
+    job = CopyJob(_Probe(), layer_dirs, **spec)
+    try:
+        fill(job)
+    except NeedsRead:
+        return None
+    return job.digest()
+
+
+# What was read of a file, by what its stat says of it: (dev, inode, size,
+# mtime, ctime) -> sha256 of its content. A file changed later has another
+# ctime (the kernel sets it on every write; nobody can set it back), unless
+# the change came within the clock's granularity of the read: files changed
+# in the last RACY_NS before they were read are not remembered (git's rule).
+_MEMO = {}
+_MEMO_LOCK = threading.Lock()
+_MEMO_MAX = 1 << 20
+RACY_NS = 2_000_000_000
+PROBE_READ = 16 << 20      # bytes a probe may read for files it does not know
+
+
+def _stat_key(st):
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
+def _remember(before, dfd, name, hashing):
+    try:
+        after = os.stat(dfd) if name is None else os.stat(name, dir_fd=dfd,
+                                                          follow_symlinks=False)
+    except OSError:
+        return
+    key = _stat_key(before)
+    if key != _stat_key(after) or time.time_ns() - before.st_ctime_ns < RACY_NS or \
+            hashing.size != before.st_size:
+        return
+    with _MEMO_LOCK:
+        if len(_MEMO) >= _MEMO_MAX:
+            _MEMO.clear()
+        _MEMO[key] = hashing.digest()
 
 
 class _Dir:
@@ -143,9 +236,11 @@ class _Dir:
 class _Hashing:
     def __init__(self):
         self.h = hashlib.sha256()
+        self.size = 0
 
     def __call__(self, data):
         self.h.update(data)
+        self.size += len(data)
 
     def digest(self):
         return self.h.hexdigest()

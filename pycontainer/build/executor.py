@@ -5,7 +5,9 @@ Metadata instructions (``ENV``, ``CMD``, ``LABEL``...) change only the
 config and add a history entry with ``empty_layer``; ``RUN``, ``COPY``,
 ``ADD`` (and a ``WORKDIR`` that has to make its directory) add one layer.
 Layer steps go through the cache (cache.py) unless ``nocache``. Stages
-that the target does not need are not built. A stage's image is stored
+that the target does not need are not built, independent ones are built at
+the same time (graph.py: each stage on a copy of the builder; what the
+copies share is guarded by ``_lock``). A stage's image is stored
 (untagged) when a ``RUN`` needs to start from it, when another stage copies
 from it, and at its end; so are the layers in it.
 """
@@ -17,6 +19,7 @@ import os
 import posixpath
 import re
 import tempfile
+import threading
 
 from .. import fstree
 from ..errors import (Conflict, DockerfileError, ImageNotFound, InvalidArgument, NotFound,
@@ -25,12 +28,12 @@ from ..image.changes import apply_changes
 from ..image.commit import stage_upper
 from ..image.record import now, rfc3339
 from ..image.store import target_ref
-from . import sources
-from .cache import Cache, digest
-from .copying import CopyJob, excludes_of, parse_chmod
+from . import graph, sources
+from .cache import HISTORY_COMMENT, KEY_NOTE, Cache, Lease, cache_sources, digest
+from .copying import CopyJob, NeedsRead, excludes_of, parse_chmod, probe_digest
 from .dockerfile import parse_instruction
 from .layer import LayerWriter, image_kind
-from .running import Mounts, check_network, run_step
+from .running import Mounts, check_network, run_options, run_step
 from .shell import SubstitutionError, expand, process_word, process_words, split_raw
 from .state import PROXY_ARGS, State, check_platform, platform_args
 
@@ -53,10 +56,12 @@ class Builder:
 
     def __init__(self, engine, ctx, dockerfile, *, buildargs=None, target=None, nocache=False,
                  pull=False, rm=True, forcerm=False, labels=None, network_mode=None,
-                 platform=None, tags=(), secrets=None, container_limits=None):
+                 platform=None, tags=(), secrets=None, container_limits=None, extra_hosts=None,
+                 shmsize=None, squash=False, cache_from=None):
         self.engine, self.ctx, self.df = engine, ctx, dockerfile
         self.store = engine.image_store
         self.cache = Cache(self.store)
+        self.lease = None
         self.buildargs = {k: (None if v is None else str(v)) for k, v in (buildargs or {}).items()}
         self.target, self.nocache, self.pull = target, bool(nocache), bool(pull)
         self.rm, self.forcerm = bool(rm), bool(forcerm)
@@ -72,11 +77,16 @@ class Builder:
                 raise InvalidArgument(f"container_limits: unknown key {key!r}; use "
                                       f"{', '.join(LIMIT_KEYS)}")
             self.limits[LIMIT_KEYS[key]] = value
+        self.run_options = run_options(extra_hosts, shmsize)
+        self.squash = bool(squash)
+        self.cache_sources = cache_sources(engine, cache_from)
         self.used_args = set()
         self.staged = []
         self.pending = []
         self.results = {}           # stage index -> State
-        self._secret_dir = None
+        self._shared = {}            # what the stages' workers share (they are copies)
+        self._lock = threading.RLock()
+        self.jobs = max(2, min(8, os.cpu_count() or 2))
         if "SOURCE_DATE_EPOCH" in self.buildargs:
             self.used_args.add("SOURCE_DATE_EPOCH")
         self.made = []              # images this build added (the intermediate ones go)
@@ -107,22 +117,13 @@ class Builder:
 
     def run(self):
         """Yield message dicts; the generator's return value is the record."""
+        self.lease = Lease(self.cache.dir)
         try:
-            stages = self.needed()
-            total = sum(1 + len(s.instructions) for s in stages)
-            step = 0
-            for stage in stages:
-                step += 1
-                self.say(f"Step {step}/{total} : {stage.source.original}\n")
-                self.state = self.from_(stage)
-                yield from self.flush()
-                for inst in stage.instructions:
-                    step += 1
-                    self.say(f"Step {step}/{total} : {inst.original}\n")
-                    self.execute(inst)
-                    yield from self.flush()
-                self.results[stage.index] = self.state
-            final = self.state
+            stages, deps = graph.plan(self)
+            yield from graph.run_stages(self, stages, deps, self.jobs)
+            final = self.results[stages[-1].index]
+            if self.squash:
+                self.squash_state(final)
             if self.labels:
                 labels = dict(final.image_config.get("Labels") or {})
                 labels.update(self.labels)
@@ -145,48 +146,20 @@ class Builder:
             if self.done:            # a failed build keeps them: they hold its cache
                 self.drop_intermediates()
             self.store.discard(self.staged)
-            if self._secret_dir:
-                fstree.remove(self._secret_dir)
+            self.lease.close()
+            if self._shared.get("secrets"):
+                fstree.remove(self._shared["secrets"])
 
     def drop_intermediates(self):
         """Remove the images made only to start a RUN from or to copy from,
         as docker hides its intermediate images: their layers are a prefix
         of their stage's image, which is kept (the cache needs them)."""
         keep = {st.image_id for st in self.results.values()}
-        for image_id in self.made:
-            if image_id not in keep:
-                with contextlib.suppress(NotFound, Conflict):
-                    self.store.remove(image_id)
 
-    def needed(self):
-        """The stages the target needs, in order (the others are skipped)."""
-        stages = self.df.stages
-        by_name = {s.name: s for s in stages if s.name}
-        target = self.df.stage(self.target)
-        scope = self.meta_scope()
-
-        def ref(value, before):
-            value = process_word(value, scope, self.df.escape)
-            s = by_name.get(value.lower())
-            if s is None and value.isdigit() and int(value) < before:
-                s = stages[int(value)]
-            return s if s is not None and s.index < before else None
-        want, todo = set(), [target]
-        while todo:
-            s = todo.pop()
-            if s.index in want:
-                continue
-            want.add(s.index)
-            deps = [s.base] + [v for i in s.instructions if i.keyword == "COPY"
-                               for v in i.flags.get("from") or ()]
-            deps += [opt[5:] for i in s.instructions if i.keyword == "RUN"
-                     for m in i.flags.get("mount") or () for opt in m.split(",")
-                     if opt.startswith("from=")]
-            for d in deps:
-                dep = ref(d, s.index)
-                if dep is not None:
-                    todo.append(dep)
-        return [s for s in stages if s.index in want]
+        def remove(image_id):
+            with contextlib.suppress(NotFound, Conflict):
+                self.store.remove(image_id)
+        self.lease.drop(remove, [i for i in self.made if i not in keep])
 
     def meta_scope(self):
         scope = platform_args(self.platform)
@@ -238,6 +211,8 @@ class Builder:
             state = State.of_record(self.base_image(base, inst))
         state.args = {}
         state.cmd_set = False
+        state.base_layers = len(state.layers)          # what squash keeps
+        state.base_history = len(state.config.get("history") or [])
         self.meta = scope
         if state.image_id:
             self.say(f" ---> {state.image_id[7:19]}\n")
@@ -289,7 +264,16 @@ class Builder:
             raise located from err
 
     def history(self, text, empty=True):
-        self.state.add_history(text, self.when(), empty)
+        """A metadata step's entry; its date is cached like a layer step's, so
+        that a rebuild from the cache is the same image, as docker's is."""
+        created = self.created
+        if created is None:
+            key = digest("meta", self.state.key(), text)
+            created = None if self.nocache else self.cache.date(key)
+            if created is None:
+                created = now()
+                self.cache.put(key, {"created": created})
+        self.state.add_history(text, created, empty)
 
     def pairs(self, inst):
         """ENV/LABEL ``k=v ...`` (or the legacy ``k v``), substituted."""
@@ -439,12 +423,16 @@ class Builder:
         ``writer`` (a LayerWriter) or ``make()`` (a StagedLayer)."""
         key = digest("step", self.state.key(), created_by, key_parts)
         entry = None if self.nocache else self.cache.get(key)
+        if entry is None and not self.nocache and key in self.cache_sources:
+            entry = self.cache_sources[key]      # its layer is local: ours from now on
+            self.cache.put(key, entry)
         if entry is not None:
             if writer is not None:
                 writer.close()
             self.say(" ---> Using cache\n")
             diff_id = entry["diff_id"]
             self.state.add_layer(diff_id, self.store.layer_path(diff_id))
+            created = self.created or entry.get("created") or now()
         else:
             try:
                 staged = writer.stage(self.store) if writer is not None else make()
@@ -453,11 +441,36 @@ class Builder:
                     writer.close()
             self.staged.append(staged)
             self.state.add_layer(staged, os.path.join(staged.path, "diff"))
-            self.cache.put(key, {"diff_id": staged.diff_id, "created_by": created_by})
-        self.history(created_by + " # buildkit", empty=False)
+            created = self.when()
+            self.cache.put(key, {"diff_id": staged.diff_id, "created_by": created_by,
+                                 "created": created})
+        # a hit keeps the date the step was made: a rebuild is the same image
+        self.state.add_history(created_by + " # buildkit", created, False,
+                               f"{HISTORY_COMMENT} {KEY_NOTE}{key}")
+
+    def squash_state(self, state):
+        """The stage's own layers (since its FROM) as one, as docker's --squash."""
+        from .squash import squash_layers
+        n = state.base_layers
+        if len(state.layers) - n < 2:
+            return
+        staged = squash_layers(self.store, state.layer_dirs[:n], state.layer_dirs[n:],
+                               self.epoch)
+        self.staged.append(staged)
+        state.layers = state.layers[:n] + [staged]
+        state.layer_dirs = state.layer_dirs[:n] + [os.path.join(staged.path, "diff")]
+        history = state.config.get("history") or []
+        own = [h for h in history[state.base_history:] if not h.get("empty_layer")]
+        for h in own[:-1]:
+            h["empty_layer"] = True        # docker: the squashed steps keep their entries
+        state.image_id = None
 
     def materialize(self, state, refs=()):
         """Store ``state`` as an image (its staged layers published); its ID."""
+        with self._lock:          # two stages may copy from one finished stage
+            return self._materialize(state, refs)
+
+    def _materialize(self, state, refs):
         if state.image_id and not refs:
             return state.image_id
         config = dict(state.config)
@@ -469,7 +482,8 @@ class Builder:
             self.store.get(image_id)
         except NotFound:
             self.made.append(image_id)      # new: ours to drop if intermediate
-        record = self.store.add_image(data, state.layers, list(refs))
+        with self.lease.using(image_id):
+            record = self.store.add_image(data, state.layers, list(refs))
         state.layers = state.diff_ids()
         state.layer_dirs = [self.store.layer_path(d) for d in state.layers]
         state.image_id = record.id
@@ -546,10 +560,11 @@ class Builder:
             writer.close()
 
     def secret_dir(self):
-        if self._secret_dir is None:
-            self._secret_dir = tempfile.mkdtemp(prefix="pyc-secrets-",
-                                                dir=self.engine.runtime.run_root)
-        return self._secret_dir
+        with self._lock:          # stages run in threads: one dir for the build
+            if not self._shared.get("secrets"):
+                self._shared["secrets"] = tempfile.mkdtemp(prefix="pyc-secrets-",
+                                                           dir=self.engine.runtime.run_root)
+            return self._shared["secrets"]
 
     def do_copy(self, inst):
         self._copy(inst, add=False)
@@ -569,15 +584,15 @@ class Builder:
         dest_abs = posixpath.normpath(posixpath.join(workdir, dest))
         dir_dest = dest.endswith("/") or dest in (".", "..") or dest.endswith("/.")
         chown = inst.flag("chown")
-        owner = self.owner(self.sub(inst, chown, scope), inst) if chown else None
-        chmod = parse_chmod(self.sub(inst, inst.flag("chmod"), scope)
-                            if inst.flag("chmod") else None, inst)
+        spec = dict(
+            owner=self.owner(self.sub(inst, chown, scope), inst) if chown else None,
+            chmod=parse_chmod(self.sub(inst, inst.flag("chmod"), scope)
+                              if inst.flag("chmod") else None, inst),
+            keep_owner=bool(inst.flag("from")))
         excludes = excludes_of([self.sub(inst, e, scope) for e in inst.flags.get("exclude")
                                 or ()])
         parents = bool(inst.flag("parents"))
         source_from = inst.flag("from")
-        writer = LayerWriter(self.store.tmp_dir, self.epoch)
-        job = CopyJob(writer, state.layer_dirs, owner, chmod, keep_owner=bool(source_from))
         docs = {d.name: d for d in inst.heredocs}
         opened = []
         try:
@@ -589,48 +604,74 @@ class Builder:
                     plan.append(("url", src))
                 elif source_from:
                     ctx, rel, _ = self.from_context(self.sub(inst, source_from, scope), src,
-                                                    inst)
+                                                    inst, in_place=True)
                     opened.append(ctx)
                     plan += [("path", ctx, r) for r in ctx.expand(rel, what)]
                 else:
                     plan += [("path", self.ctx, r) for r in self.ctx.expand(src, what)]
-            if len(plan) > 1 and not dir_dest and job.kind(dest_abs) != "dir":
+            if len(plan) > 1 and not dir_dest and image_kind(state.layer_dirs,
+                                                              dest_abs) != "dir":
                 raise inst.error(f"When using {what} with more than one source file, the "
                                  "destination must be a directory and end with a /")
             into = dir_dest or len(plan) > 1
-            for item in plan:
-                if item[0] == "doc":
-                    doc = item[1]
-                    content = doc.content
-                    if doc.expand:
-                        content = self.expand(inst, content, scope)
-                    target = posixpath.join(dest_abs, doc.name) if into else dest_abs
-                    job.add_bytes(target, content.encode())
-                elif item[0] == "url":
-                    sources.add_url(job, item[1], dest_abs, into, inst,
-                                    self.sub(inst, inst.flag("checksum"), scope)
-                                    if inst.flag("checksum") else None)
-                else:
-                    _, ctx, rel = item
-                    archive = add and sources.archive_of(ctx, rel, self.store.tmp_dir)
-                    if archive is not None and archive is not False:
-                        opened.append(archive)
-                        keep = job.keep_owner
-                        job.keep_owner = True
-                        job.add_tree(archive, "", dest_abs, True, what=what)
-                        job.keep_owner = keep
-                    else:
-                        job.add_tree(ctx, rel, dest_abs, into, parents, excludes, what)
             flags = " ".join(f"--{k}={v[-1]}" if v[-1] is not None else f"--{k}"
                              for k, v in inst.flags.items() if k != "exclude")
             created_by = f"{what} {flags + ' ' if flags else ''}{' '.join(srcs)} {dest}"
-        except BaseException:
-            writer.close()
-            raise
+
+            def fill(job):
+                for item in plan:
+                    if item[0] == "doc":
+                        doc = item[1]
+                        content = doc.content
+                        if doc.expand:
+                            content = self.expand(inst, content, scope)
+                        target = posixpath.join(dest_abs, doc.name) if into else dest_abs
+                        job.add_bytes(target, content.encode())
+                    elif item[0] == "url":
+                        if job.probe:
+                            raise NeedsRead(item[1])
+                        sources.add_url(job, item[1], dest_abs, into, inst,
+                                        self.sub(inst, inst.flag("checksum"), scope)
+                                        if inst.flag("checksum") else None)
+                    else:
+                        _, ctx, rel = item
+                        archive = add and sources.archive_of(ctx, rel, self.store.tmp_dir)
+                        if archive is not None and archive is not False:
+                            opened.append(archive)
+                            if job.probe:
+                                raise NeedsRead(rel)
+                            keep = job.keep_owner
+                            job.keep_owner = True
+                            job.add_tree(archive, "", dest_abs, True, what=what)
+                            job.keep_owner = keep
+                        else:
+                            job.add_tree(ctx, rel, dest_abs, into, parents, excludes, what)
+
+            def write():
+                writer = LayerWriter(self.store.tmp_dir, self.epoch)
+                try:
+                    job = CopyJob(writer, state.layer_dirs, **spec)
+                    fill(job)
+                    return writer, job
+                except BaseException:
+                    writer.close()
+                    raise
+
+            known = None if self.nocache else probe_digest(state.layer_dirs, spec, fill)
+            if known is None:       # every byte read once: hashed as it is written
+                writer, job = write()
+                self.layer_step(created_by, ("copy", job.digest()), writer)
+            else:                   # the digest without reading: written on a miss only
+                def make():
+                    writer, _ = write()
+                    try:
+                        return writer.stage(self.store)
+                    finally:
+                        writer.close()
+                self.layer_step(created_by, ("copy", known), make=make)
         finally:
             for ctx in opened:
                 ctx.close()
-        self.layer_step(created_by, ("copy", job.digest()), writer)
 
     def owner(self, spec, inst):
         from ..engine import users
@@ -643,17 +684,27 @@ class Builder:
             return who.uid, who.uid          # docker: a lone UID is the GID too
         return who.uid, who.gid
 
-    def from_context(self, value, src, inst):
+    def from_context(self, value, src, inst, in_place=False):
         """``COPY --from`` and ``RUN --mount=type=bind,from=``: the source's
         files from a stage or an image, as a context of their own (taken out
-        through the engine's get_archive): ``(context, path in it, image ID)``."""
+        through the engine's get_archive; ``in_place``: read from the store's
+        layer when one layer holds them all, for a COPY, which only reads):
+        ``(context, path in it, image ID)``."""
         index = {s.name: s.index for s in self.df.stages if s.name}
         if value.lower() in index and index[value.lower()] in self.results:
-            image_id = self.materialize(self.results[index[value.lower()]])
+            state = self.results[index[value.lower()]]
+            image_id = self.materialize(state)
+            layer_dirs = state.layer_dirs
         elif value.isdigit() and int(value) in self.results:
-            image_id = self.materialize(self.results[int(value)])
+            state = self.results[int(value)]
+            image_id = self.materialize(state)
+            layer_dirs = state.layer_dirs
         else:
-            image_id = self.base_image(value, inst).id
+            record = self.base_image(value, inst)
+            image_id, layer_dirs = record.id, record.layer_dirs
+        found = sources.layer_context(layer_dirs, src) if in_place else None
+        if found is not None:
+            return found[0], found[1], image_id
         ctx, rel = sources.image_context(self.engine, image_id, src, self.store.tmp_dir)
         return ctx, rel, image_id
 

@@ -22,6 +22,11 @@ from ..jsonfile import read_json
 from .layer import image_kind
 
 
+# The engine binds these over files it makes in the rootfs when the image
+# lacks them: mount points, not changes of the step (docker's init layer).
+ETC_MOUNTS = ("/etc/hosts", "/etc/hostname", "/etc/resolv.conf")
+
+
 def _options(text, inst):
     out = {}
     for item in text.split(","):
@@ -122,7 +127,8 @@ def run_step(builder, image_id, argv, env, mounts, network):
     engine = builder.engine
     cfg = builder.state.image_config
     name = f"pyc_build_{_secrets.token_hex(6)}"
-    kwargs = {"entrypoint": [], "environment": env, "name": name, **builder.limits}
+    kwargs = {"entrypoint": [], "environment": env, "name": name, **builder.limits,
+              **builder.run_options}
     if cfg.get("WorkingDir"):
         kwargs["working_dir"] = cfg["WorkingDir"]
     if cfg.get("User"):
@@ -145,8 +151,8 @@ def run_step(builder, image_id, argv, env, mounts, network):
     attrs = read_json(engine.runtime.config_path(cid))
     upper = os.path.join(attrs["Runtime"]["LayerDir"], "upper")
     if status == 0:
-        _drop_mount_points(upper, mounts.targets + list(cfg.get("Volumes") or {}),
-                           builder.state.layer_dirs)
+        _drop_mount_points(upper, mounts.targets + list(cfg.get("Volumes") or {}) +
+                           list(ETC_MOUNTS), builder.state.layer_dirs)
     return status, output, cid, upper
 
 
@@ -178,6 +184,21 @@ def _only_mount_points(path):
         if not (stat.S_ISDIR(st.st_mode) or (stat.S_ISREG(st.st_mode) and st.st_size == 0)):
             return False
     return True
+
+
+def run_options(extra_hosts, shmsize):
+    """``extra_hosts`` and ``shmsize`` of build() as the RUN containers' keywords
+    (checked now: a bad value fails before any step runs)."""
+    from ..errors import InvalidArgument
+    from ..units import parse_bytes
+    out = {}
+    if extra_hosts:       # the engine checks each entry (names, IPs, host-gateway)
+        if not isinstance(extra_hosts, (dict, list, tuple)):
+            raise InvalidArgument(f"extra_hosts must be a dict or a list, got {extra_hosts!r}")
+        out["extra_hosts"] = extra_hosts
+    if shmsize:
+        out["shm_size"] = parse_bytes(shmsize, "shmsize")
+    return out
 
 
 def check_network(value, inst):

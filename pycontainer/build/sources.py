@@ -5,6 +5,7 @@ import hashlib
 import os
 import posixpath
 import secrets
+import stat
 import tempfile
 import urllib.parse
 
@@ -36,6 +37,58 @@ def archive_of(ctx, rel, tmp_dir):
             return None
         f.seek(0)
         return Context.from_tar(f, tmp_dir, ignore=False)
+
+
+def layer_context(layer_dirs, src):
+    """``(context, path in it)`` reading ``src`` in place from the one layer of
+    ``layer_dirs`` (lowest first, unpacked in overlay form) that holds all of
+    it, or None when the merged view is needed (another layer has the path
+    too, a link or whiteout is on the way, or ``src`` is the root): then
+    :func:`image_context` takes it out through the engine."""
+    parts = posixpath.normpath("/" + src).strip("/").split("/")
+    fixed = []
+    for part in parts:
+        if not part or _GLOB & set(part):
+            break
+        fixed.append(part)
+    if not fixed:
+        return None
+    found = None
+    for layer in reversed(layer_dirs):
+        for n in range(1, len(fixed) + 1):
+            try:
+                st = os.lstat(os.path.join(layer, *fixed[:n]))
+            except (FileNotFoundError, NotADirectoryError):
+                break
+            if n < len(fixed):
+                if not stat.S_ISDIR(st.st_mode):
+                    if found is None:
+                        return None         # a link or a whiteout above the path
+                    break
+                if found is None and _opaque(os.path.join(layer, *fixed[:n])) and \
+                        not os.path.lexists(os.path.join(layer, *fixed)):
+                    return None             # hidden below: not there at all
+                continue
+            if found is None:
+                found = (layer, st)
+                if not (stat.S_ISDIR(st.st_mode) or stat.S_ISREG(st.st_mode)):
+                    return None             # a link to resolve, or a whiteout
+                if stat.S_ISREG(st.st_mode) or _opaque(os.path.join(layer, *fixed)):
+                    break
+            elif stat.S_ISDIR(found[1].st_mode):
+                return None                 # two layers make this directory
+        if found is not None and stat.S_ISREG(found[1].st_mode):
+            break
+    if found is None:
+        return None
+    return Context(found[0], ignore=False), "/".join(parts)
+
+
+def _opaque(path):
+    try:
+        return os.getxattr(path, "trusted.overlay.opaque", follow_symlinks=False) == b"y"
+    except OSError:
+        return False
 
 
 def image_context(engine, image_id, src, tmp_dir):

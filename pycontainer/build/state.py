@@ -55,6 +55,7 @@ class State:
         self.args = dict(args or {})          # ARGs in scope: name -> value or None
         self.cmd_set = False
         self.image_id = None                  # the stored image of exactly this state
+        self.base_layers = self.base_history = 0     # the stage's FROM's (for squash)
 
     @classmethod
     def scratch(cls):
@@ -131,4 +132,5 @@ class State:
     def copy(self):
         st = State(copy.deepcopy(self.config), self.layers, self.layer_dirs, self.args)
         st.cmd_set, st.image_id = self.cmd_set, self.image_id
+        st.base_layers, st.base_history = self.base_layers, self.base_history
         return st

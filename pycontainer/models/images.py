@@ -291,9 +291,14 @@ class ImageCollection:
             network_mode: the RUN containers' network (``RUN --network``
                 overrides it).
             platform: only the host's (there is no emulation).
-            cache_from: accepted; the store's own cache is always used.
+            cache_from: local images built by pycontainer whose layer steps
+                serve as cache (their history names each step's key); other
+                names are passed over. The store's own cache is used too.
             container_limits: ``memory``, ``memswap``, ``cpushares``,
                 ``cpusetcpus`` of the RUN containers.
+            squash: the final stage's own layers as one layer on its base.
+            extra_hosts: ``{"name": "ip"}`` in the RUN containers' /etc/hosts.
+            shmsize: the RUN containers' /dev/shm size (bytes or "64m").
             secrets: ``{"id": bytes or path}`` for ``RUN --mount=type=secret``.
 
         >>> image, logs = client.images.build(path="app", tag="app:1")
@@ -336,7 +341,6 @@ class ImageCollection:
         ...     print(msg.get("stream", ""), end="")
         """
         options = {k: v for k, v in options.items() if v is not None}
-        options.pop("cache_from", None)   # the store's own cache is always used
         if options.get("dockerfile") == "Dockerfile":
             options.pop("dockerfile")
         return self.client._backend.builds.build(**options)

@@ -10,6 +10,7 @@ import hashlib
 import os
 import shutil
 import stat
+import threading
 import time
 
 from .. import _core, cgroups, fstree
@@ -70,7 +71,8 @@ class Runtime:
         path = os.path.join(self.root, "init", record.id.split(":")[-1])
         if not os.path.isdir(path):
             os.makedirs(os.path.dirname(path), exist_ok=True)
-            tmp = f"{path}.tmp{os.getpid()}"
+            # per thread too: a build's stages start containers of one image at once
+            tmp = f"{path}.tmp{os.getpid()}.{threading.get_ident()}"
             fstree.remove(tmp)
             for d in INIT_DIRS:
                 os.makedirs(os.path.join(tmp, d), 0o755, exist_ok=True)
