@@ -119,10 +119,12 @@ def create_kwargs(body, name=None):
     image = _typed(body, "Image", str, "Config")
     if not image:
         raise BadRequest("Config cannot be empty in order to create a container")
-    for key in ("Tty", "OpenStdin", "AttachStdin"):
-        if _typed(body, key, bool, "Config"):
-            raise BadRequest(f"{key} is not supported yet by this daemon (no tty or stdin)")
     kw = {}
+    for key, kwname in (("Tty", "tty"), ("OpenStdin", "stdin_open")):
+        if _typed(body, key, bool, "Config"):
+            kw[kwname] = True
+    for key in ("AttachStdin", "AttachStdout", "AttachStderr", "StdinOnce"):
+        _typed(body, key, bool, "Config")
     if name:
         kw["name"] = name
     cmd = _strings(body, "Cmd", "Config")

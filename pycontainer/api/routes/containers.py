@@ -2,14 +2,17 @@
 import asyncio
 import contextlib
 import os
+import threading
 
 from aiohttp import web
 
-from ...errors import NotFound
+from ...engine.attach import parse_detach_keys
+from ...errors import Conflict, InvalidArgument, NotFound
 from ...engine import logs as _logs
 from ...engine import state as _state
 from .. import codec
 from ..app import Routes, api_version, body_json, call, engine
+from ..hijack import Hijack, WsHijack, pump_input, pump_output, wake
 from ..status import BadRequest, NotImplementedYet, NotModified
 
 routes = Routes()
@@ -59,10 +62,12 @@ class AutoRemove:
 
 
 AUTO_REMOVE = web.AppKey("auto_remove", AutoRemove)
+STDIN_ONCE = web.AppKey("stdin_once", set)      # cids created with StdinOnce
 
 
 def setup(app):
     app[AUTO_REMOVE] = AutoRemove()
+    app[STDIN_ONCE] = set()
 
 
 def _auto(request):
@@ -76,6 +81,8 @@ async def create(request):
     cid = await call(_verbs(request).create, image, cmd, kw)
     if auto_remove:
         _auto(request).add(cid)
+    if body.get("StdinOnce") is True:
+        request.app[STDIN_ONCE].add(cid)
     return web.json_response({"Id": cid, "Warnings": []}, status=201)
 
 
@@ -186,6 +193,7 @@ async def remove(request):
     cid = await _cid(request)
     await call(_verbs(request).remove, cid, force=codec.flag(request, "force"),
                v=codec.flag(request, "v"))
+    request.app[STDIN_ONCE].discard(cid)
     return web.Response(status=204)
 
 
@@ -278,8 +286,9 @@ async def logs(request):
     return resp
 
 
-def _attach_reader(verbs, cid, want_out, want_err):
-    """Output from now on, until the container has run and stopped.
+def _attach_reader(verbs, cid, want_out, want_err, logs, stop, lost):
+    """Output (``logs``: from the log's start) until the container has run
+    and stopped, or ``stop`` is set (a detach), or ``lost`` (the client left).
 
     The log is opened before the start (docker's client attaches first), so
     an auto-removed container's output is read even after its files go.
@@ -287,9 +296,12 @@ def _attach_reader(verbs, cid, want_out, want_err):
     path = os.path.join(_state.Files(verbs.rt, cid).dir, "container.log")
     fd = os.open(path, os.O_RDONLY | os.O_CREAT | os.O_CLOEXEC, 0o640)
     f = os.fdopen(fd, "rb")
-    f.seek(0, os.SEEK_END)
+    if not logs:
+        f.seek(0, os.SEEK_END)
 
     def live():
+        if stop.is_set() or lost.is_set():
+            return False
         try:
             st = verbs.inspect(cid)["State"]
         except Exception:           # noqa: BLE001: removed: the stream ends
@@ -298,44 +310,108 @@ def _attach_reader(verbs, cid, want_out, want_err):
     return _logs.read(f, want_out, want_err, follow=live, tagged=True)
 
 
-class _HalfOpen:
-    """The connection's protocol, except that the client's EOF keeps our side open."""
+def _stdin_socket(verbs, cid, keys, stop):
+    """The monitor's attach socket for stdin, once the container runs (docker's
+    client attaches before the start); None when it will not run or ``stop``."""
+    while not stop.is_set():
+        try:
+            return verbs.attach_socket(cid, stdin=True, stdout=False, stderr=False,
+                                       detach_keys=keys)
+        except NotFound:
+            return None
+        except Conflict:
+            try:
+                status = verbs.inspect(cid)["State"]["Status"]
+            except NotFound:
+                return None
+            if status not in ("created", "restarting"):
+                return None
+        stop.wait(0.02)             # polling the state until it is running
+    return None
 
-    def __init__(self, protocol):
-        self._protocol = protocol
 
-    def __getattr__(self, name):
-        return getattr(self._protocol, name)
+def _watch(sock, stop):
+    """Read the stdin socket to its end: a detach there ends the whole attach."""
+    for _ in sock.packets():
+        pass
+    if sock.detached:
+        stop.set()
 
-    def eof_received(self):
-        return True
+
+async def _feed(hj, verbs, cid, keys, stop, close_stdin):
+    sock = await call(_stdin_socket, verbs, cid, keys, stop)
+    if sock is None:
+        return
+    watch = asyncio.get_running_loop().create_task(call(_watch, sock, stop))
+    try:
+        await pump_input(hj, sock, close_stdin)
+        await watch
+    finally:
+        wake(sock)
+        await call(sock.close)
+
+
+async def _attach_session(request, hj, framed):
+    """The attach's streams over ``hj`` (a hijacked connection or a websocket)."""
+    cid = await _cid(request)
+    verbs = _verbs(request)
+    keys = request.query.get("detachKeys") or None
+    try:
+        parse_detach_keys(keys)
+    except InvalidArgument as e:
+        raise BadRequest(str(e)) from None
+    attrs = await call(verbs.inspect, cid)
+    cfg = attrs.get("Config") or {}
+    want_in = codec.flag(request, "stdin") and bool(cfg.get("OpenStdin"))
+    want_out, want_err = codec.flag(request, "stdout"), codec.flag(request, "stderr")
+    logs, stream = codec.flag(request, "logs"), codec.flag(request, "stream", True)
+    stop = threading.Event()
+    if not stream:
+        stop.set()                  # the log so far, then the end
+    gen = await call(_attach_reader, verbs, cid, want_out, want_err, logs, stop, hj.lost)
+    await hj.start()
+    # dockerd closes the container's stdin at the client's EOF only for
+    # StdinOnce without a tty (``docker run -i``): a detached client leaves it open
+    once = not cfg.get("Tty") and cid in request.app[STDIN_ONCE]
+    feed = asyncio.get_running_loop().create_task(_feed(hj, verbs, cid, keys, stop, once)) \
+        if want_in and stream else None
+    try:
+        await pump_output(hj, gen, framed)
+    finally:
+        stop.set()
+        await call(gen.close)
+        if feed is not None:
+            feed.cancel()
+            with contextlib.suppress(asyncio.CancelledError, OSError):
+                await feed
+        await hj.close()
+    return hj.resp
 
 
 @routes.post("/containers/{id}/attach")
 async def attach(request):
-    """The HTTP upgrade (101) carrying the output; stdin and tty are not served yet."""
+    """The HTTP upgrade (101): output raw (a tty) or framed, the client's bytes to stdin."""
+    attrs = await call(_verbs(request).inspect, request.match_info["id"])
+    tty = bool((attrs.get("Config") or {}).get("Tty"))
+    hj = Hijack(request, codec.RAW if tty else _stream_type(request))
+    return await _attach_session(request, hj, not tty)
+
+
+@routes.get("/containers/{id}/attach/ws")
+async def attach_ws(request):
+    """The same over a websocket: output as binary messages (unframed), messages to stdin."""
+    await _cid(request)
+    return await _attach_session(request, WsHijack(request), False)
+
+
+@routes.post("/containers/{id}/resize")
+async def resize(request):
     cid = await _cid(request)
-    if codec.flag(request, "stdin"):
-        raise BadRequest("attach: stdin is not supported yet by this daemon")
-    if codec.flag(request, "logs"):
-        raise BadRequest("attach: logs=1 is not supported yet: use GET /containers/{id}/logs")
-    want_out, want_err = codec.flag(request, "stdout"), codec.flag(request, "stderr")
-    gen = await call(_attach_reader, _verbs(request), cid, want_out, want_err)
-    upgrade = "upgrade" in request.headers.get("Connection", "").lower()
-    resp = web.StreamResponse(status=101 if upgrade else 200, headers={
-        "Content-Type": _stream_type(request)})
-    if upgrade:
-        resp.headers.update({"Connection": "Upgrade", "Upgrade": "tcp"})
-        # docker's client half-closes its side when it sends no stdin: keep
-        # ours open (asyncio closes a transport on EOF unless told otherwise)
-        request.transport.set_protocol(_HalfOpen(request.transport.get_protocol()))
-    resp.force_close()
-    await resp.prepare(request)
-    if await _pump(request, resp, gen, True):
-        await resp.write_eof()
-    if request.transport is not None:
-        request.transport.close()       # the end of the stream is the end of the connection
-    return resp
+    h, w = codec.integer(request, "h"), codec.integer(request, "w")
+    if h is None or w is None:
+        raise BadRequest("resize: h and w are required")
+    await call(_verbs(request).resize, cid, h, w)
+    return web.Response(status=200)
 
 
 # -- files ---------------------------------------------------------------------
@@ -406,9 +482,5 @@ def _later(what):
     return handler
 
 
-for _method, _path, _what in (
-        ("POST", "/containers/{id}/exec", "exec"), ("POST", "/exec/{id}/start", "exec"),
-        ("POST", "/exec/{id}/resize", "exec"), ("GET", "/exec/{id}/json", "exec"),
-        ("GET", "/containers/{id}/stats", "stats"), ("POST", "/containers/{id}/resize", "resize"),
-        ("GET", "/containers/{id}/attach/ws", "attach over websocket")):
+for _method, _path, _what in (("GET", "/containers/{id}/stats", "stats"),):
     routes.route(_method, _path)(_later(_what))
