@@ -129,7 +129,8 @@ def _run(verbs, ex):
                           stderr=cfg["AttachStderr"], stdin=stdin, tty=cfg["Tty"],
                           privileged=cfg["Privileged"], user=cfg["User"],
                           environment=cfg["Env"] or None, workdir=cfg["WorkingDir"] or None,
-                          socket=True, detach_keys=cfg["DetachKeys"] or None).output
+                          socket=True, demux=True,      # stderr a pipe of its own
+                          detach_keys=cfg["DetachKeys"] or None).output
     if not cfg["AttachStdin"]:
         sock.shutdown()
     return sock
