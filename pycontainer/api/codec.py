@@ -158,6 +158,9 @@ def create_kwargs(body, name=None):
     ulimits = _typed(host, "Ulimits", list, "HostConfig")
     if ulimits:
         kw["ulimits"] = ulimits
+    health = _typed(body, "Healthcheck", dict, "Config")
+    if health:
+        kw["healthcheck"] = health
     auto_remove = bool(_typed(host, "AutoRemove", bool, "HostConfig"))
     return image, cmd, kw, auto_remove
 
@@ -192,7 +195,12 @@ def status_text(st):
     """``docker ps``'s STATUS column: "Up 3 seconds", "Exited (0) 2 minutes ago"."""
     if st.get("Running"):
         up = "Up " + _ago(epoch(st.get("StartedAt")))
-        return up + " (Paused)" if st.get("Paused") else up
+        if st.get("Paused"):
+            return up + " (Paused)"
+        health = (st.get("Health") or {}).get("Status")
+        if health == "starting":
+            return up + " (health: starting)"
+        return up + f" ({health})" if health in ("healthy", "unhealthy") else up
     if st.get("Status") == "created":
         return "Created"
     if st.get("Restarting"):

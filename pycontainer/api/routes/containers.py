@@ -3,6 +3,7 @@ import asyncio
 import contextlib
 import os
 import threading
+import time
 
 from aiohttp import web
 
@@ -13,7 +14,7 @@ from ...engine import state as _state
 from .. import codec
 from ..app import Routes, api_version, body_json, call, engine
 from ..hijack import Hijack, WsHijack, pump_input, pump_output, wake
-from ..status import BadRequest, NotImplementedYet, NotModified
+from ..status import BadRequest, NotModified
 
 routes = Routes()
 CHUNK = 1 << 20
@@ -36,51 +37,19 @@ async def list_(request):
     return web.json_response([codec.container_summary(a) for a in attrs])
 
 
-class AutoRemove:
-    """``HostConfig.AutoRemove``, done by the daemon as dockerd does it: after
-    the exit it records the exit code, then removes the container, so that
-    ``wait?condition=removed`` answers with the code (the monitor's own
-    auto-remove would take the record with it). Kept in memory: a container
-    whose daemon stopped before it exited stays, stopped."""
-
-    def __init__(self):
-        self.exits = {}           # cid -> future of the exit code
-
-    def add(self, cid):
-        self.exits[cid] = asyncio.get_running_loop().create_future()
-
-    async def started(self, verbs, cid):
-        fut = self.exits.get(cid)
-        if fut is None:
-            return
-        code = await call(verbs.wait, cid, None, "next-exit")
-        with contextlib.suppress(NotFound):
-            await call(verbs.remove, cid, force=True, v=True)
-        self.exits.pop(cid, None)
-        if not fut.done():
-            fut.set_result(code)
-
-
-AUTO_REMOVE = web.AppKey("auto_remove", AutoRemove)
 STDIN_ONCE = web.AppKey("stdin_once", set)      # cids created with StdinOnce
 
 
 def setup(app):
-    app[AUTO_REMOVE] = AutoRemove()
     app[STDIN_ONCE] = set()
-
-
-def _auto(request):
-    return request.app[AUTO_REMOVE]
 
 
 @routes.post("/containers/create")
 async def create(request):
     body = await body_json(request, required=True)
     image, cmd, kw, auto_remove = codec.create_kwargs(body, request.query.get("name"))
-    cid = await call(_verbs(request).create, image, cmd, kw)
-    if auto_remove:
-        _auto(request).add(cid)
+    # the monitor removes it after the exit: nothing depends on this daemon's memory
+    cid = await call(_verbs(request).create, image, cmd, kw, auto_remove)
     if body.get("StdinOnce") is True:
         request.app[STDIN_ONCE].add(cid)
     return web.json_response({"Id": cid, "Warnings": []}, status=201)
@@ -89,7 +58,7 @@ async def create(request):
 @routes.get("/containers/{id}/json")
 async def inspect(request):
     attrs = await call(_verbs(request).inspect, request.match_info["id"])
-    return web.json_response(codec.container_inspect(attrs, attrs["Id"] in _auto(request).exits))
+    return web.json_response(codec.container_inspect(attrs))
 
 
 def _start(verbs, cid):
@@ -103,15 +72,7 @@ def _start(verbs, cid):
 async def start(request):
     cid = await _cid(request)
     await call(_start, _verbs(request), cid)
-    auto = _auto(request)
-    if cid in auto.exits:
-        task = asyncio.get_running_loop().create_task(auto.started(_verbs(request), cid))
-        _TASKS.add(task)
-        task.add_done_callback(_TASKS.discard)
     return web.Response(status=204)
-
-
-_TASKS = set()      # the loop keeps only weak references to tasks
 
 
 def _stop(verbs, cid, timeout):
@@ -214,6 +175,26 @@ async def changes(request):
     return web.json_response(await call(_verbs(request).diff, cid))
 
 
+def _wait(eng, cid, condition):
+    """The engine's wait; for an auto-removed container the exit code is its
+    ``die`` event's (the monitor removed the record with the code in it)."""
+    auto = (eng.containers.inspect(cid).get("HostConfig") or {}).get("AutoRemove")
+    since = time.time_ns()
+    code = eng.containers.wait(cid, None, condition)
+    if not auto or condition == "not-running":
+        return code
+    now = time.time_ns()
+    dies = eng.events.read(since=_ns_text(since), until=_ns_text(now),
+                           filters={"container": [cid], "event": ["die"]})
+    for ev in dies:
+        code = int(ev["Actor"]["Attributes"].get("exitCode", code))
+    return code
+
+
+def _ns_text(ns):
+    return f"{ns // 1_000_000_000}.{ns % 1_000_000_000:09d}"
+
+
 @routes.post("/containers/{id}/wait")
 async def wait(request):
     """Headers at once, the body when the condition is met (as dockerd)."""
@@ -223,12 +204,8 @@ async def wait(request):
         raise BadRequest(f"invalid condition: {condition!r}")
     resp = web.StreamResponse(headers={"Content-Type": "application/json"})
     await resp.prepare(request)
-    fut = _auto(request).exits.get(cid)
     try:
-        if fut is not None and condition != "not-running":
-            code = await asyncio.shield(fut)
-        else:
-            code = await call(_verbs(request).wait, cid, None, condition)
+        code = await call(_wait, engine(request), cid, condition)
         doc = {"StatusCode": code, "Error": None}
     except Exception as e:          # noqa: BLE001: the status line is sent already
         doc = {"StatusCode": -1, "Error": {"Message": str(e)}}
@@ -473,14 +450,3 @@ def _archive_path(request):
     if not path:
         raise BadRequest("archive: path (?path=) is required")
     return path
-
-
-# -- not served yet: docker's not-implemented answer, never "page not found" ----
-def _later(what):
-    async def handler(request):
-        raise NotImplementedYet(f"{what} is not implemented yet by this daemon")
-    return handler
-
-
-for _method, _path, _what in (("GET", "/containers/{id}/stats", "stats"),):
-    routes.route(_method, _path)(_later(_what))
