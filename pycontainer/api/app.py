@@ -65,7 +65,7 @@ async def body_json(request, required=False):
         return {}
     try:
         doc = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as e:
+    except (ValueError, UnicodeDecodeError, RecursionError) as e:    # "[[[[..." nests
         raise status.BadRequest(f"invalid JSON: {e}") from None
     if not isinstance(doc, dict):
         raise status.BadRequest("invalid JSON: the body must be an object")

@@ -68,8 +68,8 @@ def filters(request):
         return None
     try:
         doc = json.loads(raw)
-    except ValueError:
-        raise BadRequest(f"invalid filters: {raw!r} is not JSON") from None
+    except (ValueError, RecursionError):
+        raise BadRequest(f"invalid filters: {raw[:100]!r} is not JSON") from None
     if not isinstance(doc, dict):
         raise BadRequest("invalid filters: must be a JSON object")
     return doc

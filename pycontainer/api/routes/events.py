@@ -9,6 +9,7 @@ from aiohttp import web
 
 from .. import codec
 from ..app import Routes, call, engine
+from ..status import BadRequest
 
 routes = Routes()
 LOOK = 0.5          # seconds between looks at a quiet stream's connection
@@ -33,8 +34,11 @@ async def _next(request, it, stop):
 async def events(request):
     stop = threading.Event()
     q = request.query
-    it = await call(engine(request).events.read, q.get("since") or None,
-                    q.get("until") or None, codec.filters(request), stop)
+    try:
+        it = await call(engine(request).events.read, q.get("since") or None,
+                        q.get("until") or None, codec.filters(request), stop)
+    except (OverflowError, ValueError) as e:        # "1e999": no time at all
+        raise BadRequest(f"invalid since/until: {e}") from None
     resp = web.StreamResponse(headers={"Content-Type": "application/json"})
     await resp.prepare(request)
     try:
