@@ -84,6 +84,8 @@ async def errors_mw(request, handler):
         if want > MAX_VERSION:
             return status.error(400, f"client version {fmt(want)} is too new. Maximum "
                                      f"supported API version is {fmt(MAX_VERSION)}")
+    if any("\0" in v for v in (*request.match_info.values(), *request.query.values())):
+        return status.error(400, "invalid parameter: a NUL byte names nothing")
     try:
         return await handler(request)
     except web.HTTPNotFound:
