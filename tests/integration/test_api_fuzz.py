@@ -138,6 +138,7 @@ def test_hostile_requests_get_4xx_and_change_nothing(daemon):
                              "{{.ID}} {{.Names}}").stdout == before
         assert daemon.docker("images", "-q", "--no-trunc").stdout == images
         assert daemon.docker("exec", "pyc-api-fuzz", "echo", "alive").stdout == "alive\n"
-        assert "Traceback" not in daemon.log_text()
+        # no 500 was logged (aiohttp itself logs the truncated uploads' lost connections)
+        assert "engine failure" not in daemon.log_text()
     finally:
         daemon.docker("rm", "-f", "pyc-api-fuzz", ok=False)
