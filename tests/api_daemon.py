@@ -94,3 +94,81 @@ def until(get, ok, timeout=10):
         if ok(v) or time.monotonic() > deadline:
             return v
         time.sleep(0.05)
+
+
+class PtyDocker:
+    """The docker CLI on a new pty (its controlling terminal), as a person runs
+    ``docker run -it``: ``send`` keys, ``expect`` output, ``resize``, ``wait``."""
+
+    def __init__(self, daemon, *args, rows=24, cols=80):
+        import fcntl
+        import pty
+        import termios
+        self.master, slave = pty.openpty()
+        self._winsize(slave, rows, cols)
+        env = dict(os.environ, DOCKER_HOST=daemon.url, TERM="xterm",
+                   DOCKER_CONFIG=os.path.dirname(daemon.sock))
+
+        def ctty():
+            fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+        self.proc = subprocess.Popen([DOCKER, *map(str, args)], stdin=slave, stdout=slave,
+                                     stderr=slave, env=env, start_new_session=True,
+                                     preexec_fn=ctty)
+        os.close(slave)
+        self.out = b""
+
+    @staticmethod
+    def _winsize(fd, rows, cols):
+        import fcntl
+        import struct
+        import termios
+        fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+
+    def send(self, data):
+        os.write(self.master, data.encode() if isinstance(data, str) else data)
+
+    def expect(self, text, timeout=20):
+        """Read until ``text`` (bytes or str) has been printed since the last expect."""
+        import select
+        want = text.encode() if isinstance(text, str) else text
+        deadline = time.monotonic() + timeout
+        while want not in self.out:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise AssertionError(f"{want!r} not printed in {timeout}s; got {self.out!r}")
+            ready, _, _ = select.select([self.master], [], [], left)
+            if ready:
+                try:
+                    chunk = os.read(self.master, 65536)
+                except OSError:         # EIO: the CLI closed the terminal
+                    chunk = b""
+                if not chunk:
+                    raise AssertionError(f"{want!r} not printed before the end; "
+                                         f"got {self.out!r}")
+                self.out += chunk
+        seen = self.out
+        self.out = seen[seen.index(want) + len(want):]
+        return seen
+
+    def resize(self, rows, cols):
+        """The terminal's new size, as a terminal emulator sets it (SIGWINCH follows)."""
+        self._winsize(self.master, rows, cols)
+
+    def wait(self, timeout=30):
+        """The CLI's exit status, reading what is left so it never blocks on the pty."""
+        import select
+        deadline = time.monotonic() + timeout
+        while self.proc.poll() is None and time.monotonic() < deadline:
+            ready, _, _ = select.select([self.master], [], [], 0.1)
+            if ready:
+                try:
+                    self.out += os.read(self.master, 65536)
+                except OSError:
+                    pass
+        return self.proc.wait(max(0.1, deadline - time.monotonic()))
+
+    def close(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        os.close(self.master)

@@ -65,7 +65,7 @@ async def body_json(request, required=False):
         return {}
     try:
         doc = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as e:
+    except (ValueError, UnicodeDecodeError, RecursionError) as e:    # "[[[[..." nests
         raise status.BadRequest(f"invalid JSON: {e}") from None
     if not isinstance(doc, dict):
         raise status.BadRequest("invalid JSON: the body must be an object")
@@ -84,6 +84,8 @@ async def errors_mw(request, handler):
         if want > MAX_VERSION:
             return status.error(400, f"client version {fmt(want)} is too new. Maximum "
                                      f"supported API version is {fmt(MAX_VERSION)}")
+    if any("\0" in v for v in (*request.match_info.values(), *request.query.values())):
+        return status.error(400, "invalid parameter: a NUL byte names nothing")
     try:
         return await handler(request)
     except web.HTTPNotFound:
@@ -99,10 +101,11 @@ async def errors_mw(request, handler):
 
 
 def make_app(eng):
-    from .routes import containers, images, networks, system, volumes
+    from .routes import (containers, events, exec as exec_, images, networks, stats, system,
+                         volumes)
     app = web.Application(middlewares=[errors_mw], client_max_size=1 << 30)
     app[ENGINE] = eng
-    for mod in (system, containers, images, networks, volumes):
+    for mod in (system, events, containers, exec_, stats, images, networks, volumes):
         if hasattr(mod, "setup"):
             mod.setup(app)
         for method, path, handler in mod.routes.table:

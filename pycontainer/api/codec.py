@@ -68,8 +68,8 @@ def filters(request):
         return None
     try:
         doc = json.loads(raw)
-    except ValueError:
-        raise BadRequest(f"invalid filters: {raw!r} is not JSON") from None
+    except (ValueError, RecursionError):
+        raise BadRequest(f"invalid filters: {raw[:100]!r} is not JSON") from None
     if not isinstance(doc, dict):
         raise BadRequest("invalid filters: must be a JSON object")
     return doc
@@ -119,10 +119,12 @@ def create_kwargs(body, name=None):
     image = _typed(body, "Image", str, "Config")
     if not image:
         raise BadRequest("Config cannot be empty in order to create a container")
-    for key in ("Tty", "OpenStdin", "AttachStdin"):
-        if _typed(body, key, bool, "Config"):
-            raise BadRequest(f"{key} is not supported yet by this daemon (no tty or stdin)")
     kw = {}
+    for key, kwname in (("Tty", "tty"), ("OpenStdin", "stdin_open")):
+        if _typed(body, key, bool, "Config"):
+            kw[kwname] = True
+    for key in ("AttachStdin", "AttachStdout", "AttachStderr", "StdinOnce"):
+        _typed(body, key, bool, "Config")
     if name:
         kw["name"] = name
     cmd = _strings(body, "Cmd", "Config")
@@ -156,6 +158,9 @@ def create_kwargs(body, name=None):
     ulimits = _typed(host, "Ulimits", list, "HostConfig")
     if ulimits:
         kw["ulimits"] = ulimits
+    health = _typed(body, "Healthcheck", dict, "Config")
+    if health:
+        kw["healthcheck"] = health
     auto_remove = bool(_typed(host, "AutoRemove", bool, "HostConfig"))
     return image, cmd, kw, auto_remove
 
@@ -190,7 +195,12 @@ def status_text(st):
     """``docker ps``'s STATUS column: "Up 3 seconds", "Exited (0) 2 minutes ago"."""
     if st.get("Running"):
         up = "Up " + _ago(epoch(st.get("StartedAt")))
-        return up + " (Paused)" if st.get("Paused") else up
+        if st.get("Paused"):
+            return up + " (Paused)"
+        health = (st.get("Health") or {}).get("Status")
+        if health == "starting":
+            return up + " (health: starting)"
+        return up + f" ({health})" if health in ("healthy", "unhealthy") else up
     if st.get("Status") == "created":
         return "Created"
     if st.get("Restarting"):

@@ -94,6 +94,8 @@ def _parser():
                    help="group owning the socket (default pycontainer if it exists, else root)")
     p.add_argument("--insecure-loopback", action="store_true",
                    help="allow a loopback TCP address without TLS")
+    p.add_argument("--pidfile", default=None, help="write the daemon's pid there "
+                   "(removed at a clean stop)")
     p.add_argument("--tlsverify", action="store_true", help="(not implemented yet)")
     p.add_argument("--log-level", default="info",
                    choices=["debug", "info", "warn", "error", "fatal"])
@@ -162,7 +164,16 @@ def main(argv=None):
         return 2
     from ..engine.engine import Engine
     engine = Engine(args.root, run_root=args.exec_root)
-    asyncio.run(serve(engine, hosts, gid))
+    if args.pidfile:
+        os.makedirs(os.path.dirname(os.path.abspath(args.pidfile)), exist_ok=True)
+        with open(args.pidfile, "w") as f:
+            f.write(f"{os.getpid()}\n")
+    try:
+        asyncio.run(serve(engine, hosts, gid))
+    finally:
+        if args.pidfile:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(args.pidfile)
     return 0
 
 

@@ -815,6 +815,7 @@ class Containers:
                 output.client.close()
                 raise
             if socket:
+                sock.pid = proc.pid         # the daemon's exec inspect reports it
                 return ExecResult(None, sock)
             sock.shutdown()
             output = _ServedOutput(sock, demux, deadline=None if timeout is None

@@ -2,15 +2,19 @@
 import asyncio
 import contextlib
 import os
+import threading
+import time
 
 from aiohttp import web
 
-from ...errors import NotFound
+from ...engine.attach import parse_detach_keys
+from ...errors import Conflict, InvalidArgument, NotFound
 from ...engine import logs as _logs
 from ...engine import state as _state
 from .. import codec
 from ..app import Routes, api_version, body_json, call, engine
-from ..status import BadRequest, NotImplementedYet, NotModified
+from ..hijack import Hijack, WsHijack, pump_input, pump_output, wake
+from ..status import BadRequest, NotModified
 
 routes = Routes()
 CHUNK = 1 << 20
@@ -33,56 +37,28 @@ async def list_(request):
     return web.json_response([codec.container_summary(a) for a in attrs])
 
 
-class AutoRemove:
-    """``HostConfig.AutoRemove``, done by the daemon as dockerd does it: after
-    the exit it records the exit code, then removes the container, so that
-    ``wait?condition=removed`` answers with the code (the monitor's own
-    auto-remove would take the record with it). Kept in memory: a container
-    whose daemon stopped before it exited stays, stopped."""
-
-    def __init__(self):
-        self.exits = {}           # cid -> future of the exit code
-
-    def add(self, cid):
-        self.exits[cid] = asyncio.get_running_loop().create_future()
-
-    async def started(self, verbs, cid):
-        fut = self.exits.get(cid)
-        if fut is None:
-            return
-        code = await call(verbs.wait, cid, None, "next-exit")
-        with contextlib.suppress(NotFound):
-            await call(verbs.remove, cid, force=True, v=True)
-        self.exits.pop(cid, None)
-        if not fut.done():
-            fut.set_result(code)
-
-
-AUTO_REMOVE = web.AppKey("auto_remove", AutoRemove)
+STDIN_ONCE = web.AppKey("stdin_once", set)      # cids created with StdinOnce
 
 
 def setup(app):
-    app[AUTO_REMOVE] = AutoRemove()
-
-
-def _auto(request):
-    return request.app[AUTO_REMOVE]
+    app[STDIN_ONCE] = set()
 
 
 @routes.post("/containers/create")
 async def create(request):
     body = await body_json(request, required=True)
     image, cmd, kw, auto_remove = codec.create_kwargs(body, request.query.get("name"))
-    cid = await call(_verbs(request).create, image, cmd, kw)
-    if auto_remove:
-        _auto(request).add(cid)
+    # the monitor removes it after the exit: nothing depends on this daemon's memory
+    cid = await call(_verbs(request).create, image, cmd, kw, auto_remove)
+    if body.get("StdinOnce") is True:
+        request.app[STDIN_ONCE].add(cid)
     return web.json_response({"Id": cid, "Warnings": []}, status=201)
 
 
 @routes.get("/containers/{id}/json")
 async def inspect(request):
     attrs = await call(_verbs(request).inspect, request.match_info["id"])
-    return web.json_response(codec.container_inspect(attrs, attrs["Id"] in _auto(request).exits))
+    return web.json_response(codec.container_inspect(attrs))
 
 
 def _start(verbs, cid):
@@ -96,15 +72,7 @@ def _start(verbs, cid):
 async def start(request):
     cid = await _cid(request)
     await call(_start, _verbs(request), cid)
-    auto = _auto(request)
-    if cid in auto.exits:
-        task = asyncio.get_running_loop().create_task(auto.started(_verbs(request), cid))
-        _TASKS.add(task)
-        task.add_done_callback(_TASKS.discard)
     return web.Response(status=204)
-
-
-_TASKS = set()      # the loop keeps only weak references to tasks
 
 
 def _stop(verbs, cid, timeout):
@@ -186,6 +154,7 @@ async def remove(request):
     cid = await _cid(request)
     await call(_verbs(request).remove, cid, force=codec.flag(request, "force"),
                v=codec.flag(request, "v"))
+    request.app[STDIN_ONCE].discard(cid)
     return web.Response(status=204)
 
 
@@ -206,6 +175,26 @@ async def changes(request):
     return web.json_response(await call(_verbs(request).diff, cid))
 
 
+def _wait(eng, cid, condition):
+    """The engine's wait; for an auto-removed container the exit code is its
+    ``die`` event's (the monitor removed the record with the code in it)."""
+    auto = (eng.containers.inspect(cid).get("HostConfig") or {}).get("AutoRemove")
+    since = time.time_ns()
+    code = eng.containers.wait(cid, None, condition)
+    if not auto or condition == "not-running":
+        return code
+    now = time.time_ns()
+    dies = eng.events.read(since=_ns_text(since), until=_ns_text(now),
+                           filters={"container": [cid], "event": ["die"]})
+    for ev in dies:
+        code = int(ev["Actor"]["Attributes"].get("exitCode", code))
+    return code
+
+
+def _ns_text(ns):
+    return f"{ns // 1_000_000_000}.{ns % 1_000_000_000:09d}"
+
+
 @routes.post("/containers/{id}/wait")
 async def wait(request):
     """Headers at once, the body when the condition is met (as dockerd)."""
@@ -215,12 +204,8 @@ async def wait(request):
         raise BadRequest(f"invalid condition: {condition!r}")
     resp = web.StreamResponse(headers={"Content-Type": "application/json"})
     await resp.prepare(request)
-    fut = _auto(request).exits.get(cid)
     try:
-        if fut is not None and condition != "not-running":
-            code = await asyncio.shield(fut)
-        else:
-            code = await call(_verbs(request).wait, cid, None, condition)
+        code = await call(_wait, engine(request), cid, condition)
         doc = {"StatusCode": code, "Error": None}
     except Exception as e:          # noqa: BLE001: the status line is sent already
         doc = {"StatusCode": -1, "Error": {"Message": str(e)}}
@@ -278,8 +263,9 @@ async def logs(request):
     return resp
 
 
-def _attach_reader(verbs, cid, want_out, want_err):
-    """Output from now on, until the container has run and stopped.
+def _attach_reader(verbs, cid, want_out, want_err, logs, stop, lost):
+    """Output (``logs``: from the log's start) until the container has run
+    and stopped, or ``stop`` is set (a detach), or ``lost`` (the client left).
 
     The log is opened before the start (docker's client attaches first), so
     an auto-removed container's output is read even after its files go.
@@ -287,9 +273,12 @@ def _attach_reader(verbs, cid, want_out, want_err):
     path = os.path.join(_state.Files(verbs.rt, cid).dir, "container.log")
     fd = os.open(path, os.O_RDONLY | os.O_CREAT | os.O_CLOEXEC, 0o640)
     f = os.fdopen(fd, "rb")
-    f.seek(0, os.SEEK_END)
+    if not logs:
+        f.seek(0, os.SEEK_END)
 
     def live():
+        if stop.is_set() or lost.is_set():
+            return False
         try:
             st = verbs.inspect(cid)["State"]
         except Exception:           # noqa: BLE001: removed: the stream ends
@@ -298,44 +287,108 @@ def _attach_reader(verbs, cid, want_out, want_err):
     return _logs.read(f, want_out, want_err, follow=live, tagged=True)
 
 
-class _HalfOpen:
-    """The connection's protocol, except that the client's EOF keeps our side open."""
+def _stdin_socket(verbs, cid, keys, stop):
+    """The monitor's attach socket for stdin, once the container runs (docker's
+    client attaches before the start); None when it will not run or ``stop``."""
+    while not stop.is_set():
+        try:
+            return verbs.attach_socket(cid, stdin=True, stdout=False, stderr=False,
+                                       detach_keys=keys)
+        except NotFound:
+            return None
+        except Conflict:
+            try:
+                status = verbs.inspect(cid)["State"]["Status"]
+            except NotFound:
+                return None
+            if status not in ("created", "restarting"):
+                return None
+        stop.wait(0.02)             # polling the state until it is running
+    return None
 
-    def __init__(self, protocol):
-        self._protocol = protocol
 
-    def __getattr__(self, name):
-        return getattr(self._protocol, name)
+def _watch(sock, stop):
+    """Read the stdin socket to its end: a detach there ends the whole attach."""
+    for _ in sock.packets():
+        pass
+    if sock.detached:
+        stop.set()
 
-    def eof_received(self):
-        return True
+
+async def _feed(hj, verbs, cid, keys, stop, close_stdin):
+    sock = await call(_stdin_socket, verbs, cid, keys, stop)
+    if sock is None:
+        return
+    watch = asyncio.get_running_loop().create_task(call(_watch, sock, stop))
+    try:
+        await pump_input(hj, sock, close_stdin)
+        await watch
+    finally:
+        wake(sock)
+        await call(sock.close)
+
+
+async def _attach_session(request, hj, framed):
+    """The attach's streams over ``hj`` (a hijacked connection or a websocket)."""
+    cid = await _cid(request)
+    verbs = _verbs(request)
+    keys = request.query.get("detachKeys") or None
+    try:
+        parse_detach_keys(keys)
+    except InvalidArgument as e:
+        raise BadRequest(str(e)) from None
+    attrs = await call(verbs.inspect, cid)
+    cfg = attrs.get("Config") or {}
+    want_in = codec.flag(request, "stdin") and bool(cfg.get("OpenStdin"))
+    want_out, want_err = codec.flag(request, "stdout"), codec.flag(request, "stderr")
+    logs, stream = codec.flag(request, "logs"), codec.flag(request, "stream", True)
+    stop = threading.Event()
+    if not stream:
+        stop.set()                  # the log so far, then the end
+    gen = await call(_attach_reader, verbs, cid, want_out, want_err, logs, stop, hj.lost)
+    await hj.start()
+    # dockerd closes the container's stdin at the client's EOF only for
+    # StdinOnce without a tty (``docker run -i``): a detached client leaves it open
+    once = not cfg.get("Tty") and cid in request.app[STDIN_ONCE]
+    feed = asyncio.get_running_loop().create_task(_feed(hj, verbs, cid, keys, stop, once)) \
+        if want_in and stream else None
+    try:
+        await pump_output(hj, gen, framed)
+    finally:
+        stop.set()
+        await call(gen.close)
+        if feed is not None:
+            feed.cancel()
+            with contextlib.suppress(asyncio.CancelledError, OSError):
+                await feed
+        await hj.close()
+    return hj.resp
 
 
 @routes.post("/containers/{id}/attach")
 async def attach(request):
-    """The HTTP upgrade (101) carrying the output; stdin and tty are not served yet."""
+    """The HTTP upgrade (101): output raw (a tty) or framed, the client's bytes to stdin."""
+    attrs = await call(_verbs(request).inspect, request.match_info["id"])
+    tty = bool((attrs.get("Config") or {}).get("Tty"))
+    hj = Hijack(request, codec.RAW if tty else _stream_type(request))
+    return await _attach_session(request, hj, not tty)
+
+
+@routes.get("/containers/{id}/attach/ws")
+async def attach_ws(request):
+    """The same over a websocket: output as binary messages (unframed), messages to stdin."""
+    await _cid(request)
+    return await _attach_session(request, WsHijack(request), False)
+
+
+@routes.post("/containers/{id}/resize")
+async def resize(request):
     cid = await _cid(request)
-    if codec.flag(request, "stdin"):
-        raise BadRequest("attach: stdin is not supported yet by this daemon")
-    if codec.flag(request, "logs"):
-        raise BadRequest("attach: logs=1 is not supported yet: use GET /containers/{id}/logs")
-    want_out, want_err = codec.flag(request, "stdout"), codec.flag(request, "stderr")
-    gen = await call(_attach_reader, _verbs(request), cid, want_out, want_err)
-    upgrade = "upgrade" in request.headers.get("Connection", "").lower()
-    resp = web.StreamResponse(status=101 if upgrade else 200, headers={
-        "Content-Type": _stream_type(request)})
-    if upgrade:
-        resp.headers.update({"Connection": "Upgrade", "Upgrade": "tcp"})
-        # docker's client half-closes its side when it sends no stdin: keep
-        # ours open (asyncio closes a transport on EOF unless told otherwise)
-        request.transport.set_protocol(_HalfOpen(request.transport.get_protocol()))
-    resp.force_close()
-    await resp.prepare(request)
-    if await _pump(request, resp, gen, True):
-        await resp.write_eof()
-    if request.transport is not None:
-        request.transport.close()       # the end of the stream is the end of the connection
-    return resp
+    h, w = codec.integer(request, "h"), codec.integer(request, "w")
+    if h is None or w is None:
+        raise BadRequest("resize: h and w are required")
+    await call(_verbs(request).resize, cid, h, w)
+    return web.Response(status=200)
 
 
 # -- files ---------------------------------------------------------------------
@@ -397,18 +450,3 @@ def _archive_path(request):
     if not path:
         raise BadRequest("archive: path (?path=) is required")
     return path
-
-
-# -- not served yet: docker's not-implemented answer, never "page not found" ----
-def _later(what):
-    async def handler(request):
-        raise NotImplementedYet(f"{what} is not implemented yet by this daemon")
-    return handler
-
-
-for _method, _path, _what in (
-        ("POST", "/containers/{id}/exec", "exec"), ("POST", "/exec/{id}/start", "exec"),
-        ("POST", "/exec/{id}/resize", "exec"), ("GET", "/exec/{id}/json", "exec"),
-        ("GET", "/containers/{id}/stats", "stats"), ("POST", "/containers/{id}/resize", "resize"),
-        ("GET", "/containers/{id}/attach/ws", "attach over websocket")):
-    routes.route(_method, _path)(_later(_what))

@@ -103,11 +103,6 @@ async def df(request):
     return web.json_response(await call(_df, engine(request)))
 
 
-@routes.get("/events")
-async def events(request):
-    raise NotImplementedYet("events are not implemented yet by this daemon")
-
-
 @routes.post("/auth")
 async def auth(request):
     raise NotImplementedYet("registry login is not implemented yet by this daemon")

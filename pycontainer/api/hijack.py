@@ -1,0 +1,201 @@
+"""docker's hijacked connection: ``101 Upgrade: tcp``, then raw bytes both ways.
+
+After the 101 the response body is the output (raw for a tty, 8-byte frames
+otherwise) and whatever the client sends is the process's stdin; the client
+half-closes its side for stdin EOF, so our side stays open after its EOF.
+aiohttp parses the HTTP; after the upgrade its protocol hands the bytes to
+the parser set here (:class:`_Stdin`), which queues them.
+"""
+import asyncio
+import contextlib
+import socket
+import threading
+
+from aiohttp import web
+
+from . import codec
+from .app import call
+
+HIGH = 1 << 20          # queued stdin bytes before the client is paused
+
+
+class _Stdin:
+    """What aiohttp's protocol feeds after the upgrade: chunks, then b"" at EOF."""
+
+    def __init__(self, transport):
+        self.queue, self.size, self.transport, self.ended = asyncio.Queue(), 0, transport, False
+
+    def feed_data(self, data):
+        if data and not self.ended:
+            self.queue.put_nowait(bytes(data))
+            self.size += len(data)
+            if self.size > HIGH and self.transport is not None:
+                self.transport.pause_reading()
+        return False, b""
+
+    def feed_eof(self):
+        if not self.ended:
+            self.ended = True
+            self.queue.put_nowait(b"")
+
+    async def read(self):
+        data = await self.queue.get()
+        self.size -= len(data)
+        if self.size <= HIGH and self.transport is not None and not self.transport.is_closing():
+            self.transport.resume_reading()
+        return data
+
+
+class _HalfOpen:
+    """The connection's protocol, except that the client's EOF is stdin EOF
+    and keeps our side open (asyncio closes a transport on EOF otherwise)."""
+
+    def __init__(self, protocol, stdin, lost):
+        self._protocol, self._stdin, self._lost = protocol, stdin, lost
+
+    def __getattr__(self, name):
+        return getattr(self._protocol, name)
+
+    def connection_lost(self, exc):
+        self._lost()
+        return self._protocol.connection_lost(exc)
+
+    def eof_received(self):
+        if self._stdin is not None:
+            self._stdin.feed_eof()
+        return True
+
+
+class Hijack:
+    """One hijacked request: ``await start()``, ``write()``, ``read()`` stdin, ``close()``."""
+
+    def __init__(self, request, content_type, stdin=True):
+        self.request, self.content_type = request, content_type
+        self.upgraded = "upgrade" in request.headers.get("Connection", "").lower()
+        transport = request.transport
+        self.stdin = _Stdin(transport) if stdin and self.upgraded else None
+        self.resp = None
+        self.lost = threading.Event()       # the client closed the connection
+        self.on_lost = []                   # called (in the loop) when it does
+
+    def _lost(self):
+        self.lost.set()
+        for fn in self.on_lost:
+            fn()
+
+    async def start(self):
+        request = self.request
+        resp = web.StreamResponse(status=101 if self.upgraded else 200,
+                                  headers={"Content-Type": self.content_type})
+        if self.upgraded:
+            resp.headers.update({"Connection": "Upgrade", "Upgrade": "tcp"})
+            request.transport.set_protocol(_HalfOpen(request.transport.get_protocol(),
+                                                     self.stdin, self._lost))
+            if self.stdin is not None:
+                request.protocol.set_parser(self.stdin)
+        resp.force_close()
+        await resp.prepare(request)
+        self.resp = resp
+        return resp
+
+    async def write(self, data):
+        """False once the client is gone."""
+        try:
+            await self.resp.write(data)
+            return True
+        except (ConnectionResetError, ConnectionError):
+            return False
+
+    async def read(self):
+        """Stdin's next chunk; b"" at its EOF (or at once when there is none)."""
+        if self.stdin is None:
+            return b""
+        return await self.stdin.read()
+
+    async def close(self):
+        if self.resp is not None:
+            try:
+                await self.resp.write_eof()
+            except (ConnectionResetError, ConnectionError):
+                pass
+        if self.request.transport is not None:
+            self.request.transport.close()   # the end of the stream ends the connection
+
+
+async def pump_output(hj, packets, framed):
+    """Write the (stream, bytes) items of the iterator ``packets`` (read in a
+    thread); True when it ended, False when the client went away."""
+    done = object()
+    while True:
+        item = await call(next, packets, done)
+        if item is done:
+            return True
+        stream, chunk = item
+        if framed:
+            chunk = codec.frame(codec.STDERR if stream in (2, "stderr") else codec.STDOUT,
+                                chunk)
+        if not await hj.write(chunk):
+            return False
+
+
+async def pump_input(hj, sock, close_stdin=True):
+    """The client's stdin to ``sock`` (an engine AttachSocket), then its EOF
+    when ``close_stdin`` (dockerd's StdinOnce; an exec's always)."""
+    while True:
+        data = await hj.read()
+        if not data:
+            if close_stdin:
+                await call(sock.shutdown)
+            return
+        try:
+            await call(sock.sendall, data)
+        except OSError:
+            return          # the process is gone: the rest is dropped
+
+
+class WsHijack:
+    """:class:`Hijack`'s interface over a websocket (``/containers/{id}/attach/ws``):
+    output as binary messages, text or binary messages in as stdin, a close as EOF."""
+
+    def __init__(self, request):
+        self.request, self.resp = request, None
+        self.lost = threading.Event()
+
+    async def start(self):
+        self.resp = web.WebSocketResponse()
+        await self.resp.prepare(self.request)
+        return self.resp
+
+    async def write(self, data):
+        if self.resp.closed:
+            return False
+        try:
+            await self.resp.send_bytes(data)
+            return True
+        except (ConnectionResetError, ConnectionError):
+            return False
+
+    async def read(self):
+        from aiohttp import WSMsgType
+        while True:
+            msg = await self.resp.receive()
+            if msg.type == WSMsgType.BINARY and msg.data:
+                return msg.data
+            if msg.type == WSMsgType.TEXT and msg.data:
+                return msg.data.encode()
+            if msg.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED,
+                            WSMsgType.ERROR):
+                self.lost.set()
+                return b""
+
+    async def close(self):
+        await self.resp.close()
+
+
+def wake(sock):
+    """Wake a thread blocked reading the engine's AttachSocket ``sock`` (its
+    read ends): shutdown() on a duplicate acts on the socket itself."""
+    with contextlib.suppress(OSError):
+        dup = socket.fromfd(sock.fileno(), socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        with dup:
+            dup.shutdown(socket.SHUT_RDWR)
