@@ -93,6 +93,7 @@ class AttachSocket:
         self._sock, self.tty = sock, bool(tty)
         self._buf, self._ended = bytearray(), False
         self.exit_code = None
+        self.on_exit = None          # called with the exit code when the server sends it
         self.detached = False
         want = (WANT_STDIN if stdin else 0) | (WANT_STDOUT if stdout else 0) \
             | (WANT_STDERR if stderr else 0)
@@ -141,9 +142,13 @@ class AttachSocket:
             elif pkt[0] in (1, 2):
                 if self._streams[pkt[0]]:
                     yield pkt[0], pkt[1:]
-            elif pkt[:1] == b"x" and len(pkt) == 5:   # the server closes next: read to
-                self.exit_code = struct.unpack("=i", pkt[1:])[0]     # that, so its end of
-            elif pkt[:1] == b"d":                      # the socket is gone when we return
+            elif pkt[:1] == b"x" and len(pkt) == 5:
+                # the server closes next: read to that, so that its end of the
+                # socket is gone when we return
+                self.exit_code = struct.unpack("=i", pkt[1:])[0]
+                if self.on_exit is not None:
+                    self.on_exit(self.exit_code)
+            elif pkt[:1] == b"d":
                 self.detached = True
 
     def recv(self, n=CHUNK):

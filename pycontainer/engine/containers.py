@@ -816,6 +816,7 @@ class Containers:
                 raise
             if socket:
                 sock.pid = proc.pid         # the daemon's exec inspect reports it
+                sock.on_exit = died         # exec_die once the stream reports the end
                 return ExecResult(None, sock)
             sock.shutdown()
             output = _ServedOutput(sock, demux, deadline=None if timeout is None

@@ -221,7 +221,7 @@ def start_exec(rt, cid, attrs, cmd, user="", environment=None, workdir=None, std
         if tty:
             return proc, ExecPump(proc, {1: proc.pty}, proc.pty if stdin else -1, True)
         outs = {1: out_r} if err_r is None else {1: out_r, 2: err_r}
-        return proc, ExecPump(proc, outs, in_w, False)
+        return proc, ExecPump(proc, outs, -1 if in_w is None else in_w, False)
     deadline = None if timeout is None else time.monotonic() + timeout
     return proc, ExecOutput(proc, out_r, err_r, demux, deadline)
 

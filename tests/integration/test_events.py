@@ -172,18 +172,23 @@ def test_exec_events_carry_the_exit_code(client, busybox):
         res = c.exec_run(["sh", "-c", "echo x; exit 4"], stream=True)
         assert b"".join(res.output) == b"x\n" and res.exit_code == 4
         c.exec_run(["sh", "-c", "exit 5"], detach=True)
+        sock = c.exec_run(["sh", "-c", "echo y; exit 6"], socket=True).output
+        with sock:
+            while sock.recv(65536):
+                pass
+        assert sock.exit_code == 6
         f = {"container": c.id, "event": ["exec_create", "exec_start", "exec_die"]}
-        evs = wait_until(lambda: (lambda e: len(e) == 9 and e)(
+        evs = wait_until(lambda: (lambda e: len(e) == 12 and e)(
             list(client.events(since=t0, until=time.time(), decode=True, filters=f))),
-            "nine exec events")
+            "twelve exec events")
     runs = {}
     for e in evs:
         runs.setdefault(e["Actor"]["Attributes"]["execID"], []).append(e)
-    assert len(runs) == 3
+    assert len(runs) == 4
     codes = []
     for run in runs.values():
         assert [e["Action"].split(":")[0] for e in run] == ["exec_create", "exec_start",
                                                             "exec_die"]
         codes.append(run[2]["Actor"]["Attributes"]["exitCode"])
-    assert sorted(codes) == ["3", "4", "5"]
+    assert sorted(codes) == ["3", "4", "5", "6"]
     assert evs[0]["Action"] == "exec_create: sh -c exit 3"
