@@ -14,7 +14,7 @@ import time
 
 from .. import _core, fstree
 from ..cgroups import Resources
-from ..errors import Conflict, ContainerError, InvalidArgument, NotFound
+from ..errors import Conflict, ContainerError, ContainerNotFound, InvalidArgument, NotFound
 from . import archive as _archive
 from . import attach as _attach
 from . import config as _config
@@ -229,8 +229,8 @@ class Containers:
         if len(matches) == 1:
             return matches[0]
         if len(matches) > 1:
-            raise NotFound(f"container id prefix {key!r} is ambiguous ({len(matches)} matches)")
-        raise NotFound(f"No such container: {key}")
+            raise ContainerNotFound(f"container id prefix {key!r} is ambiguous ({len(matches)} matches)")
+        raise ContainerNotFound(f"No such container: {key}")
 
     def inspect(self, key):
         """The container's attrs (docker's inspect fields) by id, prefix or name."""
@@ -906,7 +906,7 @@ class Containers:
         try:
             cfg = _state.load(self.rt, cid)["Runtime"]["Config"]
         except NotFound:                          # removed: no log, not an empty one
-            raise NotFound(f"No such container: {cid}") from None
+            raise ContainerNotFound(f"No such container: {cid}") from None
         if (cfg.get("log_config") or {}).get("Type") == "none":
             raise InvalidArgument(f"container {cid[:12]} uses the none log driver: "
                                   "it keeps no logs to read")
