@@ -739,18 +739,30 @@ class Containers:
                               time.strftime("%H:%M:%S", time.gmtime(secs)), cmd])
         return {"Titles": titles, "Processes": procs}
 
-    def stats(self, cid, stream=False):
+    def stats(self, cid, stream=False, one_shot=True):
+        """docker's stats documents (engine/stats.py): one sample; two a second
+        apart (``precpu_stats`` filled) with ``one_shot=False``; with
+        ``stream``, an iterator of one a second until the container stops."""
         from . import stats as _stats
-        one = lambda: _stats.read(self.rt, cid, _state.load(self.rt, cid))  # noqa: E731
+
+        def one():
+            return _stats.sample(self.rt.cg.kind, self.rt.cg.dirs(cid), cid,
+                                 _state.load(self.rt, cid))
         if not stream:
-            return one()
+            first = one()
+            if one_shot or not first["running"]:
+                return first
+            time.sleep(1)           # docker's interval between the two samples
+            return _stats.follow(first, one())
 
         def gen():
+            prev = None
             while True:
                 s = one()
-                yield s
+                yield s if prev is None else _stats.follow(prev, s)
                 if not s["running"]:
                     return
+                prev = s
                 time.sleep(1)
         return gen()
 
