@@ -6,7 +6,7 @@ import json
 import signal as _signal
 
 from ..errors import ContainerError, ImageNotFound, InvalidArgument, NotFound, RegistryError
-from .base import Model
+from .base import Collection, Model
 
 CHUNK_SIZE = 2 << 20          # docker-py's DEFAULT_DATA_CHUNK_SIZE
 
@@ -243,11 +243,10 @@ class Container(Model):
             self.id, repository, tag, message, author, changes, conf))
 
 
-class ContainerCollection:
+class ContainerCollection(Collection):
     """``client.containers``."""
 
-    def __init__(self, client):
-        self.client = client
+    model = Container
 
     @property
     def _lc(self):
