@@ -39,3 +39,12 @@ class Collection:
             return self.model(self.client, attrs)
         from ..errors import InvalidArgument
         raise InvalidArgument(f"Can't create {self.model.__name__} from {attrs!r}")
+
+    def exists(self, key):
+        """True when ``get(key)`` finds one (podman's ``exists``)."""
+        from ..errors import NotFound
+        try:
+            self.get(key)
+        except NotFound:
+            return False
+        return True
