@@ -8,6 +8,7 @@ models do); nothing here talks to the engine directly.
 """
 import json
 import os
+import shlex
 import threading
 
 from .. import errors, types
@@ -250,7 +251,7 @@ class APIClient:
         if c.status != "running":
             raise errors.Conflict(f"Container {c.id} is not running")
         eid = os.urandom(32).hex()
-        argv = ["/bin/sh", "-c", cmd] if isinstance(cmd, str) else list(cmd)
+        argv = shlex.split(cmd) if isinstance(cmd, str) else list(cmd)      # as docker-py
         with self._lock:
             self._execs[eid] = {
                 "ID": eid, "ContainerID": c.id, "Running": False, "ExitCode": None,
