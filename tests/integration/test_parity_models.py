@@ -108,6 +108,11 @@ def test_prune_and_exists_per_collection(fresh_client):
     assert cl.images.prune(filters={"dangling": True})["ImagesDeleted"] in (None, [])
     assert cl.images.exists("busybox")       # tagged: dangling prune keeps it
     cl.images.remove("pycpar/tmp:x")
+    if hasattr(cl._backend.builds, "prune"):
+        assert "SpaceReclaimed" in cl.images.prune_builds()
+    else:                                     # the builder keeps no cache to prune yet
+        with pytest.raises(errors.InvalidArgument, match="cache"):
+            cl.images.prune_builds()
 
 
 def test_image_save_named_history_tag_remove(fresh_client):
