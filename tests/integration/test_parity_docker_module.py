@@ -6,6 +6,7 @@ import pytest
 
 import pycontainer.docker as docker
 from pycontainer import errors
+from test_networks import in_netns, netns  # noqa: F401
 
 
 @pytest.fixture
@@ -31,9 +32,14 @@ def test_names_and_construction(store_root):
         docker.from_env(environment={"PYCONTAINER_HOST": "tcp://127.0.0.1:1"})
 
 
-def test_harness_flow(dclient):
+def test_harness_flow(dclient, netns):
+    in_netns(netns, _harness_flow, dclient)
+
+
+def _harness_flow(dclient):
     api = dclient.api
     hc = api.create_host_config(port_bindings={80: None}, mem_limit="64m",
+                                network_mode="bridge",
                                 binds={"/etc": {"bind": "/hostetc", "mode": "ro"}})
     cid = api.create_container("busybox", ["sh", "-c", "echo started; sleep 60"],
                                host_config=hc, name="pycpar-api", labels={"pycpar": "1"},

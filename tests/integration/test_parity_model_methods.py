@@ -2,6 +2,7 @@
 walks by name: stop's 10 s default, kill's signals, remove's v/force, export
 and get_archive chunks, containers.list's keywords, every collection's prune
 and exists, Image.save(named=), history, tag and remove."""
+import contextlib
 import io
 import json
 import tarfile
@@ -43,14 +44,18 @@ def test_kill_with_a_signal_name_or_number(client, busybox):
 
 
 def test_remove_v_and_force(client, busybox):
+    before = {v.name for v in client.volumes.list()}
     c = client.containers.run("busybox", ["sleep", "60"], detach=True, volumes=["/data"])
-    vol = next(m["Name"] for m in c.attrs["Mounts"] if m["Destination"] == "/data")
-    assert client.volumes.exists(vol)
-    with pytest.raises(errors.Conflict):
-        c.remove()                            # running: refused, nothing lost
-    assert client.containers.exists(c.id)
-    c.remove(v=True, force=True)
-    assert not client.containers.exists(c.id) and not client.volumes.exists(vol)
+    try:
+        (vol,) = {v.name for v in client.volumes.list()} - before
+        with pytest.raises(errors.Conflict):
+            c.remove()                        # running: refused, nothing lost
+        assert client.containers.exists(c.id)
+        c.remove(v=True, force=True)
+        assert not client.containers.exists(c.id) and not client.volumes.exists(vol)
+    finally:
+        with contextlib.suppress(errors.NotFound):
+            c.remove(v=True, force=True)
 
 
 def test_export_and_get_archive_chunks(client, busybox):
