@@ -1,4 +1,12 @@
-"""Every exception the SDK raises derives from :class:`PyContainerError`.
+"""Every exception the SDK raises derives from :class:`PyContainerError`
+(docker's ``DockerException``: the same class under both names).
+
+The tree mirrors ``docker.errors``: :class:`APIError` is what "the engine
+refused" raises, with ``status_code`` as dockerd would answer (400 bad
+input, 404 not found, 409 conflict, 500 a host failure), ``explanation``
+and ``is_client_error()``/``is_server_error()``; ``except APIError`` catches
+every refusal. :class:`NotFound` (containers, images, networks, volumes),
+:class:`Conflict`, :class:`InvalidArgument` hang off it.
 
 OS failures keep their errno: they are ``OSError`` subclasses as well
 (:class:`HostError`, :class:`OperationError`), so ``except FileNotFoundError``
@@ -10,28 +18,110 @@ class PyContainerError(Exception):
     """Base class of all pycontainer errors."""
 
 
-class NotFound(PyContainerError, LookupError):
-    """A container, image, volume or network does not exist."""
+DockerException = PyContainerError      # docker.errors' base name
+
+
+class APIError(PyContainerError):
+    """The engine refused a request (docker-py's ``APIError``).
+
+    Attributes:
+        status_code: the HTTP status dockerd would answer with.
+        explanation: the reason (the message, unless one was given).
+        response: the HTTP response when a daemon answered, else None.
+
+    >>> try:
+    ...     client.containers.get("nope")
+    ... except APIError as err:
+    ...     err.status_code, err.is_client_error()
+    (404, True)
+    """
+
+    status_code = 500
+    response = None
+
+    def __init__(self, message="", response=None, explanation=None):
+        super().__init__(message)
+        if response is not None:
+            self.response = response
+        if explanation is not None:
+            self._explanation = explanation
+
+    @property
+    def explanation(self):
+        return self.__dict__.get("_explanation") or str(self)
+
+    def is_error(self):
+        return self.is_client_error() or self.is_server_error()
+
+    def is_client_error(self):
+        return 400 <= (self.status_code or 0) < 500
+
+    def is_server_error(self):
+        return 500 <= (self.status_code or 0) < 600
+
+
+class NotFound(APIError, LookupError):
+    """A container, image, volume or network does not exist (404)."""
+
+    status_code = 404
 
 
 class ImageNotFound(NotFound):
     """The image reference matches nothing in the store."""
 
 
-class Conflict(PyContainerError):
-    """The object is in a state that forbids the operation (name taken, in use...)."""
+class ContainerNotFound(NotFound):
+    """No container has this id, id prefix or name."""
 
 
-class InvalidArgument(PyContainerError, ValueError):
-    """An argument is malformed or out of range; nothing was created."""
+class VolumeNotFound(NotFound):
+    """No volume has this name."""
+
+
+class NetworkNotFound(NotFound):
+    """No network has this id, id prefix or name."""
+
+
+class Conflict(APIError):
+    """The object is in a state that forbids the operation (name taken, in use...): 409."""
+
+    status_code = 409
+
+
+class InvalidArgument(APIError, ValueError):
+    """An argument is malformed or out of range; nothing was created (400).
+
+    Unlike docker-py's (a ``DockerException`` raised before any request),
+    it is an :class:`APIError` too: the engine is the one refusing here.
+    """
+
+    status_code = 400
+
+
+class InvalidVersion(InvalidArgument):
+    """An API version the engine does not speak (docker's ``InvalidVersion``)."""
+
+
+class InvalidRepository(InvalidArgument):
+    """A malformed repository name (docker's ``InvalidRepository``)."""
+
+
+class InvalidConfigFile(InvalidArgument):
+    """A configuration file cannot be read (docker's ``InvalidConfigFile``)."""
+
+
+class TLSParameterError(InvalidArgument):
+    """TLS settings that do not fit together (docker's ``TLSParameterError``)."""
 
 
 class InvalidReference(InvalidArgument):
     """An image reference does not follow the distribution reference grammar."""
 
 
-class ImageError(PyContainerError):
-    """An image or layer is malformed or hostile; the store is unchanged."""
+class ImageError(APIError):
+    """An image or layer is malformed or hostile; the store is unchanged (400)."""
+
+    status_code = 400
 
 
 class ImageTooLarge(ImageError):
@@ -47,16 +137,19 @@ class ImageTooLarge(ImageError):
         self.value = value
 
 
-class RegistryError(PyContainerError):
+class RegistryError(APIError):
     """A registry refused a request or could not be reached; nothing was stored.
 
-    ``status_code`` is the HTTP status (None when there was no answer) and
-    ``errors`` the registry's error list (``[{"code": ..., "message": ...}]``).
+    ``status_code`` is the registry's HTTP status (500 when there was no
+    answer), ``registry_status`` the same or None, and ``errors`` the
+    registry's error list (``[{"code": ..., "message": ...}]``).
     """
 
     def __init__(self, message, status_code=None, errors=None):
         super().__init__(message)
-        self.status_code = status_code
+        self.registry_status = status_code
+        if status_code is not None:
+            self.status_code = status_code
         self.errors = errors or []
 
 
@@ -64,7 +157,7 @@ class Unauthorized(RegistryError):
     """The registry refused the credentials (or asked for some): HTTP 401/403."""
 
 
-class StorageError(PyContainerError, OSError):
+class StorageError(APIError, OSError):
     """Reading or writing files failed for a reason outside the image (ENOSPC,
     EDQUOT, EIO...); ``errno`` is kept and the store is unchanged.
 
@@ -78,7 +171,7 @@ class StorageError(PyContainerError, OSError):
         self.value = value
 
 
-class OperationError(PyContainerError, OSError):
+class OperationError(APIError, OSError):
     """A kernel operation failed while setting up a container.
 
     ``errno`` is the kernel's errno; ``op``, ``path`` and ``index`` say which step
@@ -91,13 +184,16 @@ class OperationError(PyContainerError, OSError):
         self.index = index
 
 
-class HostError(PyContainerError, OSError):
+class HostError(APIError, OSError):
     """A kernel call or file operation on the host failed (``errno``,
     ``strerror``, ``filename`` as in ``OSError``).
 
     Made by :func:`os_error`, which also picks the ``OSError`` subclass
-    Python would (``FileNotFoundError``, ``PermissionError``...).
+    Python would (``FileNotFoundError``, ``PermissionError``...). A 500.
     """
+
+    def __init__(self, *args):
+        OSError.__init__(self, *args)   # OSError's errno/strerror/filename, not APIError's
 
 
 _HOST_ERRORS = {}
@@ -118,7 +214,9 @@ def os_error(errno_, message, path=None):
 
 
 class ContainerError(PyContainerError):
-    """The container's command exited with a non-zero status.
+    """The container's command exited with a non-zero status (docker's
+    ``ContainerError``: a ``DockerException``, not an ``APIError``: the
+    engine did what was asked).
 
     Attributes:
         container: the Container (may already be removed).

@@ -1,6 +1,8 @@
-"""docker-py's ``docker.types`` for storage: :class:`Mount` and :class:`DriverConfig`.
+"""docker-py's ``docker.types``: :class:`Mount`, :class:`DriverConfig`, the IPAM and
+endpoint types, :class:`Healthcheck`, :class:`LogConfig`, :class:`Ulimit`,
+:class:`DeviceRequest`, :class:`RestartPolicy`.
 
-Both are dicts with docker's API keys, so code written for docker-py works
+All are dicts with docker's API keys, so code written for docker-py works
 unchanged; ``containers.run(mounts=[...])`` also takes plain dicts of the
 same shape.
 
@@ -196,3 +198,140 @@ class EndpointConfig(dict):
             self["IPAMConfig"] = {"IPv4Address": ipv4_address}
         if mac_address:
             self["MacAddress"] = mac_address
+
+
+# -- container settings (run(healthcheck=, log_config=, ulimits=, device_requests=)) --------
+
+
+class _Keyed(dict):
+    """A dict with docker's keys whose lower-case attributes read and write them."""
+
+    _keys = {}
+
+    def __getattr__(self, name):
+        if name in self._keys:
+            return self.get(self._keys[name])
+        raise AttributeError(name)
+
+    def __setattr__(self, name, value):
+        if name not in self._keys:
+            raise AttributeError(name)
+        self[self._keys[name]] = value
+
+
+class Healthcheck(_Keyed):
+    """A container's healthcheck, as ``docker.types.Healthcheck``: ``test``
+    (``["CMD", ...]``, ``["CMD-SHELL", "cmd"]``, a string for the shell, or
+    ``["NONE"]``), ``interval``, ``timeout``, ``start_period`` in
+    nanoseconds, ``retries``.
+
+    Example:
+        >>> Healthcheck(test="test -f /ready", interval=500_000_000)["Test"]
+        ['CMD-SHELL', 'test -f /ready']
+    """
+
+    _keys = {"test": "Test", "interval": "Interval", "timeout": "Timeout",
+             "retries": "Retries", "start_period": "StartPeriod"}
+
+    def __init__(self, **kwargs):
+        test = kwargs.get("test", kwargs.get("Test"))
+        if isinstance(test, str):
+            test = ["CMD-SHELL", test]
+        for name, key in self._keys.items():
+            value = test if name == "test" else kwargs.get(name, kwargs.get(key))
+            if value is not None:
+                self[key] = value
+
+
+class LogConfig(_Keyed):
+    """A log driver and its options, as ``docker.types.LogConfig``
+    (``json-file``, ``local`` and ``none`` work here).
+
+    Example:
+        >>> LogConfig(type=LogConfig.types.JSON, config={"max-size": "1m"})
+        {'Type': 'json-file', 'Config': {'max-size': '1m'}}
+    """
+
+    class types:
+        JSON = "json-file"
+        LOCAL = "local"
+        NONE = "none"
+        SYSLOG = "syslog"
+        JOURNALD = "journald"
+        GELF = "gelf"
+        FLUENTD = "fluentd"
+
+    _keys = {"type": "Type", "config": "Config"}
+
+    def __init__(self, **kwargs):
+        self["Type"] = kwargs.get("type", kwargs.get("Type"))
+        config = kwargs.get("config", kwargs.get("Config")) or {}
+        if not isinstance(config, dict):
+            raise InvalidArgument("LogConfig config must be a dict")
+        self["Config"] = config
+
+    def set_config_value(self, key, value):
+        self["Config"][key] = value
+
+    def unset_config(self, key):
+        self["Config"].pop(key, None)
+
+
+class Ulimit(_Keyed):
+    """One resource limit, as ``docker.types.Ulimit``.
+
+    Example:
+        >>> Ulimit(name="nofile", soft=1024, hard=2048)
+        {'Name': 'nofile', 'Soft': 1024, 'Hard': 2048}
+    """
+
+    _keys = {"name": "Name", "soft": "Soft", "hard": "Hard"}
+
+    def __init__(self, **kwargs):
+        name = kwargs.get("name", kwargs.get("Name"))
+        if not isinstance(name, str):
+            raise InvalidArgument("Ulimit.name must be a string")
+        self["Name"] = name
+        for key in ("soft", "hard"):
+            value = kwargs.get(key, kwargs.get(key.capitalize()))
+            if value is not None:
+                if isinstance(value, bool) or not isinstance(value, int):
+                    raise InvalidArgument(f"Ulimit.{key} must be an integer")
+                self[key.capitalize()] = value
+
+
+class DeviceRequest(_Keyed):
+    """A request for devices of a driver (GPUs), as ``docker.types.DeviceRequest``.
+    It builds; ``run(device_requests=...)`` refuses it: there is no device
+    driver here."""
+
+    _keys = {"driver": "Driver", "count": "Count", "device_ids": "DeviceIDs",
+             "capabilities": "Capabilities", "options": "Options"}
+
+    def __init__(self, **kwargs):
+        self.update({"Driver": kwargs.get("driver", ""), "Count": kwargs.get("count", 0),
+                     "DeviceIDs": kwargs.get("device_ids") or [],
+                     "Capabilities": kwargs.get("capabilities") or [],
+                     "Options": kwargs.get("options") or {}})
+
+
+class RestartPolicy(_Keyed):
+    """docker's (swarm) ``RestartPolicy`` object, for code that imports it.
+    Containers take docker's dict: ``restart_policy={"Name": "on-failure",
+    "MaximumRetryCount": 3}``.
+    """
+
+    class condition_types:
+        NONE = "none"
+        ON_FAILURE = "on-failure"
+        ANY = "any"
+
+    _keys = {"condition": "Condition", "delay": "Delay", "max_attempts": "MaxAttempts",
+             "window": "Window"}
+
+    def __init__(self, condition="none", delay=0, max_attempts=0, window=0):
+        if condition not in ("none", "on-failure", "any"):
+            raise InvalidArgument(f"RestartPolicy condition must be none, on-failure or any, "
+                                  f"not {condition!r}")
+        self.update({"Condition": condition, "Delay": delay, "MaxAttempts": max_attempts,
+                     "Window": window})

@@ -21,7 +21,7 @@ import secrets
 import time
 
 from . import fstree
-from .errors import Conflict, InvalidArgument, NotFound
+from .errors import Conflict, InvalidArgument, NotFound, VolumeNotFound
 from .jsonfile import write_json_atomic
 
 NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
@@ -76,12 +76,12 @@ class VolumeStore:
     def get(self, name):
         """The volume's attrs (docker's ``volume inspect``); NotFound otherwise."""
         if not valid_name(name):
-            raise NotFound(f"no such volume: {name!r}")
+            raise VolumeNotFound(f"no such volume: {name!r}")
         try:
             with open(os.path.join(self.path(name), META)) as f:
                 return json.load(f)
         except (FileNotFoundError, NotADirectoryError, ValueError):
-            raise NotFound(f"no such volume: {name}") from None
+            raise VolumeNotFound(f"no such volume: {name}") from None
 
     def names(self):
         try:

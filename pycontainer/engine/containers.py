@@ -14,7 +14,7 @@ import time
 
 from .. import _core, fstree
 from ..cgroups import Resources
-from ..errors import Conflict, ContainerError, InvalidArgument, NotFound
+from ..errors import Conflict, ContainerError, ContainerNotFound, InvalidArgument, NotFound
 from . import archive as _archive
 from . import attach as _attach
 from . import config as _config
@@ -229,8 +229,8 @@ class Containers:
         if len(matches) == 1:
             return matches[0]
         if len(matches) > 1:
-            raise NotFound(f"container id prefix {key!r} is ambiguous ({len(matches)} matches)")
-        raise NotFound(f"No such container: {key}")
+            raise ContainerNotFound(f"container id prefix {key!r} is ambiguous ({len(matches)} matches)")
+        raise ContainerNotFound(f"No such container: {key}")
 
     def inspect(self, key):
         """The container's attrs (docker's inspect fields) by id, prefix or name."""
@@ -739,18 +739,30 @@ class Containers:
                               time.strftime("%H:%M:%S", time.gmtime(secs)), cmd])
         return {"Titles": titles, "Processes": procs}
 
-    def stats(self, cid, stream=False):
+    def stats(self, cid, stream=False, one_shot=True):
+        """docker's stats documents (engine/stats.py): one sample; two a second
+        apart (``precpu_stats`` filled) with ``one_shot=False``; with
+        ``stream``, an iterator of one a second until the container stops."""
         from . import stats as _stats
-        one = lambda: _stats.read(self.rt, cid, _state.load(self.rt, cid))  # noqa: E731
+
+        def one():
+            return _stats.sample(self.rt.cg.kind, self.rt.cg.dirs(cid), cid,
+                                 _state.load(self.rt, cid))
         if not stream:
-            return one()
+            first = one()
+            if one_shot or not first["running"]:
+                return first
+            time.sleep(1)           # docker's interval between the two samples
+            return _stats.follow(first, one())
 
         def gen():
+            prev = None
             while True:
                 s = one()
-                yield s
+                yield s if prev is None else _stats.follow(prev, s)
                 if not s["running"]:
                     return
+                prev = s
                 time.sleep(1)
         return gen()
 
@@ -907,7 +919,7 @@ class Containers:
         try:
             cfg = _state.load(self.rt, cid)["Runtime"]["Config"]
         except NotFound:                          # removed: no log, not an empty one
-            raise NotFound(f"No such container: {cid}") from None
+            raise ContainerNotFound(f"No such container: {cid}") from None
         if (cfg.get("log_config") or {}).get("Type") == "none":
             raise InvalidArgument(f"container {cid[:12]} uses the none log driver: "
                                   "it keeps no logs to read")

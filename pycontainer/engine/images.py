@@ -7,7 +7,7 @@ import os
 import queue
 import threading
 
-from ..errors import InvalidArgument, NotFound
+from ..errors import ContainerNotFound, InvalidArgument, NotFound
 from ..image import reference
 from ..jsonfile import read_json
 from . import filters as _filters
@@ -160,7 +160,7 @@ class Images:
         try:
             attrs = read_json(self.engine.runtime.config_path(cid))
         except FileNotFoundError as err:            # removed meanwhile
-            raise NotFound(f"No such container: {cid}") from err
+            raise ContainerNotFound(f"No such container: {cid}") from err
         upper = os.path.join(attrs["Runtime"]["LayerDir"], "upper")
         base = self.store.get(attrs["Image"])
         rec = commit(self.store, upper, base, repository, tag, message, author, changes, conf)

@@ -74,6 +74,7 @@ def _network_rules(containers, cfg):
         cfg.env = [f"HOSTNAME={cfg.hostname}" if e.startswith("HOSTNAME=") else e
                    for e in cfg.env]
     cfg.links = [[containers.resolve(t), a] for t, a in cfg.links]
+    _link_env(containers, cfg)
     for i, ep in enumerate(eps):
         ep["Links"] = [[containers.resolve(t), a] for t, a in ep.get("Links") or ()]
         if i == 0 and cfg.mac_address and not ep.get("MacAddress"):
@@ -82,6 +83,45 @@ def _network_rules(containers, cfg):
         gateway = containers.engine.net.default()["IPAM"]["Config"][0]["Gateway"]
         cfg.extra_hosts = [[n, gateway if ip == "host-gateway" else ip]
                            for n, ip in cfg.extra_hosts]
+
+
+def _link_env(containers, cfg):
+    """docker's variables for legacy links (``<ALIAS>_PORT_80_TCP_ADDR``,
+    ``<ALIAS>_NAME``, ``<ALIAS>_ENV_<var>``...), from each running target's
+    bridge address, exposed ports and environment; run()'s own ``environment``
+    wins over them, as docker's does."""
+    have = {e.partition("=")[0] for e in cfg.env}
+    extra = []
+    for target, alias in cfg.links:
+        attrs = containers.inspect(target)
+        ip = (((attrs.get("NetworkSettings") or {}).get("Networks") or {}).get("bridge")
+              or {}).get("IPAddress")
+        if not ip:
+            continue            # not running: /etc/hosts gets it at start, no variables
+        extra += link_variables(alias, ip, (attrs["Config"].get("ExposedPorts") or {}),
+                                attrs["Config"].get("Env") or [], f"/{cfg.name}/{alias}")
+    cfg.env = [e for e in extra if e.partition("=")[0] not in have] + cfg.env
+
+
+def link_variables(alias, ip, exposed, env, name):
+    """docker's link variables (moby daemon/links): the lowest port as
+    ``_PORT``, each port's four variables, the link's name, the target's env."""
+    prefix = alias.upper().replace("-", "_")
+    ports = sorted((int(k.partition("/")[0]), k.partition("/")[2] or "tcp") for k in exposed)
+    out = []
+    if ports:
+        port, proto = ports[0]
+        out.append(f"{prefix}_PORT={proto}://{ip}:{port}")
+    for port, proto in ports:
+        key = f"{prefix}_PORT_{port}_{proto.upper()}"
+        out += [f"{key}={proto}://{ip}:{port}", f"{key}_ADDR={ip}", f"{key}_PORT={port}",
+                f"{key}_PROTO={proto}"]
+    out.append(f"{prefix}_NAME={name}")
+    for item in env:
+        var, sep, value = item.partition("=")
+        if sep and var not in ("HOME", "PATH", "HOSTNAME"):   # HOSTNAME: not in docker's Env
+            out.append(f"{prefix}_ENV_{var}={value}")
+    return out
 
 
 def joined_pids(containers, cid, cfg):

@@ -17,7 +17,7 @@ import os
 import select
 import signal
 
-from ..errors import NotFound
+from ..errors import ContainerNotFound
 from . import health as _health
 from ..jsonfile import read_json, write_json_atomic
 
@@ -88,12 +88,12 @@ def locked(rt, cid, wait=True):
     """
     files = Files(rt, cid)
     if not os.path.exists(files.config):
-        raise NotFound(f"No such container: {cid}")
+        raise ContainerNotFound(f"No such container: {cid}")
     os.makedirs(os.path.dirname(files.lock), 0o700, exist_ok=True)   # after a reboot
     try:
         fd = os.open(files.lock, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
     except FileNotFoundError:
-        raise NotFound(f"No such container: {cid}") from None
+        raise ContainerNotFound(f"No such container: {cid}") from None
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -101,7 +101,7 @@ def locked(rt, cid, wait=True):
             yield None
             return
         if not os.path.exists(files.config):
-            raise NotFound(f"No such container: {cid}")
+            raise ContainerNotFound(f"No such container: {cid}")
         files.repaired = repair(rt, files)
         yield files
     finally:
@@ -121,7 +121,7 @@ def load(rt, cid):
     try:
         attrs = read_json(files.config)
     except FileNotFoundError:
-        raise NotFound(f"No such container: {cid}") from None
+        raise ContainerNotFound(f"No such container: {cid}") from None
     run = _read(files.run)
     if run is None:
         user = _read(files.state) or {}

@@ -2,10 +2,11 @@
 and :class:`Container` objects. The verbs live in the engine
 (engine/containers.py); each method here is one call to it."""
 import contextlib
+import json
 import signal as _signal
 
 from ..errors import ContainerError, ImageNotFound, InvalidArgument, NotFound, RegistryError
-from .base import Model
+from .base import Collection, Model
 
 CHUNK_SIZE = 2 << 20          # docker-py's DEFAULT_DATA_CHUNK_SIZE
 
@@ -183,9 +184,26 @@ class Container(Model):
         does, and keeps the container's rows."""
         return self._lc.top(self.id, ps_args) if ps_args else self._lc.top(self.id)
 
-    def stats(self, stream=False):
-        """Resource usage read from the container's cgroup files."""
-        return self._lc.stats(self.id, stream)
+    def stats(self, decode=None, stream=True, one_shot=None):
+        """Resource usage in docker's JSON shape (``cpu_stats``,
+        ``precpu_stats``, ``memory_stats``, ``pids_stats``, ``blkio_stats``,
+        ``networks``), as docker-py's: by default an iterator of one JSON line
+        (bytes) a second, dicts with ``decode=True``; ``stream=False``: one
+        dict, sampled twice a second apart so that ``precpu_stats`` is set,
+        unless ``one_shot=True``. The first streamed one has an empty
+        ``precpu_stats``, as docker's.
+
+        >>> s = c.stats(stream=False)
+        >>> cpu = s["cpu_stats"]["cpu_usage"]["total_usage"] - s["precpu_stats"]["cpu_usage"]["total_usage"]
+        """
+        if one_shot and stream:
+            raise InvalidArgument("one_shot is only available in conjunction with stream=False")
+        if decode and not stream:
+            raise InvalidArgument("decode is only available in conjunction with stream=True")
+        if not stream:
+            return self._lc.stats(self.id, False, bool(one_shot))
+        it = self._lc.stats(self.id, True)
+        return it if decode else (json.dumps(d).encode() + b"\n" for d in it)
 
     def update(self, **resources):
         """Change limits of a container (mem_limit, pids_limit, cpu_shares...)."""
@@ -225,11 +243,10 @@ class Container(Model):
             self.id, repository, tag, message, author, changes, conf))
 
 
-class ContainerCollection:
+class ContainerCollection(Collection):
     """``client.containers``."""
 
-    def __init__(self, client):
-        self.client = client
+    model = Container
 
     @property
     def _lc(self):

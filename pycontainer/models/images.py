@@ -5,7 +5,7 @@ import json
 
 from .. import errors as _errors
 from ..errors import InvalidArgument
-from .base import Model
+from .base import Collection, Model
 
 DEFAULT_CHUNK = 2 << 20  # docker-py's DEFAULT_DATA_CHUNK_SIZE
 
@@ -114,11 +114,10 @@ class Image(Model):
         return self.client._backend.images.save([ref], chunk_size)
 
 
-class ImageCollection:
+class ImageCollection(Collection):
     """``client.images``."""
 
-    def __init__(self, client):
-        self.client = client
+    model = Image
 
     @property
     def _engine(self):
@@ -256,13 +255,43 @@ class ImageCollection:
             return events if decode else (json.dumps(e).encode() + b"\r\n" for e in events)
         return "".join(json.dumps(e) + "\r\n" for e in events)
 
+    def prepare_model(self, attrs):
+        """An Image from an Image or docker's image attrs (looked up by ``Id``)."""
+        if isinstance(attrs, Image):
+            attrs.client = self.client
+            return attrs
+        if isinstance(attrs, dict) and "Id" in attrs:
+            return self.get(attrs["Id"])
+        raise InvalidArgument(f"Can't create Image from {attrs!r}")
+
+    def create(self, attrs=None):
+        """Refused, as docker-py's (NotImplementedError there): images come
+        from ``pull``, ``build``, ``load``, ``import_image`` or ``commit``."""
+        raise InvalidArgument("images.create() does not exist in docker either: use pull, "
+                              "build, load, import_image or Container.commit")
+
+    def search(self, term, limit=None):
+        """Refused: the registry API (OCI Distribution) has no search; only
+        Docker Hub's index has, and it is not reachable from here."""
+        raise InvalidArgument("images.search(): registries speak the OCI Distribution "
+                              "API, which has no search (docker's goes to Docker Hub's index)")
+
+    def prune_builds(self, filters=None, keep_storage=None, all=None):
+        """Empty the build cache (``docker builder prune``):
+        ``{"CachesDeleted": [...], "SpaceReclaimed": n}``."""
+        prune = getattr(self.client._backend.builds, "prune", None)
+        if prune is None:
+            raise InvalidArgument("prune_builds: this engine's builder has no cache to prune")
+        return prune(filters=filters, keep_storage=keep_storage, all=all)
+
     def get_registry_data(self, name, auth_config=None):
         """The registry's view of ``name`` without pulling it.
 
         >>> client.images.get_registry_data("localhost:5000/app:1").id
         'sha256:...'
         """
-        return RegistryData(name, self._engine.registry_data(name, auth_config=auth_config))
+        return RegistryData(name, self._engine.registry_data(name, auth_config=auth_config),
+                            self.client)
     def build(self, path=None, fileobj=None, dockerfile="Dockerfile", tag=None,
               buildargs=None, target=None, nocache=False, pull=False, rm=True,
               forcerm=False, labels=None, network_mode=None, platform=None,
@@ -355,9 +384,12 @@ class RegistryData:
     """docker-py's ``RegistryData``: ``id`` (the manifest digest), ``short_id``,
     ``attrs`` (``Descriptor``, ``Platforms``), ``has_platform()``."""
 
-    def __init__(self, image_name, attrs):
+    id_attribute = "Descriptor"
+
+    def __init__(self, image_name, attrs, client=None):
         self.image_name = image_name
         self.attrs = attrs
+        self._client = client
 
     id = property(lambda self: self.attrs["Descriptor"]["digest"])
     short_id = property(lambda self: self.id[:19])
@@ -371,6 +403,14 @@ class RegistryData:
             if parts[:len(want)] == want and len(parts) <= 3:
                 return True
         return False
+
+    def pull(self, platform=None):
+        """Pull this image (docker-py's ``RegistryData.pull``)."""
+        return self._client.images.pull(self.image_name, platform=platform)
+
+    def reload(self):
+        """Ask the registry again."""
+        self.attrs = self._client.images.get_registry_data(self.image_name).attrs
 
     def __repr__(self):
         return f"<RegistryData: {self.image_name} {self.short_id}>"

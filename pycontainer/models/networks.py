@@ -8,7 +8,7 @@ ports by DNAT, name resolution through hosts files kept current.
 import contextlib
 
 from ..errors import InvalidArgument, NotFound
-from .base import Model
+from .base import Collection, Model
 
 
 class Network(Model):
@@ -68,11 +68,10 @@ class Network(Model):
         self.client._backend.networks.remove(self.id)
 
 
-class NetworkCollection:
+class NetworkCollection(Collection):
     """``client.networks``."""
 
-    def __init__(self, client):
-        self.client = client
+    model = Network
 
     @property
     def _engine(self):

@@ -1,6 +1,6 @@
 """Volumes, with docker-py's names: ``client.volumes.create/get/list/prune``
 and :class:`Volume` objects. The on-disk store is pycontainer/volumes.py."""
-from .base import Model
+from .base import Collection, Model
 
 
 class Volume(Model):
@@ -13,6 +13,7 @@ class Volume(Model):
         >>> v.remove()
     """
 
+    id_attribute = "Name"
     id = property(lambda self: self.attrs["Name"])
     name = property(lambda self: self.attrs["Name"])
 
@@ -30,11 +31,10 @@ class Volume(Model):
         self.client._backend.volumes.remove(self.id, force=force)
 
 
-class VolumeCollection:
+class VolumeCollection(Collection):
     """``client.volumes``."""
 
-    def __init__(self, client):
-        self.client = client
+    model = Volume
 
     @property
     def _engine(self):

@@ -28,7 +28,7 @@ import json
 import os
 
 from .. import jsonfile
-from ..errors import InvalidArgument, NotFound
+from ..errors import InvalidArgument, NetworkNotFound as _NetworkNotFound
 
 write_json = jsonfile.write_json_atomic
 DEFAULT_NAME = "bridge"
@@ -40,7 +40,7 @@ def read_json(path, default=None):
     return jsonfile.read_json(path, default)
 
 
-class NetworkNotFound(NotFound, InvalidArgument):
+class NetworkNotFound(_NetworkNotFound, InvalidArgument):
     """No network has that name or id (also an InvalidArgument: a run()
     keyword naming a missing network is a bad argument)."""
 

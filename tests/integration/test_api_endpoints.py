@@ -66,7 +66,7 @@ def test_container_verbs(daemon, names, client):
     assert not daemon.docker(*fmt).stdout.endswith("(Paused)\n")
     daemon.docker("update", "--memory", "128m", "--memory-swap", "256m", "pyc-api-v2")
     # the cgroup has the new limit (read through the SDK on the same store)
-    assert client.containers.get("pyc-api-v2").stats()["memory_stats"]["limit"] == 128 << 20
+    assert client.containers.get("pyc-api-v2").stats(stream=False, one_shot=True)["memory_stats"]["limit"] == 128 << 20
     daemon.docker("kill", "--signal", "KILL", "pyc-api-v2")
     assert daemon.docker("wait", "pyc-api-v2").stdout == "137\n"
     r = daemon.docker("kill", "pyc-api-v2", ok=False)

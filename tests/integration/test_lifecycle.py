@@ -301,10 +301,10 @@ def test_rename_top_stats_update(client, busybox):
             client.containers.get("pyc-old")
         top = c.top()
         assert top["Titles"][0] == "PID" and "sleep 30" in top["Processes"][0][-1]
-        s = c.stats()
+        s = c.stats(stream=False, one_shot=True)
         assert s["memory_stats"]["limit"] == 64 << 20 and s["pids_stats"]["current"] == 1
         c.update(mem_limit="128m", pids_limit=20)
-        s = c.stats()
+        s = c.stats(stream=False, one_shot=True)
         assert s["memory_stats"]["limit"] == 128 << 20 and s["pids_stats"]["limit"] == 20
         with pytest.raises(errors.InvalidArgument):
             c.update(mem_limit="1k")

@@ -100,6 +100,26 @@ def test_legacy_links_on_the_default_bridge(client, busybox, netns):
     in_netns(netns, body, client)
 
 
+def test_legacy_link_variables(client, busybox, netns):
+    def body(client):
+        with containers(client.containers.run(
+                "busybox", ["sleep", "60"], detach=True, network="bridge", name="pycpar-db",
+                ports={"6379/tcp": None, "53/udp": None},
+                environment={"SECRET": "s3", "MODE": "a=b"})) as (t,):
+            ip = ip_of(t, "bridge")
+            out = sh(client, "env | grep ^DB_ | sort", network="bridge", name="pycpar-app",
+                     links={"pycpar-db": "db"}, environment={"DB_ENV_MODE": "mine"})
+            assert out.splitlines() == sorted([
+                f"DB_PORT=udp://{ip}:53",
+                f"DB_PORT_53_UDP=udp://{ip}:53", f"DB_PORT_53_UDP_ADDR={ip}",
+                "DB_PORT_53_UDP_PORT=53", "DB_PORT_53_UDP_PROTO=udp",
+                f"DB_PORT_6379_TCP=tcp://{ip}:6379", f"DB_PORT_6379_TCP_ADDR={ip}",
+                "DB_PORT_6379_TCP_PORT=6379", "DB_PORT_6379_TCP_PROTO=tcp",
+                "DB_NAME=/pycpar-app/db", "DB_ENV_SECRET=s3",
+                "DB_ENV_MODE=mine"])                    # run()'s own environment wins
+    in_netns(netns, body, client)
+
+
 def test_random_host_ports(client, busybox, netns):
     def body(client):
         with containers(client.containers.run(

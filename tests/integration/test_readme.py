@@ -49,6 +49,8 @@ PYTHON = {
         r"registry/2\.0 \{'repositories': \['library/busybox'\]\}\n",
     "import bcrypt, subprocess, tempfile, time, urllib.error, urllib.request":
         r"Login Succeeded\nb'pulled\\n'\nTrue\n",
+    "import pycontainer.docker as docker          # was: import docker":
+        r"0 b'hi\\n'\n404 ContainerNotFound True\n",
     "extra = dict(init=True,          # a small reaping init as pid 1 (docker run --init)":
         r"/sbin/pyc-init -- sh -c tr .*\nexample\.test\n192\.0\.2\.10\tdb\.test\n0 6 10\n"
         r"shm +8192 +0 +8192 +0% /dev/shm\n\n",
