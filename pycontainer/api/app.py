@@ -99,10 +99,10 @@ async def errors_mw(request, handler):
 
 
 def make_app(eng):
-    from .routes import containers, images, networks, system, volumes
+    from .routes import build, containers, images, networks, registry, system, volumes
     app = web.Application(middlewares=[errors_mw], client_max_size=1 << 30)
     app[ENGINE] = eng
-    for mod in (system, containers, images, networks, volumes):
+    for mod in (system, containers, images, registry, build, networks, volumes):
         if hasattr(mod, "setup"):
             mod.setup(app)
         for method, path, handler in mod.routes.table:

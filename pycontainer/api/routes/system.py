@@ -107,7 +107,3 @@ async def df(request):
 async def events(request):
     raise NotImplementedYet("events are not implemented yet by this daemon")
 
-
-@routes.post("/auth")
-async def auth(request):
-    raise NotImplementedYet("registry login is not implemented yet by this daemon")
