@@ -9,7 +9,8 @@ import tarfile
 import urllib.parse
 from dataclasses import dataclass, field
 
-from ..errors import ImageError, InvalidArgument
+from ..errors import (ImageError, InvalidArgument, NotFound, PyContainerError,
+                      RegistryError)
 from .http import auth_header, json_lines, raise_errors
 
 
@@ -160,10 +161,15 @@ class RemoteImages:
 
     def pull(self, ref, platform=None, auth_config=None, stream=False):
         name, tag = _split(ref)
-        resp = self.h.request("POST", "/images/create", params={
-            "fromImage": name, "tag": tag, "platform": platform}, stream=True,
-            headers=self._auth(ref, auth_config))
-        events = raise_errors(json_lines(resp), ImageError)
+        try:
+            resp = self.h.request("POST", "/images/create", params={
+                "fromImage": name, "tag": tag, "platform": platform}, stream=True,
+                headers=self._auth(ref, auth_config))
+        except (InvalidArgument, NotFound, RegistryError):
+            raise
+        except PyContainerError as err:         # the daemon could not reach the registry
+            raise RegistryError(str(err)) from err
+        events = raise_errors(json_lines(resp), RegistryError)
         if stream:
             return events
         for _ in events:
@@ -174,7 +180,7 @@ class RemoteImages:
         name, tag = _split(ref)
         resp = self.h.request("POST", f"/images/{_q(name)}/push", params={"tag": tag},
                               stream=True, headers=self._auth(ref, auth_config))
-        events = raise_errors(json_lines(resp), ImageError)
+        events = raise_errors(json_lines(resp), RegistryError)
         return events if stream else list(events)
 
     def registry_tags(self, name, auth_config=None):
