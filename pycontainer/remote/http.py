@@ -69,7 +69,8 @@ class Http:
     def request(self, method, path, params=None, json_body=None, content=None, headers=None,
                 stream=False, ok=(200, 201, 204, 304), timeout=None):
         """The response (unread with ``stream``); a typed error for a status outside ``ok``."""
-        params = {k: _param(v) for k, v in (params or {}).items() if v is not None}
+        # None, not {}: httpx replaces a query already in ``path`` with an empty one
+        params = {k: _param(v) for k, v in (params or {}).items() if v is not None} or None
         hdrs = dict(headers or {})
         if json_body is not None:
             content = json.dumps(json_body).encode()
