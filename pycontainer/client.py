@@ -41,6 +41,11 @@ class Client:
             ``registry-mirrors``, and ``certs-dirs`` (default
             ``/etc/docker/certs.d``), ``docker-config`` (default
             ``~/.docker/config.json``). Loopback registries need none.
+        base_url: a daemon instead of a store (``unix:///PATH``,
+            ``tcp://HOST:PORT``): the same models over its HTTP API
+            (pycontainer/remote); the other arguments are the daemon's then.
+        tls: for ``base_url``: ``{"ca": path, "cert": path, "key": path}``.
+        timeout: for ``base_url``: seconds to connect and send (reads wait).
 
     >>> client = Client()
     >>> client.containers.run("busybox", ["echo", "hi"], remove=True)
@@ -49,16 +54,23 @@ class Client:
 
     def __init__(self, root=None, cgroup_parent="/", run_root=None, favor_dynmods=None,
                  userns_mode=None, max_layer_size=None, max_image_size=None,
-                 min_free_space=None, registry_config=None):
-        from .engine.engine import store_root      # cheap: the engine's rooms load later
-        self._engine_args = dict(root=root, cgroup_parent=cgroup_parent, run_root=run_root,
-                                 favor_dynmods=favor_dynmods, userns_mode=userns_mode,
-                                 max_layer_size=max_layer_size, max_image_size=max_image_size,
-                                 min_free_space=min_free_space)
-        self._registry_config = registry_config
-        self._engine = None
+                 min_free_space=None, registry_config=None, base_url=None, tls=None,
+                 timeout=None):
         self._engine_lock = threading.Lock()
-        self.root = store_root(root)
+        if base_url:        # a daemon over HTTP (pycontainer/remote): the same models
+            from .remote import RemoteBackend
+            self._engine = RemoteBackend(base_url, tls=tls, timeout=timeout)
+            self.root = None
+        else:
+            from .engine.engine import store_root      # cheap: the engine's rooms load later
+            self._engine_args = dict(root=root, cgroup_parent=cgroup_parent,
+                                     run_root=run_root, favor_dynmods=favor_dynmods,
+                                     userns_mode=userns_mode, max_layer_size=max_layer_size,
+                                     max_image_size=max_image_size,
+                                     min_free_space=min_free_space)
+            self._registry_config = registry_config
+            self._engine = None
+            self.root = store_root(root)
         self.images = ImageCollection(self)
         self.containers = ContainerCollection(self)
         self.volumes = VolumeCollection(self)
@@ -89,7 +101,7 @@ class Client:
     def from_env(cls, environment=None, version=None, timeout=None, **kwargs):
         """A client configured from the environment, as ``docker.from_env()``:
         ``$PYCONTAINER_ROOT`` (the store), ``$PYCONTAINER_RUN_ROOT``, and
-        ``$PYCONTAINER_HOST`` for a daemon (not available yet: refused).
+        ``$PYCONTAINER_HOST`` for a daemon (``unix:///PATH``, ``tcp://HOST:PORT``).
         ``version`` and ``timeout`` (docker-py's API version and socket
         timeout) have no meaning for the in-process engine; ``kwargs`` go to
         :class:`Client`.
@@ -101,8 +113,7 @@ class Client:
         env = os.environ if environment is None else environment
         host = env.get("PYCONTAINER_HOST")
         if host:
-            raise InvalidArgument(f"PYCONTAINER_HOST={host!r}: there is no pycontainer daemon "
-                                  "to connect to yet; unset it to use the local engine")
+            return cls(base_url=host, timeout=timeout)
         kwargs.setdefault("root", env.get("PYCONTAINER_ROOT") or None)
         kwargs.setdefault("run_root", env.get("PYCONTAINER_RUN_ROOT") or None)
         return cls(**kwargs)
@@ -199,6 +210,8 @@ class Client:
         reg = self._engine.images._registry
         if reg is not None:
             reg.close()
+        if hasattr(self._engine, "close"):
+            self._engine.close()
 
     def __enter__(self):
         return self

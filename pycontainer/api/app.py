@@ -101,11 +101,12 @@ async def errors_mw(request, handler):
 
 
 def make_app(eng):
-    from .routes import (containers, events, exec as exec_, images, networks, stats, system,
-                         volumes)
+    from .routes import (build, containers, events, exec as exec_, images, networks,
+                         registry, stats, system, volumes)
     app = web.Application(middlewares=[errors_mw], client_max_size=1 << 30)
     app[ENGINE] = eng
-    for mod in (system, events, containers, exec_, stats, images, networks, volumes):
+    for mod in (system, events, containers, exec_, stats, images, registry, build, networks,
+                volumes):
         if hasattr(mod, "setup"):
             mod.setup(app)
         for method, path, handler in mod.routes.table:

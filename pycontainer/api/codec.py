@@ -268,11 +268,25 @@ def _image_config(rec):
     return rec.config or {}
 
 
+def repo_digests(rec):
+    """``docker.io/library/busybox@sha256:..`` -> ``busybox@sha256:..``, as docker shows them."""
+    out = []
+    for ref in getattr(rec, "repo_digests", None) or ():
+        name, _, digest = ref.partition("@")
+        if name.startswith("docker.io/"):
+            name = name[len("docker.io/"):]
+            if name.startswith("library/") and name.count("/") == 1:
+                name = name[len("library/"):]
+        out.append(f"{name}@{digest}")
+    return out
+
+
 def image_summary(rec, containers=()):
     """An image's entry in ``GET /images/json``."""
     cfg = _image_config(rec)
     used = sum(1 for c in containers if c.get("Image") == rec.id)
-    return {"Id": rec.id, "ParentId": "", "RepoTags": list(rec.tags), "RepoDigests": [],
+    return {"Id": rec.id, "ParentId": "", "RepoTags": list(rec.tags),
+            "RepoDigests": repo_digests(rec),
             "Created": epoch(cfg.get("created")), "Size": rec.size, "SharedSize": -1,
             "VirtualSize": rec.size, "Labels": (cfg.get("config") or {}).get("Labels") or {},
             "Containers": used}
@@ -282,7 +296,8 @@ def image_inspect(rec):
     """``GET /images/{name}/json``."""
     cfg = _image_config(rec)
     history = cfg.get("history") or []
-    return {"Id": rec.id, "RepoTags": list(rec.tags), "RepoDigests": [], "Parent": "",
+    return {"Id": rec.id, "RepoTags": list(rec.tags), "RepoDigests": repo_digests(rec),
+            "Parent": "",
             "Comment": history[-1].get("comment", "") if history else "",
             "Created": cfg.get("created"), "Author": cfg.get("author", ""),
             "Config": cfg.get("config") or {}, "Architecture": cfg.get("architecture"),
@@ -306,3 +321,75 @@ def image_history(rec):
     if out:
         out[0].update(Id=rec.id, Tags=list(rec.tags) or None)
     return out
+
+
+# -- images: registry auth, build and import options ---------------------------
+def registry_auth(header):
+    """``X-Registry-Auth`` (base64url JSON, padding optional) -> the engine's
+    ``auth_config`` dict, or None when absent or empty; 400 when unreadable."""
+    if not header or not header.strip():
+        return None
+    text = header.strip()
+    try:
+        raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+        doc = json.loads(raw) if raw.strip() else {}
+    except (ValueError, UnicodeDecodeError):
+        raise BadRequest("X-Registry-Auth: not base64-encoded JSON") from None
+    if not isinstance(doc, dict):
+        raise BadRequest("X-Registry-Auth: must encode a JSON object")
+    auth = {k: v for k, v in doc.items() if k in ("username", "password", "identitytoken",
+                                                  "registrytoken") and v}
+    return auth or None
+
+
+def json_query(request, name, kind, default=None):
+    """A query parameter holding JSON of type ``kind`` (buildargs, labels...)."""
+    raw = request.query.get(name)
+    if not raw:
+        return default
+    try:
+        v = json.loads(raw)
+    except ValueError:
+        raise BadRequest(f"invalid value for {name}: not JSON") from None
+    if v is None:
+        return default
+    if not isinstance(v, kind):
+        raise BadRequest(f"invalid value for {name}: must be a JSON {kind.__name__}")
+    return v
+
+
+def build_options(request):
+    """``POST /build``'s query -> the keywords of ``engine.builds.build``."""
+    q = request.query
+    if q.get("remote"):
+        raise BadRequest("build: a remote context (git or URL) is not supported: send the "
+                         "context as the request body")
+    if q.get("version") not in (None, "", "1"):
+        raise BadRequest(f"build: builder version {q.get('version')!r} is not supported "
+                         "(BuildKit); use the legacy builder (DOCKER_BUILDKIT=0)")
+    o = {"tag": [t for t in q.getall("t", []) if t] or None,
+         "dockerfile": q.get("dockerfile") or None, "target": q.get("target") or None,
+         "nocache": flag(request, "nocache"), "pull": flag(request, "pull"),
+         "rm": flag(request, "rm", True), "forcerm": flag(request, "forcerm"),
+         "quiet": flag(request, "q"), "platform": q.get("platform") or None,
+         "buildargs": json_query(request, "buildargs", dict),
+         "labels": json_query(request, "labels", dict),
+         "squash": flag(request, "squash")}
+    for k, v in (o["buildargs"] or {}).items():
+        if v is not None and not isinstance(v, str):
+            raise BadRequest(f"invalid value for buildargs: {k} must be a string")
+    mode = q.get("networkmode")
+    if mode and mode != "default":
+        o["network_mode"] = mode
+    hosts = [h for v in q.getall("extrahosts", []) for h in v.split(",") if h]
+    if hosts:
+        o["extra_hosts"] = hosts
+    if integer(request, "shmsize", 0):
+        o["shmsize"] = integer(request, "shmsize")
+    limits = {k: integer(request, k, 0) for k in ("memory", "memswap", "cpushares")}
+    limits = {k: v for k, v in limits.items() if v}
+    if q.get("cpusetcpus"):
+        limits["cpusetcpus"] = q["cpusetcpus"]
+    if limits:
+        o["container_limits"] = limits
+    return {k: v for k, v in o.items() if v not in (None, False)} | {"rm": o["rm"]}

@@ -9,7 +9,7 @@ from .. import errors
 log = logging.getLogger("pycontainerd")
 
 # most specific first: ImageNotFound is a NotFound, InvalidReference an InvalidArgument
-_STATUS = [(errors.NotFound, 404), (errors.Conflict, 409), (errors.InvalidArgument, 400),
+_STATUS = [(errors.Unauthorized, 401), (errors.NotFound, 404), (errors.Conflict, 409), (errors.InvalidArgument, 400),
            (errors.ImageError, 400), (errors.ContainerError, 500)]
 
 

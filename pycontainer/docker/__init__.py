@@ -12,10 +12,10 @@ models) with docker-py's constructor and ``client.api``, a low-level
 pycontainer's, whose names and bases mirror docker's.
 
 ``base_url=None`` (and ``from_env()`` without ``$PYCONTAINER_HOST``) is the
-local engine over ``$PYCONTAINER_ROOT``; ``$DOCKER_HOST`` is not read: it
-names a dockerd, and this module drives pycontainer's engine.
+local engine over ``$PYCONTAINER_ROOT``; a ``unix://`` or ``tcp://`` URL is a
+pycontainerd, reached by pycontainer/remote. ``$DOCKER_HOST`` is not read: it
+names a dockerd.
 """
-import inspect
 import os
 
 from .. import errors, types
@@ -30,8 +30,7 @@ USER_AGENT = f"pycontainer-docker/{__version__}"
 
 
 class RemoteNotSupported(errors.InvalidArgument):
-    """A ``base_url`` that names a daemon: this client drives the local
-    engine only (the remote client is not in this module yet)."""
+    """What this client cannot reach: docker CLI contexts (they name dockerds)."""
 
 
 class DockerClient(Client):
@@ -41,8 +40,7 @@ class DockerClient(Client):
 
     Args:
         base_url: None for the local engine; a ``unix://`` or ``tcp://`` URL
-            raises :class:`RemoteNotSupported` unless :class:`Client` can
-            reach a daemon.
+            for a pycontainerd (``tls``: :class:`pycontainer.Client`'s).
         version, timeout, tls, user_agent, credstore_env, use_ssh_client,
             max_pool_size: docker-py's transport settings; kept (``version``
             as ``api.api_version``, ``user_agent`` in ``api.headers``), with
@@ -58,11 +56,7 @@ class DockerClient(Client):
                  user_agent=USER_AGENT, credstore_env=None, use_ssh_client=False,
                  max_pool_size=10, **kwargs):
         if base_url:
-            if "base_url" not in inspect.signature(Client.__init__).parameters:
-                raise RemoteNotSupported(
-                    f"base_url={base_url!r}: pycontainer.docker drives the local engine only "
-                    "(the remote client is not in this module yet); pass base_url=None")
-            kwargs["base_url"] = base_url
+            kwargs.update(base_url=base_url, tls=tls or None, timeout=timeout)
         super().__init__(**kwargs)
         self.timeout, self.tls = timeout, tls
         self._api = APIClient(self, version=version, user_agent=user_agent, base_url=base_url)
@@ -78,11 +72,6 @@ class DockerClient(Client):
         """docker-py's ``from_env``: the store from ``$PYCONTAINER_ROOT`` and
         ``$PYCONTAINER_RUN_ROOT`` (see :meth:`pycontainer.Client.from_env`)."""
         env = os.environ if environment is None else environment
-        if env.get("PYCONTAINER_HOST") and \
-                "base_url" not in inspect.signature(Client.__init__).parameters:
-            raise RemoteNotSupported(
-                f"PYCONTAINER_HOST={env['PYCONTAINER_HOST']!r}: pycontainer.docker drives the "
-                "local engine only (the remote client is not in this module yet)")
         kwargs.update(version=version, timeout=timeout)
         return super().from_env(environment=env, **kwargs)
 

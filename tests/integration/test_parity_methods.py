@@ -14,8 +14,10 @@ def test_from_env_uses_pycontainer_root(store_root, busybox):
         assert c.root == str(store_root)
         assert c.ping() is True
         assert any("busybox:latest" in i.tags for i in c.images.list())
-    with pytest.raises(errors.InvalidArgument, match="PYCONTAINER_HOST"):
-        Client.from_env(environment={"PYCONTAINER_HOST": "tcp://127.0.0.1:2375"})
+    # $PYCONTAINER_HOST: a daemon's client (tests/integration/test_remote.py); none here
+    with Client.from_env(environment={"PYCONTAINER_HOST": "tcp://127.0.0.1:9"}) as remote:
+        with pytest.raises(errors.PyContainerError, match="cannot reach the daemon"):
+            remote.ping()
 
 
 def test_version(client):

@@ -1,15 +1,15 @@
 """``/images/...``: list, inspect, history, tag, delete, save (get), load, prune.
 
-Pull, push, build, search, commit and import come with the registry and
-build work; until then they answer 501 (docker's not-implemented status).
+Also import (``POST /images/create?fromSrc=-``) and commit; pull, push,
+search, distribution and auth are in registry.py, build in build.py.
 """
 import tempfile
 
 from aiohttp import web
 
 from .. import codec
-from ..app import Routes, call, engine
-from ..status import BadRequest, NotImplementedYet
+from ..app import Routes, body_json, call, engine
+from ..status import BadRequest
 from .containers import CHUNK, _send_chunks
 
 routes = Routes()
@@ -96,30 +96,52 @@ async def load(request):
 
 
 @routes.post("/images/create")
-async def pull(request):
-    raise NotImplementedYet("pulling images is not implemented yet by this daemon")
+async def create(request):
+    """Pull (``fromImage``) or import (``fromSrc=-`` and a tar body)."""
+    q = request.query
+    if q.get("fromImage") and q.get("fromSrc"):
+        raise BadRequest("give fromImage (pull) or fromSrc (import), not both")
+    if q.get("fromSrc"):
+        return await import_(request)
+    from .registry import pull
+    return await pull(request)
 
 
-@routes.post(f"/images/{_NAME}/push")
-async def push(request):
-    raise NotImplementedYet("pushing images is not implemented yet by this daemon")
-
-
-@routes.post("/build")
-async def build(request):
-    raise NotImplementedYet("building images is not implemented yet by this daemon")
+async def import_(request):
+    """``docker import``: the body is a rootfs tar (spooled to the store), one layer."""
+    q = request.query
+    if q["fromSrc"] != "-":
+        raise BadRequest(f"fromSrc {q['fromSrc']!r}: only '-' (the request body) is "
+                         "supported: this daemon fetches no URLs")
+    eng = engine(request)
+    repo, tag = q.get("repo") or None, q.get("tag") or None
+    if repo and not tag and ":" in repo.rsplit("/", 1)[-1]:
+        repo, tag = repo.rsplit(":", 1)
+    changes = [c for c in q.getall("changes", []) if c.strip()] or None
+    with tempfile.TemporaryFile(dir=eng.image_store.tmp_dir, prefix=".pyc-import-") as f:
+        async for chunk in request.content.iter_chunked(CHUNK):
+            await call(f.write, chunk)
+        await call(f.seek, 0)
+        rec = await call(eng.images.import_image, f, repository=repo, tag=tag,
+                         changes=changes)
+    return web.Response(body=codec.json_line({"status": rec.id}),
+                        content_type="application/json")
 
 
 @routes.post("/commit")
 async def commit(request):
-    raise NotImplementedYet("commit is not implemented yet by this daemon")
-
-
-@routes.get("/images/search")
-async def search(request):
-    raise NotImplementedYet("image search is not implemented yet by this daemon")
-
-
-@routes.get(f"/distribution/{_NAME}/json")
-async def distribution(request):
-    raise NotImplementedYet("distribution inspect is not implemented yet by this daemon")
+    """``docker commit``: the body is a container Config merged over the container's."""
+    q = request.query
+    cid = q.get("container")
+    if not cid:
+        raise BadRequest("commit: container (?container=) is required")
+    raw = await request.read()
+    conf = await body_json(request) if raw.strip() not in (b"", b"null") else {}
+    repo, tag = q.get("repo") or None, q.get("tag") or None
+    if repo and not tag and ":" in repo.rsplit("/", 1)[-1]:
+        repo, tag = repo.rsplit(":", 1)
+    changes = [c for c in q.getall("changes", []) if c.strip()] or None
+    rec = await call(engine(request).images.commit, cid, repository=repo, tag=tag,
+                     message=q.get("comment") or None, author=q.get("author") or None,
+                     changes=changes, conf=conf or None)
+    return web.json_response({"Id": rec.id}, status=201)

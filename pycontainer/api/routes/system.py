@@ -103,6 +103,3 @@ async def df(request):
     return web.json_response(await call(_df, engine(request)))
 
 
-@routes.post("/auth")
-async def auth(request):
-    raise NotImplementedYet("registry login is not implemented yet by this daemon")
