@@ -139,6 +139,9 @@ class Builder:
             self.say(f"Successfully built {record.id[7:19]}\n")
             for ref in self.refs:
                 self.say(f"Successfully tagged {ref.familiar}\n")
+            # docker's legacy builder journals no build; the journal's readers want one
+            self.engine.events.emit("image", "build", record.id, {
+                "name": self.refs[0].familiar if self.refs else record.id})
             self.done = True
             yield from self.flush()
             return record

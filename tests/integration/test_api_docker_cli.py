@@ -149,4 +149,4 @@ def test_readme_daemon_block(daemon):
         if want is not None:
             assert r.stdout == want + "\n", (cmd, r.stdout)
         ran += 1
-    assert ran == 4
+    assert ran == 5

@@ -108,8 +108,8 @@ def test_bad_requests_get_dockers_status(daemon):
     assert status == 404
     status, _, body = daemon.http("GET", "/no/such/endpoint")
     assert status == 404 and _msg(body) == "page not found"
-    status, _, body = daemon.http("POST", "/images/create?fromImage=x")
-    assert status == 501 and "not implemented" in _msg(body)
+    status, _, body = daemon.http("POST", "/images/create?fromImage=UPPER%2Fcase")
+    assert status == 400
 
 
 def test_conflict_and_not_modified(daemon):

@@ -140,3 +140,16 @@ def test_image_verbs_journal_their_events(client, busybox):
            for e in evs if e["Actor"]["ID"] == imported.id]
     assert imp == [("import", "pyc-ev-imp:x"), ("untag", "pyc-ev-imp:x"),
                    ("delete", imported.id)]
+
+
+def test_a_build_journals_its_image(client, busybox, tmp_path):
+    """docker's legacy builder writes none; ours writes ``build`` with the tag."""
+    (tmp_path / "Dockerfile").write_text("FROM busybox\nLABEL pyc.ev=1\n")
+    t0 = time.time()
+    img, _ = client.images.build(path=str(tmp_path), tag="pyc-ev-built:1")
+    try:
+        evs = journal(client, t0, type="image", event="build")
+        assert [(e["Actor"]["ID"], e["Actor"]["Attributes"]["name"]) for e in evs] == [
+            (img.id, "pyc-ev-built:1")]
+    finally:
+        client.images.remove(img.id, force=True)
