@@ -108,7 +108,7 @@ def test_bad_requests_get_dockers_status(daemon):
     assert status == 404
     status, _, body = daemon.http("GET", "/no/such/endpoint")
     assert status == 404 and _msg(body) == "page not found"
-    status, _, body = daemon.http("POST", "/images/create?fromImage=UPPER%2Fcase")
+    status, _, body = daemon.http("POST", "/images/create?fromImage=UPPERCASE")
     assert status == 400
 
 

@@ -43,7 +43,7 @@ REPAIRER = textwrap.dedent("""
     from pycontainer import Client
     n = 0
     while not os.path.exists({stop!r}):
-        Client(root={store!r})
+        Client(root={store!r}).ping()       # the first use repairs the store
         n += 1
     print(n)
 """)

@@ -54,7 +54,8 @@ def test_remove_force_of_a_deep_tree_and_next_client(client, busybox, store_root
 
 def test_next_client_collects_a_deep_half_removed_dir(client, store_root):
     """What a crash half way through a removal leaves (no config.json) is
-    garbage that the next Client removes, however deep."""
+    garbage that the next Client removes when it first reaches the store,
+    however deep."""
     cid = secrets.token_hex(32)
     top = os.path.join(client._runtime.containers, cid)
     os.makedirs(os.path.join(top, "upper", "tmp"))
@@ -67,7 +68,7 @@ def test_next_client_collects_a_deep_half_removed_dir(client, store_root):
             fd = sub
     finally:
         os.close(fd)
-    Client(root=str(store_root))
+    Client(root=str(store_root)).ping()
     assert not os.path.lexists(top)
 
 

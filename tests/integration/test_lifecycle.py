@@ -499,13 +499,13 @@ def test_kill_9_creator_mid_run_leaves_nothing(client, busybox, store_root):
     time.sleep(0.4)                    # not a sync: any point of the loop will do for the kill
     proc.kill()
     proc.wait()
-    Client(root=store_root)            # a later Client repairs what was half made
+    Client(root=store_root).ping()     # a later Client repairs what was half made
     wait_until(lambda: not live_monitors(client._runtime.run_root),
                "the auto-removing monitors to finish")
     left = client.containers.list(all=True, filters={"label": "pyc-crash"})
     for c in left:
         c.remove(force=True)
-    Client(root=store_root)
+    Client(root=store_root).ping()
     for cid in os.listdir(client._runtime.containers):
         assert os.path.exists(os.path.join(client._runtime.containers, cid, "config.json"))
 
@@ -527,7 +527,7 @@ def test_kill_9_mid_remove_loop_leaves_whole_or_nothing(client, busybox, store_r
     time.sleep(delay)                     # not a sync: where in the loop the kill lands
     proc.kill()
     proc.wait()
-    Client(root=store_root)               # repairs whatever the kill cut in half
+    Client(root=store_root).ping()        # repairs whatever the kill cut in half
     for cid in ids:
         try:
             c = client.containers.get(cid)    # still whole: it can be removed normally
@@ -546,7 +546,7 @@ def test_kill_9_during_remove_is_repaired(client, busybox, store_root):
     cfg = client._runtime.config_path(c.id)
     c.kill()
     os.unlink(cfg)
-    Client(root=store_root)
+    Client(root=store_root).ping()
     assert not os.path.exists(client._runtime.dir(c.id))
     assert not os.path.exists(client._runtime.rundir(c.id))
     assert not _leftover_cgroups(client, c.id)
