@@ -792,7 +792,7 @@ def test_crash_between_steps_repaired_by_next_client(client, busybox, netns, sto
                 assert cid in net.store.read_leases(n.id)
                 assert net.store.read_ports()
                 assert os.path.exists(net.netns_path(cid))
-                Client(root=str(store_root))             # recovery
+                Client(root=str(store_root)).ping()      # recovery, on first use
                 assert net.store.read_leases(n.id) == {}
                 assert net.store.read_ports() == {}
                 assert not os.path.exists(net.netns_path(cid))
