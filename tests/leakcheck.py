@@ -20,7 +20,10 @@ Kinds of objects (``KINDS``):
   (/run/netns) whose name contains ``pyc``;
 * ``processes``: descendants of the process (zombies included);
 * ``fds``: open file descriptors of the process (/proc/<pid>/fd);
-* ``store``: entries of the ``watch_dirs`` (say ``<store>/containers``).
+* ``store``: entries of the ``watch_dirs`` (say ``<store>/containers``);
+* ``rules``: firewall objects naming pyc: the chains of nftables' ``ip
+  pycontainer`` table (one per network) and the ``pyc*`` interface names in
+  its sets and maps, and iptables-save lines naming ``pyc``/``PYCONTAINER``.
 
 Only additions count, and only those that stay for the whole grace period:
 something that a concurrent test run creates and removes again, or a child
@@ -32,7 +35,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 
-KINDS = frozenset({"mounts", "cgroups", "links", "processes", "fds", "store"})
+KINDS = frozenset({"mounts", "cgroups", "links", "processes", "fds", "store", "rules"})
 MOUNT_MARKERS = ("pycontainer", "/pyc-")
 CGROUP_MARKER = "pycontainer"
 LINK_PREFIX = "pyc"
@@ -52,6 +55,7 @@ class Snapshot:
     processes: dict = field(default_factory=dict)
     fds: dict = field(default_factory=dict)
     store: dict = field(default_factory=dict)
+    rules: dict = field(default_factory=dict)
 
 
 def _unescape(s):
@@ -132,6 +136,33 @@ def snap_cgroups(mounts=None):
             parts = os.path.relpath(d, mnt).split(os.sep)
             if any(p.startswith(CGROUP_MARKER) for p in parts[:-1]):
                 found[d] = f"cgroup {d}"
+    return found
+
+
+def snap_rules():
+    """Firewall objects naming pyc (see the module docstring); counters and
+    rule handles are left out, so only objects made or left count."""
+    import re
+    import subprocess
+    found = {}
+    try:
+        nft = subprocess.run(["nft", "list", "table", "ip", "pycontainer"],
+                             capture_output=True, text=True, timeout=10).stdout
+    except (OSError, subprocess.SubprocessError):
+        nft = ""
+    for chain in re.findall(r"^\s*chain (\S+) \{", nft, re.M):
+        found[f"nft chain {chain}"] = f"nft chain {chain} in table ip pycontainer"
+    for name in set(re.findall(r'"(pyc[^"]*)"', nft)):
+        found[f"nft name {name}"] = f"nft rule or set element naming {name}"
+    try:
+        ipt = subprocess.run(["iptables-save"], capture_output=True, text=True,
+                             timeout=10).stdout
+    except (OSError, subprocess.SubprocessError):
+        ipt = ""
+    for line in ipt.splitlines():
+        if ("pyc" in line or "PYCONTAINER" in line) and not line.startswith("#"):
+            line = re.sub(r"\[\d+:\d+\]", "", line).strip()
+            found[f"iptables {line}"] = f"iptables rule {line}"
     return found
 
 
@@ -247,6 +278,8 @@ def snapshot(roots=(), watch_dirs=(), pid=None, kinds=KINDS):
         s.fds = snap_fds(pid)
     if "store" in kinds:
         s.store = snap_store(watch_dirs)
+    if "rules" in kinds:
+        s.rules = snap_rules()
     return s
 
 
@@ -259,7 +292,7 @@ def _new_items(before, after, kinds=KINDS):
             for i in range(extra):
                 point, fstype, source = key
                 new[("mounts", key, i)] = f"mount {point} ({fstype}, source {source})"
-    for kind in ("cgroups", "links", "processes", "fds", "store"):
+    for kind in ("cgroups", "links", "processes", "fds", "store", "rules"):
         if kind not in kinds:
             continue
         old = getattr(before, kind)

@@ -158,3 +158,22 @@ def test_format_leaks():
         "  fd 7 -> /dev/null",
         "  mount /x (tmpfs, source none)",
     ]
+
+
+def test_a_firewall_chain_left_behind_is_a_leak():
+    """A network's nft chain that outlives its test (a remove() that missed it)."""
+    import subprocess
+    made_table = subprocess.run(["nft", "list", "table", "ip", "pycontainer"],
+                                capture_output=True).returncode != 0
+    before = leakcheck.snapshot(kinds={"rules"})
+    subprocess.run(["nft", "add", "table", "ip", "pycontainer"], check=True)
+    subprocess.run(["nft", "add", "chain", "ip", "pycontainer", "net-pycleaktest"], check=True)
+    try:
+        assert leakcheck.check(before, grace=0.2, kinds={"rules"}) == [
+            "nft chain net-pycleaktest in table ip pycontainer"]
+    finally:
+        subprocess.run(["nft", "delete", "chain", "ip", "pycontainer", "net-pycleaktest"],
+                       check=True)
+        if made_table:
+            subprocess.run(["nft", "delete", "table", "ip", "pycontainer"], check=True)
+    assert leakcheck.check(before, grace=0.2, kinds={"rules"}) == []
