@@ -422,12 +422,20 @@ static void poll_set(struct loop *l, struct pollfd *fds, int exited)
     }
 }
 
+/* The exit code is the last packet; a client still reading the output may
+ * have a full socket, so wait for room (as for any chunk, up to the stall
+ * limit, shared by all) rather than lose it. */
 static void finish_clients(struct loop *l, int code)
 {
     int32_t c32 = code;
+    long long deadline = now_ms() + IO_STALL_MS;
     while (l->ncl > 0) {
         struct client *c = &l->cl[l->ncl - 1];
-        if (!c->stalled)
+        struct pollfd p = { c->fd, POLLOUT, 0 };
+        long long left = deadline - now_ms();
+        while (!c->stalled && left > 0 && poll(&p, 1, (int) left) < 0 && errno == EINTR)
+            left = deadline - now_ms();
+        if (!c->stalled && (p.revents & POLLOUT))
             send_small(c->fd, 'x', &c32, sizeof c32);
         drop(l, l->ncl - 1);
     }

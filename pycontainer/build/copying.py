@@ -143,7 +143,7 @@ class CopyJob:
         # store refuses devices)
 
 
-class NeedsRead(Exception):
+class _NeedsRead(Exception):
     """A probe met a source whose digest needs reading it (it is written instead)."""
 
 
@@ -162,7 +162,7 @@ class _Probe:
             return digest
         self.budget -= st.st_size
         if self.budget < 0:
-            raise NeedsRead(name)
+            raise _NeedsRead(name)
         fd = open_entry(dfd, name)
         with os.fdopen(fd, "rb") as f:
             before = os.fstat(f.fileno())
@@ -188,7 +188,7 @@ def probe_digest(layer_dirs, spec, fill):
     job = CopyJob(_Probe(), layer_dirs, **spec)
     try:
         fill(job)
-    except NeedsRead:
+    except _NeedsRead:
         return None
     return job.digest()
 

@@ -30,7 +30,7 @@ from ..image.record import now, rfc3339
 from ..image.store import target_ref
 from . import graph, sources
 from .cache import HISTORY_COMMENT, KEY_NOTE, Cache, Lease, cache_sources, digest
-from .copying import CopyJob, NeedsRead, excludes_of, parse_chmod, probe_digest
+from .copying import CopyJob, _NeedsRead, excludes_of, parse_chmod, probe_digest
 from .dockerfile import parse_instruction
 from .layer import LayerWriter, image_kind
 from .running import Mounts, check_network, run_options, run_step
@@ -632,7 +632,7 @@ class Builder:
                         job.add_bytes(target, content.encode())
                     elif item[0] == "url":
                         if job.probe:
-                            raise NeedsRead(item[1])
+                            raise _NeedsRead(item[1])
                         sources.add_url(job, item[1], dest_abs, into, inst,
                                         self.sub(inst, inst.flag("checksum"), scope)
                                         if inst.flag("checksum") else None)
@@ -642,7 +642,7 @@ class Builder:
                         if archive is not None and archive is not False:
                             opened.append(archive)
                             if job.probe:
-                                raise NeedsRead(rel)
+                                raise _NeedsRead(rel)
                             keep = job.keep_owner
                             job.keep_owner = True
                             job.add_tree(archive, "", dest_abs, True, what=what)

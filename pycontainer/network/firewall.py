@@ -22,10 +22,17 @@ or chain change, never a rule edit by handle, so removal needs no state::
       chain masq-<id>:   to its own bridge return; else masquerade
     }
 
+The table exists while something of ours is in it: the last network or port
+removed deletes it, so a host without our containers has nothing of ours.
+Changes take a host-wide lock (one file in /run), since stores share the table
+and the delete must not meet another process's add.
+
 Commands go through libnftables (in process, the calling thread's network
 namespace); the ``nft`` program is the fallback when the library is missing.
 """
+import contextlib
 import errno
+import fcntl
 import os
 import threading
 
@@ -33,6 +40,7 @@ from ..errors import HostError
 
 TABLE = "ip pycontainer"
 NFT_PROGRAMS = ("/usr/sbin/nft", "/sbin/nft", "/usr/bin/nft")
+LOCK = "/run/pyc-firewall.lock"
 
 _BASE = f"""
 add table {TABLE}
@@ -146,21 +154,43 @@ def _q(name):
     return '"' + name.replace('"', "") + '"'
 
 
+_thread_lock = threading.Lock()
+
+
+@contextlib.contextmanager
+def _locked():
+    """Host-wide (flock) and in-process: one table change at a time."""
+    with _thread_lock:
+        fd = os.open(LOCK, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)
+
+
 def ensure_base():
-    nft(_BASE)
+    with _locked():
+        nft(_BASE)
 
 
 def has_table():
     return nft(f"list table {TABLE}", check=False) is not None
 
 
+def _drop_table_if_unused():
+    """Delete the table when no bridge and no port of ours is left; the lock is held."""
+    for kind, name in (("set", "bridges"), ("map", "pub_any"), ("map", "pub_ip")):
+        out = nft(f"list {kind} {TABLE} {name}", check=False)
+        if out is None or "elements" in out:
+            return
+    nft(f"delete table {TABLE}", check=False)
+
+
 def add_network(key, bridge, subnet, internal, masquerade=True):
     """Chains and elements of one network (``key``: a short id); idempotent."""
     net, inn, masq = f"net-{key}", f"in-{key}", f"masq-{key}"
     b = _q(bridge)
-    ensure_base()      # its own batch: nft resolves the new table's objects only after it
-    for kind, key in (("from_br", b), ("to_br", b), ("masq", subnet)):
-        nft(f"delete element {TABLE} {kind} {{ {key} }}", check=False)   # a stale one
     lines = [f"add chain {TABLE} {net}", f"flush chain {TABLE} {net}",
              f"add rule {TABLE} {net} oifname {b} accept",
              f"add rule {TABLE} {net} oifname @bridges drop"]
@@ -177,21 +207,27 @@ def add_network(key, bridge, subnet, internal, masquerade=True):
                   f"add rule {TABLE} {masq} oifname {b} return",
                   f"add rule {TABLE} {masq} masquerade",
                   f"add element {TABLE} masq {{ {subnet} : jump {masq} }}"]
-    nft("\n".join(lines) + "\n")
+    with _locked():
+        nft(_BASE)      # its own batch: nft resolves the new table's objects only after it
+        for kind, k in (("from_br", b), ("to_br", b), ("masq", subnet)):
+            nft(f"delete element {TABLE} {kind} {{ {k} }}", check=False)   # a stale one
+        nft("\n".join(lines) + "\n")
 
 
 def remove_network(key, bridge, subnet):
     """Drop what :func:`add_network` made; missing pieces are skipped."""
-    if not has_table():
-        return
     b = _q(bridge)
-    for cmd in (f"delete element {TABLE} from_br {{ {b} }}",
-                f"delete element {TABLE} to_br {{ {b} }}",
-                f"delete element {TABLE} masq {{ {subnet} }}",
-                f"delete element {TABLE} bridges {{ {b} }}"):
-        nft(cmd, check=False)
-    for chain in (f"net-{key}", f"in-{key}", f"masq-{key}"):
-        nft(f"flush chain {TABLE} {chain}\ndelete chain {TABLE} {chain}", check=False)
+    with _locked():
+        if not has_table():
+            return
+        for cmd in (f"delete element {TABLE} from_br {{ {b} }}",
+                    f"delete element {TABLE} to_br {{ {b} }}",
+                    f"delete element {TABLE} masq {{ {subnet} }}",
+                    f"delete element {TABLE} bridges {{ {b} }}"):
+            nft(cmd, check=False)
+        for chain in (f"net-{key}", f"in-{key}", f"masq-{key}"):
+            nft(f"flush chain {TABLE} {chain}\ndelete chain {TABLE} {chain}", check=False)
+        _drop_table_if_unused()
 
 
 def _port_key(m):
@@ -206,28 +242,31 @@ def add_ports(mappings, target_ip):
     ``target_ip`` (one atomic batch: all or none)."""
     if not mappings:
         return
-    if not has_table():
-        ensure_base()
     lines = []
     for m in mappings:
         kind, key = _port_key(m)
         lines.append(f"add element {TABLE} {kind} {{ {key} : {target_ip} . {m['ContainerPort']} }}")
-    nft("\n".join(lines) + "\n")
+    with _locked():
+        if not has_table():
+            nft(_BASE)
+        nft("\n".join(lines) + "\n")
 
 
 def remove_ports(mappings):
     """Delete the DNAT elements of ``mappings``; missing ones are skipped."""
     if not mappings:
         return
-    if not has_table():
-        return
     lines = []
     for m in mappings:
         kind, key = _port_key(m)
         lines.append(f"delete element {TABLE} {kind} {{ {key} }}")
-    if nft("\n".join(lines) + "\n", check=False) is None:   # one was gone: one by one
-        for line in lines:
-            nft(line, check=False)
+    with _locked():
+        if not has_table():
+            return
+        if nft("\n".join(lines) + "\n", check=False) is None:   # one was gone: one by one
+            for line in lines:
+                nft(line, check=False)
+        _drop_table_if_unused()
 
 
 def elements(kind):

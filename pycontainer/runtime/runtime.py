@@ -10,7 +10,7 @@ import hashlib
 import os
 import shutil
 import stat
-import threading
+import tempfile
 import time
 
 from .. import _core, cgroups, fstree
@@ -71,9 +71,12 @@ class Runtime:
         path = os.path.join(self.root, "init", record.id.split(":")[-1])
         if not os.path.isdir(path):
             os.makedirs(os.path.dirname(path), exist_ok=True)
-            # per thread too: a build's stages start containers of one image at once
-            tmp = f"{path}.tmp{os.getpid()}.{threading.get_ident()}"
-            fstree.remove(tmp)
+            # made in tmp/, which image removal's sweep leaves alone: a sibling
+            # in init/ is not an image's and would be swept from under us
+            tmpdir = os.path.join(self.root, "tmp")
+            os.makedirs(tmpdir, exist_ok=True)
+            tmp = tempfile.mkdtemp(prefix="init-", dir=tmpdir)
+            os.chmod(tmp, 0o755)       # it is the container's / (mkdtemp gives 0700)
             for d in INIT_DIRS:
                 os.makedirs(os.path.join(tmp, d), 0o755, exist_ok=True)
             # the top-most dir's mode wins in overlay: /tmp must stay 1777 for

@@ -31,7 +31,7 @@ def test_create_body_becomes_engine_keywords():
     ({"Image": "busybox", "Cmd": 5}, "cannot unmarshal int into Config.Cmd"),
     ({"Image": "busybox", "HostConfig": {"Memory": "64m"}}, "HostConfig.Memory"),
     ({"Image": "busybox", "HostConfig": {"Privileged": 1}}, "HostConfig.Privileged"),
-    ({"Image": "busybox", "Tty": True}, "Tty is not supported yet"),
+    ({"Image": "busybox", "Tty": "yes"}, "cannot unmarshal str into Config.Tty"),
 ])
 def test_bad_create_bodies_are_400(body, says):
     with pytest.raises(BadRequest, match=says):

@@ -8,6 +8,7 @@ import select
 import signal
 import stat
 import threading
+import time
 
 import pytest
 
@@ -184,17 +185,43 @@ def test_two_readers_get_every_byte_of_a_fast_writer(rundir):
         for _, data in readers[i].packets():
             got[i] += data
     threads = [threading.Thread(target=drain, args=(i,)) for i in range(2)]
-    for t in threads:
+    try:
+        for t in threads:
+            t.start()
+        with m.attach() as s:
+            s.sendall(b"q\n")
+            read_all(s)
+        for t in threads:
+            t.join(WAIT)
+        for i in range(2):
+            assert bytes(got[i]) == bytes(3000000) + b"end-q\n"
+            assert readers[i].exit_code == 0     # the last packet, though their sockets were full
+    finally:
+        for r in readers:
+            r.close()
+
+
+def test_a_slow_reader_still_gets_the_exit_code(rundir):
+    """Its socket may be full when the container ends: the exit packet waits for room."""
+    m = Mon(rundir, "read x; head -c 2000000 /dev/zero; exit 7")
+    slow = m.attach(stdin=False)
+    got = []
+
+    def drain():
+        for _, data in slow.packets():
+            got.append(len(data))
+            time.sleep(0.002)
+    t = threading.Thread(target=drain)
+    try:
         t.start()
-    with m.attach() as s:
-        s.sendall(b"q\n")
-        read_all(s)
-    for t in threads:
-        t.join(WAIT)
-    for i in range(2):
-        assert bytes(got[i]) == bytes(3000000) + b"end-q\n"
-        assert readers[i].exit_code == 0
-        readers[i].close()
+        with m.attach() as s:
+            s.sendall(b"q\n")
+            read_all(s)
+            assert s.exit_code == 7
+        t.join(WAIT * 3)
+        assert sum(got) == 2000000 and slow.exit_code == 7
+    finally:
+        slow.close()
 
 
 def test_a_client_that_writes_and_closes_at_once_is_heard_out(rundir):
