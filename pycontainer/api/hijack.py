@@ -8,7 +8,10 @@ the parser set here (:class:`_Stdin`), which queues them.
 """
 import asyncio
 import contextlib
+import fcntl
 import socket
+import struct
+import termios
 import threading
 
 from aiohttp import web
@@ -66,6 +69,27 @@ class _HalfOpen:
         return True
 
 
+async def _headers_read(transport, limit=1.0):
+    """Wait (a little) until the client has read the 101's headers: docker-py
+    reads them through a buffered file and the stream from the raw socket, so
+    output that came with the headers would be lost in its buffer (dockerd's
+    slower process start hides this). On a UNIX socket, SIOCOUTQ counts the
+    bytes the peer has not read yet."""
+    sock = transport.get_extra_info("socket") if transport is not None else None
+    if sock is None or sock.family != socket.AF_UNIX:
+        return
+    deadline = asyncio.get_running_loop().time() + limit
+    while asyncio.get_running_loop().time() < deadline:
+        try:
+            unread = struct.unpack("i", fcntl.ioctl(sock.fileno(), termios.TIOCOUTQ,
+                                                    b"\0\0\0\0"))[0]
+        except OSError:
+            return
+        if unread == 0 and not transport.get_write_buffer_size():
+            return
+        await asyncio.sleep(0.0005)
+
+
 class Hijack:
     """One hijacked request: ``await start()``, ``write()``, ``read()`` stdin, ``close()``."""
 
@@ -96,6 +120,8 @@ class Hijack:
         resp.force_close()
         await resp.prepare(request)
         self.resp = resp
+        if self.upgraded:
+            await _headers_read(request.transport)
         return resp
 
     async def write(self, data):
