@@ -2,6 +2,7 @@
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <grp.h>
+#include <signal.h>
 #include <linux/capability.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
@@ -51,7 +52,10 @@ int pyc_op_write(struct plan *p, const struct pyc_op *op)
     return write(fd, data, n) == (ssize_t) n ? 0 : neg_errno();
 }
 
-/* execvpe() searches the caller's PATH; a container searches its own. */
+/* execvpe() searches the caller's PATH; a container searches its own.
+ * a = 1: exec with every signal blocked, for an init that takes them over
+ * (pyc-init): pid 1 drops a signal it has no handler for, so one sent before
+ * it is set up would be lost; a blocked one waits for it. */
 int pyc_op_exec(struct plan *p, const struct pyc_op *op)
 {
     const char *file = plan_str(p, op->s1), *path = plan_str(p, op->s2);
@@ -59,6 +63,11 @@ int pyc_op_exec(struct plan *p, const struct pyc_op *op)
     char *const *envp = (char *const *) p->spec->envp;
     if (!file || !*file)
         return -ENOENT;
+    if (op->a) {
+        sigset_t all;
+        sigfillset(&all);
+        sigprocmask(SIG_SETMASK, &all, NULL);
+    }
     if (strchr(file, '/') || !path) {
         execve(file, argv, envp);
         return neg_errno();

@@ -43,9 +43,12 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: %s -- PROGRAM [ARGS...]\n", argv[0]);
         return 2;
     }
-    sigset_t all, old;
+    /* The runtime execs us with every signal blocked already (one sent
+     * before this would be dropped: we are pid 1); block them in any case. */
+    sigset_t all, none;
     sigfillset(&all);
-    sigprocmask(SIG_SETMASK, &all, &old);
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &all, NULL);
     /* Not pid 1 (pid_mode host): still reap orphans of our child. */
     if (getpid() != 1)
         prctl(PR_SET_CHILD_SUBREAPER, 1);
@@ -55,7 +58,7 @@ int main(int argc, char **argv)
         return 1;
     }
     if (child == 0) {
-        sigprocmask(SIG_SETMASK, &old, NULL);
+        sigprocmask(SIG_SETMASK, &none, NULL);      /* the program starts from none */
         execvp(argv[first], argv + first);
         fprintf(stderr, "pyc-init: exec %s: %s\n", argv[first], strerror(errno));
         _exit(errno == ENOENT ? 127 : 126);

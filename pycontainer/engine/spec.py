@@ -108,6 +108,7 @@ def build(cfg, rundir, layer_dir, lowers, store_root, netns=None, userns_path=No
         search_path=cfg.path_env(), terminal=cfg.tty, oom_score_adj=cfg.oom_score_adj)
     if cfg.init:
         process.args = [INIT_PATH, "--"] + process.args
+        process.signals_blocked = True
     linux = Linux(
         namespaces=ns,
         devices=[Device(inside, kind, major, minor, mode, host)

@@ -268,7 +268,8 @@ def compile_plan(spec, cgroup_mounts, labels=None, before_pivot=None, after_pivo
     if lx.user_namespace:
         pb.op(lib.PYC_OP_SETNS, "join the user namespace", a=CLONE_NEWUSER, b=2)
     add_process(pb, proc, lx.seccomp)
-    pb.op(lib.PYC_OP_EXEC, f"exec {proc.args[0]!r}", s1=proc.args[0], s2=proc.search_path)
+    pb.op(lib.PYC_OP_EXEC, f"exec {proc.args[0]!r}", s1=proc.args[0], s2=proc.search_path,
+          a=int(proc.signals_blocked))
     return pb.build()
 
 

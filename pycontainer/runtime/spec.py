@@ -56,6 +56,9 @@ class Process:
     # OCI bundles: (effective, permitted, inheritable, ambient) masks set after
     # setuid; None leaves only the bounding set (``capabilities``).
     cap_sets: tuple = None
+    # exec with every signal blocked: an init that takes them over (pyc-init)
+    # then gets those sent before it was ready (pid 1 drops unhandled ones)
+    signals_blocked: bool = False
 
 
 @dataclass
