@@ -125,7 +125,7 @@ src_hash() {
 
 install_hash() {
     {
-        sha256sum pyproject.toml setup.py
+        sha256sum pyproject.toml setup.py bin/*      # bin/: copied at install
         .venv/bin/python -c 'import sys; print(sys.version)'
         echo "$EDITABLE_MODE"
     } | sha256sum | cut -d' ' -f1

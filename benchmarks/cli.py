@@ -10,6 +10,9 @@ verb, exit), each beside what bounds it from below or a peer:
   (runc, cgroupfs, as benchmarks/baselines.py sets podman up);
 - ``pycontainer ps`` with 100 running containers (target <= 50 ms), and
   ``ps -a``;
+- each of run and ps twice: served by the warm process (the default, see
+  pycontainer/cli/warm.py; its first command starts it, in the warm-up), and
+  with ``PYCONTAINER_WARM=0``, every command importing the engine itself;
 - the engine's floor: a ``python -c`` that imports the engine, makes it and
   lists the containers, i.e. what every verb that touches the store pays
   before the CLI does anything.
@@ -60,6 +63,7 @@ def main():
                    env=env, check=True, stdout=subprocess.DEVNULL)
     store = tempfile.mkdtemp(prefix="pyc-bench-cli-", dir="/var/tmp")
     env["PYCONTAINER_ROOT"] = store
+    cold = dict(env, PYCONTAINER_WARM="0")
     from pycontainer import Client
     client = Client(root=store)
     made = []
@@ -73,14 +77,16 @@ def main():
         floor = line("python -c 'Engine(root).containers.list()' (floor)",
                      timed([sys.executable, "-c", FLOOR, store], args.runs, env))
         print("\nrun:")
-        run = line("pycontainer run --rm --network none busybox true",
-                   timed([BIN, "run", "--rm", "--network", "none", "busybox", "true"],
-                         args.runs, env), 60)
+        argv = [BIN, "run", "--rm", "--network", "none", "busybox", "true"]
+        run = line("pycontainer run --rm --network none busybox true", timed(argv, args.runs, env),
+                   60)
+        line("  the same, PYCONTAINER_WARM=0", timed(argv, args.runs, cold))
         for _ in range(args.containers):
             made.append(client.containers.run("busybox", ["sleep", "600"], detach=True,
                                               network_mode="none"))
         print(f"\nlisting, {len(made)} running containers:")
         ps = line(f"pycontainer ps ({len(made)} rows)", timed([BIN, "ps"], args.runs, env), 50)
+        line("  the same, PYCONTAINER_WARM=0", timed([BIN, "ps"], args.runs, cold))
         line("pycontainer ps -a", timed([BIN, "ps", "-a"], args.runs, env))
         floor_ps = line("python -c 'Engine(root).containers.list()' (floor)",
                         timed([sys.executable, "-c", FLOOR, store], args.runs, env))
@@ -99,6 +105,8 @@ def main():
             else:
                 print(f"  {why}")
     finally:
+        from pycontainer.cli import warm
+        warm.stop()
         for c in made:
             c.remove(force=True)
         shutil.rmtree(store, ignore_errors=True)

@@ -169,11 +169,21 @@ def _wider_scoped_fixtures(request):
             yield name
 
 
+def _stop_warm():
+    try:
+        from pycontainer.cli import warm
+    except ImportError:       # the package does not import: the unit tests say why
+        return
+    warm.stop()
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _session_leakcheck():
     """What session fixtures (the client, the image) leave behind at the end."""
+    _stop_warm()
     before = leakcheck.snapshot(kinds=SESSION_KINDS)
     yield
+    _stop_warm()            # the commands' warm process (cli/warm.py) goes with the session
     leaks = leakcheck.check(before, kinds=SESSION_KINDS)
     if leaks:
         pytest.fail(leakcheck.format_leaks(leaks, "the test session's fixtures"), pytrace=False)

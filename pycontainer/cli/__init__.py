@@ -212,8 +212,19 @@ def _daemons(hosts, context, verb, display):
     return found
 
 
+_parsers = {}
+
+
 def parser_for(verb, display):
-    """The argparse parser of one verb (only that one is built)."""
+    """The argparse parser of one verb (only that one is built; kept, so the
+    warm process makes each once)."""
+    key = (verb, display)
+    if key not in _parsers:
+        _parsers[key] = _make_parser(verb, display)
+    return _parsers[key]
+
+
+def _make_parser(verb, display):
     import argparse
     import importlib
     from .verbs import VERBS

@@ -17,7 +17,7 @@ from pycontainer.network.store import NetworkNotFound
 # Not refusals: the command failed (ContainerError, a build step), control flow
 # of the daemon and the CLI, an internal retry signal, the registry server's own.
 NOT_API_ERRORS = {"PyContainerError", "ContainerError", "BuildError", "StepFailed", "CLIError",
-                  "NotModified", "NotImplementedYet", "TreeChanged", "_Refused", "_NeedsRead",
+                  "NotModified", "NotImplementedYet", "TreeChanged", "_Refused", "_NeedsRead", "_Stale", "_Elsewhere",
                   "RegistryError"}
 
 
