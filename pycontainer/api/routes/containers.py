@@ -12,7 +12,7 @@ from ...errors import Conflict, InvalidArgument, NotFound
 from ...engine import logs as _logs
 from ...engine import state as _state
 from .. import codec
-from ..app import Routes, api_version, body_json, call, engine
+from ..app import SETTINGS, Routes, api_version, body_json, call, engine
 from ..hijack import Hijack, WsHijack, pump_input, pump_output, wake
 from ..status import BadRequest, NotModified
 
@@ -48,6 +48,11 @@ def setup(app):
 async def create(request):
     body = await body_json(request, required=True)
     image, cmd, kw, auto_remove = codec.create_kwargs(body, request.query.get("name"))
+    defaults = request.app[SETTINGS].default_ulimit     # dockerd's default-ulimits
+    if defaults:
+        named = {u.get("Name") for u in kw.get("ulimits") or () if isinstance(u, dict)}
+        kw["ulimits"] = list(kw.get("ulimits") or ()) + [
+            dict(u) for name, u in defaults.items() if name not in named]
     # the monitor removes it after the exit: nothing depends on this daemon's memory
     cid = await call(_verbs(request).create, image, cmd, kw, auto_remove)
     if body.get("StdinOnce") is True:
