@@ -153,6 +153,18 @@ def test_docker_py_tls_config(verified, pki, no_ca_bundle):
         c.close()
 
 
+def test_our_client_over_tls(verified, pki):
+    from pycontainer import Client
+    c = Client(base_url=f"https://127.0.0.1:{verified.tcp_port()}",
+               tls={"ca": pki["ca"], "cert": pki["ca-client-cert"],
+                    "key": pki["ca-client-key"]})
+    try:
+        assert c.containers.run("busybox", ["echo", "sdk"], remove=True,
+                                network_mode="none") == b"sdk\n"
+    finally:
+        c.close()
+
+
 def test_tlsverify_refuses_clients_without_a_good_certificate(verified, pki):
     port = verified.tcp_port()
     assert _ping(port, pki["ca"], (pki["ca-client-cert"], pki["ca-client-key"])).startswith(
