@@ -345,29 +345,37 @@ def ratio(label, ours, peer, unit="ms"):
 
 
 def measure(d, a):
+    want = set(a.only.split(",")) if a.only else {"run", "py", "ping", "ps", "attach", "rss"}
     r = {}
     print(f"\n{d.name}:", flush=True)
-    idle = rss(d, 0)
-    r["rss_idle"] = idle[0]
-    print(f"  RSS idle: daemon {idle[0]:.1f} MiB (with its children {idle[1]:.1f} MiB)")
-    r["cli_run"] = line("docker run --rm busybox true (CLI)", cli_run(d, a.runs), 50) * 1e3
-    r["py_run"] = line("docker-py containers.run(remove=True)", dockerpy_run(d, a.runs),
-                       30) * 1e3
-    one, rps = ping(d, a.pings, 8)
-    r["ping"] = line("GET /_ping, one client", one) * 1e3
-    r["rps"] = rps
-    print(f"  GET /_ping, 8 clients: {rps:9.0f} requests/s")
-    cli, api, made = ps(d, a.runs, a.containers)
-    print(f"  ({a.containers} containers created in {made:.1f} s)")
-    r["ps_cli"] = line(f"docker ps -a, {a.containers} containers (CLI)", cli, 100) * 1e3
-    r["ps_api"] = line(f"GET /containers/json?all=1, {a.containers}", api, 20) * 1e3
-    r["attach"] = attach(d, a.attach_mb << 20)
-    print(f"  attach: {r['attach']:8.0f} MB/s ({a.attach_mb} MiB of stdout, 8-byte frames)")
-    busy = rss(d, a.running)
-    r["rss_busy"] = busy[0]
-    print(f"  RSS with {a.running} running: daemon {busy[0]:.1f} MiB (target <= 40 MiB), "
-          f"with its children {busy[1]:.1f} MiB; per-container helpers {busy[2]:.1f} MiB "
-          f"in all", flush=True)
+    if "rss" in want:
+        idle = rss(d, 0)
+        r["rss_idle"] = idle[0]
+        print(f"  RSS idle: daemon {idle[0]:.1f} MiB (with its children {idle[1]:.1f} MiB)")
+    if "run" in want:
+        r["cli_run"] = line("docker run --rm busybox true (CLI)", cli_run(d, a.runs), 50) * 1e3
+    if "py" in want:
+        r["py_run"] = line("docker-py containers.run(remove=True)", dockerpy_run(d, a.runs),
+                           30) * 1e3
+    if "ping" in want:
+        one, rps = ping(d, a.pings, 8)
+        r["ping"] = line("GET /_ping, one client", one) * 1e3
+        r["rps"] = rps
+        print(f"  GET /_ping, 8 clients: {rps:9.0f} requests/s")
+    if "ps" in want:
+        cli, api, made = ps(d, a.runs, a.containers)
+        print(f"  ({a.containers} containers created in {made:.1f} s)")
+        r["ps_cli"] = line(f"docker ps -a, {a.containers} containers (CLI)", cli, 100) * 1e3
+        r["ps_api"] = line(f"GET /containers/json?all=1, {a.containers}", api, 20) * 1e3
+    if "attach" in want:
+        r["attach"] = attach(d, a.attach_mb << 20)
+        print(f"  attach: {r['attach']:8.0f} MB/s ({a.attach_mb} MiB of stdout, 8-byte frames)")
+    if "rss" in want:
+        busy = rss(d, a.running)
+        r["rss_busy"] = busy[0]
+        print(f"  RSS with {a.running} running: daemon {busy[0]:.1f} MiB (target <= 40 MiB), "
+              f"with its children {busy[1]:.1f} MiB; per-container helpers {busy[2]:.1f} MiB "
+              f"in all", flush=True)
     return r
 
 
@@ -380,6 +388,9 @@ def main():
     ap.add_argument("--attach-mb", type=int, default=256)
     ap.add_argument("--quick", action="store_true", help="20 runs, 500 pings, 64 MiB")
     ap.add_argument("--dir", default="/var/tmp")
+    ap.add_argument("--only", default="", help="comma-separated figures to measure (run, "
+                    "py, ping, ps, attach, rss); default all")
+    ap.add_argument("--no-peer", action="store_true", help="pycontainerd alone (profiling)")
     a = ap.parse_args()
     if a.quick:
         a.runs, a.pings, a.attach_mb = min(a.runs, 20), min(a.pings, 500), min(a.attach_mb, 64)
@@ -398,9 +409,13 @@ def main():
                 f.write(chunk)
         client.close()
         opened.append(Ours(top, store))
-        opened.append(Peer(os.path.join(top, "dockerd"), archive))
+        if not a.no_peer:
+            opened.append(Peer(os.path.join(top, "dockerd"), archive))
         print(f"{os.cpu_count()} cpus; docker CLI {DOCKER}; {a.runs} runs a figure")
-        ours, peer = [measure(d, a) for d in opened]
+        results = [measure(d, a) for d in opened]
+        if a.no_peer or a.only:
+            return
+        ours, peer = results
         print("\nratios pycontainerd / dockerd (p50; below 1: pycontainerd is faster):")
         for key, label in (("cli_run", "docker run --rm (CLI)"),
                            ("py_run", "docker-py run"), ("ping", "_ping latency"),
