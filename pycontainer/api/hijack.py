@@ -90,6 +90,23 @@ async def _headers_read(transport, limit=1.0):
         await asyncio.sleep(0.0005)
 
 
+def _tls_half_open(transport):
+    """Over TLS, docker's half-close (``CloseWrite`` at stdin's EOF, sent even
+    with no stdin) is a close_notify, at which asyncio's TLS shuts the whole
+    connection down (it has no half-close), losing the output still to come.
+    On a hijacked connection the close_notify is only stdin's EOF: its
+    shutdown waits for ours. Returns the undo (None without TLS)."""
+    proto = getattr(transport, "_ssl_protocol", None)
+    if proto is None or not callable(getattr(proto, "_start_shutdown", None)):
+        return None
+    shutdown = proto._start_shutdown
+    proto._start_shutdown = lambda: None
+
+    def undo():
+        proto._start_shutdown = shutdown
+    return undo
+
+
 class Hijack:
     """One hijacked request: ``await start()``, ``write()``, ``read()`` stdin, ``close()``."""
 
@@ -99,6 +116,7 @@ class Hijack:
         transport = request.transport
         self.stdin = _Stdin(transport) if stdin and self.upgraded else None
         self.resp = None
+        self._tls_undo = None
         self.lost = threading.Event()       # the client closed the connection
         self.on_lost = []                   # called (in the loop) when it does
 
@@ -115,6 +133,7 @@ class Hijack:
             resp.headers.update({"Connection": "Upgrade", "Upgrade": "tcp"})
             request.transport.set_protocol(_HalfOpen(request.transport.get_protocol(),
                                                      self.stdin, self._lost))
+            self._tls_undo = _tls_half_open(request.transport)
             if self.stdin is not None:
                 request.protocol.set_parser(self.stdin)
         resp.force_close()
@@ -144,6 +163,8 @@ class Hijack:
                 await self.resp.write_eof()
             except (ConnectionResetError, ConnectionError):
                 pass
+        if self._tls_undo is not None:
+            self._tls_undo()
         if self.request.transport is not None:
             self.request.transport.close()   # the end of the stream ends the connection
 
