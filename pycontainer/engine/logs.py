@@ -121,9 +121,10 @@ def _records(f, stdout, stderr, timestamps, since, until, tagged=False):
         tag, _, text = rest.partition(b" ")
         if (stream == b"stdout" and not stdout) or (stream == b"stderr" and not stderr):
             continue
-        when = _epoch(ts.decode())
-        if (since is not None and when < since) or (until is not None and when > until):
-            continue
+        if since is not None or until is not None:      # strptime: the cost of a record
+            when = _epoch(ts.decode())
+            if (since is not None and when < since) or (until is not None and when > until):
+                continue
         text = text[:-1] + (b"\n" if tag == b"F" else b"")
         text = (ts + b" " + text) if timestamps else text
         yield (stream.decode(), text) if tagged else text
