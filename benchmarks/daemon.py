@@ -349,10 +349,15 @@ def measure(d, a):
     want = set(a.only.split(",")) if a.only else {"run", "py", "ping", "ps", "attach", "rss"}
     r = {}
     print(f"\n{d.name}:", flush=True)
-    if "rss" in want:
+    if "rss" in want:       # first: what the later figures leave behind is printed last
         idle = rss(d, 0)
         r["rss_idle"] = idle[0]
         print(f"  RSS idle: daemon {idle[0]:.1f} MiB (with its children {idle[1]:.1f} MiB)")
+        busy = rss(d, a.running)
+        r["rss_busy"] = busy[0]
+        print(f"  RSS with {a.running} running: daemon {busy[0]:.1f} MiB (target <= 40 MiB), "
+              f"with its children {busy[1]:.1f} MiB; per-container helpers {busy[2]:.1f} MiB "
+              f"in all", flush=True)
     if "run" in want:
         r["cli_run"] = line("docker run --rm busybox true (CLI)", cli_run(d, a.runs), 50) * 1e3
     if "py" in want:
@@ -373,11 +378,7 @@ def measure(d, a):
         print(f"  attach: {r['attach']:8.0f} MB/s ({a.attach_mb} MiB of 1 KiB lines, 8-byte "
               "frames)")
     if "rss" in want:
-        busy = rss(d, a.running)
-        r["rss_busy"] = busy[0]
-        print(f"  RSS with {a.running} running: daemon {busy[0]:.1f} MiB (target <= 40 MiB), "
-              f"with its children {busy[1]:.1f} MiB; per-container helpers {busy[2]:.1f} MiB "
-              f"in all", flush=True)
+        print(f"  RSS after all the above: daemon {rss_mib([d.pid]):.1f} MiB")
     return r
 
 
