@@ -1,13 +1,20 @@
 """Start the real ``pycontainerd`` in a subprocess on a UNIX socket, and drive
-it with the real ``docker`` CLI (``Daemon.docker``) or raw HTTP (``Daemon.http``)."""
+it with the real ``docker`` CLI (``Daemon.docker``) or raw HTTP (``Daemon.http``).
+
+The fixtures the ``test_api_*`` files share: ``daemon`` (one a module, over
+the session's store) and ``names`` (containers a test makes, removed after it);
+a test file imports the ones it uses."""
 import http.client
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
 import sys
 import time
+
+import pytest
 
 BIN = os.path.join(os.path.dirname(sys.executable), "pycontainerd")
 DOCKER = "docker"
@@ -25,16 +32,23 @@ class _UnixHTTP(http.client.HTTPConnection):
 
 
 class Daemon:
-    """``pycontainerd --host unix://<dir>/pyc.sock --root <store>``, stopped by ``stop()``."""
+    """``pycontainerd --host unix://<dir>/pyc.sock --root <store> [args]``, stopped
+    by ``stop()``; ``args``: more flags (``-H tcp://127.0.0.1:0`` takes a free port,
+    ``tcp_port()`` tells which)."""
 
-    def __init__(self, root, rundir):
+    def __init__(self, root, rundir, args=()):
         self.sock = os.path.join(str(rundir), "pyc.sock")
         self.url = "unix://" + self.sock
         self.log = os.path.join(str(rundir), "pycontainerd.log")
         with open(self.log, "wb") as log:
-            self.proc = subprocess.Popen([BIN, "--host", self.url, "--root", str(root)],
+            self.proc = subprocess.Popen([BIN, "--host", self.url, "--root", str(root),
+                                          *map(str, args)],
                                          stdout=log, stderr=log, stdin=subprocess.DEVNULL)
         self._await_ready(30)
+
+    def tcp_port(self):
+        """The port of the TCP listener (logged before the daemon answers)."""
+        return int(re.search(r"API listening on [0-9.]+:(\d+)", self.log_text()).group(1))
 
     def _await_ready(self, timeout):
         deadline = time.monotonic() + timeout
@@ -84,6 +98,23 @@ class Daemon:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
         return self.proc.wait(30)
+
+
+@pytest.fixture(scope="module")
+def daemon(store_root, busybox, tmp_path_factory):
+    """One pycontainerd a test module, over the session's store (busybox in it)."""
+    d = Daemon(store_root, tmp_path_factory.mktemp("pycd"))
+    yield d
+    assert d.stop() == 0, d.log_text()
+
+
+@pytest.fixture
+def names(daemon):
+    """Containers a test makes: removed with ``docker rm -f`` afterwards, error or not."""
+    made = []
+    yield made
+    for n in made:
+        daemon.docker("rm", "-f", n, ok=False)
 
 
 def until(get, ok, timeout=10):

@@ -49,6 +49,7 @@ def engine(request):
 
 
 ENGINE = web.AppKey("engine", object)
+SETTINGS = web.AppKey("settings", object)       # config.Settings: SIGHUP updates it
 
 
 async def call(fn, *args, **kwargs):
@@ -100,11 +101,13 @@ async def errors_mw(request, handler):
         return status.response_for(e)
 
 
-def make_app(eng):
+def make_app(eng, settings=None):
+    from . import config
     from .routes import (build, containers, events, exec as exec_, images, networks,
                          registry, stats, system, volumes)
     app = web.Application(middlewares=[errors_mw], client_max_size=1 << 30)
     app[ENGINE] = eng
+    app[SETTINGS] = settings or config.Settings(config.validate(config.defaults()), None)
     for mod in (system, events, containers, exec_, stats, images, registry, build, networks,
                 volumes):
         if hasattr(mod, "setup"):

@@ -7,6 +7,7 @@ aiohttp parses the HTTP; after the upgrade its protocol hands the bytes to
 the parser set here (:class:`_Stdin`), which queues them.
 """
 import asyncio
+import collections
 import contextlib
 import fcntl
 import socket
@@ -90,6 +91,23 @@ async def _headers_read(transport, limit=1.0):
         await asyncio.sleep(0.0005)
 
 
+def _tls_half_open(transport):
+    """Over TLS, docker's half-close (``CloseWrite`` at stdin's EOF, sent even
+    with no stdin) is a close_notify, at which asyncio's TLS shuts the whole
+    connection down (it has no half-close), losing the output still to come.
+    On a hijacked connection the close_notify is only stdin's EOF: its
+    shutdown waits for ours. Returns the undo (None without TLS)."""
+    proto = getattr(transport, "_ssl_protocol", None)
+    if proto is None or not callable(getattr(proto, "_start_shutdown", None)):
+        return None
+    shutdown = proto._start_shutdown
+    proto._start_shutdown = lambda: None
+
+    def undo():
+        proto._start_shutdown = shutdown
+    return undo
+
+
 class Hijack:
     """One hijacked request: ``await start()``, ``write()``, ``read()`` stdin, ``close()``."""
 
@@ -99,6 +117,7 @@ class Hijack:
         transport = request.transport
         self.stdin = _Stdin(transport) if stdin and self.upgraded else None
         self.resp = None
+        self._tls_undo = None
         self.lost = threading.Event()       # the client closed the connection
         self.on_lost = []                   # called (in the loop) when it does
 
@@ -115,6 +134,7 @@ class Hijack:
             resp.headers.update({"Connection": "Upgrade", "Upgrade": "tcp"})
             request.transport.set_protocol(_HalfOpen(request.transport.get_protocol(),
                                                      self.stdin, self._lost))
+            self._tls_undo = _tls_half_open(request.transport)
             if self.stdin is not None:
                 request.protocol.set_parser(self.stdin)
         resp.force_close()
@@ -144,24 +164,85 @@ class Hijack:
                 await self.resp.write_eof()
             except (ConnectionResetError, ConnectionError):
                 pass
+        if self._tls_undo is not None:
+            self._tls_undo()
         if self.request.transport is not None:
             self.request.transport.close()   # the end of the stream ends the connection
 
 
-async def pump_output(hj, packets, framed):
+async def relay(items, write, stop=None, high=HIGH):
+    """Drive the blocking iterator ``items`` of ``(stream, bytes)`` in one thread
+    and ``await write(batch)`` with all it yielded since the last write: one
+    thread a stream, not one thread hop an item (which held attach to a few
+    MB/s). True when ``items`` ended, False when ``write`` returned False (the
+    client left). The thread runs at most ``high`` bytes ahead of the client
+    and closes ``items`` itself; on the way out ``stop()`` (what ends the
+    iterator: a detach event's set, a socket's shutdown), when given, is
+    called and the thread awaited, so nothing reads ``items`` afterwards."""
+    loop = asyncio.get_running_loop()
+    queue, cond, wake = collections.deque(), threading.Condition(), asyncio.Event()
+    st = {"size": 0, "done": False, "quit": False, "error": None}
+
+    def produce():
+        try:
+            for item in items:
+                with cond:
+                    while st["size"] > high and not st["quit"]:
+                        cond.wait()
+                    if st["quit"]:
+                        return
+                    queue.append(item)
+                    st["size"] += len(item[1])
+                    first = len(queue) == 1
+                if first:
+                    loop.call_soon_threadsafe(wake.set)
+        except Exception as e:          # noqa: BLE001: raised again in the loop
+            st["error"] = e
+        finally:
+            if hasattr(items, "close"):
+                items.close()
+            st["done"] = True
+            loop.call_soon_threadsafe(wake.set)
+    producer = loop.run_in_executor(None, produce)
+    try:
+        while True:
+            await wake.wait()
+            wake.clear()
+            with cond:
+                batch = list(queue)
+                queue.clear()
+                st["size"] = 0
+                cond.notify_all()
+                finished = st["done"]
+            if batch and not await write(batch):
+                return False
+            if finished and not queue:
+                if st["error"] is not None:
+                    raise st["error"]
+                return True
+    finally:
+        with cond:
+            st["quit"] = True
+            cond.notify_all()
+        if stop is not None:
+            stop()
+            await producer
+
+
+def joined(batch, framed):
+    """A relay's batch as the bytes on the wire: 8-byte frames or raw."""
+    if not framed:
+        return b"".join(chunk for _, chunk in batch)
+    return b"".join(codec.frame(codec.STDERR if stream in (2, "stderr") else codec.STDOUT,
+                                chunk) for stream, chunk in batch)
+
+
+async def pump_output(hj, packets, framed, stop=None):
     """Write the (stream, bytes) items of the iterator ``packets`` (read in a
-    thread); True when it ended, False when the client went away."""
-    done = object()
-    while True:
-        item = await call(next, packets, done)
-        if item is done:
-            return True
-        stream, chunk = item
-        if framed:
-            chunk = codec.frame(codec.STDERR if stream in (2, "stderr") else codec.STDOUT,
-                                chunk)
-        if not await hj.write(chunk):
-            return False
+    thread, which closes it); True when it ended, False when the client went away."""
+    async def write(batch):
+        return await hj.write(joined(batch, framed))
+    return await relay(packets, write, stop)
 
 
 async def pump_input(hj, sock, close_stdin=True):

@@ -45,6 +45,7 @@ RUN_KEYS |= _options.KEYS | {"networking_config", "mem_reservation", "mem_swappi
                              "device_write_iops"}
 RUN_KEYS |= {"healthcheck", "log_config"}      # engine/health.py, engine/logs.py
 WAIT_CONDITIONS = ("not-running", "next-exit", "removed", "healthy")
+WAIT_POLL = (0.002, 0.05)   # seconds between looks at a waited state: after a change, at most
 DEFAULT_STOP_TIMEOUT = 10      # seconds, docker's
 
 
@@ -653,7 +654,7 @@ class Containers:
         if condition == "healthy":
             return self.wait_healthy(cid, timeout)
         deadline = None if timeout is None else time.monotonic() + timeout
-        first = True
+        first, status, pause = True, None, WAIT_POLL[0]
         while True:
             try:
                 st = _state.load(self.rt, cid)["State"]
@@ -662,6 +663,8 @@ class Containers:
                     return 0
                 raise
             first = False
+            if st["Status"] != status:      # a change: the next one (start, removal) is near
+                status, pause = st["Status"], WAIT_POLL[0]
             done = not (st["Running"] or st["Restarting"]) and st["Status"] != "created"
             if condition == "not-running" and st["Status"] == "created":
                 done = True
@@ -670,7 +673,8 @@ class Containers:
             left = None if deadline is None else deadline - time.monotonic()
             if left is not None and left <= 0:
                 raise TimeoutError(f"container {cid[:12]} did not stop within {timeout}s")
-            step = 0.05 if left is None else min(0.05, left)
+            step = pause if left is None else min(pause, left)
+            pause = min(pause * 2, WAIT_POLL[1])
             if st["Running"]:
                 self._await_exit(st, step if condition == "removed" else left)
                 time.sleep(0.002)     # let the monitor record the exit

@@ -29,6 +29,11 @@ class Images:
         self.registry_factory = None
         self._registry = None
 
+    def use_registry(self, factory):
+        """Later registry calls use a client from ``factory`` (the daemon's SIGHUP);
+        calls under way keep the client they have."""
+        self.registry_factory, self._registry = factory, None
+
     @property
     def registry(self):
         """The registry client, made by ``registry_factory`` on first use."""

@@ -46,7 +46,7 @@ def _matcher(engine, f, before, since):
     def match(a):
         st = a["State"]
         cid, name, status = a["Id"], a["Name"].lstrip("/"), st["Status"]
-        when = _filters.timestamp(a.get("Created")) or 0
+        when = (_filters.timestamp(a.get("Created")) or 0) if bounds else 0
         return (f.any("id", lambda v: cid.startswith(v))
                 and f.any("name", lambda v: _name_match(v, name))
                 and f.labels(a["Config"].get("Labels") or {})

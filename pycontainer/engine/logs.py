@@ -23,7 +23,8 @@ DRIVERS = ("json-file", "local", "none")
 _OPTIONS = {"json-file": ("max-size", "max-file", "compress", "labels", "env", "tag"),
             "local": ("max-size", "max-file", "compress"), "none": ()}
 MIN_SIZE = 1024
-POLL = 0.02          # seconds between looks at a followed log
+POLL = 0.02          # seconds between looks at a followed log, at most
+POLL_MIN = 0.002     # ... and at first after output or the start of the follow
 
 
 def parse_config(log_config):
@@ -120,9 +121,10 @@ def _records(f, stdout, stderr, timestamps, since, until, tagged=False):
         tag, _, text = rest.partition(b" ")
         if (stream == b"stdout" and not stdout) or (stream == b"stderr" and not stderr):
             continue
-        when = _epoch(ts.decode())
-        if (since is not None and when < since) or (until is not None and when > until):
-            continue
+        if since is not None or until is not None:      # strptime: the cost of a record
+            when = _epoch(ts.decode())
+            if (since is not None and when < since) or (until is not None and when > until):
+                continue
         text = text[:-1] + (b"\n" if tag == b"F" else b"")
         text = (ts + b" " + text) if timestamps else text
         yield (stream.decode(), text) if tagged else text
@@ -191,12 +193,14 @@ def read(path, stdout=True, stderr=True, timestamps=False, tail="all", since=Non
         if count is not None:
             chunks = chunks[-count:] if count else []
         yield from chunks
+        pause = POLL_MIN
         while follow is not None:
             got = False
             for chunk in recs(live):
                 got = True
                 yield chunk
             if got:
+                pause = POLL_MIN        # output flows: its end (the exit) is near too
                 continue
             if not opened and _moved(path, live):      # rotated: the rest of it, then the files after it
                 yield from recs(live)
@@ -215,7 +219,8 @@ def read(path, stdout=True, stderr=True, timestamps=False, tail="all", since=Non
             if not follow() or (until is not None and time.time_ns() > until):
                 yield from recs(live)
                 return
-            time.sleep(POLL)
+            time.sleep(pause)
+            pause = min(pause * 2, POLL)
     finally:
         for f in files:
             f.close()

@@ -11,25 +11,7 @@ import stat
 import subprocess
 import sys
 
-import pytest
-
-from api_daemon import Daemon, until
-
-
-@pytest.fixture(scope="module")
-def daemon(store_root, busybox, tmp_path_factory):
-    d = Daemon(store_root, tmp_path_factory.mktemp("pycd"))
-    yield d
-    assert d.stop() == 0, d.log_text()
-
-
-@pytest.fixture
-def names(daemon):
-    """Containers a test makes: removed with ``docker rm -f`` afterwards, error or not."""
-    made = []
-    yield made
-    for n in made:
-        daemon.docker("rm", "-f", n, ok=False)
+from api_daemon import daemon, names, until  # noqa: F401 (fixtures)
 
 
 def test_version_and_info(daemon):

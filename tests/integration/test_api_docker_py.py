@@ -8,14 +8,7 @@ import struct
 import docker
 import pytest
 
-from api_daemon import Daemon, until
-
-
-@pytest.fixture(scope="module")
-def daemon(store_root, busybox, tmp_path_factory):
-    d = Daemon(store_root, tmp_path_factory.mktemp("pycd"))
-    yield d
-    assert d.stop() == 0, d.log_text()
+from api_daemon import Daemon, daemon, until  # noqa: F401 (fixtures)
 
 
 @pytest.fixture

@@ -7,19 +7,11 @@ import socket
 import time
 
 import aiohttp
-import pytest
 
-from api_daemon import Daemon
+from api_daemon import daemon  # noqa: F401 (fixtures)
 
 COUNT = 10_000
 CONCURRENCY = 16
-
-
-@pytest.fixture(scope="module")
-def daemon(store_root, busybox, tmp_path_factory):
-    d = Daemon(store_root, tmp_path_factory.mktemp("pycd"))
-    yield d
-    assert d.stop() == 0, d.log_text()
 
 
 def _bodies(rng):

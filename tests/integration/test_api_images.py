@@ -9,15 +9,8 @@ import subprocess
 import docker
 import pytest
 
-from api_daemon import Daemon
+from api_daemon import daemon  # noqa: F401 (fixtures)
 from registry_helpers import DistributionRegistry
-
-
-@pytest.fixture(scope="module")
-def daemon(store_root, busybox, tmp_path_factory):
-    d = Daemon(store_root, tmp_path_factory.mktemp("pycd"))
-    yield d
-    assert d.stop() == 0, d.log_text()
 
 
 @pytest.fixture(scope="module")

@@ -8,22 +8,7 @@ import subprocess
 import docker
 import pytest
 
-from api_daemon import Daemon, PtyDocker, until
-
-
-@pytest.fixture(scope="module")
-def daemon(store_root, busybox, tmp_path_factory):
-    d = Daemon(store_root, tmp_path_factory.mktemp("pycd"))
-    yield d
-    assert d.stop() == 0, d.log_text()
-
-
-@pytest.fixture
-def names(daemon):
-    made = []
-    yield made
-    for n in made:
-        daemon.docker("rm", "-f", n, ok=False)
+from api_daemon import PtyDocker, daemon, names, until  # noqa: F401 (fixtures)
 
 
 @pytest.fixture

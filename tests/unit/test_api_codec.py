@@ -47,13 +47,19 @@ def test_hosts():
     assert server.parse_host("tcp://127.0.0.1:2375") == ("tcp", ("127.0.0.1", 2375))
     with pytest.raises(server.UsageError, match="absolute"):
         server.parse_host("unix://relative.sock")
-    with pytest.raises(server.UsageError, match="needs TLS"):
-        server.check_tcp("0.0.0.0", insecure_loopback=True)
+    def check(host, tlsverify=False, tls=False, loopback=False, tcp=False):
+        server.check_tcp(host, 2376, tlsverify, tls, loopback, tcp)
+    with pytest.raises(server.UsageError, match="--insecure-tcp to force it"):
+        check("0.0.0.0", loopback=True)
+    with pytest.raises(server.UsageError, match="without client verification"):
+        check("10.1.2.3", tls=True, loopback=True)
     with pytest.raises(server.UsageError, match="--insecure-loopback"):
-        server.check_tcp("127.0.0.1", insecure_loopback=False)
-    server.check_tcp("127.0.0.1", insecure_loopback=True)
+        check("127.0.0.1")
+    check("127.0.0.1", loopback=True)
+    check("0.0.0.0", tlsverify=True)
+    check("0.0.0.0", tcp=True)
 
 
 def test_refuses_a_public_tcp_address(capsys):
     assert server.main(["--host", "tcp://0.0.0.0:2375"]) == 2
-    assert "needs TLS" in capsys.readouterr().err
+    assert "refusing to serve the API without TLS on 0.0.0.0:2375" in capsys.readouterr().err

@@ -12,8 +12,8 @@ from ...errors import Conflict, InvalidArgument, NotFound
 from ...engine import logs as _logs
 from ...engine import state as _state
 from .. import codec
-from ..app import Routes, api_version, body_json, call, engine
-from ..hijack import Hijack, WsHijack, pump_input, pump_output, wake
+from ..app import SETTINGS, Routes, api_version, body_json, call, engine
+from ..hijack import Hijack, WsHijack, joined, pump_input, pump_output, relay, wake
 from ..status import BadRequest, NotModified
 
 routes = Routes()
@@ -48,6 +48,11 @@ def setup(app):
 async def create(request):
     body = await body_json(request, required=True)
     image, cmd, kw, auto_remove = codec.create_kwargs(body, request.query.get("name"))
+    defaults = request.app[SETTINGS].default_ulimit     # dockerd's default-ulimits
+    if defaults:
+        named = {u.get("Name") for u in kw.get("ulimits") or () if isinstance(u, dict)}
+        kw["ulimits"] = list(kw.get("ulimits") or ()) + [
+            dict(u) for name, u in defaults.items() if name not in named]
     # the monitor removes it after the exit: nothing depends on this daemon's memory
     cid = await call(_verbs(request).create, image, cmd, kw, auto_remove)
     if body.get("StdinOnce") is True:
@@ -219,22 +224,15 @@ async def wait(request):
 
 # -- streams -------------------------------------------------------------------
 async def _pump(request, resp, gen, multiplexed):
-    """Write ``gen``'s (stream, chunk) items, each read in a thread, until it
-    ends or the client goes away; True when it ended."""
-    done = object()
-    try:
-        while True:
-            item = await call(next, gen, done)
-            if item is done:
-                return True
-            stream, chunk = item
-            if multiplexed:
-                chunk = codec.frame(codec.STDERR if stream == "stderr" else codec.STDOUT, chunk)
-            await resp.write(chunk)
-    except ConnectionResetError:
-        return False            # the client left: nothing to answer
-    finally:
-        await call(gen.close)
+    """Write ``gen``'s (stream, chunk) items, read in a thread (which closes
+    ``gen``), until it ends or the client goes away; True when it ended."""
+    async def write(batch):
+        try:
+            await resp.write(joined(batch, multiplexed))
+            return True
+        except ConnectionResetError:
+            return False            # the client left: nothing to answer
+    return await relay(gen, write)
 
 
 def _stream_type(request):
@@ -353,10 +351,9 @@ async def _attach_session(request, hj, framed):
     feed = asyncio.get_running_loop().create_task(_feed(hj, verbs, cid, keys, stop, once)) \
         if want_in and stream else None
     try:
-        await pump_output(hj, gen, framed)
+        await pump_output(hj, gen, framed, stop.set)     # it closes gen
     finally:
         stop.set()
-        await call(gen.close)
         if feed is not None:
             feed.cancel()
             with contextlib.suppress(asyncio.CancelledError, OSError):

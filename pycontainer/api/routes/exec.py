@@ -191,7 +191,7 @@ async def start(request):
     feed = asyncio.get_running_loop().create_task(pump_input(hj, sock)) \
         if ex.cfg["AttachStdin"] else None
     try:
-        await pump_output(hj, _packets(sock), not ex.cfg["Tty"])
+        await pump_output(hj, _packets(sock), not ex.cfg["Tty"], lambda: wake(sock))
     finally:
         if feed is not None:
             feed.cancel()

@@ -32,9 +32,14 @@ def setup(app):
     """Give the engine a registry client unless the server made one (with its
     ``--registry-mirror`` / ``--insecure-registry``): one reading no user's
     credentials."""
-    images = app[ENGINE].images
-    if images.registry_factory is None:
-        images.registry_factory = functools.partial(_registry, {"docker-config": os.devnull})
+    if app[ENGINE].images.registry_factory is None:
+        configure(app[ENGINE], {"docker-config": os.devnull})
+
+
+def configure(eng, conf):
+    """Registry calls from now on use a client made with ``conf`` (a
+    ``daemon.json``-like dict); a pull under way keeps the client it has."""
+    eng.images.use_registry(functools.partial(_registry, conf))
 
 
 def _registry(config, store):

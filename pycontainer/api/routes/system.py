@@ -1,10 +1,11 @@
 """``/_ping``, ``/version``, ``/info``, ``/system/df``."""
+import ipaddress
 import os
 import platform
 
 from aiohttp import web
 
-from ..app import MAX_VERSION, MIN_VERSION, Routes, call, engine, fmt
+from ..app import MAX_VERSION, MIN_VERSION, SETTINGS, Routes, call, engine, fmt
 from ..status import NotImplementedYet
 
 routes = Routes()
@@ -46,7 +47,24 @@ def _arch():
     return {"x86_64": "amd64", "aarch64": "arm64"}.get(m, m)
 
 
-def _info(eng):
+def _registry_config(conf):
+    """dockerd's shape: CIDRs apart, every other insecure registry an index."""
+    cidrs, hosts = ["127.0.0.0/8"], []
+    for r in conf.insecure_registry:
+        try:
+            cidrs.append(str(ipaddress.ip_network(r, strict=False)))
+        except ValueError:
+            hosts.append(r)
+    mirrors = list(conf.registry_mirror)
+    index = {"docker.io": {"Name": "docker.io", "Mirrors": mirrors, "Secure": True,
+                           "Official": True}}
+    for h in hosts:
+        index[h] = {"Name": h, "Mirrors": [], "Secure": False, "Official": False}
+    return {"AllowNondistributableArtifactsCIDRs": [], "AllowNondistributableArtifactsHostnames":
+            [], "InsecureRegistryCIDRs": cidrs, "IndexConfigs": index, "Mirrors": mirrors}
+
+
+def _info(eng, conf):
     states = {"running": 0, "paused": 0, "stopped": 0}
     conts = eng.containers.list(all=True)
     for a in conts:
@@ -67,18 +85,17 @@ def _info(eng):
         "PidsLimit": True, "IPv4Forwarding": False, "LoggingDriver": "json-file",
         "Plugins": {"Volume": ["local"], "Network": ["bridge", "host", "null"],
                     "Log": ["json-file"]},
-        "RegistryConfig": {"IndexConfigs": {}, "InsecureRegistryCIDRs": [],
-                           "Mirrors": []},
+        "RegistryConfig": _registry_config(conf), "Debug": conf.debug,
         "SecurityOptions": ["name=seccomp,profile=builtin"], "Runtimes": {"pyc": {}},
         "DefaultRuntime": "pyc", "Swarm": {"LocalNodeState": "inactive"},
-        "LiveRestoreEnabled": True, "Labels": [], "ExperimentalBuild": False,
+        "LiveRestoreEnabled": True, "Labels": list(conf.label), "ExperimentalBuild": False,
         "Warnings": [],
     }
 
 
 @routes.get("/info")
 async def info(request):
-    return web.json_response(await call(_info, engine(request)))
+    return web.json_response(await call(_info, engine(request), request.app[SETTINGS]))
 
 
 def _df(eng):
