@@ -216,11 +216,28 @@ def stop(path=None, timeout=10.0):
 
 # -- the warm process ---------------------------------------------------------
 
+# Not for the command: the daemon's and the docker-py faces, the OCI runtime.
+NOT_PRELOADED = ("pycontainer.api", "pycontainer.docker", "pycontainer.oci",
+                 "pycontainer.demo", "pycontainer.remote", "pycontainer.models",
+                 "pycontainer.client")
+
+
 def _preload():
-    """Import, and make what every command would make again: the engine's
-    rooms and caches, and each verb's parser."""
+    """Import every module a command may use, and make what every command
+    would make again: the engine's caches, each verb's parser."""
+    import importlib
+    import pkgutil
     from . import parser_for, verbs
     from ..engine import engine
+    root = __package__.rpartition(".")[0]
+    for info in pkgutil.walk_packages(importlib.import_module(root).__path__, root + "."):
+        name = info.name
+        if name.startswith(NOT_PRELOADED) or name.endswith("__main__"):
+            continue
+        try:
+            importlib.import_module(name)
+        except ImportError:       # an optional library missing: the command says so
+            pass
     engine.preload()
     for word in verbs.TOP:
         parser_for(word, word)
@@ -229,34 +246,46 @@ def _preload():
             parser_for(verb, f"{group} {sub}")
 
 
-def _fingerprint():
-    """(path, mtime) of every file of ours this process has loaded."""
-    pkg = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    out = []
-    for m in list(sys.modules.values()):
-        f = getattr(m, "__file__", None)
-        if f and f.startswith(pkg):
-            try:
-                out.append((f, os.stat(f).st_mtime_ns))
-            except OSError:
-                out.append((f, None))
-    core = os.path.join(pkg, "_core")
-    for name in sorted(os.listdir(core)):
-        if name.endswith(".so") or name.startswith("pyc-"):
-            p = os.path.join(core, name)
-            out.append((p, os.stat(p).st_mtime_ns))
-    return out
+class _Watch:
+    """inotify on the directories of the files of ours this process has
+    loaded: readable once one of them changes (then it must not serve
+    another command). Costs the command nothing, as stat-ing them each time
+    would (~600 files)."""
 
+    MASK = 0x2 | 0x4 | 0x8 | 0x40 | 0x80 | 0x100 | 0x200 | 0x400   # modify, attrib,
+    # close_write, moved_from/to, create, delete, delete_self
 
-def _changed(prints):
-    for f, mtime in prints:
+    def __init__(self):
+        import ctypes
+        self.libc = ctypes.CDLL(None, use_errno=True)
+        self.fd = self.libc.inotify_init1(os.O_NONBLOCK | os.O_CLOEXEC)
+        if self.fd < 0:
+            raise OSError(ctypes.get_errno(), "inotify_init1")
+        pkg = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        dirs = {os.path.join(pkg, "_core")}
+        for m in list(sys.modules.values()):
+            f = getattr(m, "__file__", None)
+            if f and f.startswith(pkg):
+                dirs.add(os.path.dirname(f))
+        for d in dirs:
+            if self.libc.inotify_add_watch(self.fd, os.fsencode(d), self.MASK) < 0:
+                raise OSError(ctypes.get_errno(), "inotify_add_watch", d)
+
+    def changed(self):
+        """True if a change of code was seen (events in __pycache__ are not ours)."""
+        import struct
         try:
-            if os.stat(f).st_mtime_ns != mtime:
+            data = os.read(self.fd, 65536)
+        except BlockingIOError:
+            return False
+        i = 0
+        while i + 16 <= len(data):
+            _, _, _, n = struct.unpack_from("iIII", data, i)
+            name = data[i + 16:i + 16 + n].rstrip(b"\0")
+            i += 16 + n
+            if name.endswith((b".py", b".so")) or name.startswith(b"pyc-") or not name:
                 return True
-        except OSError:
-            if mtime is not None:
-                return True
-    return False
+        return False
 
 
 def serve(path, lock=-1):
@@ -270,7 +299,7 @@ class Server:
         import select
         import socket
         import signal
-        self.path, self.prints, self.own = path, _fingerprint(), context()
+        self.path, self.watch, self.own = path, _Watch(), context()
         # SIGTERM (stop()): finish the commands that run, then go; set before
         # the socket can be found, so it is never left without its process
         self.wake_r, self.wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
@@ -286,6 +315,7 @@ class Server:
             os.umask(old)
         self.me = os.stat(path).st_ino
         self.children = {}            # pidfd -> (pid, connection)
+        self.spare = None             # (pid, socket) of the child forked ahead
         self.poller = select.poll()
 
     def run(self, lock):
@@ -296,6 +326,7 @@ class Server:
         # write to (copy) its pages
         gc.collect()
         gc.freeze()
+        self._fork_spare()
         if lock >= 0:
             os.close(lock)            # listening: the next burst connects instead
         self.poller.register(self.listener, select.POLLIN)
@@ -342,16 +373,19 @@ class Server:
                 pass
         self.listener.close()
         self.listener = None
+        if self.spare is not None:
+            self.spare[1].close()     # it reads the end and exits
+            self.spare = None
 
     def _accept(self):
         import select
         conn, _ = self.listener.accept()
-        if _changed(self.prints):
+        if self.watch.changed():
             conn.sendall(b"S")
             conn.close()
             self._leave()
             return
-        pid = self._fork(conn)
+        pid = self._start(conn)
         if not pid:
             conn.close()
             return
@@ -365,16 +399,21 @@ class Server:
         self.poller.unregister(fd)
         os.close(fd)
         _, status = os.waitpid(pid, 0)
-        code = os.waitstatus_to_exitcode(status)       # -signal when killed by one
-        try:
-            conn.sendall(b"x" + code.to_bytes(4, "little", signed=True))
-        except OSError:
-            pass
+        code = os.waitstatus_to_exitcode(status)
+        if code < 0:                 # killed by a signal (else it sent its status itself)
+            try:
+                conn.sendall(b"x" + code.to_bytes(4, "little", signed=True))
+            except OSError:
+                pass
         conn.close()
 
-    def _fork(self, conn):
-        """Fork the child that becomes the command; its pid (0: a bad request)."""
+    def _start(self, conn):
+        """Hand the command to the spare child, which becomes it; its pid
+        (0: a bad request). Then fork the next spare (a fork costs ~3 ms here:
+        off the command's path)."""
+        import array
         import marshal
+        import socket
         head, fds = _recv_fds(conn, 4)
         req = None
         if len(head) == 4 and len(fds) == 3:
@@ -388,12 +427,49 @@ class Server:
             if req is not None:
                 conn.sendall(b"C")
             return 0
+        pid = None
+        if self.spare is not None:
+            spare, self.spare = self.spare, None
+            try:
+                spare[1].sendmsg([marshal.dumps(req)], [(socket.SOL_SOCKET, socket.SCM_RIGHTS,
+                                                         array.array("i", [conn.fileno(), *fds]))])
+                pid = spare[0]
+            except OSError:           # it died: fork one now
+                pass
+            spare[1].close()
+        if pid is None:
+            pid = os.fork()
+            if pid == 0:
+                self._child(conn, fds, *req[:5])
+        for fd in fds:
+            os.close(fd)
+        self._fork_spare()
+        return pid
+
+    def _fork_spare(self):
+        import socket
+        ours, theirs = socket.socketpair(socket.AF_UNIX,
+                                         socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC)
         pid = os.fork()
-        if pid:
-            for fd in fds:
-                os.close(fd)
-            return pid
-        self._child(conn, fds, *req[:5])
+        if pid == 0:
+            ours.close()
+            self._spare(theirs)
+        theirs.close()
+        self.spare = (pid, ours)
+
+    def _spare(self, sock):
+        """The spare child: wait for a command (or the end: its socket closed)."""
+        import marshal
+        import socket
+        try:
+            data, fds = _recv_fds(sock, 1 << 20, 4)
+            sock.close()
+            if len(fds) != 4:
+                os._exit(0)
+        except BaseException:         # noqa: BLE001  the warm process is gone
+            os._exit(0)
+        conn = socket.socket(fileno=fds[0])
+        self._child(conn, fds[1:], *marshal.loads(data)[:5])
 
     def _child(self, conn, fds, argv0, args, env, cwd, umask):
         import signal
@@ -420,19 +496,24 @@ class Server:
             except Exception:        # noqa: BLE001  stderr gone too
                 pass
         finally:
+            code = code & 0xff if isinstance(code, int) else 1
             for f in (sys.stdout, sys.stderr):
                 try:
                     f.flush()
                 except Exception:    # noqa: BLE001  the reader went away
                     pass
-            os._exit(code & 0xff if isinstance(code, int) else 1)
+            try:      # the client goes now: this process's exit (its unmapping) is ours
+                conn.sendall(b"x" + code.to_bytes(4, "little", signed=True))
+            except OSError:
+                pass
+            os._exit(code)
 
 
-def _recv_fds(conn, n):
+def _recv_fds(conn, n, nfds=3):
     import array
     import socket
     fds = array.array("i")
-    msg, anc, _, _ = conn.recvmsg(n, socket.CMSG_SPACE(3 * fds.itemsize))
+    msg, anc, _, _ = conn.recvmsg(n, socket.CMSG_SPACE(nfds * fds.itemsize))
     for level, kind, data in anc:
         if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
             fds.frombytes(data[:len(data) - (len(data) % fds.itemsize)])

@@ -25,6 +25,12 @@ def _children(pid):
         return [int(p) for p in f.read().split()]
 
 
+def _command_started(server):
+    """The spare child (forked ahead, the only child when idle) became the
+    command and a new spare was forked: two children."""
+    return len(_children(server.pid)) == 2
+
+
 def _listener(path):
     """The pid of the process listening on ``path``, or None."""
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -55,6 +61,7 @@ class Warm:
                what="its socket")
         assert self.proc.poll() is None
         self.inode = os.stat(PATH).st_ino
+        _until(lambda: len(_children(self.pid)) == 1, what="its spare child")
 
     def served(self):
         """Alive, and the socket is still its own: no command found it
@@ -84,8 +91,10 @@ def test_a_command_is_a_child_of_the_warm_process_and_dies_with_its_client(cli, 
     p = cli.popen("run", "--name", "pyc-warm-kill", "busybox", "sleep", "60",
                   stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
-        _until(lambda: _children(server.pid), what="the command's child")
-        child = _children(server.pid)[0]
+        spare = _children(server.pid)
+        assert len(spare) == 1
+        _until(lambda: _command_started(server), what="the command's child")
+        child = spare[0]                        # it became the command
         _until(lambda: client.containers.get("pyc-warm-kill").status == "running"
                if client.containers.list(all=True, filters={"name": "pyc-warm-kill"})
                else False, what="the container")
@@ -108,7 +117,7 @@ def test_stdin_output_status_env_and_directory_are_the_commands(cli, server, tmp
                                   "cat; echo $FROM_FILE $FROM_ENV; exit 7"),
                          cwd=tmp_path, env=cli.env, stdin=subprocess.PIPE,
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    _until(lambda: _children(server.pid), what="the command's child")   # cat waits for us
+    _until(lambda: _command_started(server), what="the command's child")   # cat waits for us
     out, err = p.communicate(b"piped\n", timeout=60)
     assert (p.returncode, out, err) == (7, b"piped\nfile env\n", b"")
     assert server.served()
@@ -170,7 +179,7 @@ def test_another_network_namespace_is_not_served(server):
             "except warm._Elsewhere:\n    sys.exit(3)\n")
     r = subprocess.run(["unshare", "--net", sys.executable, "-c", code], capture_output=True)
     assert r.returncode == 3, r.stderr
-    assert _children(server.pid) == []
+    assert len(_children(server.pid)) == 1      # its spare: no command was started
 
 
 def test_an_unused_warm_process_leaves(store_root):
