@@ -376,7 +376,9 @@ static int remove_dir(const char *id)
 static int verb_delete(const char *id, const struct front *f, int force)
 {
     const char *status = status_of(id, f);
-    if ((!strcmp(status, "running") || !strcmp(status, "paused")) && !force)
+    /* The spec: deleting a container that is not stopped is an error (runc
+     * deletes a created one; --force does that here). */
+    if (strcmp(status, "stopped") && !force)
         return fail("cannot delete container %s that is not stopped: %s", id, status);
     if (strcmp(status, "stopped")) {
         long pids[4096];
