@@ -171,7 +171,9 @@ static int make_mount(struct plan *p, const struct pyc_op *op, int target)
                                               : open_tree(AT_FDCWD, src, fl);
         if (tfd < 0)
             return neg_errno();
-        struct mount_attr attr = { .attr_set = (uint64_t) op->a };
+        /* An atime mode is set by clearing the atime field (EINVAL otherwise). */
+        struct mount_attr attr = { .attr_set = (uint64_t) op->a,
+                                   .attr_clr = (op->a & MOUNT_ATTR__ATIME) ? MOUNT_ATTR__ATIME : 0 };
         if (op->a && mount_setattr(tfd, "", AT_EMPTY_PATH | ((op->b & PYC_MNT_RECURSIVE) ? AT_RECURSIVE : 0),
                                    &attr, sizeof attr) < 0) {
             int r = neg_errno();

@@ -591,7 +591,8 @@ def test_joins_another_containers_user_namespace(bundle, rt):
 
     def fn2(cfg):
         cfg["process"]["args"] = ["sh", "-c", "id -u; cat /proc/self/uid_map"]
-        cfg["linux"]["namespaces"].append({"type": "user", "path": f"/proc/{owner}/ns/user"})
+        user = next(n for n in cfg["linux"]["namespaces"] if n["type"] == "user")
+        user["path"] = f"/proc/{owner}/ns/user"
         for key in ("uidMappings", "gidMappings"):
             cfg["linux"].pop(key)
     edit(bundle, fn2)
@@ -601,8 +602,10 @@ def test_joins_another_containers_user_namespace(bundle, rt):
 
 
 def test_a_namespace_path_of_another_type_is_refused(bundle, rt):
-    edit(bundle, lambda c: c["linux"]["namespaces"].append(
-        {"type": "ipc", "path": "/proc/self/ns/net"}))
+    def fn(cfg):
+        ipc = next(n for n in cfg["linux"]["namespaces"] if n["type"] == "ipc")
+        ipc["path"] = "/proc/self/ns/net"
+    edit(bundle, fn)
     p = rt("create", "--bundle", str(bundle), "c24", check=False)
     assert p.returncode == 1 and "is a network namespace" in p.stderr
     assert not (rt.root / "c24").exists()
