@@ -338,11 +338,14 @@ int pyc_op_overlay(struct plan *p, const struct pyc_op *op)
     return 0;
 }
 
+/* a = 1: chroot instead (a container in the caller's mount namespace: a
+ * pivot_root there would move the host's root). */
 int pyc_op_pivot_root(struct plan *p, const struct pyc_op *op)
 {
-    (void) op;
     if (p->rootfd < 0)
         return -EBADF;
+    if (op->a == 1)
+        return fchdir(p->rootfd) < 0 || chroot(".") < 0 || chdir("/") < 0 ? neg_errno() : 0;
     if (fchdir(p->rootfd) < 0 || syscall(SYS_pivot_root, ".", ".") < 0)
         return neg_errno();
     /* The old root is stacked under the new one: detach it. */

@@ -54,7 +54,7 @@ enum pyc_op_kind {
     PYC_OP_MKDIR_IN,     /* s2 path in root (mkdir -p), a = mode */
     PYC_OP_SYNC,         /* ask the parent to act, wait for its go-ahead */
     PYC_OP_UNSHARE,      /* a = CLONE_NEW* flags */
-    PYC_OP_PIVOT_ROOT,   /* pivot into the root fd and detach the old root */
+    PYC_OP_PIVOT_ROOT,   /* pivot into the root fd and detach the old root; a = 1: chroot */
     PYC_OP_REMOUNT_ROOT, /* after pivot: set MOUNT_ATTR_* a on / */
     PYC_OP_HOSTNAME,     /* s1 */
     PYC_OP_RLIMIT,       /* a = resource, b = soft, c = hard */

@@ -255,8 +255,7 @@ def _linux(lx, rootfs, proc):
                               "[r]shared, [r]slave, [r]private, [r]unbindable")
     namespaces = _namespaces(lx.get("namespaces") or [])
     kinds = {n.type for n in namespaces}
-    if "mount" not in kinds:
-        raise InvalidArgument("config.json: this runtime needs a mount namespace")
+    _check_sysctls(lx.get("sysctl") or {}, kinds)
     linux = Linux(namespaces=namespaces,
                   sysctl={str(k): str(v) for k, v in (lx.get("sysctl") or {}).items()},
                   masked_paths=[(p, _is_dir(p, rootfs)) for p in lx.get("maskedPaths") or []],
@@ -278,6 +277,21 @@ def _linux(lx, rootfs, proc):
             f"{d.type} {d.major}:{d.minor} rwm" for d in linux.devices if d.type != "p"]
     linux.device_rules = rules
     return linux, res, rules, extra
+
+
+# runc's rule: a sysctl is written only in a namespace of the container's own
+IPC_SYSCTLS = ("kernel.msgmax", "kernel.msgmnb", "kernel.msgmni", "kernel.sem",
+               "kernel.shmall", "kernel.shmmax", "kernel.shmmni", "kernel.shm_rmid_forced")
+
+
+def _check_sysctls(sysctls, kinds):
+    for key in sysctls:
+        need = ("network" if key.startswith("net.") else
+                "ipc" if key in IPC_SYSCTLS or key.startswith("fs.mqueue.") else
+                "uts" if key in ("kernel.hostname", "kernel.domainname") else None)
+        if need and need not in kinds:
+            raise InvalidArgument(f"config.json: sysctl {key} needs a {need} namespace "
+                                  "(it would change the host's)")
 
 
 def _is_dir(path, rootfs):

@@ -112,6 +112,13 @@ def create(root, cid, bundle, pid_file=None, console_socket=None, preserve_fds=0
         os.mkfifo(c.fifo)
         os.chmod(c.fifo, 0o622)
         undo.callback(_core.cgroup_apply, drv.remove_steps(name))
+        if spec.namespace("mount") is None:
+            # Its mounts are made in our mount namespace, on the rootfs: undone
+            # by delete (or here), all at once.
+            if _is_mount_point(spec.root.mountpoint):
+                raise Conflict(f"{spec.root.mountpoint} is already a mount point (a container "
+                               "without a mount namespace on it?)")
+            undo.callback(_unmount, spec.root.mountpoint)
         into = drv.clone_into(name)
         if into:
             _core.cgroup_apply(steps)
@@ -156,6 +163,7 @@ def create(root, cid, bundle, pid_file=None, console_socket=None, preserve_fds=0
                   "join": sum(JOIN[n.type] for n in spec.linux.namespaces if n.type in JOIN),
                   "userns": c.path("userns") if userns is not None and not userns.path
                   else "",
+                  "umount": spec.root.mountpoint if spec.namespace("mount") is None else "",
                   "python_verbs": bool(cfg.get("hooks"))}
 
         def attach(pid):
@@ -207,6 +215,22 @@ def _freezer(drv, name):
     if "unified" in d:
         return os.path.join(d["unified"], "cgroup.freeze")
     return ""
+
+
+def _is_mount_point(path):
+    """From the mount table: a bind on the same filesystem looks like a plain
+    directory to stat (os.path.ismount)."""
+    want = os.fsencode(path)
+    for c, esc in ((b"\\", b"\\134"), (b" ", b"\\040"), (b"\t", b"\\011"), (b"\n", b"\\012")):
+        want = want.replace(c, esc)
+    with open("/proc/self/mountinfo", "rb") as f:
+        return any(line.split()[4] == want for line in f)
+
+
+def _unmount(path):
+    r = _core.lib.pyc_umount(os.fsencode(path))
+    if r < 0 and -r not in (errno.EINVAL, errno.ENOENT):
+        _core.check(r, "unmount the container's rootfs", path)
 
 
 def _remove_dir(c):
@@ -297,6 +321,8 @@ def delete(c, force=False):
         _wait_gone(r["pid"], r["start"])
     if r:
         _core.cgroup_apply([("R", d, "") for d in r["cgroups"]])
+        if r.get("umount"):
+            _unmount(r["umount"])
         with contextlib.suppress(FileNotFoundError, ValueError, OSError):
             cfg = c.config()
             with contextlib.suppress(OperationError):
@@ -351,6 +377,9 @@ def exec_process(c, process, console_socket=None, pid_file=None, detach=False,
     drv, name, _ = cgmod.driver(r.get("cgroupsPath"), c.id)
     into = drv.clone_into(name)
     pb = planmod.PlanBuilder()
+    if r.get("umount"):         # no mount namespace to join: the init's chroot
+        pb.op(_core.lib.PYC_OP_ROOTFS, "open the init's root", s2=f"/proc/{r['pid']}/root")
+        pb.op(_core.lib.PYC_OP_PIVOT_ROOT, "chroot into the init's root", a=1)
     if not into:
         pb.op(_core.lib.PYC_OP_SYNC, "wait for the cgroup attach")
     for res, soft, hard in proc.rlimits:

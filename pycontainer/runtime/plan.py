@@ -203,7 +203,11 @@ def compile_plan(spec, cgroup_mounts, labels=None, before_pivot=None, after_pivo
                   s1=lx.user_namespace, a=CLONE_NEWUSER, b=1)
         pb.op(lib.PYC_OP_SETNS, f"join the mount namespace {mntns.path}", s1=mntns.path,
               a=CLONE_NEWNS)
-    pb.op(lib.PYC_OP_MOUNT, "make mounts private", s2="/", a=MS_REC | MS_PRIVATE)
+    # (the OCI runtime) without a mount namespace of its own the container's
+    # mounts are made in the caller's, under its root, and it chroots there
+    own_mnt = mntns is not None
+    if own_mnt:
+        pb.op(lib.PYC_OP_MOUNT, "make mounts private", s2="/", a=MS_REC | MS_PRIVATE)
     if lx.loopback:
         pb.op(lib.PYC_OP_LOOPBACK, "bring lo up")
     lowers = root.lowers
@@ -269,7 +273,8 @@ def compile_plan(spec, cgroup_mounts, labels=None, before_pivot=None, after_pivo
               s1="/proc/self/oom_score_adj", s2=str(proc.oom_score_adj))
     if before_pivot is not None:
         before_pivot(pb)
-    pb.op(lib.PYC_OP_PIVOT_ROOT, f"pivot_root into {root.mountpoint}")
+    pb.op(lib.PYC_OP_PIVOT_ROOT, f"{'pivot_root' if own_mnt else 'chroot'} into "
+          f"{root.mountpoint}", a=0 if own_mnt else 1)
     if after_pivot is not None:
         after_pivot(pb)
     # From here paths are the container's own: nothing can lead back to the host.

@@ -651,3 +651,42 @@ def test_mounts_in_the_spec_order_with_their_options(bundle, rt):
     assert list(seen) == want
     assert {"nosuid", "nodev", "noexec"} <= set(seen["/tmp/a"])
     assert {"ro", "nosuid"} <= set(seen["/mnt/etc"]) and "ro" in seen["/sys"]
+
+
+def mount_points():
+    with open("/proc/self/mountinfo") as f:
+        return {line.split()[4] for line in f}
+
+
+def test_without_a_mount_namespace(bundle, rt):
+    """No mount namespace in the spec: the container's mounts are made in ours,
+    on its rootfs, it chroots there (a pivot_root would move the host's root),
+    exec enters the same root, and delete unmounts them all."""
+    def fn(cfg):
+        cfg["process"]["args"] = ["sleep", "1000"]
+        cfg["linux"]["namespaces"] = [n for n in cfg["linux"]["namespaces"]
+                                      if n["type"] != "mount"]
+    edit(bundle, fn)
+    rt("run", "-d", "--bundle", str(bundle), "c27")
+    pid = state(rt, "c27")["pid"]
+    rootfs = str(bundle / "rootfs")
+    assert os.readlink(f"/proc/{pid}/ns/mnt") == os.readlink("/proc/self/ns/mnt")
+    assert os.readlink(f"/proc/{pid}/root") == rootfs
+    assert {rootfs, rootfs + "/proc"} <= mount_points()
+    assert set(rt("exec", "c27", "ls", "/").stdout.split()) == set(os.listdir(rootfs))
+    # a second one on the same rootfs would stack its mounts on the first's
+    p = rt("create", "--bundle", str(bundle), "c28", check=False)
+    assert p.returncode == 1 and "already a mount point" in p.stderr
+    rt("delete", "--force", "c27")
+    assert not any(m.startswith(rootfs) for m in mount_points())
+
+
+def test_a_sysctl_of_the_hosts_namespace_is_refused(bundle, rt):
+    def fn(cfg):
+        cfg["linux"]["namespaces"] = [n for n in cfg["linux"]["namespaces"]
+                                      if n["type"] != "network"]
+        cfg["linux"]["sysctl"] = {"net.ipv4.ip_forward": "1"}
+    edit(bundle, fn)
+    p = rt("create", "--bundle", str(bundle), "c29", check=False)
+    assert p.returncode == 1 and "needs a network namespace" in p.stderr
+    assert not (rt.root / "c29").exists()
