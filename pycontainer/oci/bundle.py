@@ -8,6 +8,7 @@ never silently dropped.
 import json
 import os
 import resource
+import sys
 
 from .. import cgroups
 from ..errors import InvalidArgument
@@ -247,8 +248,13 @@ def _linux(lx, rootfs, proc):
         if lx.get(key):
             raise InvalidArgument(f"config.json: linux.{key} is not supported by this runtime")
     if lx.get("mountLabel"):
-        raise InvalidArgument("config.json: linux.mountLabel is set, but this host has no "
-                              "SELinux")
+        # File labels confine nothing without SELinux: runc ignores them there
+        # too. A process label (the confinement) is refused (_process).
+        if os.path.exists("/sys/fs/selinux/enforce"):
+            raise InvalidArgument("config.json: linux.mountLabel: SELinux labels are not "
+                                  "supported by this runtime")
+        sys.stderr.write("pycontainer-runtime: linux.mountLabel ignored: this host has no "
+                         "SELinux\n")
     prop = lx.get("rootfsPropagation")
     if prop and propagation_flags(prop) is None:
         raise InvalidArgument(f"config.json: rootfsPropagation {prop!r}: one of "

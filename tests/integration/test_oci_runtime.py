@@ -690,3 +690,17 @@ def test_a_sysctl_of_the_hosts_namespace_is_refused(bundle, rt):
     p = rt("create", "--bundle", str(bundle), "c29", check=False)
     assert p.returncode == 1 and "needs a network namespace" in p.stderr
     assert not (rt.root / "c29").exists()
+
+
+def test_a_mount_label_without_selinux_is_ignored_with_a_warning(bundle, rt):
+    """As runc: file labels confine nothing on a host without SELinux (a
+    process label, the confinement, is refused: test_absent_lsms_are_refused)."""
+    if os.path.exists("/sys/fs/selinux/enforce"):
+        pytest.fail("this test is for hosts without SELinux")
+
+    def fn(cfg):
+        cfg["process"]["args"] = ["echo", "ran"]
+        cfg["linux"]["mountLabel"] = "system_u:object_r:svirt_sandbox_file_t:s0:c715,c811"
+    edit(bundle, fn)
+    p = rt("run", "c30", cwd=bundle)
+    assert p.stdout == "ran\n" and "mountLabel ignored" in p.stderr
