@@ -28,6 +28,7 @@ struct plan {
     const struct pyc_spawn *spec;
     int rootfd;
     int nsfd;       /* a namespace opened before pivot_root, joined later */
+    int keepfd;     /* a file opened (O_PATH) before pivot_root, written later */
 };
 const char *plan_str(const struct plan *p, uint32_t off);
 

@@ -171,7 +171,9 @@ static int make_mount(struct plan *p, const struct pyc_op *op, int target)
                                               : open_tree(AT_FDCWD, src, fl);
         if (tfd < 0)
             return neg_errno();
-        struct mount_attr attr = { .attr_set = (uint64_t) op->a };
+        /* An atime mode is set by clearing the atime field (EINVAL otherwise). */
+        struct mount_attr attr = { .attr_set = (uint64_t) op->a,
+                                   .attr_clr = (op->a & MOUNT_ATTR__ATIME) ? MOUNT_ATTR__ATIME : 0 };
         if (op->a && mount_setattr(tfd, "", AT_EMPTY_PATH | ((op->b & PYC_MNT_RECURSIVE) ? AT_RECURSIVE : 0),
                                    &attr, sizeof attr) < 0) {
             int r = neg_errno();
@@ -336,11 +338,14 @@ int pyc_op_overlay(struct plan *p, const struct pyc_op *op)
     return 0;
 }
 
+/* a = 1: chroot instead (a container in the caller's mount namespace: a
+ * pivot_root there would move the host's root). */
 int pyc_op_pivot_root(struct plan *p, const struct pyc_op *op)
 {
-    (void) op;
     if (p->rootfd < 0)
         return -EBADF;
+    if (op->a == 1)
+        return fchdir(p->rootfd) < 0 || chroot(".") < 0 || chdir("/") < 0 ? neg_errno() : 0;
     if (fchdir(p->rootfd) < 0 || syscall(SYS_pivot_root, ".", ".") < 0)
         return neg_errno();
     /* The old root is stacked under the new one: detach it. */

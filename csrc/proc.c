@@ -12,6 +12,7 @@
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sched.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -40,12 +41,29 @@ int pyc_op_groups(struct plan *p, const struct pyc_op *op)
     return syscall(SYS_setgroups, n, gids) < 0 ? neg_errno() : 0;
 }
 
+/* b = 0: write s2 to file s1; b = 1: only open s1 (O_PATH: a host path
+ * that vanishes at pivot_root); b = 2: write s2 to what b = 1 opened,
+ * reopened through /proc/self/fd (the OCI exec fifo: the open blocks until
+ * `start` reads, and needs only the fifo's own permission bits). */
 int pyc_op_write(struct plan *p, const struct pyc_op *op)
 {
     const char *path = plan_str(p, op->s1), *data = plan_str(p, op->s2);
+    char self[32];
+    if (op->b == 1) {
+        if (!path || p->keepfd >= 0)
+            return -EINVAL;
+        p->keepfd = open(path, O_PATH | O_CLOEXEC | O_NOFOLLOW);
+        return p->keepfd < 0 ? neg_errno() : 0;
+    }
+    if (op->b == 2) {
+        if (p->keepfd < 0)
+            return -EBADF;
+        snprintf(self, sizeof self, "/proc/self/fd/%d", p->keepfd);
+        path = self;
+    }
     if (!path || !data)
         return -EINVAL;
-    cleanup_fd int fd = open(path, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
+    cleanup_fd int fd = open(path, O_WRONLY | O_CLOEXEC | (op->b == 2 ? 0 : O_NOFOLLOW));
     if (fd < 0)
         return neg_errno();
     size_t n = strlen(data);

@@ -54,7 +54,7 @@ enum pyc_op_kind {
     PYC_OP_MKDIR_IN,     /* s2 path in root (mkdir -p), a = mode */
     PYC_OP_SYNC,         /* ask the parent to act, wait for its go-ahead */
     PYC_OP_UNSHARE,      /* a = CLONE_NEW* flags */
-    PYC_OP_PIVOT_ROOT,   /* pivot into the root fd and detach the old root */
+    PYC_OP_PIVOT_ROOT,   /* pivot into the root fd and detach the old root; a = 1: chroot */
     PYC_OP_REMOUNT_ROOT, /* after pivot: set MOUNT_ATTR_* a on / */
     PYC_OP_HOSTNAME,     /* s1 */
     PYC_OP_RLIMIT,       /* a = resource, b = soft, c = hard */
@@ -62,7 +62,8 @@ enum pyc_op_kind {
     PYC_OP_GID,          /* a */
     PYC_OP_UID,          /* a */
     PYC_OP_CHDIR,        /* s1, after pivot */
-    PYC_OP_WRITE,        /* write s2 to file s1 (e.g. /proc/self/oom_score_adj) */
+    PYC_OP_WRITE,        /* write s2 to file s1 (e.g. /proc/self/oom_score_adj); b = 1: only
+                            open s1, b = 2: write to it later (proc.c) */
     PYC_OP_EXEC,         /* s1 = file, s2 = PATH to search when s1 has no '/' */
     PYC_OP_LOOPBACK,     /* bring "lo" up in the (new) network namespace */
     PYC_OP_SETNS,        /* join the namespace file s1 (e.g. a prepared netns), a = CLONE_NEW* */

@@ -198,7 +198,7 @@ static int join(const struct pyc_spawn *s)
  * task only: the child is one task.  No malloc, stdio or locks either. */
 static __attribute__((noreturn)) void child_main(const struct pyc_spawn *s, int sock)
 {
-    struct plan p = { .spec = s, .rootfd = -1, .nsfd = -1 };
+    struct plan p = { .spec = s, .rootfd = -1, .nsfd = -1, .keepfd = -1 };
     uint32_t i = 0;
     int r;
 

@@ -40,6 +40,7 @@ struct front {               /* the `front` file */
     unsigned long long start;
     int python;              /* 1: start/delete have hooks to run: Python's job */
     char freezer[PATH_MAX], userns[PATH_MAX];
+    char umount[PATH_MAX];   /* the rootfs, when its mounts are in the caller's namespace */
     char cgroups[MAX_CGROUPS][PATH_MAX];
     int ncgroups;
 };
@@ -149,6 +150,8 @@ static int read_front(const char *id, struct front *f)
             snprintf(f->freezer, sizeof f->freezer, "%s", v);
         else if (!strcmp(line, "userns"))
             snprintf(f->userns, sizeof f->userns, "%s", v);
+        else if (!strcmp(line, "umount"))
+            snprintf(f->umount, sizeof f->umount, "%s", v);
         else if (!strcmp(line, "cgroup") && f->ncgroups < MAX_CGROUPS)
             snprintf(f->cgroups[f->ncgroups++], PATH_MAX, "%s", v);
     }
@@ -376,7 +379,9 @@ static int remove_dir(const char *id)
 static int verb_delete(const char *id, const struct front *f, int force)
 {
     const char *status = status_of(id, f);
-    if ((!strcmp(status, "running") || !strcmp(status, "paused")) && !force)
+    /* The spec: deleting a container that is not stopped is an error (runc
+     * deletes a created one; --force does that here). */
+    if (strcmp(status, "stopped") && !force)
         return fail("cannot delete container %s that is not stopped: %s", id, status);
     if (strcmp(status, "stopped")) {
         long pids[4096];
@@ -405,6 +410,9 @@ static int verb_delete(const char *id, const struct front *f, int force)
     }
     if (*f->userns && umount2(f->userns, MNT_DETACH) && errno != EINVAL && errno != ENOENT)
         return fail("unmount %s: %s", f->userns, strerror(errno));
+    if (*f->umount && umount2(f->umount, MNT_DETACH | UMOUNT_NOFOLLOW) && errno != EINVAL &&
+        errno != ENOENT)
+        return fail("unmount %s: %s", f->umount, strerror(errno));
     return remove_dir(id);
 }
 

@@ -8,6 +8,7 @@ never silently dropped.
 import json
 import os
 import resource
+import sys
 
 from .. import cgroups
 from ..errors import InvalidArgument
@@ -28,7 +29,10 @@ PROPAGATION = {"shared": 0x100000, "unbindable": 0x20000, "slave": 0x80000,
 MS_REC = 0x4000
 NS_TYPES = {"pid": "pid", "network": "network", "mount": "mount", "ipc": "ipc", "uts": "uts",
             "user": "user", "cgroup": "cgroup"}
-JOINABLE = ("network", "uts", "ipc")
+# CLONE_NEW* by type: what ioctl(NS_GET_NSTYPE) says a namespace file is
+NS_FLAGS = {"mount": 0x20000, "cgroup": 0x2000000, "uts": 0x4000000, "ipc": 0x8000000,
+            "user": 0x10000000, "pid": 0x20000000, "network": 0x40000000}
+NS_GET_NSTYPE = 0xB703
 # What runc always allows beside the spec's rules (libcontainer's AllowedDevices):
 # mknod of anything, the standard nodes, the ptys, /dev/net/tun.
 ALLOWED_DEVICES = ("c *:* m", "b *:* m", "c 1:3 rwm", "c 1:5 rwm", "c 1:7 rwm", "c 1:8 rwm",
@@ -213,13 +217,30 @@ def _namespaces(entries):
             raise InvalidArgument(f"config.json: namespace {kind} given twice")
         seen.add(kind)
         path = n.get("path") or None
-        if path and kind not in JOINABLE:
-            raise InvalidArgument(f"config.json: joining a {kind} namespace by path is not "
-                                  f"supported (only {', '.join(JOINABLE)})")
-        if path and not os.path.exists(path):
-            raise InvalidArgument(f"config.json: namespace path {path} does not exist")
+        if path:
+            _check_ns_path(kind, path)
         out.append(Namespace(kind, path))
     return out
+
+
+def _check_ns_path(kind, path):
+    """A path to join must be a namespace of that type (the spec: an error otherwise)."""
+    import fcntl
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError as err:
+        raise InvalidArgument(f"config.json: {kind} namespace path {path}: "
+                              f"{err.strerror}") from None
+    try:
+        got = fcntl.ioctl(fd, NS_GET_NSTYPE)
+    except OSError:
+        got = None
+    finally:
+        os.close(fd)
+    if got != NS_FLAGS[kind]:
+        what = next((k for k, v in NS_FLAGS.items() if v == got), None)
+        raise InvalidArgument(f"config.json: {kind} namespace path {path} is "
+                              + (f"a {what} namespace" if what else "not a namespace"))
 
 
 def _linux(lx, rootfs, proc):
@@ -227,16 +248,20 @@ def _linux(lx, rootfs, proc):
         if lx.get(key):
             raise InvalidArgument(f"config.json: linux.{key} is not supported by this runtime")
     if lx.get("mountLabel"):
-        raise InvalidArgument("config.json: linux.mountLabel is set, but this host has no "
-                              "SELinux")
+        # File labels confine nothing without SELinux: runc ignores them there
+        # too. A process label (the confinement) is refused (_process).
+        if os.path.exists("/sys/fs/selinux/enforce"):
+            raise InvalidArgument("config.json: linux.mountLabel: SELinux labels are not "
+                                  "supported by this runtime")
+        sys.stderr.write("pycontainer-runtime: linux.mountLabel ignored: this host has no "
+                         "SELinux\n")
     prop = lx.get("rootfsPropagation")
     if prop and propagation_flags(prop) is None:
         raise InvalidArgument(f"config.json: rootfsPropagation {prop!r}: one of "
                               "[r]shared, [r]slave, [r]private, [r]unbindable")
     namespaces = _namespaces(lx.get("namespaces") or [])
     kinds = {n.type for n in namespaces}
-    if "mount" not in kinds:
-        raise InvalidArgument("config.json: this runtime needs a mount namespace")
+    _check_sysctls(lx.get("sysctl") or {}, kinds)
     linux = Linux(namespaces=namespaces,
                   sysctl={str(k): str(v) for k, v in (lx.get("sysctl") or {}).items()},
                   masked_paths=[(p, _is_dir(p, rootfs)) for p in lx.get("maskedPaths") or []],
@@ -244,7 +269,8 @@ def _linux(lx, rootfs, proc):
                   cgroupns="cgroup" in kinds,
                   loopback=any(n.type == "network" and not n.path for n in namespaces))
     linux.devices = [_device(d) for d in lx.get("devices") or []]
-    if "user" in kinds and (lx.get("uidMappings") or lx.get("gidMappings")) is None:
+    own_user = any(n.type == "user" and not n.path for n in namespaces)
+    if own_user and (lx.get("uidMappings") or lx.get("gidMappings")) is None:
         raise InvalidArgument("config.json: a user namespace needs uidMappings/gidMappings")
     if lx.get("seccomp"):
         from . import seccomp
@@ -257,6 +283,21 @@ def _linux(lx, rootfs, proc):
             f"{d.type} {d.major}:{d.minor} rwm" for d in linux.devices if d.type != "p"]
     linux.device_rules = rules
     return linux, res, rules, extra
+
+
+# runc's rule: a sysctl is written only in a namespace of the container's own
+IPC_SYSCTLS = ("kernel.msgmax", "kernel.msgmnb", "kernel.msgmni", "kernel.sem",
+               "kernel.shmall", "kernel.shmmax", "kernel.shmmni", "kernel.shm_rmid_forced")
+
+
+def _check_sysctls(sysctls, kinds):
+    for key in sysctls:
+        need = ("network" if key.startswith("net.") else
+                "ipc" if key in IPC_SYSCTLS or key.startswith("fs.mqueue.") else
+                "uts" if key in ("kernel.hostname", "kernel.domainname") else None)
+        if need and need not in kinds:
+            raise InvalidArgument(f"config.json: sysctl {key} needs a {need} namespace "
+                                  "(it would change the host's)")
 
 
 def _is_dir(path, rootfs):

@@ -103,24 +103,51 @@ def create(root, cid, bundle, pid_file=None, console_socket=None, preserve_fds=0
         undo.callback(_remove_dir, c)
         with open(c.path("config.json"), "w") as f:
             json.dump(cfg, f)
-        if spec.namespace("user") is not None:
-            spec.linux.user_namespace = c.path("userns")
-            _userns(cfg, spec.linux.user_namespace)
-        os.mkfifo(c.fifo, 0o600)
+        userns = spec.namespace("user")
+        if userns is not None:
+            spec.linux.user_namespace = userns.path or c.path("userns")
+            if not userns.path:
+                _userns(cfg, spec.linux.user_namespace)
+        # Opened for writing by the init once it may be another uid (runc's mode).
+        os.mkfifo(c.fifo)
+        os.chmod(c.fifo, 0o622)
         undo.callback(_core.cgroup_apply, drv.remove_steps(name))
+        if spec.namespace("mount") is None:
+            # Its mounts are made in our mount namespace, on the rootfs: undone
+            # by delete (or here), all at once.
+            if _is_mount_point(spec.root.mountpoint):
+                raise Conflict(f"{spec.root.mountpoint} is already a mount point (a container "
+                               "without a mount namespace on it?)")
+            undo.callback(_unmount, spec.root.mountpoint)
         into = drv.clone_into(name)
         if into:
             _core.cgroup_apply(steps)
             drv.after_create(name, rules)
 
+        # The init waits for start as late as it can (runc's place: every
+        # namespace entered, so state shows them), reopening the fifo through
+        # the container's /proc; without one, before pivot_root.
+        late = any(m.type == "proc" and m.destination == "/proc" for m in spec.mounts)
+        wait = f"wait for start on {c.fifo}"
+
+        def ready(pb, b):
+            pb.op(_core.lib.PYC_OP_SYNC, "report the init ready")
+            pb.op(_core.lib.PYC_OP_WRITE, wait, s1=c.fifo if not b else None, s2="0", b=b)
+
         def before_pivot(pb):
             pb.op(_core.lib.PYC_OP_SYNC, "wait for the create hooks")
-            pb.op(_core.lib.PYC_OP_WRITE, f"wait for start on {c.fifo}", s1=c.fifo, s2="0")
+            if late:
+                pb.op(_core.lib.PYC_OP_WRITE, f"open {c.fifo}", s1=c.fifo, b=1)
+            else:
+                ready(pb, 0)
+
         def after_pivot(pb):
             for path, flags in bundlemod.propagation_ops(cfg):
                 pb.op(_core.lib.PYC_OP_MOUNT, f"propagation of {path}", s2=path, a=flags)
         plan = planmod.compile_plan(spec, cg_mounts, before_pivot=before_pivot,
-                                    after_pivot=after_pivot)
+                                    after_pivot=after_pivot,
+                                    before_process=(lambda pb: ready(pb, 2)) if late else None,
+                                    in_order=True)
         master = slave = -1
         if proc_cfg.get("terminal") and console_socket:
             master, slave = _pty(proc_cfg)
@@ -134,7 +161,9 @@ def create(root, cid, bundle, pid_file=None, console_socket=None, preserve_fds=0
                   "cgroups": sorted(set(drv.dirs(name).values())),
                   "freezer": _freezer(drv, name),
                   "join": sum(JOIN[n.type] for n in spec.linux.namespaces if n.type in JOIN),
-                  "userns": spec.linux.user_namespace or "",
+                  "userns": c.path("userns") if userns is not None and not userns.path
+                  else "",
+                  "umount": spec.root.mountpoint if spec.namespace("mount") is None else "",
                   "python_verbs": bool(cfg.get("hooks"))}
 
         def attach(pid):
@@ -142,20 +171,27 @@ def create(root, cid, bundle, pid_file=None, console_socket=None, preserve_fds=0
                 _core.cgroup_apply(steps + drv.attach_steps(name, pid))
                 drv.after_create(name, rules)
 
-        def at_leave(pid):
+        def at_sync(pid, n):
+            if n != 2:
+                return
             record.update(pid=pid, start=proc_start_time(pid))
             state = c.state_for(record, "created")
             for kind in ("prestart", "createRuntime", "createContainer"):
                 hooks.run(cfg.get("hooks"), kind, state, pid)
 
+        pidns = spec.namespace("pid")
+        # A pid namespace is entered by the caller for the clone (only children join one).
+        pidfd = os.open(pidns.path, os.O_RDONLY | os.O_CLOEXEC) if pidns and pidns.path else -1
         cgfd = os.open(into, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC) if into else -1
         try:
             init = spawn(plan, spec.process.args, spec.process.env, planmod.clone_flags(spec),
                          stdio=stdio, attach=attach, cgroup_fd=cgfd, share_memory=False,
-                         keep_fds_from=3 + preserve_fds, leave_at_sync=2, at_leave=at_leave)
+                         join_pidfd=pidfd, join_flags=_core.CLONE_NEWPID if pidfd >= 0 else 0,
+                         keep_fds_from=3 + preserve_fds, leave_at_sync=3, at_sync=at_sync)
         finally:
-            if cgfd >= 0:
-                os.close(cgfd)
+            for fd in (cgfd, pidfd):
+                if fd >= 0:
+                    os.close(fd)
         try:
             c.save(record)
             if master >= 0:
@@ -179,6 +215,22 @@ def _freezer(drv, name):
     if "unified" in d:
         return os.path.join(d["unified"], "cgroup.freeze")
     return ""
+
+
+def _is_mount_point(path):
+    """From the mount table: a bind on the same filesystem looks like a plain
+    directory to stat (os.path.ismount)."""
+    want = os.fsencode(path)
+    for c, esc in ((b"\\", b"\\134"), (b" ", b"\\040"), (b"\t", b"\\011"), (b"\n", b"\\012")):
+        want = want.replace(c, esc)
+    with open("/proc/self/mountinfo", "rb") as f:
+        return any(line.split()[4] == want for line in f)
+
+
+def _unmount(path):
+    r = _core.lib.pyc_umount(os.fsencode(path))
+    if r < 0 and -r not in (errno.EINVAL, errno.ENOENT):
+        _core.check(r, "unmount the container's rootfs", path)
 
 
 def _remove_dir(c):
@@ -257,7 +309,7 @@ def _procs(c):
 
 def delete(c, force=False):
     status = c.status()
-    if status in ("running", "paused") and not force:
+    if status not in ("stopped", "creating") and not force:     # the spec (runc: created too)
         raise Conflict(f"cannot delete container {c.id} that is not stopped: {status}")
     r = c.record
     if status != "stopped" and r:
@@ -269,6 +321,8 @@ def delete(c, force=False):
         _wait_gone(r["pid"], r["start"])
     if r:
         _core.cgroup_apply([("R", d, "") for d in r["cgroups"]])
+        if r.get("umount"):
+            _unmount(r["umount"])
         with contextlib.suppress(FileNotFoundError, ValueError, OSError):
             cfg = c.config()
             with contextlib.suppress(OperationError):
@@ -323,6 +377,9 @@ def exec_process(c, process, console_socket=None, pid_file=None, detach=False,
     drv, name, _ = cgmod.driver(r.get("cgroupsPath"), c.id)
     into = drv.clone_into(name)
     pb = planmod.PlanBuilder()
+    if r.get("umount"):         # no mount namespace to join: the init's chroot
+        pb.op(_core.lib.PYC_OP_ROOTFS, "open the init's root", s2=f"/proc/{r['pid']}/root")
+        pb.op(_core.lib.PYC_OP_PIVOT_ROOT, "chroot into the init's root", a=1)
     if not into:
         pb.op(_core.lib.PYC_OP_SYNC, "wait for the cgroup attach")
     for res, soft, hard in proc.rlimits:

@@ -125,7 +125,7 @@ class Container:
         tmpl = tmpl.replace('"@PID@"', "@PID@")
         lines = [f"pid {record['pid']}", f"start {record['start']}",
                  f"python {1 if record.get('python_verbs') else 0}"]
-        for key in ("freezer", "userns"):
+        for key in ("freezer", "userns", "umount"):
             if record.get(key):
                 lines.append(f"{key} {record[key]}")
         lines += [f"cgroup {d}" for d in record["cgroups"]]

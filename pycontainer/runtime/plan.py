@@ -164,7 +164,8 @@ def emit_mount(pb, m, label=None):
               b=flags)
 
 
-def compile_plan(spec, cgroup_mounts, labels=None, before_pivot=None, after_pivot=None):
+def compile_plan(spec, cgroup_mounts, labels=None, before_pivot=None, after_pivot=None,
+                 before_process=None, in_order=False):
     """Compile a runtime :class:`~pycontainer.runtime.spec.Spec` into the child op plan.
 
     Args:
@@ -178,15 +179,35 @@ def compile_plan(spec, cgroup_mounts, labels=None, before_pivot=None, after_pivo
         after_pivot: optional ``f(builder)`` adding ops right after
             pivot_root, in the container's own paths (the OCI runtime's
             propagation of / and of mounts).
+        before_process: optional ``f(builder)`` adding ops once the
+            namespaces are all entered, before ids, capabilities and
+            seccomp (the OCI runtime waits there for ``start``).
+        in_order: mount in the spec's order (the OCI runtime spec's rule),
+            a network namespace path joined before them; else the engine's
+            order (kernel filesystems, then shallow first, /sys once the
+            network namespace handed over after SYNC is entered).
     """
     labels = labels or {}
     pb = PlanBuilder()
     root, proc, lx = spec.root, spec.process, spec.linux
-    pb.op(lib.PYC_OP_MOUNT, "make mounts private", s2="/", a=MS_REC | MS_PRIVATE)
+    early = JOIN_EARLY + (("network",) if in_order else ())
     for n in spec.linux.namespaces:
-        if n.path and n.type in JOIN_EARLY:
+        if n.path and n.type in early:
             pb.op(lib.PYC_OP_SETNS, f"join the {n.type} namespace {n.path}", s1=n.path,
                   a=NAMESPACE_FLAGS[n.type])
+    mntns = spec.namespace("mount")
+    if mntns is not None and mntns.path:
+        # (the OCI runtime) the host's paths may not exist in the joined one
+        if lx.user_namespace:
+            pb.op(lib.PYC_OP_SETNS, f"open the user namespace {lx.user_namespace}",
+                  s1=lx.user_namespace, a=CLONE_NEWUSER, b=1)
+        pb.op(lib.PYC_OP_SETNS, f"join the mount namespace {mntns.path}", s1=mntns.path,
+              a=CLONE_NEWNS)
+    # (the OCI runtime) without a mount namespace of its own the container's
+    # mounts are made in the caller's, under its root, and it chroots there
+    own_mnt = mntns is not None
+    if own_mnt:
+        pb.op(lib.PYC_OP_MOUNT, "make mounts private", s2="/", a=MS_REC | MS_PRIVATE)
     if lx.loopback:
         pb.op(lib.PYC_OP_LOOPBACK, "bring lo up")
     lowers = root.lowers
@@ -206,7 +227,9 @@ def compile_plan(spec, cgroup_mounts, labels=None, before_pivot=None, after_pivo
     pb.op(lib.PYC_OP_ROOTFS, f"open rootfs {root.mountpoint}", s2=root.mountpoint)
     kernel, rest = [], []
     for m in spec.mounts:
-        if m.type not in DEFERRED:
+        if in_order:
+            kernel.append(m)
+        elif m.type not in DEFERRED:
             (kernel if m.type != "bind" and _pseudo(m.destination) else rest).append(m)
     rest.sort(key=_depth)           # shallow first (stable: the spec's order otherwise)
     dev = False
@@ -226,18 +249,22 @@ def compile_plan(spec, cgroup_mounts, labels=None, before_pivot=None, after_pivo
     # The parent moves us into our cgroups while the mounts above run.
     pb.op(lib.PYC_OP_SYNC, "wait for the cgroup attach")
     netns = spec.namespace("network")
-    if netns is not None and netns.path:
+    if netns is not None and netns.path and not in_order:
         # After SYNC, before /sys: the parent may finish the namespace while we
         # mount (attached runs hand it over as /proc/<parent>/fd/<n>).
         pb.op(lib.PYC_OP_SETNS, f"join the network namespace {netns.path}", s1=netns.path,
               a=CLONE_NEWNET)
-    if lx.cgroupns and spec.namespace("cgroup") is not None:
+    cgns = spec.namespace("cgroup")
+    if cgns is not None and cgns.path:
+        pb.op(lib.PYC_OP_SETNS, f"join the cgroup namespace {cgns.path}", s1=cgns.path,
+              a=CLONE_NEWCGROUP)
+    elif lx.cgroupns and cgns is not None:
         pb.op(lib.PYC_OP_UNSHARE, "unshare the cgroup namespace", a=CLONE_NEWCGROUP)
     for m in spec.mounts:
-        if m.type in DEFERRED:
+        if m.type in DEFERRED and not in_order:
             emit_mount(pb, m, labels.get(m.destination))
     add_cgroupfs(pb, cgroup_mounts)
-    if lx.user_namespace:
+    if lx.user_namespace and not (mntns is not None and mntns.path):
         pb.op(lib.PYC_OP_SETNS, f"open the user namespace {lx.user_namespace}",
               s1=lx.user_namespace, a=CLONE_NEWUSER, b=1)
     add_masks(pb, lx.masked_paths)
@@ -246,7 +273,8 @@ def compile_plan(spec, cgroup_mounts, labels=None, before_pivot=None, after_pivo
               s1="/proc/self/oom_score_adj", s2=str(proc.oom_score_adj))
     if before_pivot is not None:
         before_pivot(pb)
-    pb.op(lib.PYC_OP_PIVOT_ROOT, f"pivot_root into {root.mountpoint}")
+    pb.op(lib.PYC_OP_PIVOT_ROOT, f"{'pivot_root' if own_mnt else 'chroot'} into "
+          f"{root.mountpoint}", a=0 if own_mnt else 1)
     if after_pivot is not None:
         after_pivot(pb)
     # From here paths are the container's own: nothing can lead back to the host.
@@ -267,6 +295,8 @@ def compile_plan(spec, cgroup_mounts, labels=None, before_pivot=None, after_pivo
         pb.op(lib.PYC_OP_RLIMIT, f"setrlimit {res} {soft}:{hard}", a=res, b=soft, c=hard)
     if lx.user_namespace:
         pb.op(lib.PYC_OP_SETNS, "join the user namespace", a=CLONE_NEWUSER, b=2)
+    if before_process is not None:
+        before_process(pb)
     add_process(pb, proc, lx.seccomp)
     pb.op(lib.PYC_OP_EXEC, f"exec {proc.args[0]!r}", s1=proc.args[0], s2=proc.search_path,
           a=int(proc.signals_blocked))

@@ -68,7 +68,7 @@ def _cstrings(items, keep):
 
 def spawn(plan, argv, env, clone_flags, stdio=(-1, -1, -1), attach=None, cgroup_fd=-1,
           pdeathsig=0, join_pidfd=-1, join_flags=0, share_memory=True, keep_fds_from=3,
-          leave_at_sync=0, at_leave=None):
+          leave_at_sync=0, at_sync=None):
     """Clone the init, run ``attach(pid)`` while it sets up, follow it to exec.
 
     Returns an :class:`InitProcess`. On any failure the child is killed and
@@ -76,9 +76,10 @@ def spawn(plan, argv, env, clone_flags, stdio=(-1, -1, -1), attach=None, cgroup_
     naming the op and its errno.
 
     ``keep_fds_from``: fds 3 up to it stay open into the container (OCI
-    ``--preserve-fds``). ``leave_at_sync``: at that SYNC op (1-based) call
-    ``at_leave(pid)`` (hooks), let the child go on and return while it still
-    sets up (the OCI runtime's init then waits for ``start``).
+    ``--preserve-fds``). ``at_sync(pid, n)`` runs at the n-th SYNC op (1-based)
+    before the child goes on (hooks); ``leave_at_sync``: past that SYNC,
+    return while the child goes on (the OCI runtime's init then waits for
+    ``start``).
     """
     keep = []
     spec = ffi.new("struct pyc_spawn *")
@@ -117,7 +118,8 @@ def spawn(plan, argv, env, clone_flags, stdio=(-1, -1, -1), attach=None, cgroup_
     try:
         if attach is not None:
             attach(pid)
-        proc.pty = _follow(sock, plan, leave_at_sync, lambda: at_leave and at_leave(pid))
+        proc.pty = _follow(sock, plan, leave_at_sync,
+                           (lambda n: at_sync(pid, n)) if at_sync is not None else None)
     except BaseException:
         proc.kill()
         proc.wait()
@@ -127,9 +129,9 @@ def spawn(plan, argv, env, clone_flags, stdio=(-1, -1, -1), attach=None, cgroup_
     return proc
 
 
-def _follow(sock, plan, leave_at_sync=0, at_leave=None):
-    """To the exec, or past the ``leave_at_sync``-th SYNC (after ``at_leave()``);
-    returns the pty master the child sent, or -1."""
+def _follow(sock, plan, leave_at_sync=0, at_sync=None):
+    """To the exec, or past the ``leave_at_sync``-th SYNC (``at_sync(n)`` runs
+    at each); returns the pty master the child sent, or -1."""
     msg = ffi.new("struct pyc_msg *")
     pty = -1
     syncs = 0
@@ -143,8 +145,8 @@ def _follow(sock, plan, leave_at_sync=0, at_leave=None):
                 continue
             if kind == lib.PYC_MSG_SYNC:
                 syncs += 1
-                if syncs == leave_at_sync and at_leave is not None:
-                    at_leave()
+                if at_sync is not None:
+                    at_sync(syncs)
             _step(sock, plan, msg, kind)
             if kind == lib.PYC_MSG_EXEC or (kind == lib.PYC_MSG_SYNC and syncs == leave_at_sync):
                 return pty

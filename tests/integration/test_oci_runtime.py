@@ -64,6 +64,7 @@ def rt(tmp_path):
             raise AssertionError(f"{args}: exit {p.returncode}: {p.stderr}")
         return p
     run.root = root
+    run.made = made
     yield run
     for cid in made:
         subprocess.run([FRONT, "--root", str(root), "delete", "--force", cid],
@@ -131,7 +132,11 @@ def test_state_machine(bundle, rt):
     assert st["status"] == "created" and st["pid"] == int((bundle / "pid").read_text())
     assert st["bundle"] == str(bundle) and st["id"] == "c2"
     assert rt("create", "--bundle", str(bundle), "c2", check=False).returncode == 1
-    rt("delete", "c2")                           # a created container needs no --force
+    # the spec: delete of a container that is not stopped is an error, and no change
+    p = rt("delete", "c2", check=False)
+    assert p.returncode == 1 and "not stopped: created" in p.stderr
+    assert state(rt, "c2")["status"] == "created"
+    rt("delete", "--force", "c2")
     assert rt("state", "c2", check=False).returncode == 1
     rt("create", "--bundle", str(bundle), "c3")
     rt("start", "c3")
@@ -525,3 +530,177 @@ def test_capability_sets_propagation_fifos_and_device_order(bundle, rt):
     mounts = {line.split()[4]: line for line in out.splitlines() if line.count(" - ")}
     assert "shared:" in mounts["/"] and "unbindable" in mounts["/mnt"], out
     assert re.search(r"^prw-r----- .* /dev/fifo0$", out, re.M), out
+
+
+@pytest.fixture
+def holder():
+    """A process in new net, uts, ipc, mount and pid namespaces (runtime-tools'
+    ``unshare ... sleep``), its hostname set; killed with its group after."""
+    p = subprocess.Popen(["unshare", "--net", "--uts", "--ipc", "--mount", "--pid", "--fork",
+                          "sh", "-c", "hostname pyc-held; echo ready; exec sleep 1000"],
+                         stdout=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        assert p.stdout.readline() == "ready\n"
+        yield p.pid
+    finally:
+        os.killpg(p.pid, 9)
+        p.wait()
+        p.stdout.close()
+
+
+# type: (the holder's file, the init's file)
+NS_FILES = {"network": ("net", "net"), "uts": ("uts", "uts"), "ipc": ("ipc", "ipc"),
+            "mount": ("mnt", "mnt"), "pid": ("pid_for_children", "pid")}
+
+
+def test_joins_namespaces_by_path(bundle, rt, holder):
+    """Every namespace of the holder joined by path (the pid one by the
+    runtime before the clone): the init is in them from create on."""
+    def fn(cfg):
+        cfg["process"]["args"] = ["sh", "-c", "hostname; echo pid=$$; ls /proc | grep -x 1"]
+        cfg["linux"]["namespaces"] = [{"type": t, "path": f"/proc/{holder}/ns/{f}"}
+                                      for t, (f, _) in NS_FILES.items()]
+        cfg.pop("hostname", None)
+    edit(bundle, fn)
+    out = bundle / "out"
+    with open(out, "w") as f:
+        subprocess.run([FRONT, "--root", str(rt.root), "create", "--bundle", str(bundle), "c21"],
+                       stdout=f, check=True, timeout=60)
+    rt.made.append("c21")
+    pid = state(rt, "c21")["pid"]
+    for theirs, ours in NS_FILES.values():
+        assert os.readlink(f"/proc/{pid}/ns/{ours}") == \
+            os.readlink(f"/proc/{holder}/ns/{theirs}"), ours
+    rt("start", "c21")
+    wait_stopped(rt, "c21")
+    rt("delete", "c21")
+    lines = out.read_text().split()
+    # the holder's hostname; pid 1 there is the holder's sleep, not us
+    assert lines[0] == "pyc-held" and lines[1] != "pid=1" and lines[2] == "1", lines
+
+
+def test_joins_another_containers_user_namespace(bundle, rt):
+    def fn(cfg):
+        cfg["process"]["args"] = ["sleep", "1000"]
+        cfg["linux"]["namespaces"].append({"type": "user"})
+        cfg["linux"]["uidMappings"] = [{"containerID": 0, "hostID": 200000, "size": 65536}]
+        cfg["linux"]["gidMappings"] = [{"containerID": 0, "hostID": 200000, "size": 65536}]
+    edit(bundle, fn)
+    rt("run", "-d", "--bundle", str(bundle), "c22")
+    owner = state(rt, "c22")["pid"]
+
+    def fn2(cfg):
+        cfg["process"]["args"] = ["sh", "-c", "id -u; cat /proc/self/uid_map"]
+        user = next(n for n in cfg["linux"]["namespaces"] if n["type"] == "user")
+        user["path"] = f"/proc/{owner}/ns/user"
+        for key in ("uidMappings", "gidMappings"):
+            cfg["linux"].pop(key)
+    edit(bundle, fn2)
+    out = rt("run", "c23", cwd=bundle).stdout.split()
+    assert out == ["0", "0", "200000", "65536"]
+    rt("delete", "--force", "c22")
+
+
+def test_a_namespace_path_of_another_type_is_refused(bundle, rt):
+    def fn(cfg):
+        ipc = next(n for n in cfg["linux"]["namespaces"] if n["type"] == "ipc")
+        ipc["path"] = "/proc/self/ns/net"
+    edit(bundle, fn)
+    p = rt("create", "--bundle", str(bundle), "c24", check=False)
+    assert p.returncode == 1 and "is a network namespace" in p.stderr
+    assert not (rt.root / "c24").exists()
+
+
+def test_rlimits_seen_in_proc_self_limits(bundle, rt):
+    """runtime-tools' process_rlimits values: soft below hard, each kept."""
+    limits = {"RLIMIT_CORE": (3 << 30, 4 << 30), "RLIMIT_CPU": (60, 120),
+              "RLIMIT_NOFILE": (3000, 4000), "RLIMIT_STACK": (9 << 30, 10 << 30)}
+
+    def fn(cfg):
+        cfg["process"]["args"] = ["cat", "/proc/self/limits"]
+        cfg["process"]["rlimits"] = [{"type": k, "soft": s, "hard": h}
+                                     for k, (s, h) in limits.items()]
+    edit(bundle, fn)
+    rows = {line[:26].strip(): line[26:].split()[:2]
+            for line in rt("run", "c25", cwd=bundle).stdout.splitlines()[1:]}
+    assert rows["Max core file size"] == [str(3 << 30), str(4 << 30)]
+    assert rows["Max cpu time"] == ["60", "120"]
+    assert rows["Max open files"] == ["3000", "4000"]
+    assert rows["Max stack size"] == [str(9 << 30), str(10 << 30)]
+
+
+def test_mounts_in_the_spec_order_with_their_options(bundle, rt):
+    """The runtime spec's order, /sys among them (the engine mounts it after
+    its network namespace), and each mount's flags in /proc/self/mountinfo."""
+    def fn(cfg):
+        cfg["process"]["args"] = ["cat", "/proc/self/mountinfo"]
+        cfg["mounts"] = [m for m in cfg["mounts"] if m["type"] != "cgroup"] + [
+            {"destination": "/tmp/a", "type": "tmpfs", "source": "tmpfs",
+             "options": ["nosuid", "nodev", "noexec", "size=1k"]},
+            {"destination": "/mnt/etc", "source": "/etc", "options": ["rbind", "ro", "nosuid"]}]
+        sys = next(m for m in cfg["mounts"] if m["destination"] == "/sys")
+        cfg["mounts"].remove(sys)
+        cfg["mounts"].insert(1, sys)                     # /proc, /sys, /dev...
+    edit(bundle, fn)
+    want = [m["destination"] for m in json.loads((bundle / "config.json").read_text())["mounts"]]
+    seen = {}
+    for line in rt("run", "c26", cwd=bundle).stdout.splitlines():
+        f = line.split()
+        if f[4] in want and f[4] not in seen:
+            seen[f[4]] = f[5].split(",")
+    assert list(seen) == want
+    assert {"nosuid", "nodev", "noexec"} <= set(seen["/tmp/a"])
+    assert {"ro", "nosuid"} <= set(seen["/mnt/etc"]) and "ro" in seen["/sys"]
+
+
+def mount_points():
+    with open("/proc/self/mountinfo") as f:
+        return {line.split()[4] for line in f}
+
+
+def test_without_a_mount_namespace(bundle, rt):
+    """No mount namespace in the spec: the container's mounts are made in ours,
+    on its rootfs, it chroots there (a pivot_root would move the host's root),
+    exec enters the same root, and delete unmounts them all."""
+    def fn(cfg):
+        cfg["process"]["args"] = ["sleep", "1000"]
+        cfg["linux"]["namespaces"] = [n for n in cfg["linux"]["namespaces"]
+                                      if n["type"] != "mount"]
+    edit(bundle, fn)
+    rt("run", "-d", "--bundle", str(bundle), "c27")
+    pid = state(rt, "c27")["pid"]
+    rootfs = str(bundle / "rootfs")
+    assert os.readlink(f"/proc/{pid}/ns/mnt") == os.readlink("/proc/self/ns/mnt")
+    assert os.readlink(f"/proc/{pid}/root") == rootfs
+    assert {rootfs, rootfs + "/proc"} <= mount_points()
+    assert set(rt("exec", "c27", "ls", "/").stdout.split()) == set(os.listdir(rootfs))
+    # a second one on the same rootfs would stack its mounts on the first's
+    p = rt("create", "--bundle", str(bundle), "c28", check=False)
+    assert p.returncode == 1 and "already a mount point" in p.stderr
+    rt("delete", "--force", "c27")
+    assert not any(m.startswith(rootfs) for m in mount_points())
+
+
+def test_a_sysctl_of_the_hosts_namespace_is_refused(bundle, rt):
+    def fn(cfg):
+        cfg["linux"]["namespaces"] = [n for n in cfg["linux"]["namespaces"]
+                                      if n["type"] != "network"]
+        cfg["linux"]["sysctl"] = {"net.ipv4.ip_forward": "1"}
+    edit(bundle, fn)
+    p = rt("create", "--bundle", str(bundle), "c29", check=False)
+    assert p.returncode == 1 and "needs a network namespace" in p.stderr
+    assert not (rt.root / "c29").exists()
+
+
+def test_a_mount_label_without_selinux_is_ignored_with_a_warning(bundle, rt):
+    """As runc: file labels confine nothing on a host without SELinux (a
+    process label, the confinement, is refused: test_absent_lsms_are_refused)."""
+    if os.path.exists("/sys/fs/selinux/enforce"):
+        pytest.fail("this test is for hosts without SELinux")
+
+    def fn(cfg):
+        cfg["process"]["args"] = ["echo", "ran"]
+        cfg["linux"]["mountLabel"] = "system_u:object_r:svirt_sandbox_file_t:s0:c715,c811"
+    edit(bundle, fn)
+    p = rt("run", "c30", cwd=bundle)
+    assert p.stdout == "ran\n" and "mountLabel ignored" in p.stderr
