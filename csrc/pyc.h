@@ -256,6 +256,11 @@ int pyc_untar_eof(struct pyc_untar *ut);
 /* Close and free what init and feed made (the caller removes the files). */
 void pyc_untar_free(struct pyc_untar *ut);
 
+/* watch.c: an inotify fd watching n directories, or -errno; at most n
+ * malloc arenas. */
+int pyc_watch_dirs(const char *const *dirs, int n);
+int pyc_malloc_arenas(int n);
+
 /* cffi: end */
 
 #endif

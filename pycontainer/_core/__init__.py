@@ -51,6 +51,17 @@ def check(rc, what, path=None):
     return rc
 
 
+def watch_dirs(dirs):
+    """An inotify fd (non-blocking) watching ``dirs`` for changed files."""
+    keep = [ffi.new("char[]", os.fsencode(d)) for d in dirs]
+    return check(lib.pyc_watch_dirs(ffi.new("char *[]", keep), len(keep)), "inotify watch")
+
+
+def malloc_arenas(n):
+    """At most ``n`` malloc arenas in this process (call before threads start)."""
+    check(lib.pyc_malloc_arenas(n), "mallopt M_ARENA_MAX")
+
+
 def cgroup_apply(entries):
     """Carry out ``[(kind, path, value)]`` cgroup steps in one C call.
 

@@ -215,9 +215,9 @@ def few_malloc_arenas():
     48.0 -> 46.4 MiB here). ``$MALLOC_ARENA_MAX``, when set, is left to rule."""
     if "MALLOC_ARENA_MAX" in os.environ:
         return
-    with contextlib.suppress(OSError, AttributeError):
-        import ctypes
-        ctypes.CDLL(None).mallopt(-8, 2)        # M_ARENA_MAX, before any thread starts
+    from ..engine import host
+    with contextlib.suppress(OSError):
+        host.malloc_arenas(2)                  # before any thread starts
 
 
 def main(argv=None):

@@ -252,24 +252,15 @@ class _Watch:
     another command). Costs the command nothing, as stat-ing them each time
     would (~600 files)."""
 
-    MASK = 0x2 | 0x4 | 0x8 | 0x40 | 0x80 | 0x100 | 0x200 | 0x400   # modify, attrib,
-    # close_write, moved_from/to, create, delete, delete_self
-
     def __init__(self):
-        import ctypes
-        self.libc = ctypes.CDLL(None, use_errno=True)
-        self.fd = self.libc.inotify_init1(os.O_NONBLOCK | os.O_CLOEXEC)
-        if self.fd < 0:
-            raise OSError(ctypes.get_errno(), "inotify_init1")
+        from ..engine import host
         pkg = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
         dirs = {os.path.join(pkg, "_core")}
         for m in list(sys.modules.values()):
             f = getattr(m, "__file__", None)
             if f and f.startswith(pkg):
                 dirs.add(os.path.dirname(f))
-        for d in dirs:
-            if self.libc.inotify_add_watch(self.fd, os.fsencode(d), self.MASK) < 0:
-                raise OSError(ctypes.get_errno(), "inotify_add_watch", d)
+        self.fd = host.watch_dirs(sorted(dirs))
 
     def changed(self):
         """True if a change of code was seen (events in __pycache__ are not ours)."""

@@ -833,6 +833,8 @@ class Containers:
             if socket:
                 sock.pid = proc.pid         # the daemon's exec inspect reports it
                 sock.on_exit = died         # exec_die once the stream reports the end
+                if sock.exit_code is not None:  # it ended during the handshake already
+                    died(sock.exit_code)
                 return ExecResult(None, sock)
             sock.shutdown()
             output = _ServedOutput(sock, demux, deadline=None if timeout is None

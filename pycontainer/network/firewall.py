@@ -32,11 +32,11 @@ namespace); the ``nft`` program is the fallback when the library is missing.
 """
 import contextlib
 import errno
-import fcntl
 import os
 import threading
 
 from ..errors import HostError
+from .store import flock
 
 TABLE = "ip pycontainer"
 NFT_PROGRAMS = ("/usr/sbin/nft", "/sbin/nft", "/usr/bin/nft")
@@ -160,13 +160,8 @@ _thread_lock = threading.Lock()
 @contextlib.contextmanager
 def _locked():
     """Host-wide (flock) and in-process: one table change at a time."""
-    with _thread_lock:
-        fd = os.open(LOCK, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            yield
-        finally:
-            os.close(fd)
+    with _thread_lock, flock(LOCK):
+        yield
 
 
 def ensure_base():

@@ -1,6 +1,7 @@
 """The event journal: durable, shared by processes and monitors, docker's fields and filters."""
 import contextlib
 import json
+import subprocess
 import threading
 import time
 
@@ -192,3 +193,25 @@ def test_exec_events_carry_the_exit_code(client, busybox):
         codes.append(run[2]["Actor"]["Attributes"]["exitCode"])
     assert sorted(codes) == ["3", "4", "5", "6"]
     assert evs[0]["Action"] == "exec_create: sh -c exit 3"
+
+
+def test_a_socket_exec_that_ends_during_its_handshake_has_its_exec_die(client, busybox):
+    """The exec's exit can come before the attach handshake's ack: its exec_die
+    was lost then (25 in 40 under two busy loops)."""
+    spin = [subprocess.Popen(["sh", "-c", "while :; do :; done"]) for _ in range(2)]
+    try:
+        with client.containers.run("busybox", ["sleep", "600"], detach=True) as c:
+            t0 = time.time()
+            for _ in range(20):
+                with c.exec_run(["sh", "-c", "exit 6"], socket=True).output as sock:
+                    while sock.recv(65536):
+                        pass
+                assert sock.exit_code == 6
+            f = {"container": c.id, "event": "exec_die"}
+            wait_until(lambda: len(list(client.events(since=t0, until=time.time(),
+                                                      decode=True, filters=f))) == 20,
+                       "twenty exec_die events")
+    finally:
+        for p in spin:
+            p.kill()
+            p.wait()
