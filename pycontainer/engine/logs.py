@@ -194,6 +194,7 @@ def read(path, stdout=True, stderr=True, timestamps=False, tail="all", since=Non
             chunks = chunks[-count:] if count else []
         yield from chunks
         pause = POLL_MIN
+        ending = False
         while follow is not None:
             got = False
             for chunk in recs(live):
@@ -216,9 +217,11 @@ def read(path, stdout=True, stderr=True, timestamps=False, tail="all", since=Non
                     f.close()
                 live = newer[-1]
                 continue
-            if not follow() or (until is not None and time.time_ns() > until):
-                yield from recs(live)
+            if ending:
                 return
+            if not follow() or (until is not None and time.time_ns() > until):
+                ending = True       # one more look: it may have rotated since _moved
+                continue
             time.sleep(pause)
             pause = min(pause * 2, POLL)
     finally:
