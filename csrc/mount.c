@@ -20,11 +20,11 @@ int pyc_openat2(int dirfd, const char *path, uint64_t flags, uint64_t mode, uint
     /* RESOLVE_IN_ROOT/BENEATH fail with EAGAIN when any mount or rename on the
      * host raced the lookup (other containers starting): openat2(2) says retry. */
     for (int tries = 0; tries < 64; tries++) {
-        fd = (int) syscall(SYS_openat2, dirfd, path, &how, sizeof how);
-        if (fd >= 0 || errno != EAGAIN)
+        fd = (int) pyc_sys(SYS_openat2, dirfd, path, &how, sizeof how);
+        if (fd != -EAGAIN)
             break;
     }
-    return fd < 0 ? neg_errno() : fd;
+    return fd;
 }
 
 static int open_in_root(struct plan *p, const char *rel, uint64_t extra_resolve)
@@ -77,8 +77,9 @@ static int mkdir_p_in_root(struct plan *p, const char *rel, mode_t mode)
             cleanup_fd int pfd = open_parent(p, buf, pbuf, sizeof pbuf, &base);
             if (pfd < 0)
                 return pfd;
-            if (mkdirat(pfd, base, mode) < 0 && errno != EEXIST)
-                return neg_errno();
+            int r = (int) pyc_sys(SYS_mkdirat, pfd, base, mode);
+            if (r < 0 && r != -EEXIST)
+                return r;
         } else if (fd < 0) {
             return fd;
         } else {
@@ -99,9 +100,10 @@ static int create_file_in_root(struct plan *p, const char *rel)
     cleanup_fd int dfd = openat(pfd, ".", O_DIRECTORY | O_CLOEXEC);
     if (dfd < 0)
         return neg_errno();
-    int fd = openat(dfd, base, O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0644);
+    int fd = (int) pyc_sys(SYS_openat, dfd, base, O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC,
+                           0644);
     if (fd < 0)
-        return errno == EEXIST ? 0 : neg_errno();
+        return fd == -EEXIST ? 0 : fd;
     close(fd);
     return 0;
 }
@@ -240,10 +242,11 @@ int pyc_op_mknod_in(struct plan *p, const struct pyc_op *op)
     cleanup_fd int dfd = openat(pfd, ".", O_DIRECTORY | O_CLOEXEC);
     if (dfd < 0)
         return neg_errno();
-    if (mknodat(dfd, base, (mode_t) op->a, (dev_t) op->b) == 0)
+    int r = (int) pyc_sys(SYS_mknodat, dfd, base, (mode_t) op->a, (dev_t) op->b);
+    if (r == 0)
         return fchmodat(dfd, base, (mode_t) op->a & 07777, 0) < 0 ? neg_errno() : 0;
-    if (errno != EPERM || op->s1 == PYC_NOSTR)
-        return neg_errno();
+    if (r != -EPERM || op->s1 == PYC_NOSTR)
+        return r;
     /* No CAP_MKNOD (user namespace): bind the host's node instead. */
     struct pyc_op bind = { .kind = PYC_OP_MOUNT_IN, .s1 = op->s1, .s2 = op->s2,
                            .s3 = PYC_NOSTR, .s4 = PYC_NOSTR,
@@ -263,7 +266,8 @@ int pyc_op_symlink_in(struct plan *p, const struct pyc_op *op)
     cleanup_fd int dfd = openat(pfd, ".", O_DIRECTORY | O_CLOEXEC);
     if (dfd < 0)
         return neg_errno();
-    return symlinkat(text, dfd, base) < 0 && errno != EEXIST ? neg_errno() : 0;
+    int r = (int) pyc_sys(SYS_symlinkat, text, dfd, base);
+    return r < 0 && r != -EEXIST ? r : 0;
 }
 
 /* lowerdirs are given one per line; "lowerdir+" (Linux 6.8) takes them
@@ -280,8 +284,9 @@ static int overlay_lowers(int fsfd, const char *lowers)
             return -ENAMETOOLONG;
         memcpy(buf, s, n);
         buf[n] = '\0';
-        if (fsconfig(fsfd, FSCONFIG_SET_STRING, "lowerdir+", buf, 0) < 0)
-            return neg_errno();
+        int r = (int) pyc_sys(SYS_fsconfig, fsfd, FSCONFIG_SET_STRING, "lowerdir+", buf, 0);
+        if (r < 0)
+            return r;       /* -EINVAL before 6.8: the caller falls back */
         s += n + (nl ? 1 : 0);
     }
     return 0;

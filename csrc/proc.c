@@ -87,8 +87,7 @@ int pyc_op_exec(struct plan *p, const struct pyc_op *op)
         sigprocmask(SIG_SETMASK, &all, NULL);
     }
     if (strchr(file, '/') || !path) {
-        execve(file, argv, envp);
-        return neg_errno();
+        return (int) pyc_sys(SYS_execve, file, argv, envp);
     }
     char buf[4096];
     size_t flen = strlen(file);
@@ -102,11 +101,11 @@ int pyc_op_exec(struct plan *p, const struct pyc_op *op)
             memcpy(buf, dir, dlen);
             buf[dlen] = '/';
             memcpy(buf + dlen + 1, file, flen + 1);
-            execve(buf, argv, envp);
-            if (errno == EACCES)
-                err = -EACCES;
-            else if (errno != ENOENT && errno != ENOTDIR)
-                return neg_errno();
+            int r = (int) pyc_sys(SYS_execve, buf, argv, envp);
+            if (r == -EACCES)
+                err = r;
+            else if (r != -ENOENT && r != -ENOTDIR)
+                return r;
         }
         if (!*end)
             return err;
@@ -163,10 +162,14 @@ int pyc_op_caps(struct plan *p, const struct pyc_op *op)
     (void) p;
     uint64_t keep = (uint64_t) op->a;
     for (int cap = 0; cap <= (int) op->c && cap < 64; cap++)
-        if (!(keep & (1ULL << cap)) && prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 && errno != EINVAL)
-            return neg_errno();
-    if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL)
-        return neg_errno();
+        if (!(keep & (1ULL << cap))) {
+            int r = (int) pyc_sys(SYS_prctl, PR_CAPBSET_DROP, cap, 0, 0, 0);
+            if (r < 0 && r != -EINVAL)      /* past the kernel's last cap */
+                return r;
+        }
+    int r = (int) pyc_sys(SYS_prctl, PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
+    if (r < 0 && r != -EINVAL)
+        return r;
     struct __user_cap_header_struct hdr = { _LINUX_CAPABILITY_VERSION_3, 0 };
     struct __user_cap_data_struct data[2];
     if (syscall(SYS_capget, &hdr, data) < 0)

@@ -244,8 +244,9 @@ static pid_t do_clone(const struct pyc_spawn *s, int *pidfd)
  * on its own stack and reads the spec, which the caller keeps alive; its
  * arguments live at the bottom of that stack, not in our frame, which may be
  * gone before the child runs.  It shares the calling thread's TLS, so errno
- * may be clobbered between the two: both read errno only right after a
- * failing call, so the worst case is a wrong errno in a rare double failure.
+ * is shared with a thread that runs on: a failure the child acts on is read
+ * from the kernel's return (pyc_sys, internal.h), never from errno; errno
+ * only words a failure that ends the child.
  * No CLONE_VFORK: the parent must run to attach cgroups during setup. */
 struct vm_arg { const struct pyc_spawn *spec; int sock, peer; };
 
@@ -292,7 +293,7 @@ int pyc_container_spawn(const struct pyc_spawn *s, int *pidfd, int *sockfd)
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);
     *pidfd = -1;
-    int use_vm = s->stack && s->stack_size >= 65536 && s->cgroup_fd < 0;
+    int use_vm = PYC_RAW_SYSCALLS && s->stack && s->stack_size >= 65536 && s->cgroup_fd < 0;
     pid_t pid = use_vm ? clone_vm(s, pidfd, sv[1], sv[0]) : do_clone(s, pidfd);
     if (pid == 0) {
         close(sv[0]);
