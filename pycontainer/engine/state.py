@@ -122,7 +122,7 @@ def load(rt, cid):
         attrs = read_json(files.config)
     except FileNotFoundError:
         raise ContainerNotFound(f"No such container: {cid}") from None
-    run = _read(files.run)
+    run, orphaned = _read_run(files.run)
     if run is None:
         user = _read(files.state) or {}
         state = {"Status": user.get("Status", "created"), "Running": False, "Paused": False,
@@ -130,7 +130,7 @@ def load(rt, cid):
                  "ExitCode": user.get("ExitCode", 0), "Error": "", "StartedAt": None,
                  "FinishedAt": None, "RestartCount": 0}
     else:
-        if _stale(run):
+        if orphaned:
             run = _exit_of(run)
         status = run["Status"]
         running = status == "running"
@@ -159,6 +159,18 @@ def _stale(run):
         run.get("MonitorPid"), run.get("MonitorStartTime"))
 
 
+def _read_run(path):
+    """``(run.json, orphaned)``. The monitor records the exit, then leaves: a
+    record read before that write and checked after the leave looks orphaned
+    (a clean exit seen as 137), so a stale one is read again; and the monitor
+    is looked at once only, since it may leave between two looks."""
+    run = _read(path)
+    if run is None or not _stale(run):
+        return run, False
+    run = _read(path)
+    return run, run is not None and _stale(run)
+
+
 def _exit_of(run):
     """The exit a stale record stands for: killed (137) if it was running."""
     code = 137 if run["Status"] == "running" else run.get("ExitCode", 0)
@@ -169,8 +181,8 @@ def _exit_of(run):
 def repair(rt, files):
     """Under the container's lock: if its record is stale, record the exit
     and release what the container held. Returns the repaired record or None."""
-    run = _read(files.run)
-    if run is None or not _stale(run):
+    run, orphaned = _read_run(files.run)
+    if not orphaned:
         return None
     pid, start = run.get("Pid"), run.get("PidStartTime")
     fd = pidfd_for(pid, start)

@@ -133,7 +133,9 @@ def test_a_signal_sent_at_once_after_start_reaches_the_program_under_init(client
             with client.containers.run("busybox", ["sleep", "60"], detach=True,
                                        init=True) as c:
                 c.kill(signal="SIGTERM")
-                assert c.wait(timeout=20)["StatusCode"] == 128 + 15
+                code = c.wait(timeout=20)["StatusCode"]
+                c.reload()
+                assert code == 128 + 15, str(c.attrs["State"])
     finally:
         for p in spin:
             p.kill()
