@@ -6,7 +6,7 @@ import urllib.parse
 
 from ..errors import ContainerError, InvalidArgument, NotFound
 from .body import create_body
-from .http import output
+from .http import chunks, output
 
 
 def _q(cid):
@@ -228,11 +228,5 @@ class RemoteContainers:
         return self.h.json("GET", f"/containers/{_q(cid)}/changes") or []
 
     def export(self, cid, chunk_size):
-        resp = self.h.request("GET", f"/containers/{_q(cid)}/export", stream=True)
-
-        def gen():
-            try:
-                yield from resp.iter_bytes(chunk_size)
-            finally:
-                resp.close()
-        return gen()
+        return chunks(self.h.request("GET", f"/containers/{_q(cid)}/export", stream=True),
+                      chunk_size)

@@ -154,12 +154,17 @@ def frames(resp, demux=False):
         resp.close()
 
 
-def raw(resp, demux=False):
+def chunks(resp, size=None):
+    """The body in chunks of ``size`` bytes; the response is closed at its end."""
     try:
-        for chunk in resp.iter_bytes():
-            yield (chunk, None) if demux else chunk
+        yield from resp.iter_bytes(size)
     finally:
         resp.close()
+
+
+def raw(resp, demux=False):
+    for chunk in chunks(resp):
+        yield (chunk, None) if demux else chunk
 
 
 def output(resp, demux=False):

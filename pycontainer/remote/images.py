@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from ..errors import (ImageError, InvalidArgument, NotFound, PyContainerError,
                       RegistryError)
-from .http import auth_header, json_lines, raise_errors
+from .http import auth_header, chunks, json_lines, raise_errors
 
 
 def _q(name):
@@ -108,13 +108,7 @@ class RemoteImages:
         refs = [refs] if isinstance(refs, str) else list(refs)
         resp = self.h.request("GET", "/images/get?" + urllib.parse.urlencode(
             [("names", r) for r in refs]), stream=True)
-
-        def gen():
-            try:
-                yield from resp.iter_bytes(chunk_size)
-            finally:
-                resp.close()
-        return gen()
+        return chunks(resp, chunk_size)
 
     def load(self, data):
         if isinstance(data, (str, os.PathLike)) and os.path.isdir(data):
