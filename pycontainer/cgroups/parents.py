@@ -12,6 +12,14 @@ class Parents:
 
     parent_of = None          # id -> "/ci/jobs", "" (the driver's), None (unknown yet)
 
+    def know_parent(self, cid, parent):
+        """The parent, from a caller that has the config at hand (a listing
+        would read every config twice)."""
+        cache = self.__dict__.setdefault("_parents", {})
+        if len(cache) > 4096:
+            cache.clear()
+        cache[cid] = parent or ""
+
     def _parent(self, cid):
         cache = self.__dict__.setdefault("_parents", {})
         parent = cache.get(cid)

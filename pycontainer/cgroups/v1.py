@@ -3,6 +3,7 @@ import contextlib
 import os
 
 from .. import _core
+from ..jsonfile import read_bytes
 from .parents import Parents
 
 # Controllers a container gets a cgroup in, when the host mounts them.
@@ -236,8 +237,7 @@ class V1Driver(Parents):
     def is_frozen(self, cid):
         path = self.dirs(cid).get("freezer")
         try:
-            with open(f"{path}/freezer.state") as f:
-                return f.read().strip() in ("FROZEN", "FREEZING")
+            return read_bytes(f"{path}/freezer.state").strip() in (b"FROZEN", b"FREEZING")
         except (OSError, TypeError):
             return False
 

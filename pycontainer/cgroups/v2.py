@@ -2,6 +2,7 @@
 import os
 
 from .. import _core
+from ..jsonfile import read_bytes
 from .parents import Parents
 
 WANTED = ("cpu", "cpuset", "memory", "pids", "io")
@@ -166,8 +167,7 @@ class V2Driver(Parents):
 
     def is_frozen(self, cid):
         try:
-            with open(os.path.join(self._base(cid), cid, "cgroup.freeze")) as f:
-                return f.read().strip() == "1"
+            return read_bytes(os.path.join(self._base(cid), cid, "cgroup.freeze")).strip() == b"1"
         except OSError:
             return False
 

@@ -14,7 +14,7 @@ import re
 import sys
 import time
 
-_RFC3339 = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(\.\d+)?(Z|[+-]\d\d:\d\d)?$")
+_RFC3339 = re.compile(r"^(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)(\.\d+)?(Z|[+-]\d\d:\d\d)?$")
 _DECIMAL = ("B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB")
 _BINARY = ("B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB", "ZiB", "YiB")
 
@@ -26,14 +26,17 @@ def epoch(text):
     m = _RFC3339.match(text or "")
     if not m:
         return None
-    secs = calendar.timegm(time.strptime(m.group(1), "%Y-%m-%dT%H:%M:%S"))
-    zone = m.group(3)
+    try:        # no strptime: a listing converts two times per row
+        secs = calendar.timegm(tuple(int(v) for v in m.groups()[:6]))
+    except (ValueError, OverflowError):
+        return None
+    zone = m.group(8)
     if zone and zone != "Z":
         off = int(zone[1:3]) * 3600 + int(zone[4:6]) * 60
         secs -= off if zone[0] == "+" else -off
     if secs <= -62135596800 + 86400:        # Go's zero time: never
         return None
-    return secs + (float(m.group(2)) if m.group(2) else 0.0)
+    return secs + (float(m.group(7)) if m.group(7) else 0.0)
 
 
 def _size(n, base, units, spec):

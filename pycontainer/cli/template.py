@@ -21,6 +21,8 @@ import re
 
 from ..errors import InvalidArgument
 
+_PLAIN = re.compile(r"\{\{\s*\.([A-Za-z]\w*)\s*\}\}")   # Template._fast
+
 
 class TemplateError(InvalidArgument):
     """The format string does not parse or does not fit the data."""
@@ -357,10 +359,28 @@ class Template:
     def __init__(self, text):
         self.text = text
         self.nodes, _, _ = _Parser(_split(text)).nodes(stop=("eof",))
+        parts = _PLAIN.split(text)
+        self._plain = None if any("{{" in t or "}}" in t for t in parts[::2]) else parts
 
     def execute(self, dot):
+        if self._plain is not None and not isinstance(dot, dict):
+            text = self._fast(dot)
+            if text is not None:
+                return text
         out = []
         self._run(self.nodes, dot, {"$": dot}, out)
+        return "".join(out)
+
+    def _fast(self, dot):
+        """Text and plain ``{{.Field}}``s over an object whose fields are
+        strings (a listing's rows): no interpreter; None to take the slow way."""
+        out = []
+        for i, part in enumerate(self._plain):
+            if i % 2:
+                part = getattr(dot, part, None)
+                if type(part) is not str:
+                    return None
+            out.append(part)
         return "".join(out)
 
     def _run(self, nodes, dot, scope, out):

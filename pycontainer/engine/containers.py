@@ -190,6 +190,8 @@ class Containers:
                 self._repair(cid, net=cid in suspects)
 
     def _repair(self, cid, net=False):
+        if _state.monitor_alive(self.rt, cid):
+            return          # the common case: no lock, no load (Engine() with many running)
         with _state.locked(self.rt, cid, wait=False) as files:
             if files is None:
                 return

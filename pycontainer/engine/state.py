@@ -134,6 +134,9 @@ def load(rt, cid):
             run = _exit_of(run)
         status = run["Status"]
         running = status == "running"
+        if running:
+            rt.cg.know_parent(cid, ((attrs.get("Runtime") or {}).get("Config") or {})
+                              .get("cgroup_parent", ""))
         paused = running and rt.cg.is_frozen(cid)
         state = {"Status": "paused" if paused else status, "Running": running,
                  "Paused": paused, "Restarting": status == "restarting",
@@ -169,6 +172,14 @@ def _read_run(path):
         return run, False
     run = _read(path)
     return run, run is not None and _stale(run)
+
+
+def monitor_alive(rt, cid):
+    """The container's monitor (or attached owner) is alive, so it records
+    the exit and cleans up itself: seen without the lock, which a recovery
+    over every container would take and hold for nothing."""
+    run = _read(os.path.join(os.path.dirname(rt.config_path(cid)), "run.json"))
+    return run is not None and alive(run.get("MonitorPid"), run.get("MonitorStartTime"))
 
 
 def _exit_of(run):

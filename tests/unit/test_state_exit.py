@@ -10,6 +10,9 @@ class FakeCgroups:
     def is_frozen(self, cid):
         return False
 
+    def know_parent(self, cid, parent):
+        pass
+
 
 class FakeRuntime:
     cg = FakeCgroups()
