@@ -2,8 +2,7 @@
 
 ``run`` without ``-d`` runs the container as a child of this process (the
 engine's fast attached path, no monitor) and exits with its exit code; its
-output is written when it exits, stderr merged into stdout (the engine's
-attached run has one pipe for both). SIGINT, SIGTERM and SIGHUP are passed
+stdout and stderr reach ours as they come, as docker's do. SIGINT, SIGTERM and SIGHUP are passed
 on to the container; a third Ctrl-C kills it. With ``--restart`` the
 container runs under its monitor instead, and the command follows its logs.
 """
@@ -499,18 +498,21 @@ class _SignalProxy:
 
 
 def _run_attached(ctx, ref, cmd, kw, remove):
+    """docker's attached run: the container's stdout and stderr on ours, as
+    they come; the exit code is the container's."""
     from ..errors import ContainerError
     containers = ctx.engine.containers
-    out = sys.stdout.buffer
+    files = {"stdout": sys.stdout.buffer, "stderr": sys.stderr.buffer}
+    sys.stdout.flush()
+
+    def echo(stream, chunk):
+        files[stream].write(chunk)
+        files[stream].flush()
     with _SignalProxy(containers):
         try:
-            data = containers.run_attached(ref, cmd, kw, True, True, remove)
+            containers.run_attached(ref, cmd, kw, True, True, remove, echo=echo)
         except ContainerError as err:
-            out.write(err.stderr or b"")
-            out.flush()
             return err.exit_status
-    out.write(data)
-    out.flush()
     return 0
 
 

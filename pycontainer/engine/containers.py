@@ -318,8 +318,11 @@ class Containers:
         self._event("create", cid, attrs)
         return cid
 
-    def run_attached(self, image, command, kwargs, want_out, want_err, remove):
-        """run() without detach: the init is our child; returns its output."""
+    def run_attached(self, image, command, kwargs, want_out, want_err, remove, echo=None):
+        """run() without detach: the init is our child; returns its output.
+        ``echo(stream, chunk)`` (``"stdout"``/``"stderr"``) sees the output as
+        it comes, each stream on its own pipe (the command streams it, as
+        docker's does)."""
         cid, cfg, record, restart = self._prepare(image, command, kwargs)
         ephemeral = bool(remove)
         # The lock is held until run.json says running: repair in another
@@ -335,7 +338,7 @@ class Containers:
                 raise
             try:
                 status, out, err, oom = self._attached(cid, cfg, record, want_out, want_err,
-                                                       ephemeral, net, lock)
+                                                       ephemeral, net, lock, echo)
             finally:
                 net.release()
                 if not ephemeral:
@@ -358,7 +361,7 @@ class Containers:
                                  oom_killed=oom)
         return out if want_out else (err if want_err else b"")
 
-    def _attached(self, cid, cfg, record, want_out, want_err, ephemeral, net, lock):
+    def _attached(self, cid, cfg, record, want_out, want_err, ephemeral, net, lock, echo=None):
         """Start the init as our child and wait for it; ``lock`` (the
         container's) is closed once run.json says running, or on failure."""
         rt = self.rt
@@ -369,7 +372,7 @@ class Containers:
             out_r = out_w = err_r = err_w = None
         else:
             out_r, out_w = os.pipe2(os.O_CLOEXEC)
-            err_r, err_w = os.pipe2(os.O_CLOEXEC) if not (want_out and want_err) \
+            err_r, err_w = os.pipe2(os.O_CLOEXEC) if not (want_out and want_err) or echo \
                 else (None, out_w)
         stdio = (-1 if in_r is None else in_r, -1 if out_w is None else out_w,
                  -1 if err_w is None else err_w)
@@ -400,7 +403,7 @@ class Containers:
                     in_w = None       # the session closes it
                     out, err = _attach.terminal_session(out_r, err_r, stdin, cfg.tty)
                 else:
-                    out, err = _drain(out_r, err_r)
+                    out, err = _drain(out_r, err_r, echo)
                 status = proc.wait()
             finally:
                 teardown.release(proc.held_fds)
@@ -983,9 +986,12 @@ class _ServedOutput:
             self._sock.close()
 
 
-def _drain(out_r, err_r):
-    """Read stdout/stderr pipes to EOF without deadlocking on either."""
+def _drain(out_r, err_r, echo=None):
+    """Read stdout/stderr pipes to EOF without deadlocking on either;
+    ``echo(stream, chunk)`` sees each chunk as it comes (the first error it
+    raises ends the echo, never the read: the init must still be waited for)."""
     bufs = {out_r: [], err_r: []}
+    names = {out_r: "stdout", err_r: "stderr"}
     fds = [fd for fd in (out_r, err_r) if fd is not None]
     while fds:
         ready, _, _ = select.select(fds, [], [])
@@ -996,6 +1002,11 @@ def _drain(out_r, err_r):
                 chunk = b""
             if chunk:
                 bufs[fd].append(chunk)
+                if echo is not None:
+                    try:
+                        echo(names[fd], chunk)
+                    except Exception:     # noqa: BLE001  e.g. the reader went away
+                        echo = None
             else:
                 fds.remove(fd)
     return b"".join(bufs[out_r]), b"".join(bufs.get(err_r) or [])

@@ -41,13 +41,16 @@ class RemoteContainers:
         return self.h.json("POST", "/containers/create", params={"name": name},
                            json_body=body)["Id"]
 
-    def run_attached(self, image, command, kwargs, want_out, want_err, remove):
-        """docker-py's run() without detach: create, start, wait, the logs."""
+    def run_attached(self, image, command, kwargs, want_out, want_err, remove, echo=None):
+        """docker-py's run() without detach: create, start, wait, the logs
+        (``echo`` gets them at the end: this path does not stream)."""
         cid = self.create(image, command, kwargs)
         try:
             self.start(cid)
             code = self.wait(cid)
             out = b"".join(self.logs(cid, want_out, want_err, False, "all", None, None, False))
+            if echo is not None and out:
+                echo("stdout", out)
             if code != 0:
                 err = b"".join(self.logs(cid, False, True, False, "all", None, None, False))
                 raise ContainerError(self.inspect(cid), code, command, image,

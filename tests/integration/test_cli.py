@@ -9,6 +9,7 @@ import io
 import json
 import os
 import re
+import select
 import signal
 import subprocess
 import tarfile
@@ -99,7 +100,7 @@ def test_usage_errors_exit_125_in_one_line(cli):
 def test_run_exit_codes_are_dockers(cli, client):
     before = {c.id for c in client.containers.list(all=True)}
     r = cli("run", "--rm", "busybox", "sh", "-c", "echo out; echo err >&2; exit 3", ok=False)
-    assert r.code == 3 and r.out == "out\nerr\n"
+    assert (r.code, r.out, r.err) == (3, "out\n", "err\n")      # docker's streams
     r = cli("run", "--rm", "busybox", "no-such-command", ok=False)
     assert r.code == 127 and "no-such-command" in r.err and "not found" in r.err
     r = cli("run", "--rm", "busybox", "/etc/passwd", ok=False)
@@ -225,6 +226,28 @@ def test_signals_reach_an_attached_container(cli, client, made, tmp_path):
     assert out == "got TERM\n"
     with pytest.raises(Exception):
         client.containers.get("sigs")
+
+
+def test_an_attached_run_streams_its_output_as_docker_does(cli, tmp_path):
+    """Its lines arrive while it runs, stdout on ours and stderr on ours."""
+    sync = tmp_path / "sync"
+    sync.mkdir()
+    p = cli.popen("run", "--rm", "-v", f"{sync}:/sync", "busybox", "sh", "-c",
+                  "echo first; echo warn >&2; while [ ! -e /sync/go ]; do sleep 0.02; done; "
+                  "echo second", stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        for f, want in ((p.stdout, b"first\n"), (p.stderr, b"warn\n")):
+            ready, _, _ = select.select([f], [], [], 30)
+            assert ready, "no output while the container runs"
+            assert os.read(f.fileno(), 100) == want
+        assert p.poll() is None                 # still waiting for /sync/go
+        (sync / "go").touch()
+        out, err = p.communicate(timeout=30)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    assert (p.returncode, out, err) == (0, b"second\n", b"")
 
 
 def test_a_third_ctrl_c_kills_an_attached_container(cli, client, tmp_path):
