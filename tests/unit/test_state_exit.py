@@ -32,12 +32,17 @@ def write(path, doc):
         json.dump(doc, f)
 
 
-def test_a_monitor_that_records_the_exit_and_leaves_between_read_and_check(tmp_path, monkeypatch):
-    rt = FakeRuntime(tmp_path)
+def running_container(tmp_path):
+    """A store with one container whose record says running; (runtime, run.json)."""
     os.makedirs(tmp_path / "c1")
     write(tmp_path / "c1" / "config.json", {"Config": {}})
     run = tmp_path / "c1" / "run.json"
     write(run, {"Status": "running", "Pid": 10, "MonitorPid": 11, "MonitorStartTime": 5})
+    return FakeRuntime(tmp_path), run
+
+
+def test_a_monitor_that_records_the_exit_and_leaves_between_read_and_check(tmp_path, monkeypatch):
+    rt, run = running_container(tmp_path)
 
     def alive(pid, start):        # the monitor writes its last record and exits now
         write(run, {"Status": "exited", "ExitCode": 143, "MonitorPid": 11,
@@ -50,11 +55,7 @@ def test_a_monitor_that_records_the_exit_and_leaves_between_read_and_check(tmp_p
 
 
 def test_a_monitor_that_leaves_after_it_was_seen_alive(tmp_path, monkeypatch):
-    rt = FakeRuntime(tmp_path)
-    os.makedirs(tmp_path / "c1")
-    write(tmp_path / "c1" / "config.json", {"Config": {}})
-    run = tmp_path / "c1" / "run.json"
-    write(run, {"Status": "running", "Pid": 10, "MonitorPid": 11, "MonitorStartTime": 5})
+    rt, run = running_container(tmp_path)
     looks = []
 
     def alive(pid, start):        # alive at the first look; gone (its exit recorded) after
@@ -72,11 +73,7 @@ def test_a_monitor_that_leaves_after_it_was_seen_alive(tmp_path, monkeypatch):
 
 
 def test_a_monitor_that_died_without_a_word_is_still_an_orphan(tmp_path, monkeypatch):
-    rt = FakeRuntime(tmp_path)
-    os.makedirs(tmp_path / "c1")
-    write(tmp_path / "c1" / "config.json", {"Config": {}})
-    write(tmp_path / "c1" / "run.json",
-          {"Status": "running", "Pid": 10, "MonitorPid": 11, "MonitorStartTime": 5})
+    rt, _ = running_container(tmp_path)
     monkeypatch.setattr(state, "alive", lambda pid, start: False)
     st = state.load(rt, "c1")["State"]
     assert (st["Status"], st["ExitCode"]) == ("exited", 137)
