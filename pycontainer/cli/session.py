@@ -72,6 +72,7 @@ class Session:
         self._done_r, self._done_w = os.pipe2(os.O_CLOEXEC)
         self._error = None
         self._interrupts = 0
+        self._size = None
 
     def _output(self):
         try:
@@ -146,6 +147,7 @@ class Session:
             data = b""
         try:
             if data:
+                self._resize()      # a new size goes before what was typed after it
                 self.sock.send(data)
                 return True
             self.sock.shutdown()
@@ -173,12 +175,16 @@ class Session:
             self.kill(signum)
 
     def _resize(self):
+        """Send the window's size when it changed. Also looked at before each
+        write of stdin: SIGWINCH reaches this process through the client,
+        which may come after keys typed once the window changed."""
         if not self.tty:
             return
         size = window(0) or window(1)
-        if size:
+        if size and size != self._size:
             with contextlib.suppress(OSError, ValueError):
                 self.sock.resize(*size)
+                self._size = size
 
 
 def _write_all(fd, data):

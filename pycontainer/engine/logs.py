@@ -146,20 +146,52 @@ def _rotated(path):
     return [f"{path}.{i}" for i in range(n - 1, 0, -1)]
 
 
-def _open_all(path):
-    """Every file of the log, oldest first, opened (none when there is no log)."""
+def _open_all(path, settle=2.0):
+    """Every file of the log, oldest first, opened (none when there is no log).
+
+    The monitor rotates by renaming the files one by one (PATH.N-1 to
+    PATH.N ... PATH to PATH.1, then a new PATH): a set opened meanwhile may
+    miss a file, or PATH itself. So the set is opened again until every
+    name still holds the file opened under it and no name is missing
+    mid-chain. After ``settle`` seconds of that (a monitor killed
+    mid-rotation) what is there is taken."""
+    deadline = None
     while True:
+        names = _rotated(path) + [path]
         files = []
         try:
-            for p in _rotated(path) + [path]:
+            for p in names:
                 files.append(open(p, "rb"))
-        except FileNotFoundError:       # rotated while we opened: again
-            for f in files:
-                f.close()
-            if not os.path.exists(path):
-                return []
-            continue
-        return files
+            if _settled(path, names, files):
+                return files
+        except FileNotFoundError:
+            pass
+        for f in files:
+            f.close()
+        if not os.path.exists(path) and not os.path.exists(f"{path}.1"):
+            return []               # no log: never written, or removed
+        now = time.monotonic()
+        deadline = deadline or now + settle
+        if now > deadline:
+            return _open_existing(names)
+        time.sleep(0.0005)
+
+
+def _settled(path, names, files):
+    for p, f in zip(names, files):
+        if os.stat(p).st_ino != os.fstat(f.fileno()).st_ino:
+            return False        # renamed since it was opened
+    return not os.path.exists(f"{path}.{len(names) + 1}")      # a hole: renames under way
+
+
+def _open_existing(names):
+    files = []
+    for p in names:
+        try:
+            files.append(open(p, "rb"))
+        except FileNotFoundError:
+            pass
+    return files
 
 
 def read(path, stdout=True, stderr=True, timestamps=False, tail="all", since=None,
