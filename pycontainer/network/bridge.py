@@ -5,6 +5,11 @@ Everything is made in the network namespace of the calling thread and named
 ``pyc...``. A bridge is made once (under the store's lock), then found by
 name; a veth's container end is created directly inside the container's
 namespace (``IFLA_NET_NS_FD``), so it never appears on the host.
+
+A bridge's alias names its owner (``pyc <network id> <subnet> <networks
+dir>``): a store deleted with its networks leaves bridges and chains that
+no record stands for, and :func:`sweep` (run when a Client starts, from any
+store) removes them.
 """
 import contextlib
 import ipaddress
@@ -58,6 +63,9 @@ def ensure(store, rec):
             nl.add_bridge(br, mtu=rec.get("MTU") or DEFAULT_MTU)
             try:
                 index = socket.if_nametoindex(br)
+                owner = owner_alias(store, rec)
+                if owner:
+                    nl.set_link(index, alias=owner)
                 nl.add_addr(index, f"{pool['Gateway']}/{sub.prefixlen}")
                 # published ports answer on 127.0.0.1: DNAT from loopback onto the bridge
                 _sysctl(f"/proc/sys/net/ipv4/conf/{br}/route_localnet", "1")
@@ -76,6 +84,34 @@ def remove(rec):
     firewall.remove_network(rec["Id"][:12], rec["Bridge"], rec["IPAM"]["Config"][0]["Subnet"])
     with netlink.local() as nl:
         nl.del_link(rec["Bridge"])
+
+
+def owner_alias(store, rec):
+    """The alias that names a bridge's network record; None when too long to keep."""
+    text = f"pyc {rec['Id']} {rec['IPAM']['Config'][0]['Subnet']} {store.dir}"
+    return text if len(text.encode()) <= netlink.IFALIAS_MAX else None
+
+
+def sweep():
+    """Remove the bridges (and their chains) whose owner record is gone: its
+    store was deleted with networks still in it. Returns their names.
+
+    A record is written before its bridge is made and deleted after it is
+    removed, so a bridge seen without its record is one nobody will use."""
+    gone = []
+    with netlink.local() as nl:
+        for name, alias in nl.aliases("bridge").items():
+            parts = alias.split(" ", 3)
+            if not name.startswith("pyc") or len(parts) != 4 or parts[0] != "pyc":
+                continue
+            _, nid, subnet, netdir = parts
+            if os.path.exists(os.path.join(netdir, nid, "config.json")):
+                continue
+            with contextlib.suppress(OSError):
+                firewall.remove_network(nid[:12], name, subnet)
+            nl.del_link(name)
+            gone.append(name)
+    return gone
 
 
 def new_namespace(path=None, slot=None):

@@ -16,6 +16,8 @@ and is named ``pyc...``; every lease, port claim and endpoint is recorded
 before the kernel object it stands for is made, so that :meth:`release`
 (idempotent) and :meth:`recover` can undo any prefix of a start.
 """
+import contextlib
+
 from ..errors import InvalidArgument
 from . import ipam, views
 from . import leases as _leases
@@ -110,6 +112,9 @@ class Networking:
         self.recovery.release(cid, thorough)
 
     def recover(self, exists=lambda cid: False):
+        from . import bridge
+        with contextlib.suppress(OSError):
+            bridge.sweep()          # what deleted stores left, whichever store we are
         return self.recovery.recover(exists)
 
     def hook(self, cid):

@@ -32,7 +32,8 @@ NLMSG_ERROR, NLMSG_DONE = 2, 3
 NLA_F_NESTED = 0x8000
 
 IFLA_ADDRESS, IFLA_IFNAME, IFLA_MTU, IFLA_MASTER = 1, 3, 4, 10
-IFLA_LINKINFO, IFLA_NET_NS_FD = 18, 28
+IFLA_LINKINFO, IFLA_IFALIAS, IFLA_NET_NS_FD = 18, 20, 28
+IFALIAS_MAX = 255       # bytes the kernel keeps of an alias (IFALIASZ - 1)
 IFLA_INFO_KIND, IFLA_INFO_DATA = 1, 2
 VETH_INFO_PEER = 1
 IFA_ADDRESS, IFA_LOCAL, IFA_BROADCAST = 1, 2, 4
@@ -224,7 +225,18 @@ class Netlink:
                        nested(IFLA_INFO_DATA, attr(VETH_INFO_PEER, peer_body)))
         self.request(RTM_NEWLINK, body, NLM_F_CREATE | NLM_F_EXCL, f"create veth {name}")
 
-    def set_link(self, index, up=None, mtu=None, master=None):
+    def aliases(self, kind):
+        """``{name: alias}`` of the links of ``kind`` ("bridge") that have one."""
+        out = {}
+        for _, payload in self.dump(RTM_GETLINK, _IFINFO.pack(0, 0, 0, 0, 0)):
+            a = parse_attrs(payload, _IFINFO.size)
+            if IFLA_IFNAME not in a or IFLA_IFALIAS not in a or IFLA_LINKINFO not in a:
+                continue
+            if _cstr(parse_attrs(a[IFLA_LINKINFO]).get(IFLA_INFO_KIND, b"")) == kind:
+                out[_cstr(a[IFLA_IFNAME])] = _cstr(a[IFLA_IFALIAS])
+        return out
+
+    def set_link(self, index, up=None, mtu=None, master=None, alias=None):
         flags = change = 0
         if up is not None:
             change, flags = IFF_UP, IFF_UP if up else 0
@@ -233,6 +245,8 @@ class Netlink:
             body += attr(IFLA_MTU, u32(mtu))
         if master is not None:
             body += attr(IFLA_MASTER, u32(master))
+        if alias is not None:       # only a change sets it: a new link's is ignored
+            body += attr(IFLA_IFALIAS, alias.encode())
         self.request(RTM_NEWLINK, body, 0, f"configure link {index}")
 
     def del_link(self, name=None, index=0):

@@ -24,6 +24,7 @@ from .process import spawn
 
 INIT_DIRS = ("proc", "sys", "dev", "etc", "tmp")
 INIT_FILES = ("etc/hostname", "etc/hosts", "etc/resolv.conf")
+STORE_MARK = "store"        # in a run root: its store's path (the sweep reads it)
 
 
 
@@ -42,6 +43,10 @@ class Runtime:
             os.makedirs(d, mode=0o700, exist_ok=True)
         if fresh:
             self._rebuild_names()
+        self._swept = run_root is None      # our own run roots only: their dir is shared
+        if self._swept and not os.path.exists(os.path.join(self.run_root, STORE_MARK)):
+            write_json_atomic(os.path.join(self.run_root, STORE_MARK),
+                              {"Store": os.path.abspath(root)})
         self.cgroup_layout = layout or cgroups.detect()
         self.cg = cgroups.driver_for(self.cgroup_layout, cgroup_parent)
         self._cg_mounts = self.cg.container_mounts()
@@ -403,7 +408,10 @@ class Runtime:
 
     def collect_garbage(self):
         """Remove what crashed creators or removers left: container dirs with no
-        config.json that nobody holds the lock of, their cgroups and names."""
+        config.json that nobody holds the lock of, their cgroups and names;
+        and the empty run roots of stores that were deleted."""
+        if self._swept:
+            sweep_run_roots(os.path.dirname(self.run_root), self.run_root)
         names = os.listdir(self.run_root)
         for n in names:
             if n.endswith(".new") and len(n) == 68:     # a creator died before the rename
@@ -459,6 +467,32 @@ class Runtime:
         finally:
             if fd is not None:
                 os.close(fd)
+
+
+def sweep_run_roots(base, own):
+    """Remove the run roots in ``base`` whose store is gone and that hold
+    nothing (no container, no name). One that holds something is left: a
+    container may still run there. Returns the paths removed."""
+    gone = []
+    try:
+        names = os.listdir(base)
+    except FileNotFoundError:
+        return gone
+    for n in names:
+        d = os.path.join(base, n)
+        if d == own or len(n) != 12:
+            continue
+        try:
+            store = read_json(os.path.join(d, STORE_MARK))["Store"]
+            if os.path.exists(store) or set(os.listdir(d)) != {"names", STORE_MARK} or \
+                    os.listdir(os.path.join(d, "names")):
+                continue
+        except (OSError, ValueError, KeyError, TypeError):
+            continue        # no mark (made before marks, or being made): not ours to judge
+        with contextlib.suppress(OSError):
+            shutil.rmtree(d)
+            gone.append(d)
+    return gone
 
 
 def default_run_root(root):

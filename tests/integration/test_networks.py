@@ -875,3 +875,29 @@ def test_the_last_network_gone_takes_the_table(client, busybox):
         in_netns(Namespaces(fd, fd), body, client)
     finally:
         os.close(fd)
+
+
+def test_a_store_deleted_with_networks_leaves_no_bridge_or_rule(client, netns, store_root,
+                                                                 tmp_path):
+    """Its bridge names its owner; the next engine to start, of any store, removes
+    a bridge whose owner record is gone, and its chains."""
+    def body(client):
+        root = tmp_path / "pyc-gone"
+        gone = Client(root=str(root))
+        net = gone.networks.create("pyc-t-orphan")
+        with netlink.local() as nl:
+            owned = {b: a for b, a in nl.aliases("bridge").items() if net.id in a}
+        assert len(owned) == 1, owned
+        (br, alias), = owned.items()
+        assert alias.endswith(os.path.join(str(root), "networks"))
+        assert f"net-{net.id[:12]}" in firewall.nft(f"list table {firewall.TABLE}")
+        run_root = gone._backend.runtime.run_root
+        gone.close()
+        shutil.rmtree(run_root)
+        shutil.rmtree(root)                 # the store goes, its network with it
+        Client(root=str(store_root)).ping()     # another store's engine starts
+        with netlink.local() as nl:
+            assert br not in nl.links()
+        table = firewall.nft(f"list table {firewall.TABLE}", check=False) or ""
+        assert net.id[:12] not in table and br not in table     # chains, set and map elements
+    in_netns(netns, body, client)
