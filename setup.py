@@ -9,6 +9,9 @@
   verbs it leaves to Python: the paths are fixed at build time), and
   csrc/init/ into the static `pycontainer/_core/pyc-init` (run(init=True)
   binds it into containers of any image, so it needs no libc there).
+- csrc/cli/client.c into `pycontainer/cli/pyc-client`, the command's thin
+  client in C (the interpreter's paths fixed at build time); setup.sh links
+  the venv's `pycontainer` and `pyc` to it.
 """
 import glob
 import os
@@ -21,6 +24,7 @@ from setuptools.command.build_ext import build_ext
 MONITOR = "pyc-monitor"
 OCI_FRONT = "pycontainer-runtime"
 INIT = "pyc-init"
+CLI_CLIENT = "pyc-client"
 
 
 class BuildWithMonitor(build_ext):
@@ -29,6 +33,7 @@ class BuildWithMonitor(build_ext):
         self.build_monitor()
         self.build_oci_front()
         self.build_init()
+        self.build_cli_client()
 
     def _dest(self):
         dest = "pycontainer/_core" if self.inplace else os.path.join(self.build_lib,
@@ -63,6 +68,19 @@ class BuildWithMonitor(build_ext):
                                                                    "pycontainer/oci")
         os.makedirs(dest, exist_ok=True)
         self.compiler.link_executable(objects, OCI_FRONT, output_dir=dest)
+
+    def build_cli_client(self):
+        # warm.py's socket_path() hashes these: the client must find the same socket
+        macros = [("PYC_CLI_PYTHON", f'"{sys.executable}"'),
+                  ("PYC_CLI_EXE", f'"{os.path.realpath(sys.executable)}"'),
+                  ("PYC_CLI_PREFIX", f'"{sys.prefix}"')]
+        objects = self.compiler.compile(
+            ["csrc/cli/client.c"], output_dir=os.path.join(self.build_temp, "cli"),
+            macros=macros, extra_postargs=["-O2", "-Wall", "-Wextra"])
+        dest = "pycontainer/cli" if self.inplace else os.path.join(self.build_lib,
+                                                                   "pycontainer/cli")
+        os.makedirs(dest, exist_ok=True)
+        self.compiler.link_executable(objects, CLI_CLIENT, output_dir=dest)
 
 
 setup(

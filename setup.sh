@@ -193,6 +193,16 @@ setup_python() {
         echo "$want" >"$bstamp"
     fi
 
+    # The command is the C client (csrc/cli/client.c): no interpreter to start
+    # when the warm process serves it, ~20 ms of every command. Where it
+    # cannot, it execs the Python client that pip installed from bin/.
+    if [ -x pycontainer/cli/pyc-client ]; then
+        local s
+        for s in pycontainer pyc; do
+            ln -sfn "$PWD/pycontainer/cli/pyc-client" ".venv/bin/$s"
+        done
+    fi
+
     # Bytecode, as pip writes it at install time: an editable install writes
     # none, and with PYTHONDONTWRITEBYTECODE set every process (each CLI call,
     # each test's subprocess) would compile the package again (~0.2 s).

@@ -11,6 +11,12 @@ in the warm process, and a container never depends on it (its monitor owns
 it, as before). The warm process exits after ``IDLE`` seconds unused, or at
 once when a module it imported changed on disk.
 
+The client is ``csrc/cli/client.c`` (``pyc-client``, what setup.sh links
+the command to: no interpreter to start) and :func:`client_main` here, which
+the C client execs when it cannot hand the command over; the two send the
+same request (a marshal dump) and must agree on :func:`socket_path` and
+:func:`context`.
+
 The client forwards the signals it gets to the child (pidfd), stops and
 continues it with itself (ctrl-z), and exits with the child's exit status,
 which the warm process, the child's parent, sends when it reaps it. If the

@@ -200,3 +200,35 @@ def test_off_when_asked(store_root, busybox, tmp_path):
     env = dict(os.environ, PYCONTAINER_WARM="0")
     r = subprocess.run([BIN, "--root", str(store_root), "ps"], env=env, capture_output=True)
     assert r.returncode == 0 and not os.path.exists(PATH)
+
+
+def test_the_command_is_the_c_client_and_needs_no_interpreter(cli, server, client):
+    """The C client hands the command over itself: while the command runs,
+    the client process is still the C client (no Python was exec'd)."""
+    client_exe = os.path.join(os.path.dirname(warm.__file__), "pyc-client")
+    assert os.path.realpath(BIN) == client_exe
+    p = cli.popen("run", "-i", "--rm", "busybox", "cat", stdin=subprocess.PIPE,
+                  stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        _until(lambda: _command_started(server), what="the command's child")   # cat waits
+        assert os.readlink(f"/proc/{p.pid}/exe") == client_exe
+        out, err = p.communicate(b"through\n", timeout=60)
+        assert (p.returncode, out, err) == (0, b"through\n", b"")
+        assert server.served()
+    finally:
+        p.kill()
+        p.wait()
+
+
+def test_an_environment_that_is_not_utf8_is_left_to_the_python_client(server, store_root):
+    """The C client sends text only; with bytes that are not UTF-8 in the
+    environment, the Python client takes the command (and still serves it warm)."""
+    env = {**os.environ, "PYC_NOT_UTF8": "caf\udce9"}
+    r = subprocess.run([BIN, "--root", str(store_root), "run", "--rm", "-e", "PYC_NOT_UTF8",
+                        "busybox", "sh", "-c", "printf %s \"$PYC_NOT_UTF8\" | od -An -tx1"],
+                       capture_output=True, timeout=60,
+                       env={k.encode(): v.encode("utf-8", "surrogateescape")
+                            for k, v in env.items()})
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == [b"63", b"61", b"66", b"e9"]
+    assert server.served()
