@@ -261,6 +261,13 @@ void pyc_untar_free(struct pyc_untar *ut);
 int pyc_watch_dirs(const char *const *dirs, int n);
 int pyc_malloc_arenas(int n);
 
+/* tree.c: the lstat of every entry below dirfd (dirfd's own first), as
+ * records (name length u16, name, 7 u64: mode uid gid size mtime ctime
+ * ino^dev) in getdents order, 0xffff ending each directory; nothing is
+ * followed; *newest: the latest ctime (ns) seen. The length written,
+ * -ERANGE when cap is too small, or -errno. */
+int64_t pyc_tree_stat(int dirfd, char *buf, uint64_t cap, int64_t *newest);
+
 /* cffi: end */
 
 #endif

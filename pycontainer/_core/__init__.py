@@ -5,6 +5,7 @@ that turns a negative value into an exception: a ``HostError`` (a
 ``PyContainerError`` and an ``OSError``: ``FileNotFoundError``,
 ``PermissionError``... by its errno).
 """
+import errno
 import os
 import sys
 
@@ -55,6 +56,19 @@ def watch_dirs(dirs):
     """An inotify fd (non-blocking) watching ``dirs`` for changed files."""
     keep = [ffi.new("char[]", os.fsencode(d)) for d in dirs]
     return check(lib.pyc_watch_dirs(ffi.new("char *[]", keep), len(keep)), "inotify watch")
+
+
+def tree_stat(fd):
+    """``(records, newest ctime ns)`` of the tree below ``fd`` (csrc/tree.c)."""
+    cap = 1 << 20
+    while True:
+        buf = ffi.new("char[]", cap)
+        newest = ffi.new("int64_t *")
+        n = lib.pyc_tree_stat(fd, buf, cap, newest)
+        if n != -errno.ERANGE or cap >= 1 << 30:
+            check(n, "walk the tree")
+            return ffi.buffer(buf, n)[:], newest[0]
+        cap *= 8
 
 
 def malloc_arenas(n):

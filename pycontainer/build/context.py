@@ -62,7 +62,9 @@ class Context:
             raise NotFound(f"build context {path} does not exist") from None
         except NotADirectoryError:
             raise InvalidArgument(f"build context {path} is not a directory") from None
-        self.matcher = Matcher(read_patterns(self._ignore_text(dockerfile) if ignore else ""))
+        self.ignore_text = self._ignore_text(dockerfile) if ignore else ""
+        self.matcher = Matcher(read_patterns(self.ignore_text))
+        self._snapshot = None
 
     @classmethod
     def from_tar(cls, fileobj, tmp_dir, dockerfile="Dockerfile", ignore=True):
@@ -89,6 +91,19 @@ class Context:
 
     def __exit__(self, *exc):
         self.close()
+
+    def snapshot(self):
+        """``(digest, newest ctime ns)`` of the lstat of every entry of the
+        context, taken once (the first COPY); None for an unpacked tar (a
+        new directory each build) or a tree that cannot be walked."""
+        if self._snapshot is None and not self.owned:
+            try:
+                import hashlib
+                data, newest = _core.tree_stat(self.fd)
+                self._snapshot = (hashlib.sha256(data).digest(), newest)
+            except OSError:
+                self._snapshot = False
+        return self._snapshot or None
 
     def _ignore_text(self, dockerfile):
         for name in (dockerfile + ".dockerignore", ".dockerignore"):

@@ -205,6 +205,29 @@ RACY_NS = 2_000_000_000
 PROBE_READ = 16 << 20      # bytes a probe may read for files it does not know
 
 
+# What a COPY's probe gave, by all it depends on: the context's snapshot
+# (Context.snapshot: every entry's lstat, ctime included), the parent's
+# layers, the sources and flags. A no-op rebuild then walks its context
+# once, in C, instead of once per COPY in Python. A snapshot with an entry
+# changed in the last RACY_NS is not remembered (as _MEMO's files).
+_TREES = {}
+_TREES_MAX = 4096
+
+
+def tree_digest(key):
+    with _MEMO_LOCK:
+        return _TREES.get(key)
+
+
+def remember_tree(key, digest, newest_ctime):
+    if time.time_ns() - newest_ctime < RACY_NS:
+        return
+    with _MEMO_LOCK:
+        if len(_TREES) >= _TREES_MAX:
+            _TREES.clear()
+        _TREES[key] = digest
+
+
 def _stat_key(st):
     return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 

@@ -30,7 +30,8 @@ from ..image.record import now, rfc3339
 from ..image.store import target_ref
 from . import graph, sources
 from .cache import HISTORY_COMMENT, KEY_NOTE, Cache, Lease, cache_sources, digest
-from .copying import CopyJob, _NeedsRead, excludes_of, parse_chmod, probe_digest
+from .copying import (CopyJob, _NeedsRead, excludes_of, parse_chmod, probe_digest,
+                      remember_tree, tree_digest)
 from .dockerfile import parse_instruction
 from .layer import LayerWriter, image_kind
 from .running import Mounts, check_network, run_options, run_step
@@ -660,7 +661,15 @@ class Builder:
                     writer.close()
                     raise
 
-            known = None if self.nocache else probe_digest(state.layer_dirs, spec, fill)
+            known = tree = None
+            if not self.nocache:
+                tree = self._tree_key(plan, state, spec, inst, scope, parents, into, dest_abs,
+                                      created_by)
+                known = tree and tree_digest(tree[0])
+                if not known:
+                    known = probe_digest(state.layer_dirs, spec, fill)
+                    if known is not None and tree:
+                        remember_tree(tree[0], known, tree[1])
             if known is None:       # every byte read once: hashed as it is written
                 writer, job = write()
                 self.layer_step(created_by, ("copy", job.digest()), writer)
@@ -675,6 +684,19 @@ class Builder:
         finally:
             for ctx in opened:
                 ctx.close()
+
+    def _tree_key(self, plan, state, spec, inst, scope, parents, into, dest_abs, created_by):
+        """(what a probe of this COPY depends on, the snapshot's newest ctime), or
+        None: sources other than this build's context, or no snapshot of it."""
+        if not plan or any(item[0] != "path" or item[1] is not self.ctx for item in plan):
+            return None
+        snap = self.ctx.snapshot()
+        if snap is None:
+            return None
+        excludes = tuple(self.sub(inst, e, scope) for e in inst.flags.get("exclude") or ())
+        return ((snap[0], self.ctx.path, self.ctx.ignore_text, tuple(state.diff_ids()),
+                 repr(sorted(spec.items())), excludes, parents, into, dest_abs, created_by,
+                 tuple(item[2] for item in plan)), snap[1])
 
     def owner(self, spec, inst):
         from ..engine import users

@@ -102,3 +102,42 @@ def test_source_date_epoch_makes_the_build_reproducible(bclient, tmp_path):
     assert cached_steps(log) == []                  # every step ran again
     assert one.id == two.id
     assert one.attrs["Created"].startswith("2023-11-14T22:13:20")
+
+
+def test_an_unchanged_context_is_walked_once_and_a_change_is_never_missed(bclient, tmp_path,
+                                                                          monkeypatch):
+    """A fully cached rebuild remembers each COPY's digest by the context's
+    snapshot; the next one looks the digest up instead of walking again, and
+    any change of an entry's stat (ctime included) makes it walk again."""
+    from pycontainer.build import copying, executor
+    monkeypatch.setattr(copying, "RACY_NS", 0)        # the test cannot wait 2 s
+    probes = []
+    real = executor.probe_digest
+    monkeypatch.setattr(executor, "probe_digest",
+                        lambda *a: probes.append(1) or real(*a))
+    ctx = write_context(tmp_path / "c", {"d/a.txt": "aaaa\n", "d/b.txt": "b\n"})
+    df = "FROM busybox\nCOPY d/ /d/\nCMD [\"cat\", \"/d/a.txt\"]\n"
+    build(bclient, ctx, df, tag="memo:1")               # walks (small files: read), remembers
+    assert len(probes) == 1
+    for _ in range(2):
+        _, log = build(bclient, ctx, tag="memo:1")      # looks it up
+        assert cached_steps(log) == [2] and len(probes) == 1
+
+    a = os.path.join(ctx, "d", "a.txt")
+    st = os.stat(a)
+    with open(a, "w") as f:
+        f.write("AAAA\n")                               # same size, mtime put back
+    os.utime(a, ns=(st.st_atime_ns, st.st_mtime_ns))
+    _, log = build(bclient, ctx, tag="memo:1")
+    assert cached_steps(log) == [] and len(probes) == 2
+    assert run(bclient, "memo:1", None) == "AAAA\n"
+
+    build(bclient, ctx, tag="memo:1")                   # remembered again
+    os.chmod(a, 0o600)
+    with open(os.path.join(ctx, "d", "new.txt"), "w") as f:
+        f.write("new\n")
+    _, log = build(bclient, ctx, tag="memo:1")
+    assert cached_steps(log) == []
+    assert run(bclient, "memo:1", ["sh", "-c", "stat -c %a /d/a.txt; cat /d/new.txt"]) \
+        == "600\nnew\n"
+    bclient.images.remove("memo:1")
