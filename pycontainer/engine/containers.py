@@ -160,8 +160,15 @@ class Containers:
     def __init__(self, engine):
         self.engine = engine
         self.rt = engine.runtime
+        self.at_rest = {}       # cid -> (file key, record): list(shared=True)
 
     # -- lookup ------------------------------------------------------------
+    def names_of_dirs(self):
+        """Ids that may be containers (their config.json is not looked at)."""
+        ids = {n for n in os.listdir(self.rt.containers) if len(n) == 64}
+        ids.update(n for n in os.listdir(self.rt.run_root) if len(n) == 64)
+        return ids
+
     def ids(self):
         """Ids of every container that exists (its config.json is written)."""
         ids = {n for n in os.listdir(self.rt.containers)
@@ -239,8 +246,8 @@ class Containers:
         """The container's attrs (docker's inspect fields) by id, prefix or name."""
         return _state.load(self.rt, self.resolve(key))
 
-    def list(self, all=False, before=None, filters=None, limit=-1, since=None):
-        return _listing.list_containers(self, all, before, filters, limit, since)
+    def list(self, all=False, before=None, filters=None, limit=-1, since=None, shared=False):
+        return _listing.list_containers(self, all, before, filters, limit, since, shared)
 
     def prune(self, filters=None):
         return _listing.prune(self, filters)

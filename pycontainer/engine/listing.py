@@ -8,20 +8,51 @@ from . import filters as _filters
 from . import state as _state
 
 
-def list_containers(engine, all=False, before=None, filters=None, limit=-1, since=None):
+def list_containers(engine, all=False, before=None, filters=None, limit=-1, since=None,
+                    shared=False):
     """Records of running containers (every one with ``all``), newest first;
-    the filters as models/containers.py documents them."""
+    the filters as models/containers.py documents them.
+
+    ``shared``: records of containers at rest may be the ones an earlier
+    call read, unchanged on disk since (``engine.at_rest``); for callers
+    that only read them (the daemon's list), never handed to a user."""
     f = _filters.Filters(filters, CONTAINER_FILTERS, "containers.list()")
     match = _matcher(engine, f, before, since)
     all = all or "status" in f or (limit or 0) > 0 or match.bounded
+    cache = engine.at_rest if shared else None
     out = []
-    for cid in engine.ids():
+    ids = engine.ids() if cache is None else engine.names_of_dirs()
+    for cid in ids:
         with contextlib.suppress(NotFound, ValueError, KeyError):
-            c = _state.load(engine.rt, cid)
-            if (all or c["State"]["Running"]) and match(c):
+            c = _state.load(engine.rt, cid) if cache is None else _load_at_rest(engine, cid,
+                                                                               cache)
+            if c is not None and (all or c["State"]["Running"]) and match(c):
                 out.append(c)
+    if cache is not None:
+        for gone in set(cache) - ids:
+            cache.pop(gone, None)
     out.sort(key=lambda c: c.get("Created", ""), reverse=True)
     return out[:limit] if limit and limit > 0 else out
+
+
+def _load_at_rest(engine, cid, cache):
+    """The record, from ``cache`` when its files are as they were when read.
+    A running record is read each time: it also depends on its monitor."""
+    key = _state.file_key(engine.rt, cid)
+    if key is None:             # not a container (yet, or any more)
+        cache.pop(cid, None)
+        return None
+    hit = cache.get(cid)
+    if hit is not None and hit[0] == key:
+        return hit[1]
+    c = _state.load(engine.rt, cid)
+    st = c["State"]
+    if not (st["Running"] or st["Restarting"] or st["Paused"]) and \
+            _state.file_key(engine.rt, cid) == key:     # not changed while read
+        cache[cid] = (key, c)
+    else:
+        cache.pop(cid, None)
+    return c
 
 
 def _matcher(engine, f, before, since):

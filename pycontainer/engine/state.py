@@ -157,6 +157,29 @@ def load(rt, cid):
     return attrs
 
 
+def file_key(rt, cid):
+    """What a container's record is read from, by stat (None: no config.json):
+    a record at rest (not running) is a function of these files alone."""
+    d = rt.dir(cid)
+    try:
+        st = os.stat(os.path.join(d, "config.json"))
+    except FileNotFoundError:
+        d = rt.rundir(cid)          # an ephemeral container's
+        try:
+            st = os.stat(os.path.join(d, "config.json"))
+        except FileNotFoundError:
+            return None
+    key = [(st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)]
+    for path in (os.path.join(d, "run.json"), os.path.join(d, "state.json"),
+                 _health.state_path(rt, cid)):
+        try:
+            st = os.stat(path)
+            key.append((st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns))
+        except FileNotFoundError:
+            key.append(None)
+    return tuple(key)
+
+
 def _stale(run):
     return run["Status"] in ("running", "restarting") and not alive(
         run.get("MonitorPid"), run.get("MonitorStartTime"))

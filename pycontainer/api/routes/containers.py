@@ -33,7 +33,7 @@ async def _cid(request):
 async def list_(request):
     attrs = await call(_verbs(request).list, all=codec.flag(request, "all"),
                        filters=codec.filters(request), limit=codec.integer(request, "limit", -1)
-                       or -1)
+                       or -1, shared=True)       # read only: records at rest are cached
     return web.json_response([codec.container_summary(a) for a in attrs])
 
 
