@@ -287,7 +287,11 @@ def _attach_reader(verbs, cid, want_out, want_err, logs, stop, lost):
 
 def _stdin_socket(verbs, cid, keys, stop):
     """The monitor's attach socket for stdin, once the container runs (docker's
-    client attaches before the start); None when it will not run or ``stop``."""
+    client attaches before the start); None when it will not run or ``stop``.
+
+    "Not running" and the status looked at after it are two reads: a start
+    between them shows "running" after the refusal, which is a reason to try
+    again, never to give up (stdin would be lost and ``docker run -i`` hang)."""
     while not stop.is_set():
         try:
             return verbs.attach_socket(cid, stdin=True, stdout=False, stderr=False,
@@ -299,7 +303,7 @@ def _stdin_socket(verbs, cid, keys, stop):
                 status = verbs.inspect(cid)["State"]["Status"]
             except NotFound:
                 return None
-            if status not in ("created", "restarting"):
+            if status not in ("created", "restarting", "running", "paused"):
                 return None
         stop.wait(0.02)             # polling the state until it is running
     return None
