@@ -59,29 +59,26 @@ class BuildWithMonitor(build_ext):
 
     def build_oci_front(self):
         paths = sorted({sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]})
-        macros = [("PYC_OCI_PYTHON", f'"{sys.executable}"'),
-                  ("PYC_OCI_PATH", f'"{":".join(paths)}"')]
-        objects = self.compiler.compile(
-            ["csrc/oci/front.c"], output_dir=os.path.join(self.build_temp, "oci"),
-            macros=macros, extra_postargs=["-O2", "-Wall", "-Wextra"])
-        dest = "pycontainer/oci" if self.inplace else os.path.join(self.build_lib,
-                                                                   "pycontainer/oci")
-        os.makedirs(dest, exist_ok=True)
-        self.compiler.link_executable(objects, OCI_FRONT, output_dir=dest)
+        self._front("csrc/oci/front.c", OCI_FRONT, "oci",
+                    [("PYC_OCI_PYTHON", f'"{sys.executable}"'),
+                     ("PYC_OCI_PATH", f'"{":".join(paths)}"')])
 
     def build_cli_client(self):
         # warm.py's socket_path() hashes these: the client must find the same socket
-        macros = [("PYC_CLI_PYTHON", f'"{sys.executable}"'),
-                  ("PYC_CLI_EXE", f'"{os.path.realpath(sys.executable)}"'),
-                  ("PYC_CLI_PREFIX", f'"{sys.prefix}"')]
-        objects = self.compiler.compile(
-            ["csrc/cli/client.c"], output_dir=os.path.join(self.build_temp, "cli"),
-            macros=macros, extra_postargs=["-O2", "-Wall", "-Wextra"])
-        dest = "pycontainer/cli" if self.inplace else os.path.join(self.build_lib,
-                                                                   "pycontainer/cli")
-        os.makedirs(dest, exist_ok=True)
-        self.compiler.link_executable(objects, CLI_CLIENT, output_dir=dest)
+        self._front("csrc/cli/client.c", CLI_CLIENT, "cli",
+                    [("PYC_CLI_PYTHON", f'"{sys.executable}"'),
+                     ("PYC_CLI_EXE", f'"{os.path.realpath(sys.executable)}"'),
+                     ("PYC_CLI_PREFIX", f'"{sys.prefix}"')])
 
+    def _front(self, source, name, package, macros):
+        """A C front end with this interpreter's paths built in, into pycontainer/<package>."""
+        objects = self.compiler.compile(
+            [source], output_dir=os.path.join(self.build_temp, package),
+            macros=macros, extra_postargs=["-O2", "-Wall", "-Wextra"])
+        dest = f"pycontainer/{package}" if self.inplace else os.path.join(
+            self.build_lib, "pycontainer", package)
+        os.makedirs(dest, exist_ok=True)
+        self.compiler.link_executable(objects, name, output_dir=dest)
 
 setup(
     packages=find_packages(include=["pycontainer*"]),
