@@ -217,22 +217,23 @@ def open_log(engine, cid):
 
 def attach_bracketed(engine, cid, log, offset, stdin, detach_keys, tries=20):
     """(socket, output logged from ``offset`` until the attach) or (None, all of
-    it) when the container is not running any more (it ran to its end)."""
-    from ..errors import Conflict
+    it) when the container is not running any more: it ran to its end, and
+    with ``--rm`` may be gone already (its log, opened before, is still read)."""
+    from ..errors import Conflict, NotFound
     sock, upto = None, offset
-    for _ in range(tries):
-        before = os.fstat(log.fileno()).st_size
-        try:
+    try:
+        for _ in range(tries):
+            before = os.fstat(log.fileno()).st_size
             sock = engine.containers.attach_socket(cid, stdin=stdin, detach_keys=detach_keys)
-        except Conflict:
-            return None, _records(log, offset, None)
-        upto = before
-        if os.fstat(log.fileno()).st_size == before:
-            break
-        sock.close()            # output came during the attach: where it began is unsure
-        sock = None
-    if sock is None:            # a stream that never pauses: take the last, lose a little
-        sock = engine.containers.attach_socket(cid, stdin=stdin, detach_keys=detach_keys)
+            upto = before
+            if os.fstat(log.fileno()).st_size == before:
+                break
+            sock.close()        # output came during the attach: where it began is unsure
+            sock = None
+        if sock is None:        # a stream that never pauses: take the last, lose a little
+            sock = engine.containers.attach_socket(cid, stdin=stdin, detach_keys=detach_keys)
+    except (Conflict, NotFound):
+        return None, _records(log, offset, None)
     return sock, _records(log, offset, upto)
 
 
