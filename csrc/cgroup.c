@@ -1,9 +1,11 @@
 /* cgroup writes.  Python decides the paths and values (v1, v2, hybrid);
- * this file only carries out a batch of mkdir / write / rmdir. */
+ * this file only carries out a batch of mkdir / write / rmdir, and of
+ * the owner xattr a sweep reads (runtime.py sweep_cgroups). */
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 #include <time.h>
 #include <unistd.h>
 #include "internal.h"
@@ -40,6 +42,11 @@ static int apply_one(char kind, const char *path, const char *val, size_t vlen)
         return rmdir_retry(path, 0);
     case 'R':
         return rmdir_retry(path, 1);
+    case 'o':       /* trusted.* needs CAP_SYS_ADMIN: without it, no owner is recorded */
+        if (setxattr(path, "trusted.pyc.owner", val, vlen, 0) < 0 && errno != EPERM &&
+            errno != ENOTSUP)
+            return neg_errno();
+        return 0;
     }
     return -EINVAL;
 }

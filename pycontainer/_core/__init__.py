@@ -79,8 +79,9 @@ def malloc_arenas(n):
 def cgroup_apply(entries):
     """Carry out ``[(kind, path, value)]`` cgroup steps in one C call.
 
-    ``kind`` is ``d`` (mkdir), ``w`` (write), ``r`` (rmdir) or ``R`` (rmdir,
-    retried while busy). Raises OSError naming the failing step's path.
+    ``kind`` is ``d`` (mkdir), ``w`` (write), ``r`` (rmdir), ``R`` (rmdir,
+    retried while busy) or ``o`` (the ``trusted.pyc.owner`` xattr: who made
+    the cgroup). Raises OSError naming the failing step's path.
     """
     if not entries:
         return
@@ -89,7 +90,8 @@ def cgroup_apply(entries):
     rc = lib.pyc_cgroup_apply(batch, len(batch), failed)
     if rc < 0:
         kind, path, value = entries[failed[0]] if failed[0] >= 0 else ("?", None, "")
-        verb = {"d": "mkdir", "w": f"write {value!r} to", "r": "rmdir", "R": "rmdir"}.get(kind, kind)
+        verb = {"d": "mkdir", "w": f"write {value!r} to", "r": "rmdir", "R": "rmdir",
+                "o": "set the owner of"}.get(kind, kind)
         check(rc, f"cgroup {verb} {path}", path)
 
 

@@ -84,6 +84,10 @@ class V1Driver(Parents):
                 steps.append(("w", os.path.join(base, "cgroup.clone_children"), "1"))
         _core.cgroup_apply(steps)
 
+    def default_bases(self):
+        """The ``pycontainer/`` directories of the driver's own parent."""
+        return list(self.bases.values())
+
     def dirs(self, cid):
         """controller -> the container's cgroup directory (blkio's may not exist)."""
         return {ctrl: f"{base}/{cid}" for ctrl, base in self._bases(cid).items()}

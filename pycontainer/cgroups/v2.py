@@ -74,6 +74,10 @@ class V2Driver(Parents):
                                  " ".join("+" + c for c in ctrls))])
         self._ready.add(base)
 
+    def default_bases(self):
+        """The ``pycontainer/`` directory of the driver's own parent."""
+        return [self.base]
+
     def dirs(self, cid):
         return {"unified": os.path.join(self._base(cid), cid)}
 

@@ -25,6 +25,8 @@ from .process import spawn
 INIT_DIRS = ("proc", "sys", "dev", "etc", "tmp")
 INIT_FILES = ("etc/hostname", "etc/hosts", "etc/resolv.conf")
 STORE_MARK = "store"        # in a run root: its store's path (the sweep reads it)
+CGROUP_GRACE = 600          # s before a container cgroup with no owner recorded may go
+CGROUP_MIN_AGE = 30         # ... and one whose owner is gone (a start in another namespace)
 
 
 
@@ -274,7 +276,7 @@ class Runtime:
         """
         plan, flags = self._plan(spec, labels)
         rules = spec.linux.device_rules
-        create = self.cg.create_steps(cid, spec.linux.resources or cgroups.Resources(), rules)
+        create = self._create_steps(cid, spec, rules)
         with contextlib.ExitStack() as undo:
             undo.callback(self.remove_cgroups, cid)
             into = self.cg.clone_into(cid)
@@ -344,8 +346,7 @@ class Runtime:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self.stop_marker(cid))
         rules = spec.linux.device_rules
-        _core.cgroup_apply(self.cg.create_steps(cid, spec.linux.resources or cgroups.Resources(),
-                                                rules))
+        _core.cgroup_apply(self._create_steps(cid, spec, rules))
         try:
             self.cg.after_create(cid, rules)
             attach = [p for _, p, _ in self.cg.attach_steps(cid, 0)]   # made: found on disk
@@ -365,6 +366,17 @@ class Runtime:
         except BaseException:
             self.remove_cgroups(cid)
             raise
+
+    def _create_steps(self, cid, spec, rules):
+        """The container's cgroups, each marked with its owner (its dirs in the
+        store and the run root): :func:`sweep_cgroups` removes a cgroup whose
+        owner is gone, which its own store's repair can no longer do."""
+        steps = self.cg.create_steps(cid, spec.linux.resources or cgroups.Resources(), rules)
+        owner = f"{self.dir(cid)}\t{self.rundir(cid)}"
+        if "\n" in owner:
+            return steps
+        return steps + [("o", p, owner) for k, p, _ in steps
+                        if k == "d" and os.path.basename(p) == cid]
 
     def attach_socket(self, cid):
         """The monitor's attach socket (csrc/monitor/io.h)."""
@@ -412,6 +424,7 @@ class Runtime:
         and the empty run roots of stores that were deleted."""
         if self._swept:
             sweep_run_roots(os.path.dirname(self.run_root), self.run_root)
+        sweep_cgroups(self.cg.default_bases())
         names = os.listdir(self.run_root)
         for n in names:
             if n.endswith(".new") and len(n) == 68:     # a creator died before the rename
@@ -493,6 +506,52 @@ def sweep_run_roots(base, own):
             shutil.rmtree(d)
             gone.append(d)
     return gone
+
+
+def sweep_cgroups(bases):
+    """Remove containers' cgroups (``<base>/<id>``) that nobody will remove:
+    empty, and owned by a container whose dirs are gone (its store was
+    deleted, or its owner was killed before it could clean up and the store
+    went after). One with no owner recorded (owners are recorded right after
+    the mkdir) is taken after CGROUP_GRACE seconds. Returns the ids."""
+    found = {}
+    for base in bases:
+        try:
+            names = os.listdir(base)
+        except FileNotFoundError:
+            continue
+        for n in names:
+            if len(n) == 64:
+                found.setdefault(n, []).append(os.path.join(base, n))
+    gone = []
+    for cid, paths in found.items():
+        with contextlib.suppress(OSError, ValueError):
+            if _owned(paths) or not all(_empty(p) for p in paths):
+                continue
+            _core.cgroup_apply([("r", p, "") for p in paths])
+            gone.append(cid)
+    return gone
+
+
+def _owned(paths):
+    """Someone may still use or remove these: the owner's dirs exist, or the
+    cgroup is too young to judge."""
+    age = time.time() - os.stat(paths[0]).st_mtime
+    for p in paths:
+        try:
+            owner = os.getxattr(p, "trusted.pyc.owner").decode()
+        except OSError:
+            continue
+        return age < CGROUP_MIN_AGE or any(os.path.exists(d) for d in owner.split("\t"))
+    return age < CGROUP_GRACE
+
+
+def _empty(path):
+    """No process and no child cgroup in it."""
+    with open(os.path.join(path, "cgroup.procs")) as f:
+        if f.read().strip():
+            return False
+    return not any(e.is_dir() for e in os.scandir(path))
 
 
 def default_run_root(root):
