@@ -164,19 +164,18 @@ class Containers:
 
     # -- lookup ------------------------------------------------------------
     def names_of_dirs(self):
-        """Ids that may be containers (their config.json is not looked at)."""
-        ids = {n for n in os.listdir(self.rt.containers) if len(n) == 64}
-        ids.update(n for n in os.listdir(self.rt.run_root) if len(n) == 64)
-        return ids
+        """Ids that may be containers: dirs in the store and the run root
+        (their config.json is not looked at)."""
+        return self._dirs(self.rt.containers) | self._dirs(self.rt.run_root)
 
     def ids(self):
         """Ids of every container that exists (its config.json is written)."""
-        ids = {n for n in os.listdir(self.rt.containers)
-               if os.path.exists(os.path.join(self.rt.containers, n, "config.json"))}
-        ids.update(n for n in os.listdir(self.rt.run_root)
-                   if len(n) == 64 and os.path.exists(os.path.join(self.rt.run_root, n,
-                                                                   "config.json")))
-        return ids
+        return self._dirs(self.rt.containers, True) | self._dirs(self.rt.run_root, True)
+
+    @staticmethod
+    def _dirs(top, configured=False):
+        return {n for n in os.listdir(top) if len(n) == 64 and
+                (not configured or os.path.exists(os.path.join(top, n, "config.json")))}
 
     def recover(self):
         """Repair the store after crashes or a reboot: drop half-made or

@@ -45,8 +45,8 @@ class Runtime:
             os.makedirs(d, mode=0o700, exist_ok=True)
         if fresh:
             self._rebuild_names()
-        self._swept = run_root is None      # our own run roots only: their dir is shared
-        if self._swept and not os.path.exists(os.path.join(self.run_root, STORE_MARK)):
+        self._in_base = run_root is None    # ours: beside other stores' in one dir
+        if self._in_base and not os.path.exists(os.path.join(self.run_root, STORE_MARK)):
             write_json_atomic(os.path.join(self.run_root, STORE_MARK),
                               {"Store": os.path.abspath(root)})
         self.cgroup_layout = layout or cgroups.detect()
@@ -422,7 +422,7 @@ class Runtime:
         """Remove what crashed creators or removers left: container dirs with no
         config.json that nobody holds the lock of, their cgroups and names;
         and the empty run roots of stores that were deleted."""
-        if self._swept:
+        if self._in_base:
             sweep_run_roots(os.path.dirname(self.run_root), self.run_root)
         sweep_cgroups(self.cg.default_bases())
         names = os.listdir(self.run_root)
