@@ -1,12 +1,11 @@
 """Containers, with docker-py's names: ``client.containers.run/create/get/list``
 and :class:`Container` objects. The verbs live in the engine
 (engine/containers.py); each method here is one call to it."""
-import contextlib
-import json
-import signal as _signal
-
 from ..errors import ContainerError, ImageNotFound, InvalidArgument, NotFound, RegistryError
 from .base import Collection, Model
+
+# json, contextlib and signal are not imported here: `import pycontainer` must stay
+# cheap (benchmarks/startup.py), and only a few methods need json.
 
 CHUNK_SIZE = 2 << 20          # docker-py's DEFAULT_DATA_CHUNK_SIZE
 
@@ -23,8 +22,10 @@ class Container(Model):
         return self
 
     def __exit__(self, *exc):
-        with contextlib.suppress(NotFound):
+        try:
             self.remove(force=True)
+        except NotFound:
+            pass
 
     name = property(lambda self: self.attrs["Name"].lstrip("/"))
     labels = property(lambda self: self.attrs["Config"].get("Labels") or {})
@@ -64,7 +65,7 @@ class Container(Model):
 
     def kill(self, signal=None):
         """Send a signal (number or name, e.g. ``"SIGTERM"`` or ``"HUP"``); SIGKILL by default."""
-        self._lc.kill(self.id, _signal.SIGKILL if signal is None else signal)
+        self._lc.kill(self.id, 9 if signal is None else signal)     # SIGKILL
         self.reload()
 
     def restart(self, timeout=None):
@@ -94,8 +95,10 @@ class Container(Model):
         {'StatusCode': 0, 'Error': None}
         """
         code = self._lc.wait(self.id, timeout, condition)
-        with contextlib.suppress(NotFound):
+        try:
             self.reload()
+        except NotFound:
+            pass
         return {"StatusCode": code, "Error": None}
 
     def logs(self, stdout=True, stderr=True, stream=False, timestamps=False, tail="all",
@@ -203,6 +206,7 @@ class Container(Model):
         if not stream:
             return self._lc.stats(self.id, False, bool(one_shot))
         it = self._lc.stats(self.id, True)
+        import json
         return it if decode else (json.dumps(d).encode() + b"\n" for d in it)
 
     def update(self, **resources):
@@ -275,8 +279,10 @@ class ContainerCollection(Collection):
             try:
                 self._lc.start(cid)
             except BaseException:
-                with contextlib.suppress(NotFound):
+                try:
                     self._lc.remove(cid, force=True)
+                except NotFound:
+                    pass
                 raise
             return self.get(cid)
         try:
@@ -293,8 +299,10 @@ class ContainerCollection(Collection):
         try:
             c.start()
         except BaseException:
-            with contextlib.suppress(NotFound):
+            try:
                 c.remove(force=True)
+            except NotFound:
+                pass
             raise
 
         def gen():
@@ -306,8 +314,10 @@ class ContainerCollection(Collection):
                     raise ContainerError(c, code, command, image, err)
             finally:
                 if remove:
-                    with contextlib.suppress(NotFound):
+                    try:
                         c.remove(force=True)
+                    except NotFound:
+                        pass
         return gen()
 
     def create(self, image, command=None, **kwargs):

@@ -1,8 +1,5 @@
 """Images, with docker-py's names: ``client.images.get/list/remove/prune/load/
 import_image`` and :class:`Image` (``tags``, ``history()``, ``tag()``, ``save()``)."""
-import datetime
-import json
-
 from .. import errors as _errors
 from ..errors import InvalidArgument
 from .base import Collection, Model
@@ -14,6 +11,7 @@ def _epoch(text):
     """RFC 3339 -> seconds since the epoch (docker's history ``Created``)."""
     if not text:
         return 0
+    import datetime             # here: `import pycontainer` stays cheap
     try:
         when = datetime.datetime.strptime(text[:19], "%Y-%m-%dT%H:%M:%S")
         return int(when.replace(tzinfo=datetime.timezone.utc).timestamp())
@@ -231,6 +229,7 @@ class ImageCollection(Collection):
                     for t in tags]
         got = self._engine.pull(ref, platform=platform, auth_config=auth_config, stream=stream)
         if stream:
+            import json
             return got if decode else (json.dumps(e).encode() + b"\r\n" for e in got)
         return Image(self.client, got)
 
@@ -251,6 +250,7 @@ class ImageCollection(Collection):
         """
         ref = repository if tag is None else f"{repository}:{tag}"
         events = self._engine.push(ref, auth_config=auth_config, stream=True)
+        import json
         if stream:
             return events if decode else (json.dumps(e).encode() + b"\r\n" for e in events)
         return "".join(json.dumps(e) + "\r\n" for e in events)

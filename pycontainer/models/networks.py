@@ -5,8 +5,6 @@ The work is done by pycontainer/network/ (docs/networks.md): a Linux bridge
 per network, a veth pair per endpoint, leases under the store, published
 ports by DNAT, name resolution through hosts files kept current.
 """
-import contextlib
-
 from ..errors import InvalidArgument, NotFound
 from .base import Collection, Model
 
@@ -30,8 +28,10 @@ class Network(Model):
         """The running containers connected to it (as of the last reload)."""
         out = []
         for cid in (self.attrs.get("Containers") or {}):
-            with contextlib.suppress(NotFound):
+            try:
                 out.append(self.client.containers.get(cid))
+            except NotFound:
+                pass
         return out
 
     def reload(self):
