@@ -15,6 +15,7 @@
 """
 import glob
 import os
+import re
 import sys
 import sysconfig
 
@@ -68,7 +69,8 @@ class BuildWithMonitor(build_ext):
         self._front("csrc/cli/client.c", CLI_CLIENT, "cli",
                     [("PYC_CLI_PYTHON", f'"{sys.executable}"'),
                      ("PYC_CLI_EXE", f'"{os.path.realpath(sys.executable)}"'),
-                     ("PYC_CLI_PREFIX", f'"{sys.prefix}"')])
+                     ("PYC_CLI_PREFIX", f'"{sys.prefix}"'),
+                     ("PYC_CLI_VERSION", f'"{_version()}"')])
 
     def _front(self, source, name, package, macros):
         """A C front end with this interpreter's paths built in, into pycontainer/<package>."""
@@ -79,6 +81,12 @@ class BuildWithMonitor(build_ext):
             self.build_lib, "pycontainer", package)
         os.makedirs(dest, exist_ok=True)
         self.compiler.link_executable(objects, name, output_dir=dest)
+
+def _version():
+    """pycontainer/__init__.py's __version__, read without importing the package."""
+    with open("pycontainer/__init__.py") as f:
+        return re.search(r'^__version__ = "([^"]+)"', f.read(), re.M).group(1)
+
 
 setup(
     packages=find_packages(include=["pycontainer*"]),

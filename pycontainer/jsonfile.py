@@ -3,6 +3,8 @@ old or the new content, never half of it."""
 import json
 import os
 
+import orjson
+
 _RAISE = object()
 
 
@@ -32,8 +34,18 @@ def read_bytes(path):
 def read_json(path, default=_RAISE):
     """The file's JSON; ``default`` (when given) for a missing or broken file."""
     try:
-        return json.loads(read_bytes(path))
+        return loads(read_bytes(path))
     except (FileNotFoundError, ValueError):
         if default is _RAISE:
             raise
         return default
+
+
+def loads(data):
+    """``json.loads`` at about three times its speed (orjson: a listing parses
+    every container's config). What orjson refuses and json takes (a lone
+    surrogate from a non-UTF-8 environment, an int beyond 64 bits) goes to json."""
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return json.loads(data)

@@ -371,6 +371,10 @@ static int32_t le32(const char *p)
 int main(int argc, char **argv)
 {
     const char *warm = getenv("PYCONTAINER_WARM");
+#ifdef PYC_CLI_VERSION      /* the package's __version__, built in by setup.py */
+    if (argc == 2 && (!strcmp(argv[1], "-v") || !strcmp(argv[1], "--version")))
+        return printf("pycontainer version %s\n", PYC_CLI_VERSION) < 0 || fflush(stdout) ? 1 : 0;
+#endif
     if (argc < 2 || (warm && !strcmp(warm, "0")) || !strcmp(argv[1], "-v") ||
         !strcmp(argv[1], "--version") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))
         return python_client(argc, argv);
