@@ -11,6 +11,8 @@ import json
 import struct
 import time
 
+import orjson
+
 from .status import BadRequest
 
 STDOUT, STDERR = 1, 2
@@ -21,6 +23,16 @@ RAW = "application/vnd.docker.raw-stream"
 def frame(stream, data):
     """One frame of docker's multiplexed stream: [stream, 0, 0, 0, size32be] + data."""
     return struct.pack(">BxxxL", stream, len(data)) + data
+
+
+def json_body(doc):
+    """``doc`` as JSON bytes: orjson (a listing of 1,000 containers is ~15 ms
+    in json, ~3 in orjson), json for what orjson refuses (a non-str key, a
+    lone surrogate from a non-UTF-8 environment, an int beyond 64 bits)."""
+    try:
+        return orjson.dumps(doc)
+    except TypeError:           # orjson.JSONEncodeError
+        return json.dumps(doc).encode()
 
 
 def json_line(doc):
@@ -219,8 +231,19 @@ def _ports(attrs):
     return out
 
 
-def container_summary(attrs):
-    """A container's entry in ``GET /containers/json``."""
+def container_summary(attrs, memo=None):
+    """A container's entry in ``GET /containers/json``.
+
+    ``memo`` (cid -> (record, summary)): a record the engine handed out
+    before (a shared one, at rest) keeps its summary; only the STATUS text,
+    which moves with the clock, is made again."""
+    if memo is not None:
+        hit = memo.get(attrs["Id"])
+        if hit is not None and hit[0] is attrs:
+            return dict(hit[1], Status=status_text(attrs["State"]))
+        out = container_summary(attrs)
+        memo[attrs["Id"]] = (attrs, out)
+        return out
     cfg = attrs.get("Config") or {}
     argv = (cfg.get("Entrypoint") or []) + (cfg.get("Cmd") or [])
     st = attrs["State"]

@@ -42,7 +42,10 @@ class Allocator:
                     table = json.load(f)
             except (FileNotFoundError, ValueError):
                 table = {}
+            before = dict(table)
             yield table
+            if table == before:     # a release of a container that had no range
+                return
             tmp = f"{self.path}.tmp{os.getpid()}"
             with open(tmp, "w") as f:
                 json.dump(table, f)

@@ -63,3 +63,34 @@ def test_hosts():
 def test_refuses_a_public_tcp_address(capsys):
     assert server.main(["--host", "tcp://0.0.0.0:2375"]) == 2
     assert "refusing to serve the API without TLS on 0.0.0.0:2375" in capsys.readouterr().err
+
+
+def _exited(name, finished):
+    return {"Id": "c" * 64, "Name": name, "Image": "sha256:" + "1" * 64, "Created": finished,
+            "Config": {"Image": "busybox", "Cmd": ["true"], "Labels": {"a": "b"}},
+            "State": {"Status": "exited", "Running": False, "ExitCode": 0,
+                      "FinishedAt": finished}}
+
+
+def test_a_listed_record_keeps_its_summary_and_only_the_status_moves(monkeypatch):
+    memo = {}
+    rec = _exited("/one", "2026-01-01T00:00:00Z")
+    now = codec.epoch(rec["State"]["FinishedAt"])
+    monkeypatch.setattr(codec.time, "time", lambda: now + 5)
+    first = codec.container_summary(rec, memo)
+    assert first["Status"] == "Exited (0) 5 seconds ago" and first["Names"] == ["/one"]
+    monkeypatch.setattr(codec.time, "time", lambda: now + 180)
+    again = codec.container_summary(rec, memo)          # the same record: the same summary
+    assert again["Status"] == "Exited (0) 3 minutes ago"
+    assert again["Labels"] is first["Labels"] and first["Status"] == "Exited (0) 5 seconds ago"
+    changed = _exited("/two", rec["Created"])           # a new record (the files changed)
+    assert codec.container_summary(changed, memo)["Names"] == ["/two"]
+    assert codec.container_summary(changed) == codec.container_summary(changed, memo)
+
+
+def test_json_bodies_are_json_and_what_orjson_refuses_still_encodes():
+    import json
+    doc = {"Id": "x", "Env": ["A=\udcff"], "Big": 2 ** 70, "List": [1, 2.5, None, True]}
+    assert json.loads(codec.json_body(doc)) == json.loads(json.dumps(doc))
+    assert json.loads(codec.json_body({"a": [1, "é"]})) == {"a": [1, "é"]}
+    assert json.loads(codec.json_body({1: "int key"})) == {"1": "int key"}

@@ -34,14 +34,21 @@ async def list_(request):
     attrs = await call(_verbs(request).list, all=codec.flag(request, "all"),
                        filters=codec.filters(request), limit=codec.integer(request, "limit", -1)
                        or -1, shared=True)       # read only: records at rest are cached
-    return web.json_response([codec.container_summary(a) for a in attrs])
+    memo = request.app[SUMMARIES]
+    out = [codec.container_summary(a, memo) for a in attrs]
+    at_rest = _verbs(request).at_rest       # cid -> (files' key, record)
+    for cid in [c for c, (rec, _) in memo.items() if (at_rest.get(c) or (0, 0))[1] is not rec]:
+        del memo[cid]           # a running, changed or removed container's: made anew
+    return web.Response(body=codec.json_body(out), content_type="application/json")
 
 
+SUMMARIES = web.AppKey("summaries", dict)       # container_summary's memo
 STDIN_ONCE = web.AppKey("stdin_once", set)      # cids created with StdinOnce
 
 
 def setup(app):
     app[STDIN_ONCE] = set()
+    app[SUMMARIES] = {}
 
 
 @routes.post("/containers/create")
@@ -63,7 +70,8 @@ async def create(request):
 @routes.get("/containers/{id}/json")
 async def inspect(request):
     attrs = await call(_verbs(request).inspect, request.match_info["id"])
-    return web.json_response(codec.container_inspect(attrs))
+    return web.Response(body=codec.json_body(codec.container_inspect(attrs)),
+                        content_type="application/json")
 
 
 def _start(verbs, cid):
