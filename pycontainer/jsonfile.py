@@ -3,8 +3,6 @@ old or the new content, never half of it."""
 import json
 import os
 
-import orjson
-
 _RAISE = object()
 
 
@@ -46,6 +44,15 @@ def loads(data):
     every container's config). What orjson refuses and json takes (a lone
     surrogate from a non-UTF-8 environment, an int beyond 64 bits) goes to json."""
     try:
-        return orjson.loads(data)
-    except orjson.JSONDecodeError:
+        return _fast_loads(data)
+    except ValueError:          # orjson.JSONDecodeError
         return json.loads(data)
+
+
+def _fast_loads(data):
+    """orjson.loads, imported on first use (~6 ms: the OCI runtime's create
+    and a Client() that never reads state do not pay it)."""
+    global _fast_loads
+    import orjson
+    _fast_loads = orjson.loads
+    return _fast_loads(data)

@@ -598,6 +598,18 @@ class Containers:
         finally:
             os.close(fd)
 
+    def _monitor_left(self, st, timeout):
+        """True when the container's monitor was alive and left within ``timeout``."""
+        if not st.get("MonitorPid"):        # created, or run attached
+            return False
+        fd = _state.pidfd_for(st["MonitorPid"], st.get("MonitorStartTime"))
+        if fd is None:
+            return False
+        try:
+            return bool(select.select([fd], [], [], timeout)[0])
+        finally:
+            os.close(fd)
+
     def _await_monitor(self, cid, st, timeout):
         """Wait until the monitor has recorded the exit (it exits unless it restarts)."""
         if st.get("Attached"):
@@ -686,6 +698,8 @@ class Containers:
                 raise TimeoutError(f"container {cid[:12]} did not stop within {timeout}s")
             step = pause if left is None else min(pause, left)
             pause = min(pause * 2, WAIT_POLL[1])
+            if condition == "removed" and self._monitor_left(st, step):
+                continue        # an auto-removing monitor leaves once the files are gone
             if st["Running"]:
                 self._await_exit(st, step if condition == "removed" else left)
                 time.sleep(0.002)     # let the monitor record the exit

@@ -35,6 +35,7 @@ from . import filters as _filters
 MAX_SIZE = 8 << 20            # bytes before rotation (two files kept)
 MAX_LINE = 60_000             # an event longer than this loses its labels
 POLL = 0.02                   # seconds between looks at a followed journal
+SKEW_NS = 2_000_000_000       # how far out of time order two writers' lines may be
 FILTERS = ("type", "event", "container", "image", "label", "network", "volume", "scope")
 TYPES = ("container", "image", "network", "volume")
 _FUZZY_EVENTS = ("health_status", "exec_create", "exec_start", "exec_die")
@@ -155,8 +156,8 @@ class Journal:
         try:
             while True:
                 if cur is None:
-                    cur = _Reader.open(self.path)
-                    old = _Reader.open(self.path + ".1")
+                    cur = _Reader.open(self.path, since_ns)
+                    old = _Reader.open(self.path + ".1", since_ns)
                     if old is not None:
                         if old.ino not in done and (cur is None or old.ino != cur.ino):
                             yield from _pick(old.lines(final=True), since_ns, until_ns, match)
@@ -190,11 +191,32 @@ class _Reader:
         self.f, self.ino, self.rest = f, os.fstat(f.fileno()).st_ino, b""
 
     @classmethod
-    def open(cls, path):
+    def open(cls, path, since_ns=0):
         try:
-            return cls(open(path, "rb"))
+            reader = cls(open(path, "rb"))
         except FileNotFoundError:
             return None
+        if since_ns:
+            reader.skip_to(since_ns - SKEW_NS)
+        return reader
+
+    def skip_to(self, t_ns):
+        """Start at a line about where ``t_ns`` falls: lines are appended in
+        time order (give or take SKEW_NS between writers), so a bisection on
+        their ``timeNano`` skips the older ones: a ``since`` read of a full
+        journal (16 MiB) parsed every line, ~30 ms a MiB."""
+        lo, hi = 0, os.fstat(self.f.fileno()).st_size
+        while hi - lo > 1 << 14:
+            mid = (lo + hi) // 2
+            self.f.seek(mid)
+            self.f.readline()                   # the rest of a line cut in two
+            start = self.f.tell()
+            t = _time_of(self.f.readline())
+            if t is None or t >= t_ns:
+                hi = mid
+            else:
+                lo = start                      # a line's start, older than t_ns
+        self.f.seek(lo)
 
     def lines(self, final=False):
         data = self.rest + self.f.read()
@@ -213,6 +235,15 @@ class _Reader:
 
     def close(self):
         self.f.close()
+
+
+_TIME_NANO = re.compile(rb'"timeNano": ?(\d+)')
+
+
+def _time_of(line):
+    """A whole line's ``timeNano`` (None: no whole line, or none in it)."""
+    m = _TIME_NANO.search(line) if line.endswith(b"\n") else None
+    return int(m.group(1)) if m else None
 
 
 def _pick(events, since_ns, until_ns, match):
