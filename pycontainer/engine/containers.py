@@ -590,38 +590,19 @@ class Containers:
             _core.cgroup_apply(self.rt.cg.freeze_steps(cid, True))
 
     def _await_exit(self, st, timeout):
-        fd = _state.pidfd_for(st["Pid"], st.get("PidStartTime"))
-        if fd is None:
-            return True
-        try:
-            return bool(select.select([fd], [], [], timeout)[0])
-        finally:
-            os.close(fd)
+        return _state.gone_within(st["Pid"], st.get("PidStartTime"), timeout) is not False
 
     def _monitor_left(self, st, timeout):
         """True when the container's monitor was alive and left within ``timeout``."""
-        if not st.get("MonitorPid"):        # created, or run attached
-            return False
-        fd = _state.pidfd_for(st["MonitorPid"], st.get("MonitorStartTime"))
-        if fd is None:
-            return False
-        try:
-            return bool(select.select([fd], [], [], timeout)[0])
-        finally:
-            os.close(fd)
+        return _state.gone_within(st.get("MonitorPid"), st.get("MonitorStartTime"),
+                                  timeout) is True
 
     def _await_monitor(self, cid, st, timeout):
         """Wait until the monitor has recorded the exit (it exits unless it restarts)."""
         if st.get("Attached"):
             return self._await_owner(cid, st, timeout)
-        fd = _state.pidfd_for(st.get("MonitorPid"), st.get("MonitorStartTime"))
-        if fd is not None:
-            try:
-                if not select.select([fd], [], [], timeout)[0]:
-                    return False
-            finally:
-                os.close(fd)
-        return True
+        return _state.gone_within(st.get("MonitorPid"), st.get("MonitorStartTime"),
+                                  timeout) is not False
 
     def _await_owner(self, cid, st, timeout):
         """An attached run's owner is the process that ran it, which goes on

@@ -43,6 +43,8 @@ def alive(pid, start_time):
 
 def pidfd_for(pid, start_time):
     """A pidfd for ``pid`` if it is still the process we started, else None."""
+    if not pid:                 # never started (None), or not recorded (0)
+        return None
     try:
         fd = os.pidfd_open(pid)
     except (ProcessLookupError, OSError):
@@ -51,6 +53,18 @@ def pidfd_for(pid, start_time):
         os.close(fd)
         return None
     return fd
+
+
+def gone_within(pid, start_time, timeout):
+    """Whether the process we started ends within ``timeout`` seconds (None:
+    for ever): True, False while it lives on, None when it is not alive."""
+    fd = pidfd_for(pid, start_time)
+    if fd is None:
+        return None
+    try:
+        return bool(select.select([fd], [], [], timeout)[0])
+    finally:
+        os.close(fd)
 
 
 def signal_pid(pid, start_time, sig):
