@@ -381,6 +381,10 @@ def test_bad_input_gets_the_error_code_and_stores_nothing(registry, tmp_path):
     r = http.post("/v2/bad/blobs/uploads/", params={"digest": digest_of(b"other")},
                   content=b"content")
     assert r.status_code == 400 and error_code(r) == "DIGEST_INVALID"
+    big = os.urandom(5 * 1024 * 1024 + 3)     # many pieces, hashed off the event loop
+    r = http.post("/v2/bad/blobs/uploads/", params={"digest": digest_of(big[1:])},
+                  content=big)
+    assert r.status_code == 400 and error_code(r) == "DIGEST_INVALID"
     r = http.post("/v2/bad/blobs/uploads/", params={"digest": "sha256:abc"}, content=b"x")
     assert r.status_code == 400 and error_code(r) == "DIGEST_INVALID"
     for name in ("Upper/case", "a//b", "-lead", "x/_under"):

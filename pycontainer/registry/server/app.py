@@ -8,6 +8,7 @@ in one place (the middleware); every answer carries
 ``Docker-Distribution-API-Version: registry/2.0``.
 """
 import asyncio
+import concurrent.futures
 import fcntl
 import hashlib
 import json
@@ -76,6 +77,8 @@ class Registry:
         self.storage.purge_uploads()
         self.auth = auth
         self.hashers = {}   # upload id -> (sha256 of its data so far, size)
+        # uploads' writes and hashes (threads made on first use, ended at cleanup)
+        self.pool = concurrent.futures.ThreadPoolExecutor(4, "pyc-registry-io")
 
     def app(self):
         app = web.Application(middlewares=[self.middleware], client_max_size=MAX_BODY)
@@ -83,7 +86,11 @@ class Registry:
         app.router.add_route("*", "/v2/", self.base)
         app.router.add_route("*", "/v2/{tail:.+}", self.dispatch)
         app.on_response_prepare.append(_stamp)
+        app.on_cleanup.append(self._close)
         return app
+
+    async def _close(self, app):
+        self.pool.shutdown(wait=True)
 
     @web.middleware
     async def middleware(self, request, handler):
@@ -302,20 +309,26 @@ class Registry:
                 hashlib.sha256() if size == 0 else None)
             f.seek(size)
             got = 0
+            pending = None      # the last piece's write and hash, in a thread
             try:
                 async for chunk in request.content.iter_chunked(CHUNK):
-                    view = memoryview(chunk)
-                    while view:                 # a raw write may be short
-                        view = view[f.write(view):]
+                    if pending is not None:
+                        await asyncio.wrap_future(pending)
+                    # the loop reads the next piece while a thread writes and
+                    # hashes this one (both drop the GIL): one core each
+                    pending = self.pool.submit(_store_piece, f, hasher, chunk)
                     got += len(chunk)
-                    if hasher is not None:
-                        hasher.update(chunk)
+                if pending is not None:
+                    await asyncio.wrap_future(pending)
+                    pending = None
                 if length is not None and got != length:
                     raise RegistryError("SIZE_INVALID", f"the body has {got} bytes, "
                                         f"Content-Length said {length}")
                 f.flush()
                 os.fsync(f.fileno())
             except BaseException:
+                if pending is not None:     # never truncate under a write (a
+                    concurrent.futures.wait([pending])      # piece: a ms at most)
                 f.truncate(size)
                 raise
         if hasher is not None:
@@ -326,6 +339,14 @@ class Registry:
         else:
             self.hashers.pop(sid, None)
         return size + got
+
+
+def _store_piece(f, hasher, chunk):
+    view = memoryview(chunk)
+    while view:                 # a raw write may be short
+        view = view[f.write(view):]
+    if hasher is not None:
+        hasher.update(chunk)
 
 
 MAX_HASHERS = 1024     # running hashes kept for sessions in progress
