@@ -60,27 +60,32 @@ class BuildWithMonitor(build_ext):
 
     def build_oci_front(self):
         paths = sorted({sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]})
-        self._front("csrc/oci/front.c", OCI_FRONT, "oci",
+        # create clones the init itself (the caller's child, as runc's), from a
+        # plan the warm process made: the core's spawn, as the monitor has it
+        core = [p for p in glob.glob("csrc/*.c") if not p.endswith("seccomp.c")]
+        self._front(["csrc/oci/front.c", "csrc/oci/warm.c", "csrc/warm/client.c"] + sorted(core),
+                    OCI_FRONT, "oci",
                     [("PYC_OCI_PYTHON", f'"{sys.executable}"'),
                      ("PYC_OCI_PATH", f'"{":".join(paths)}"')])
 
     def build_cli_client(self):
         # warm.py's socket_path() hashes these: the client must find the same socket
-        self._front("csrc/cli/client.c", CLI_CLIENT, "cli",
+        self._front(["csrc/cli/client.c", "csrc/warm/client.c"], CLI_CLIENT, "cli",
                     [("PYC_CLI_PYTHON", f'"{sys.executable}"'),
                      ("PYC_CLI_EXE", f'"{os.path.realpath(sys.executable)}"'),
                      ("PYC_CLI_PREFIX", f'"{sys.prefix}"'),
                      ("PYC_CLI_VERSION", f'"{_version()}"')])
 
-    def _front(self, source, name, package, macros):
+    def _front(self, sources, name, package, macros):
         """A C front end with this interpreter's paths built in, into pycontainer/<package>."""
         objects = self.compiler.compile(
-            [source], output_dir=os.path.join(self.build_temp, package),
-            macros=macros, extra_postargs=["-O2", "-Wall", "-Wextra"])
+            sources, output_dir=os.path.join(self.build_temp, package),
+            macros=macros, extra_postargs=["-O2", "-Wall", "-Wextra", "-Wno-unused-parameter"])
         dest = f"pycontainer/{package}" if self.inplace else os.path.join(
             self.build_lib, "pycontainer", package)
         os.makedirs(dest, exist_ok=True)
         self.compiler.link_executable(objects, name, output_dir=dest)
+
 
 def _version():
     """pycontainer/__init__.py's __version__, read without importing the package."""

@@ -3,7 +3,10 @@
 Per round, for each runtime: ``create``, ``start``, ``state``, ``kill KILL``
 and ``delete`` of a container running ``sleep``, each timed as a command
 (fork + exec + wait, as a shim runs it), then ``run`` of ``/bin/true``
-(foreground, removed at exit). Runtimes alternate round by round, so drift
+(foreground, removed at exit). Our ``create`` goes through the runtime's
+warm process (oci/warm.py), which the first create starts (the warm-up
+rounds are dropped), and which is stopped at the end. Runtimes alternate
+round by round, so drift
 on this shared machine hits both alike; medians, p90 and the ratio ours/runc.
 crun is measured when installed and able to run here: crun 1.8 refuses
 every container on hybrid cgroup hosts ("cgroups in hybrid mode not
@@ -112,6 +115,9 @@ def main():
         print(f"{v:9} ours {mo * 1e3:7.2f} / {p90(o) * 1e3:7.2f}   runc {mr * 1e3:7.2f} / "
               f"{p90(r) * 1e3:7.2f}   ratio {mo / mr:5.2f}")
     print(crun_note())
+    sys.path.insert(0, os.path.join(HERE, ".."))
+    from pycontainer.oci import warm
+    warm.stop_all()
 
 
 if __name__ == "__main__":

@@ -172,9 +172,11 @@ def _wider_scoped_fixtures(request):
 def _stop_warm():
     try:
         from pycontainer.cli import warm
+        from pycontainer.oci import warm as oci_warm
     except ImportError:       # the package does not import: the unit tests say why
         return
     warm.stop()
+    oci_warm.stop_all()         # the OCI runtime's (oci/warm.py), started by a create
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -183,7 +185,7 @@ def _session_leakcheck():
     _stop_warm()
     before = leakcheck.snapshot(kinds=SESSION_KINDS)
     yield
-    _stop_warm()            # the commands' warm process (cli/warm.py) goes with the session
+    _stop_warm()            # the warm processes (cli/warm.py, oci/warm.py) go with the session
     leaks = leakcheck.check(before, kinds=SESSION_KINDS)
     if leaks:
         pytest.fail(leakcheck.format_leaks(leaks, "the test session's fixtures"), pytrace=False)

@@ -26,6 +26,7 @@
 #include <sys/syscall.h>
 #include <sys/un.h>
 #include <unistd.h>
+#include "../warm/warm.h"
 
 #ifndef PYC_CLI_PYTHON
 #define PYC_CLI_PYTHON "/usr/bin/python3"
@@ -37,7 +38,6 @@
 #define PYC_CLI_PREFIX "/usr"
 #endif
 
-extern char **environ;
 
 /* -- the fallback: the Python client ------------------------------------- */
 
@@ -61,204 +61,7 @@ static int python_client(int argc, char **argv)
     return 125;
 }
 
-/* -- marshal, the few types the request has ------------------------------ */
-
-struct buf { char *p; size_t len, cap; int bad; };
-
-static void put(struct buf *b, const void *data, size_t n)
-{
-    if (b->bad)
-        return;
-    if (b->len + n > b->cap) {
-        size_t cap = (b->cap ? b->cap * 2 : 65536) + n;
-        char *p = realloc(b->p, cap);
-        if (!p) {
-            b->bad = 1;
-            return;
-        }
-        b->p = p, b->cap = cap;
-    }
-    memcpy(b->p + b->len, data, n);
-    b->len += n;
-}
-
-static void put_u32(struct buf *b, uint32_t v)
-{
-    unsigned char le[4] = { v & 0xff, (v >> 8) & 0xff, (v >> 16) & 0xff, v >> 24 };
-    put(b, le, 4);
-}
-
-static void put_type(struct buf *b, char t, uint32_t n)
-{
-    put(b, &t, 1);
-    put_u32(b, n);
-}
-
-static int utf8_ok(const unsigned char *s, size_t n)
-{
-    for (size_t i = 0; i < n;) {
-        unsigned c = s[i];
-        if (c < 0x80) {
-            i++;
-            continue;
-        }
-        size_t k = (c >> 5) == 6 ? 1 : (c >> 4) == 14 ? 2 : (c >> 3) == 30 ? 3 : 0;
-        if (!k || c == 0xc0 || c == 0xc1 || i + k >= n)
-            return 0;
-        for (size_t j = 1; j <= k; j++)
-            if ((s[i + j] & 0xc0) != 0x80)
-                return 0;
-        i += k + 1;
-    }
-    return 1;
-}
-
-static void put_str_n(struct buf *b, const char *s, size_t n)
-{
-    if (!utf8_ok((const unsigned char *) s, n))
-        b->bad = 1;             /* os.environ's surrogates: Python's to send */
-    put_type(b, 'u', (uint32_t) n);
-    put(b, s, n);
-}
-
-static void put_str(struct buf *b, const char *s)
-{
-    put_str_n(b, s, strlen(s));
-}
-
-static void put_int(struct buf *b, long long v)
-{
-    if (v >= INT32_MIN && v <= INT32_MAX) {
-        put_type(b, 'i', (uint32_t) (int32_t) v);
-        return;
-    }
-    /* 'l': 15-bit digits, least significant first; the count carries the sign */
-    unsigned long long m = v < 0 ? 0ULL - (unsigned long long) v : (unsigned long long) v;
-    uint16_t d[5];
-    int n = 0;
-    while (m) {
-        d[n++] = (uint16_t) (m & 0x7fff);
-        m >>= 15;
-    }
-    put_type(b, 'l', (uint32_t) (int32_t) (v < 0 ? -n : n));
-    for (int i = 0; i < n; i++) {
-        unsigned char le[2] = { d[i] & 0xff, d[i] >> 8 };
-        put(b, le, 2);
-    }
-}
-
-/* -- the request ------------------------------------------------------------ */
-
-static int read_file(const char *path, struct buf *out)
-{
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return -1;
-    char chunk[4096];
-    ssize_t n;
-    while ((n = read(fd, chunk, sizeof chunk)) > 0)
-        put(out, chunk, (size_t) n);
-    close(fd);
-    return n < 0 ? -1 : 0;
-}
-
-static int cmp_gid(const void *a, const void *b)
-{
-    gid_t x = *(const gid_t *) a, y = *(const gid_t *) b;
-    return x < y ? -1 : x > y;
-}
-
-static long long rlim(rlim_t v)
-{
-    return v == RLIM_INFINITY ? -1 : (long long) v;     /* resource.RLIM_INFINITY */
-}
-
-/* warm.py context(): namespaces, cgroups, ids and limits */
-static void put_context(struct buf *b)
-{
-    static const char *ns[] = { "mnt", "net", "pid", "user", "uts", "ipc", "cgroup" };
-    static const int limits[] = { RLIMIT_NOFILE, RLIMIT_NPROC, RLIMIT_CORE, RLIMIT_STACK,
-                                  RLIMIT_MEMLOCK, RLIMIT_AS };
-    put_type(b, '(', 6);
-    put_type(b, '(', 7);
-    for (int i = 0; i < 7; i++) {
-        char path[64], link[256];
-        snprintf(path, sizeof path, "/proc/self/ns/%s", ns[i]);
-        ssize_t n = readlink(path, link, sizeof link);
-        if (n < 0 || n == (ssize_t) sizeof link)
-            b->bad = 1;
-        put_str_n(b, link, n > 0 ? (size_t) n : 0);
-    }
-    struct buf cg = { 0 };
-    if (read_file("/proc/self/cgroup", &cg) < 0 || cg.bad)
-        b->bad = 1;
-    put_str_n(b, cg.p ? cg.p : "", cg.len);
-    free(cg.p);
-    uid_t r, e, s;
-    gid_t gr, ge, gs;
-    getresuid(&r, &e, &s);
-    getresgid(&gr, &ge, &gs);
-    put_type(b, '(', 3);
-    put_int(b, r), put_int(b, e), put_int(b, s);
-    put_type(b, '(', 3);
-    put_int(b, gr), put_int(b, ge), put_int(b, gs);
-    gid_t groups[NGROUPS_MAX];
-    int ng = getgroups(NGROUPS_MAX, groups);
-    if (ng < 0)
-        b->bad = 1, ng = 0;
-    qsort(groups, (size_t) ng, sizeof *groups, cmp_gid);
-    put_type(b, '(', (uint32_t) ng);
-    for (int i = 0; i < ng; i++)
-        put_int(b, groups[i]);
-    put_type(b, '(', 6);
-    for (int i = 0; i < 6; i++) {
-        struct rlimit rl;
-        if (getrlimit(limits[i], &rl) < 0)
-            b->bad = 1;
-        put_type(b, '(', 2);
-        put_int(b, rlim(rl.rlim_cur));
-        put_int(b, rlim(rl.rlim_max));
-    }
-}
-
-static void put_request(struct buf *b, int argc, char **argv)
-{
-    put_type(b, '(', 6);
-    put_str(b, argv[0]);
-    put_type(b, '[', (uint32_t) (argc - 1));
-    for (int i = 1; i < argc; i++)
-        put_str(b, argv[i]);
-    put(b, "{", 1);
-    for (char **e = environ; *e; e++) {
-        const char *eq = strchr(*e, '=');
-        if (!eq || eq == *e)
-            continue;
-        put_str_n(b, *e, (size_t) (eq - *e));
-        put_str(b, eq + 1);
-    }
-    put(b, "0", 1);                 /* TYPE_NULL: the dict's end */
-    char cwd[PATH_MAX];
-    if (!getcwd(cwd, sizeof cwd))
-        b->bad = 1, cwd[0] = '\0';
-    put_str(b, cwd);
-    mode_t mask = umask(0);
-    umask(mask);
-    put_int(b, mask);
-    put_context(b);
-}
-
 /* warm.py socket_path(): per uid, interpreter and code location */
-static uint32_t crc32(const char *p, size_t n)
-{
-    uint32_t c = 0xffffffffu;
-    for (size_t i = 0; i < n; i++) {
-        c ^= (unsigned char) p[i];
-        for (int k = 0; k < 8; k++)
-            c = (c >> 1) ^ (0xedb88320u & (0u - (c & 1)));
-    }
-    return ~c;
-}
-
 static int socket_path(char *out, size_t cap)
 {
     char pkg[PATH_MAX], key[3 * PATH_MAX + 64];
@@ -276,7 +79,7 @@ static int socket_path(char *out, size_t cap)
                      PYC_CLI_PREFIX, 0, pkg);
     if (k < 0 || (size_t) k >= sizeof key)
         return -1;
-    snprintf(out, cap, "/run/pyc-warm-%08x.sock", crc32(key, (size_t) k));
+    snprintf(out, cap, "/run/pyc-warm-%08x.sock", pyc_crc32(key, (size_t) k));
     return 0;
 }
 
@@ -347,27 +150,6 @@ static void give_back(void)
     sigprocmask(SIG_UNBLOCK, &set, NULL);
 }
 
-static ssize_t recv_all(int s, char *buf, size_t n)
-{
-    size_t got = 0;
-    while (got < n) {
-        ssize_t r = recv(s, buf + got, n - got, 0);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            break;
-        got += (size_t) r;
-    }
-    return (ssize_t) got;
-}
-
-static int32_t le32(const char *p)
-{
-    const unsigned char *u = (const unsigned char *) p;
-    return (int32_t) ((uint32_t) u[0] | (uint32_t) u[1] << 8 | (uint32_t) u[2] << 16 |
-                      (uint32_t) u[3] << 24);
-}
-
 int main(int argc, char **argv)
 {
     const char *warm = getenv("PYCONTAINER_WARM");
@@ -381,8 +163,8 @@ int main(int argc, char **argv)
     struct sockaddr_un addr = { .sun_family = AF_UNIX };
     if (socket_path(addr.sun_path, sizeof addr.sun_path) < 0)
         return python_client(argc, argv);
-    struct buf req = { 0 };
-    put_request(&req, argc, argv);
+    struct pyc_buf req = { 0 };
+    pyc_warm_request(&req, argc, argv);
     if (req.bad)
         return python_client(argc, argv);
     int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -393,37 +175,11 @@ int main(int argc, char **argv)
         handle(on_signal, forwarded[i]);
     handle(on_stop, SIGTSTP);
 
-    char head[4];
-    int fds[3] = { 0, 1, 2 };
-    char control[CMSG_SPACE(sizeof fds)] = { 0 };
-    struct iovec iov[2] = { { head, 4 }, { req.p, req.len } };
-    struct msghdr msg = { .msg_iov = iov, .msg_iovlen = 2, .msg_control = control,
-                          .msg_controllen = sizeof control };
-    struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
-    cm->cmsg_level = SOL_SOCKET, cm->cmsg_type = SCM_RIGHTS;
-    cm->cmsg_len = CMSG_LEN(sizeof fds);
-    memcpy(CMSG_DATA(cm), fds, sizeof fds);
-    uint32_t n = (uint32_t) req.len;
-    head[0] = n & 0xff, head[1] = (n >> 8) & 0xff, head[2] = (n >> 16) & 0xff;
-    head[3] = (char) (n >> 24);
-    ssize_t sent;
-    do
-        sent = sendmsg(s, &msg, MSG_NOSIGNAL);
-    while (sent < 0 && errno == EINTR);
-    size_t rest = sent > 0 ? req.len + 4 - (size_t) sent : 0;
-    while (sent > 0 && rest > 0) {              /* a short write: the rest, no fds */
-        ssize_t w = send(s, req.p + req.len - rest, rest, MSG_NOSIGNAL);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0) {
-            sent = -1;
-            break;
-        }
-        rest -= (size_t) w;
-    }
+    static const int stdio[3] = { 0, 1, 2 };
+    int sent = pyc_warm_send(s, &req, stdio);
     free(req.p);
     char first[5];
-    if (sent < 0 || recv_all(s, first, 5) != 5 || first[0] != 'p') {
+    if (sent < 0 || pyc_recv_all(s, first, 5) != 5 || first[0] != 'p') {
         /* stale (S), another context (C), or gone: nothing has run; Python's turn */
         close(s);
         give_back();
@@ -432,7 +188,7 @@ int main(int argc, char **argv)
     sigset_t set, old;
     all_signals(&set);
     sigprocmask(SIG_BLOCK, &set, &old);
-    int pidfd = (int) syscall(SYS_pidfd_open, (pid_t) le32(first + 1), 0);
+    int pidfd = (int) syscall(SYS_pidfd_open, (pid_t) pyc_le32(first + 1), 0);
     child_fd = pidfd;               /* -1 (done already): its status follows */
     if (pidfd >= 0)
         for (int sig = 1; sig < NSIG; sig++)
@@ -440,11 +196,11 @@ int main(int argc, char **argv)
                 pending[sig] = 0, syscall(SYS_pidfd_send_signal, pidfd, sig, NULL, 0);
     sigprocmask(SIG_SETMASK, &old, NULL);
     char end[5];
-    if (recv_all(s, end, 5) != 5 || end[0] != 'x') {
+    if (pyc_recv_all(s, end, 5) != 5 || end[0] != 'x') {
         fprintf(stderr, "pycontainer: the warm process ended before the command did\n");
         return 125;
     }
-    int code = le32(end + 1);
+    int code = pyc_le32(end + 1);
     if (code < 0) {                 /* killed by a signal: so are we, as the command was */
         signal(-code, SIG_DFL);
         sigprocmask(SIG_UNBLOCK, &set, NULL);

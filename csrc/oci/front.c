@@ -5,6 +5,7 @@
  * <root>/<id>/ (pycontainer/oci/state.py) with no Python started; any other
  * verb, flag or case (hooks to run, a container still being created) execs
  * the Python runtime, `python -I -S -c <boot> ARGS`, with the same arguments.
+ * `create` goes to the warm process (warm.c), the init cloned here.
  * The status is read, never stored: the init's pid + start time, the exec
  * fifo, the freezer.  Errors: a line on stderr (and --log), exit status 1.
  */
@@ -24,12 +25,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#ifndef PYC_OCI_PYTHON
-#define PYC_OCI_PYTHON "/usr/bin/python3"
-#endif
-#ifndef PYC_OCI_PATH          /* site dirs for `python -S`, ':'-separated */
-#define PYC_OCI_PATH ""
-#endif
+#include "front.h"
+
 #define MAX_CGROUPS 16
 #define PYC_OCI_VERSION "0.1.0"
 
@@ -47,7 +44,7 @@ struct front {               /* the `front` file */
 
 static struct opts g = { "/run/pycontainer-runtime", NULL, "text" };
 
-static int fail(const char *fmt, ...)
+int fail(const char *fmt, ...)
 {
     char msg[1024];
     va_list ap;
@@ -74,20 +71,25 @@ static int fail(const char *fmt, ...)
     return 1;
 }
 
-/* Hand the whole command line to the Python runtime. */
-static int python(int argc, char **argv)
+/* <top>/pycontainer/oci/pycontainer-runtime: <top> holds the package. */
+int package_top(char *top, size_t cap)
 {
-    char top[PATH_MAX], boot[8192], *at = boot, *end = boot + sizeof boot;
-    ssize_t n = readlink("/proc/self/exe", top, sizeof top - 1);
+    ssize_t n = readlink("/proc/self/exe", top, cap - 1);
     if (n < 0)
-        return fail("readlink /proc/self/exe: %s", strerror(errno));
+        return -1;
     top[n] = '\0';
-    /* <top>/pycontainer/oci/pycontainer-runtime: <top> holds the package. */
     for (int up = 0; up < 3; up++) {
         char *slash = strrchr(top, '/');
         if (slash)
             *slash = '\0';
     }
+    return 0;
+}
+
+/* `python -I -S -c` code that finds the package and runs `tail`; 0 or -1. */
+int boot_code(char *boot, size_t cap, const char *top, const char *tail)
+{
+    char *at = boot, *end = boot + cap;
     at += snprintf(at, (size_t) (end - at), "import sys; sys.path[:0] = ['%s'", top);
     for (const char *p = PYC_OCI_PATH; *p && at < end;) {
         const char *c = strchr(p, ':');
@@ -102,9 +104,20 @@ static int python(int argc, char **argv)
                               "]; import types\n"
                               "for n in ('pycontainer', 'pycontainer.security'):\n"
                               " m = types.ModuleType(n); m.__path__ = ['%s/' + n.replace('.', '/')]"
-                              "; sys.modules[n] = m\n"
-                              "from pycontainer.oci.cli import main_exit; main_exit()", top)
+                              "; sys.modules[n] = m\n%s", top, tail)
         >= end - at)
+        return -1;
+    return 0;
+}
+
+/* Hand the whole command line to the Python runtime. */
+int python(int argc, char **argv)
+{
+    char top[PATH_MAX], boot[8192];
+    if (package_top(top, sizeof top) < 0)
+        return fail("readlink /proc/self/exe: %s", strerror(errno));
+    if (boot_code(boot, sizeof boot, top,
+                  "from pycontainer.oci.cli import main_exit; main_exit()") < 0)
         return fail("the Python paths are too long");
     char **args = calloc((size_t) argc + 5, sizeof *args);
     if (!args)
@@ -466,6 +479,8 @@ int main(int argc, char **argv)
         return python(argc, argv);
     const char *verb = argv[i++];
     int force = 0, all = 0, json = 0;
+    if (!strcmp(verb, "create"))
+        return warm_create(argc, argv);
     if (strcmp(verb, "start") && strcmp(verb, "state") && strcmp(verb, "kill") &&
         strcmp(verb, "delete") && strcmp(verb, "ps"))
         return python(argc, argv);

@@ -16,6 +16,7 @@ from ..units import parse_bytes
 
 INT64_MAX = (1 << 63) - 1
 MIN_MEMORY = 6 * 1024 * 1024      # docker's floor
+CPU_RANGE = re.compile(r"(\d+)(?:-(\d+))?", re.ASCII)
 MAX_PIDS = 4 * 1024 * 1024        # PID_MAX_LIMIT: pids.max refuses anything larger
 MIN_CFS_US, MAX_CFS_PERIOD_US = 1000, 1000000
 MAX_CFS_QUOTA_US = (1 << 44) - 1  # the kernel's max_cfs_runtime, in µs
@@ -43,7 +44,7 @@ def _parse_cpuset(text, what, highest=None):
     before any range is expanded."""
     cpus = set()
     for part in text.split(","):
-        m = re.fullmatch(r"(\d+)(?:-(\d+))?", part, re.ASCII)
+        m = CPU_RANGE.fullmatch(part)
         if not m:
             raise InvalidArgument(f"{what}: {text!r} is not a cpu list like '0-1,3'")
         lo, hi = int(m.group(1)), int(m.group(2) or m.group(1))

@@ -8,8 +8,9 @@ the engine's modules imported and forks a child per command. The child
 becomes the command (same fds, cwd, env) and runs the verb exactly as the
 command would in its own process; nothing of a store or a container lives
 in the warm process, and a container never depends on it (its monitor owns
-it, as before). The warm process exits after ``IDLE`` seconds unused, or at
-once when a module it imported changed on disk.
+it, as before). The warm process (``forkserver.Server``) exits after
+``forkserver.IDLE`` seconds unused, or at once when a module it imported
+changed on disk.
 
 The client is ``csrc/cli/client.c`` (``pyc-client``, what setup.sh links
 the command to: no interpreter to start) and :func:`client_main` here, which
@@ -29,9 +30,8 @@ the warm one for the next.
 import os
 import sys
 
-IDLE = 300.0            # seconds unused before the warm process exits
-TICK = 5.0              # how often it checks that it is still the one in use
-SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGWINCH", "SIGUSR1", "SIGUSR2")
+from .. import forkserver
+from ..forkserver import SIGNALS, _recv, context
 
 
 def socket_path():
@@ -75,19 +75,6 @@ class _Elsewhere(Exception):
     """This command runs in other namespaces, cgroups or ids than the warm
     process: a child of it would not be what this process is. Run locally."""
 
-
-def context():
-    """What a command's process must share with the warm process to be
-    served by it: namespaces, cgroups, ids and limits."""
-    import resource
-    ns = tuple(os.readlink(f"/proc/self/ns/{n}")
-               for n in ("mnt", "net", "pid", "user", "uts", "ipc", "cgroup"))
-    with open("/proc/self/cgroup") as f:
-        cg = f.read()
-    limits = tuple(resource.getrlimit(getattr(resource, n)) for n in
-                   ("RLIMIT_NOFILE", "RLIMIT_NPROC", "RLIMIT_CORE", "RLIMIT_STACK",
-                    "RLIMIT_MEMLOCK", "RLIMIT_AS"))
-    return ns, cg, os.getresuid(), os.getresgid(), tuple(sorted(os.getgroups())), limits
 
 def _remote(path, args):
     """Run the command in a child of the warm process; its exit status.
@@ -160,16 +147,6 @@ def _remote(path, args):
     return code
 
 
-def _recv(s, n):
-    got = b""
-    while len(got) < n:
-        chunk = s.recv(n - len(got))
-        if not chunk:
-            return got
-        got += chunk
-    return got
-
-
 def _spawn(path):
     """Start the warm process, detached (its own session, stdio on /dev/null).
     One at a time: it holds the lock (inherited) until it listens, so the
@@ -197,27 +174,7 @@ def _spawn(path):
 def stop(path=None, timeout=10.0):
     """Stop the warm process listening on ``path`` (this code's by default)
     after the commands it runs; True when there was one."""
-    import select
-    import signal
-    import socket
-    path = path or socket_path()
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
-    try:
-        s.connect(path)
-        creds = s.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12)
-        pidfd = os.pidfd_open(int.from_bytes(creds[:4], "little"))
-    except (FileNotFoundError, ConnectionRefusedError, ProcessLookupError):
-        return False
-    finally:
-        s.close()
-    try:
-        signal.pidfd_send_signal(pidfd, signal.SIGTERM)
-        select.select([pidfd], [], [], timeout)
-    except ProcessLookupError:
-        pass
-    finally:
-        os.close(pidfd)
-    return True
+    return forkserver.stop(path or socket_path(), timeout)
 
 
 # -- the warm process ---------------------------------------------------------
@@ -252,315 +209,15 @@ def _preload():
             parser_for(verb, f"{group} {sub}")
 
 
-class _Watch:
-    """inotify on the directories of the files of ours this process has
-    loaded: readable once one of them changes (then it must not serve
-    another command). Costs the command nothing, as stat-ing them each time
-    would (~600 files)."""
-
-    def __init__(self):
-        from ..engine import host
-        pkg = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-        dirs = {os.path.join(pkg, "_core")}
-        for m in list(sys.modules.values()):
-            f = getattr(m, "__file__", None)
-            if f and f.startswith(pkg):
-                dirs.add(os.path.dirname(f))
-        self.fd = host.watch_dirs(sorted(dirs))
-
-    def changed(self):
-        """True if a change of code was seen (events in __pycache__ are not ours)."""
-        import struct
-        try:
-            data = os.read(self.fd, 65536)
-        except BlockingIOError:
-            return False
-        i = 0
-        while i + 16 <= len(data):
-            _, _, _, n = struct.unpack_from("iIII", data, i)
-            name = data[i + 16:i + 16 + n].rstrip(b"\0")
-            i += 16 + n
-            if name.endswith((b".py", b".so")) or name.startswith(b"pyc-") or not name:
-                return True
-        return False
-
-
 def serve(path, lock=-1):
     """The warm process: bind ``path``, then fork a child per command."""
     _preload()
-    Server(path).run(lock)
+    forkserver.Server(path, _command).run(lock)
 
 
-class Server:
-    def __init__(self, path):
-        import select
-        import socket
-        import signal
-        self.path, self.watch, self.own = path, _Watch(), context()
-        # SIGTERM (stop()): finish the commands that run, then go; set before
-        # the socket can be found, so it is never left without its process
-        self.wake_r, self.wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
-        signal.set_wakeup_fd(self.wake_w)
-        signal.signal(signal.SIGTERM, lambda *_: None)
-        self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
-        old = os.umask(0o077)
-        try:
-            self.listener.bind(f"{path}.{os.getpid()}")
-            self.listener.listen(64)        # before it is found: a client waits, not fails
-            os.rename(f"{path}.{os.getpid()}", path)     # the newest warm process wins
-        finally:
-            os.umask(old)
-        self.me = os.stat(path).st_ino
-        self.children = {}            # pidfd -> (pid, connection)
-        self.spare = None             # (pid, socket) of the child forked ahead
-        self.poller = select.poll()
-
-    def run(self, lock):
-        import gc
-        import select
-        import time
-        # what is loaded now stays: a child's collections skip it, and do not
-        # write to (copy) its pages
-        gc.collect()
-        gc.freeze()
-        self._fork_spare()
-        if lock >= 0:
-            os.close(lock)            # listening: the next burst connects instead
-        self.poller.register(self.listener, select.POLLIN)
-        self.poller.register(self.wake_r, select.POLLIN)
-        idle = float(os.environ.get("PYCONTAINER_WARM_IDLE", IDLE))
-        tick, last = min(TICK, idle), time.monotonic()
-        try:
-            while self.listener is not None or self.children:
-                ready = self.poller.poll(tick * 1000)
-                if ready or self.children:
-                    last = time.monotonic()
-                elif time.monotonic() - last > idle:
-                    break                                   # unused
-                if self.listener is not None and self._replaced():
-                    self._leave()
-                for fd, _ in ready:
-                    if fd == self.wake_r:
-                        os.read(self.wake_r, 64)
-                        self._leave()
-                    elif self.listener is not None and fd == self.listener.fileno():
-                        self._accept()
-                    elif fd in self.children:
-                        self._reap(fd)
-        finally:
-            self._leave()
-
-    def _replaced(self):
-        try:
-            return os.stat(self.path).st_ino != self.me
-        except FileNotFoundError:
-            return True
-
-    def _leave(self):
-        """Take no more commands: the path goes (if still ours), so the next
-        command runs in its own process and starts a new warm one."""
-        if self.listener is None:
-            return
-        self.poller.unregister(self.listener)
-        if not self._replaced():
-            os.unlink(self.path)
-            try:
-                os.unlink(self.path + ".lock")    # at worst two start at once: one wins
-            except FileNotFoundError:
-                pass
-        self.listener.close()
-        self.listener = None
-        if self.spare is not None:
-            self.spare[1].close()     # it reads the end and exits
-            self.spare = None
-
-    def _accept(self):
-        import select
-        conn, _ = self.listener.accept()
-        if self.watch.changed():
-            conn.sendall(b"S")
-            conn.close()
-            self._leave()
-            return
-        pid = self._start(conn)
-        if not pid:
-            conn.close()
-            return
-        pidfd = os.pidfd_open(pid)
-        self.children[pidfd] = (pid, conn)
-        self.poller.register(pidfd, select.POLLIN)
-
-    def _reap(self, fd):
-        """A command's child ended: its client gets the exit status."""
-        pid, conn = self.children.pop(fd)
-        self.poller.unregister(fd)
-        os.close(fd)
-        _, status = os.waitpid(pid, 0)
-        code = os.waitstatus_to_exitcode(status)
-        if code < 0:                 # killed by a signal (else it sent its status itself)
-            try:
-                conn.sendall(b"x" + code.to_bytes(4, "little", signed=True))
-            except OSError:
-                pass
-        conn.close()
-
-    def _start(self, conn):
-        """Hand the command to the spare child, which becomes it; its pid
-        (0: a bad request). Then fork the next spare (a fork costs ~3 ms here:
-        off the command's path)."""
-        import array
-        import marshal
-        import socket
-        head, fds = _recv_fds(conn, 4)
-        req = None
-        if len(head) == 4 and len(fds) == 3:
-            try:
-                req = marshal.loads(_recv(conn, int.from_bytes(head, "little")))
-            except (EOFError, ValueError, TypeError):
-                pass
-        if req is None or len(req) != 6 or req[5] != self.own:
-            for fd in fds:
-                os.close(fd)
-            if req is not None:
-                conn.sendall(b"C")
-            return 0
-        pid = None
-        if self.spare is not None:
-            spare, self.spare = self.spare, None
-            try:
-                spare[1].sendmsg([marshal.dumps(req)], [(socket.SOL_SOCKET, socket.SCM_RIGHTS,
-                                                         array.array("i", [conn.fileno(), *fds]))])
-                pid = spare[0]
-            except OSError:           # it died: fork one now
-                pass
-            spare[1].close()
-        if pid is None:
-            pid = os.fork()
-            if pid == 0:
-                self._child(conn, fds, *req[:5])
-        for fd in fds:
-            os.close(fd)
-        self._fork_spare()
-        return pid
-
-    def _fork_spare(self):
-        import socket
-        ours, theirs = socket.socketpair(socket.AF_UNIX,
-                                         socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC)
-        pid = os.fork()
-        if pid == 0:
-            ours.close()
-            self._spare(theirs)
-        theirs.close()
-        self.spare = (pid, ours)
-
-    def _spare(self, sock):
-        """The spare child: wait for a command (or the end: its socket closed)."""
-        import marshal
-        import socket
-        try:
-            data, fds = _recv_fds(sock, 1 << 20, 4)
-            sock.close()
-            if len(fds) != 4:
-                os._exit(0)
-        except BaseException:         # noqa: BLE001  the warm process is gone
-            os._exit(0)
-        conn = socket.socket(fileno=fds[0])
-        self._child(conn, fds[1:], *marshal.loads(data)[:5])
-
-    def _child(self, conn, fds, argv0, args, env, cwd, umask):
-        import signal
-        code = 125
-        try:
-            signal.set_wakeup_fd(-1)
-            for fd in (self.wake_r, self.wake_w):
-                os.close(fd)
-            self.listener.close()
-            for pidfd, (_, other) in self.children.items():     # other commands' ends
-                os.close(pidfd)
-                other.close()
-            sys.argv = [argv0] + args
-            _become(fds, env, cwd, umask)
-            conn.sendall(b"p" + os.getpid().to_bytes(4, "little"))
-            _watch(conn)
-            from . import main
-            code = main(args)
-        except SystemExit as e:
-            code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
-        except BaseException as e:      # reported as the command would report a crash
-            try:
-                sys.stderr.write(f"pycontainer: {e}\n")
-            except Exception:        # noqa: BLE001  stderr gone too
-                pass
-        finally:
-            code = code & 0xff if isinstance(code, int) else 1
-            for f in (sys.stdout, sys.stderr):
-                try:
-                    f.flush()
-                except Exception:    # noqa: BLE001  the reader went away
-                    pass
-            try:      # the client goes now: this process's exit (its unmapping) is ours
-                conn.sendall(b"x" + code.to_bytes(4, "little", signed=True))
-            except OSError:
-                pass
-            os._exit(code)
-
-
-def _recv_fds(conn, n, nfds=3):
-    import array
-    import socket
-    fds = array.array("i")
-    msg, anc, _, _ = conn.recvmsg(n, socket.CMSG_SPACE(nfds * fds.itemsize))
-    for level, kind, data in anc:
-        if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
-            fds.frombytes(data[:len(data) - (len(data) % fds.itemsize)])
-    return msg, list(fds)
-
-
-def _become(fds, env, cwd, umask):
-    """Take the client's stdio, environment, directory and umask, as if
-    this process had been started by it."""
-    import io
-    import signal
-    for target, fd in enumerate(fds):
-        os.dup2(fd, target)
-        os.close(fd)
-    os.chdir(cwd)
-    os.umask(umask)
-    os.environ.clear()
-    os.environ.update(env)
-    for name in SIGNALS + ("SIGTSTP", "SIGPIPE"):
-        signal.signal(getattr(signal, name), signal.SIG_DFL)
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    signal.signal(signal.SIGPIPE, signal.SIG_IGN)      # as Python sets it up
-    # stdio as Python makes it at start-up for this environment
-    unbuffered = bool(env.get("PYTHONUNBUFFERED"))
-    enc, _, errs = env.get("PYTHONIOENCODING", "").partition(":")
-    enc = enc or "utf-8"
-
-    def stream(fd, mode, errors, **kw):
-        raw = io.open(fd, mode, buffering=0 if unbuffered and mode == "wb" else -1,
-                      closefd=False)
-        return io.TextIOWrapper(raw, encoding=enc, errors=errs or errors,
-                                write_through=unbuffered and mode == "wb", **kw)
-    sys.stdin = stream(0, "rb", "strict")
-    sys.stdout = stream(1, "wb", "strict", line_buffering=os.isatty(1) and not unbuffered)
-    sys.stderr = stream(2, "wb", "backslashreplace", line_buffering=not unbuffered)
-
-
-def _watch(conn):
-    """The client gone (killed): so is the command, as it would have been."""
-    import signal
-    import threading
-
-    def wait():
-        try:
-            while conn.recv(1):
-                pass
-        except OSError:
-            pass
-        os.kill(os.getpid(), signal.SIGKILL)
-    threading.Thread(target=wait, daemon=True, name="pyc-warm-client").start()
+def _command(args, _conn):
+    from . import main
+    return main(args)
 
 
 if __name__ == "__main__":

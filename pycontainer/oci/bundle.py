@@ -42,10 +42,17 @@ ALLOWED_DEVICES = ("c *:* m", "b *:* m", "c 1:3 rwm", "c 1:5 rwm", "c 1:7 rwm", 
 
 def load(bundle):
     """The parsed config.json of ``bundle`` (a directory)."""
+    return read(bundle)[0]
+
+
+def read(bundle):
+    """(parsed, text) of the config.json of ``bundle``: the state keeps the
+    very text that was parsed."""
     path = os.path.join(bundle, "config.json")
     try:
         with open(path) as f:
-            cfg = json.load(f)
+            text = f.read()
+        cfg = json.loads(text)
     except FileNotFoundError:
         raise InvalidArgument(f"bundle {bundle}: no config.json") from None
     except ValueError as err:
@@ -55,7 +62,7 @@ def load(bundle):
     version = str(cfg.get("ociVersion", ""))
     if not version.startswith("1."):
         raise InvalidArgument(f"{path}: ociVersion {version!r} is not 1.x")
-    return cfg
+    return cfg, text
 
 
 def _need(obj, key, kind, where):

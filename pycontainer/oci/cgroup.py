@@ -11,6 +11,10 @@ import os
 from .. import cgroups
 from ..errors import InvalidArgument
 
+# The host's cgroup mounts, read once by a warm process (oci/warm.py) for
+# the creates it serves; None: read per create.
+LAYOUT = None
+
 
 def driver(cgroups_path, cid):
     """(driver, name, mounts): the driver's ``*_steps(name, ...)`` act on the
@@ -22,7 +26,7 @@ def driver(cgroups_path, cid):
     parent, name = os.path.split("/" + path.strip("/"))
     if not name or ".." in path.split("/"):
         raise InvalidArgument(f"cgroupsPath {cgroups_path!r} is not a cgroup path")
-    drv = cgroups.driver_for(cgroups.detect(), "/")
+    drv = cgroups.driver_for(LAYOUT or cgroups.detect(), "/")
     mounts = drv.container_mounts()       # from the hierarchies, before the bases move
     if drv.kind == "v1":
         drv.bases = {ctrl: os.path.join(os.path.dirname(base), parent.lstrip("/"))

@@ -9,7 +9,6 @@ Every verb checks the state first; a refused verb changes nothing.
 """
 import contextlib
 import errno
-import json
 import os
 import signal
 import time
@@ -81,7 +80,7 @@ def create(root, cid, bundle, pid_file=None, console_socket=None, preserve_fds=0
     """
     c = Container(root, cid)
     bundle = os.path.abspath(bundle)
-    cfg = bundlemod.load(bundle)
+    cfg, text = bundlemod.read(bundle)
     spec, res, rules, extra = bundlemod.to_spec(cfg, bundle)
     hooks.check(cfg.get("hooks"))
     proc_cfg = cfg["process"]
@@ -102,7 +101,7 @@ def create(root, cid, bundle, pid_file=None, console_socket=None, preserve_fds=0
     with contextlib.ExitStack() as undo:
         undo.callback(_remove_dir, c)
         with open(c.path("config.json"), "w") as f:
-            json.dump(cfg, f)
+            f.write(text)
         userns = spec.namespace("user")
         if userns is not None:
             spec.linux.user_namespace = userns.path or c.path("userns")
@@ -166,9 +165,16 @@ def create(root, cid, bundle, pid_file=None, console_socket=None, preserve_fds=0
                   "umount": spec.root.mountpoint if spec.namespace("mount") is None else "",
                   "python_verbs": bool(cfg.get("hooks"))}
 
+        early = []
+
+        def meanwhile():        # while the front end clones: the cgroups, made
+            if not into:
+                _core.cgroup_apply(steps)
+                early.append(True)
+
         def attach(pid):
             if not into:
-                _core.cgroup_apply(steps + drv.attach_steps(name, pid))
+                _core.cgroup_apply(([] if early else steps) + drv.attach_steps(name, pid))
                 drv.after_create(name, rules)
 
         def at_sync(pid, n):
@@ -187,7 +193,8 @@ def create(root, cid, bundle, pid_file=None, console_socket=None, preserve_fds=0
             init = spawn(plan, spec.process.args, spec.process.env, planmod.clone_flags(spec),
                          stdio=stdio, attach=attach, cgroup_fd=cgfd, share_memory=False,
                          join_pidfd=pidfd, join_flags=_core.CLONE_NEWPID if pidfd >= 0 else 0,
-                         keep_fds_from=3 + preserve_fds, leave_at_sync=3, at_sync=at_sync)
+                         keep_fds_from=3 + preserve_fds, leave_at_sync=3, at_sync=at_sync,
+                         meanwhile=meanwhile)
         finally:
             for fd in (cgfd, pidfd):
                 if fd >= 0:

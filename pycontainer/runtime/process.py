@@ -18,13 +18,21 @@ from .timing import mark
 
 STACK_SIZE = 256 * 1024
 
+# Set in the OCI runtime's warm child (oci/warm.py), whose caller must be
+# the init's parent: ``clone_elsewhere(plan, argv, env, clone_flags, stdio,
+# cgroup_fd, pdeathsig, keep_fds_from, join_pidfd, join_flags, meanwhile)``
+# has it cloned there, runs ``meanwhile()`` (if given) while it waits, and
+# returns (pid, pidfd, sync socket).
+clone_elsewhere = None
+
 
 class InitProcess:
     """The container's PID 1, held by pidfd so a reused pid is never mistaken."""
 
-    def __init__(self, pid, pidfd):
+    def __init__(self, pid, pidfd, ours=True):
         self.pid = pid
         self.pidfd = pidfd
+        self.ours = ours        # False: another process's child, which reaps it
         self.status = None      # exit code once reaped (128+signal when killed)
         self.held_fds = []      # namespace fds kept open by the caller
         self.pty = -1           # the pty master, when the plan opened one (the caller's)
@@ -40,10 +48,14 @@ class InitProcess:
         """Reap the process; returns its exit code or None on timeout."""
         if self.status is not None:
             return self.status
-        if timeout is not None:
+        if timeout is not None or not self.ours:
             ready, _, _ = select.select([self.pidfd], [], [], timeout)
             if not ready:
                 return None
+        if not self.ours:       # gone; its status is its parent's to read
+            self.status = -1
+            self.close()
+            return self.status
         info = os.waitid(os.P_PIDFD, self.pidfd, os.WEXITED)
         if info.si_code == os.CLD_EXITED:
             self.status = info.si_status
@@ -68,7 +80,7 @@ def _cstrings(items, keep):
 
 def spawn(plan, argv, env, clone_flags, stdio=(-1, -1, -1), attach=None, cgroup_fd=-1,
           pdeathsig=0, join_pidfd=-1, join_flags=0, share_memory=True, keep_fds_from=3,
-          leave_at_sync=0, at_sync=None):
+          leave_at_sync=0, at_sync=None, meanwhile=None):
     """Clone the init, run ``attach(pid)`` while it sets up, follow it to exec.
 
     Returns an :class:`InitProcess`. On any failure the child is killed and
@@ -79,8 +91,14 @@ def spawn(plan, argv, env, clone_flags, stdio=(-1, -1, -1), attach=None, cgroup_
     ``--preserve-fds``). ``at_sync(pid, n)`` runs at the n-th SYNC op (1-based)
     before the child goes on (hooks); ``leave_at_sync``: past that SYNC,
     return while the child goes on (the OCI runtime's init then waits for
-    ``start``).
+    ``start``). ``meanwhile()`` runs while ``clone_elsewhere`` clones, if set.
     """
+    if clone_elsewhere is not None:
+        pid, pidfd, sock = clone_elsewhere(plan, argv, env, clone_flags, tuple(stdio), cgroup_fd,
+                                           pdeathsig, keep_fds_from, join_pidfd, join_flags,
+                                           meanwhile)
+        return _follow_init(InitProcess(pid, pidfd, ours=False), sock, plan, attach,
+                            leave_at_sync, at_sync)
     keep = []
     spec = ffi.new("struct pyc_spawn *")
     spec.clone_flags = clone_flags
@@ -114,7 +132,12 @@ def spawn(plan, argv, env, clone_flags, stdio=(-1, -1, -1), attach=None, cgroup_
     pidfd_p, sock_p = ffi.new("int *"), ffi.new("int *")
     pid = check(lib.pyc_container_spawn(spec, pidfd_p, sock_p), "clone the container init")
     mark("clone")
-    proc, sock = InitProcess(pid, pidfd_p[0]), sock_p[0]
+    return _follow_init(InitProcess(pid, pidfd_p[0]), sock_p[0], plan, attach, leave_at_sync,
+                        at_sync)
+
+
+def _follow_init(proc, sock, plan, attach, leave_at_sync, at_sync):
+    pid = proc.pid
     try:
         if attach is not None:
             attach(pid)
