@@ -22,6 +22,7 @@
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -440,6 +441,106 @@ static int verb_ps_json(const struct front *f, const char *id)
     return 0;
 }
 
+/* The Python runtime's verb for id, as our child (hooks to run); its status. */
+static int python_child(char **argv, int globals, const char *verb, const char *flag,
+                        const char *id)
+{
+    char *args[64];
+    int n = 0;
+    for (int k = 0; k < globals && n < 60; k++)
+        args[n++] = argv[k];
+    args[n++] = (char *) verb;
+    if (flag)
+        args[n++] = (char *) flag;
+    args[n++] = (char *) id;
+    args[n] = NULL;
+    pid_t pid = fork();
+    if (pid == 0)
+        _exit(python(n, args));
+    int st = 0;
+    while (pid > 0 && waitpid(pid, &st, 0) < 0 && errno == EINTR)
+        ;
+    return pid < 0 ? fail("fork: %s", strerror(errno)) : WIFEXITED(st) ? WEXITSTATUS(st) : 1;
+}
+
+static volatile pid_t run_init;
+
+static void pass_on(int sig)
+{
+    if (run_init > 0)
+        kill(run_init, sig);
+}
+
+/* run: create through the warm process (the init is our child), start, and
+ * unless -d wait for the init, passing on our signals as runc does, and
+ * delete it unless --keep.  argv[verb_at] follows "run". */
+static int verb_run(int argc, char **argv, int verb_at)
+{
+    char **args = calloc((size_t) argc + 2, sizeof *args);
+    int n = 0, detach = 0, keep = 0;
+    if (!args)
+        return fail("out of memory");
+    for (int k = 0; k < verb_at - 1; k++)
+        args[n++] = argv[k];
+    args[n++] = (char *) "create";
+    int flags_at = n++;                     /* --pyc-foreground, or a no-op repeat */
+    for (int k = verb_at; k < argc; k++) {
+        const char *a = argv[k];
+        if (!strcmp(a, "-d") || !strcmp(a, "--detach") || !strcmp(a, "-detach"))
+            detach = 1;
+        else if (!strcmp(a, "--keep") || !strcmp(a, "-keep"))
+            keep = 1;
+        else
+            args[n++] = (char *) a;
+    }
+    const char *id = argv[argc - 1];
+    if (n <= flags_at + 1 || id[0] == '-')
+        return python(argc, argv);          /* Python words the mistake */
+    if (detach) {                           /* close the gap: no extra flag */
+        memmove(args + flags_at, args + flags_at + 1, (size_t) (n - flags_at - 1) * sizeof *args);
+        n--;
+    } else {
+        args[flags_at] = (char *) "--pyc-foreground";
+    }
+    args[n] = NULL;
+    pid_t init = 0;
+    int code = warm_create(n, args, argc, argv, &init);
+    free(args);
+    if (code)
+        return code;
+    struct front f;
+    int delegate, r = load(id, &f, argc, argv, &delegate);
+    if (r || delegate)
+        return r;
+    r = f.python ? python_child(argv, verb_at - 1, "start", NULL, id) : verb_start(id, &f);
+    if (!r && detach)
+        return 0;
+    if (!r) {
+        static const int passed[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2,
+                                      SIGWINCH };
+        run_init = init;
+        for (size_t k = 0; k < sizeof passed / sizeof *passed; k++) {
+            struct sigaction sa = { .sa_handler = pass_on, .sa_flags = SA_RESTART };
+            sigemptyset(&sa.sa_mask);
+            sigaction(passed[k], &sa, NULL);
+        }
+        int st = 0;
+        while (init > 0 && waitpid(init, &st, 0) < 0 && errno == EINTR)
+            ;
+        run_init = 0;
+        code = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+    } else {
+        code = r;
+    }
+    if (r || !keep) {
+        int d = f.python ? python_child(argv, verb_at - 1, "delete", "--force", id)
+                         : verb_delete(id, &f, 1);
+        if (d && !code)
+            code = d;
+    }
+    return code;
+}
+
 /* --name value or --name=value: the value, advancing *i; NULL when not this flag. */
 static const char *flag_value(int argc, char **argv, int *i, const char *name)
 {
@@ -480,7 +581,9 @@ int main(int argc, char **argv)
     const char *verb = argv[i++];
     int force = 0, all = 0, json = 0;
     if (!strcmp(verb, "create"))
-        return warm_create(argc, argv);
+        return warm_create(argc, argv, argc, argv, NULL);
+    if (!strcmp(verb, "run"))
+        return verb_run(argc, argv, i);
     if (strcmp(verb, "start") && strcmp(verb, "state") && strcmp(verb, "kill") &&
         strcmp(verb, "delete") && strcmp(verb, "ps"))
         return python(argc, argv);

@@ -3,6 +3,7 @@
 #define PYC_OCI_FRONT_H
 
 #include <stddef.h>
+#include <sys/types.h>
 
 #ifndef PYC_OCI_PYTHON
 #define PYC_OCI_PYTHON "/usr/bin/python3"
@@ -23,8 +24,9 @@ int package_top(char *top, size_t cap);
 /* `python -I -S -c` code that finds the package and runs `tail`; 0 or -1. */
 int boot_code(char *boot, size_t cap, const char *top, const char *tail);
 
-/* `create` through the warm process (pycontainer/oci/warm.py), cloning the
- * init here; falls back to python() when there is none (and starts one). */
-int warm_create(int argc, char **argv);
+/* `create` (argv) through the warm process (pycontainer/oci/warm.py),
+ * cloning the init here (*cloned: its pid, when not NULL); when there is
+ * none, starts one and execs python() with fb_argv.  The exit status. */
+int warm_create(int argc, char **argv, int fb_argc, char **fb_argv, pid_t *cloned);
 
 #endif

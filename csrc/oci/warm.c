@@ -240,14 +240,14 @@ answer:;
     return pid;
 }
 
-int warm_create(int argc, char **argv)
+int warm_create(int argc, char **argv, int fb_argc, char **fb_argv, pid_t *cloned)
 {
     const char *w = getenv("PYCONTAINER_WARM");
     char top[PATH_MAX];
     struct sockaddr_un addr = { .sun_family = AF_UNIX };
     if ((w && !strcmp(w, "0")) || package_top(top, sizeof top) < 0 ||
         socket_path(addr.sun_path, sizeof addr.sun_path, top) < 0)
-        return python(argc, argv);
+        return python(fb_argc, fb_argv);
     int keep = preserve_fds(argc, argv);
     low_fd = 3 + (keep > 0 && keep < 4096 ? keep : 0);
     struct pyc_buf req = { 0 };
@@ -259,7 +259,7 @@ int warm_create(int argc, char **argv)
         if (s >= 0)
             close(s);
         free(req.p);
-        return python(argc, argv);
+        return python(fb_argc, fb_argv);
     }
     static const int stdio[3] = { 0, 1, 2 };
     char m[5] = "";
@@ -270,7 +270,7 @@ int warm_create(int argc, char **argv)
         close(s);
         if (m[0] == 'S')
             start_warm(addr.sun_path, top);
-        return python(argc, argv);
+        return python(fb_argc, fb_argv);
     }
     pid_t init = 0;
     for (;;) {
@@ -295,6 +295,8 @@ int warm_create(int argc, char **argv)
             while (waitpid(init, NULL, 0) < 0 && errno == EINTR)
                 ;
         }
+        if (cloned)
+            *cloned = code ? 0 : init;
         return code < 0 ? 128 - code : code;
     }
     if (init > 0) {

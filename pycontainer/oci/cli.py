@@ -77,7 +77,8 @@ def _c(args):
 
 def _verb_create(args):
     lifecycle.create(args.root, args.id, args.bundle or ".", args.pid_file or None,
-                     args.console_socket or None, args.preserve_fds)
+                     args.console_socket or None, args.preserve_fds,
+                     detach_stdio=(0, 1, 2) if args.pyc_foreground else None)
 
 
 def _verb_run(args):

@@ -14,7 +14,9 @@ _CREATE = {"bundle": str, "b": "bundle", "pid-file": str, "console-socket": str,
            "no-pivot": bool, "no-new-keyring": bool, "preserve-fds": int}
 # verb -> (flags, positional names; a name starting with * takes the rest)
 VERBS = {
-    "create": (_CREATE, ["id"]),
+    # --pyc-foreground: the C front end's `run` (a create whose stdio is the
+    # caller's, as Python's run makes it), not a flag of runc's
+    "create": (dict(_CREATE, **{"pyc-foreground": bool}), ["id"]),
     "run": (dict(_CREATE, detach=bool, d="detach", keep=bool), ["id"]),
     "start": ({}, ["id"]), "state": ({}, ["id"]), "pause": ({}, ["id"]),
     "resume": ({}, ["id"]),

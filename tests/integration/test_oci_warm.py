@@ -157,3 +157,27 @@ def test_stop_all_stops_them(warm):
     while _warm_pids():
         assert time.monotonic() < end
         time.sleep(0.05)
+
+
+def test_run_is_made_warm_waits_passes_signals_and_keeps(warm, bundle, rt, tmp_path):
+    maker = _maker_hook(bundle, tmp_path, ["sh", "-c", "echo ran; exit 3"])
+    p = rt("run", "--bundle", str(bundle), "c6", check=False)
+    assert (p.returncode, p.stdout) == (3, "ran\n")
+    assert int(maker.read_text()) == warm
+    assert not os.listdir(rt.root)                  # removed at exit
+    edit(bundle, lambda c: c.update(hooks={}) or c["process"].update(
+        args=["sh", "-c", "trap 'echo got-term; exit 7' TERM; echo up; sleep 100 & wait"]))
+    with open(tmp_path / "run.out", "w+") as out:
+        front = subprocess.Popen([FRONT, "--root", str(rt.root), "run", "--keep", "--bundle",
+                                  str(bundle), "c7"], stdin=subprocess.DEVNULL, stdout=out,
+                                 stderr=subprocess.STDOUT)
+        rt.made.append("c7")
+        end = time.monotonic() + 30
+        while "up" not in (tmp_path / "run.out").read_text():
+            assert time.monotonic() < end and front.poll() is None
+            time.sleep(0.02)
+        front.terminate()                           # passed on to the init, as runc does
+        assert front.wait(timeout=30) == 7
+    assert (tmp_path / "run.out").read_text() == "up\ngot-term\n"
+    assert state(rt, "c7")["status"] == "stopped"   # --keep
+    rt("delete", "c7")
