@@ -389,13 +389,18 @@ def test_preserve_fds_reach_the_container(bundle, rt, tmp_path):
 
 
 def test_a_failing_setup_step_is_named_and_leaves_nothing(bundle, rt):
+    failing_setup_step(bundle, rt, "c14")
+
+
+def failing_setup_step(bundle, rt, cid):
+    """A mount the child cannot make: create names it; nothing is left."""
     cgroup = f"/pycontainer/oci-fail-{os.getpid()}"
 
     def fn(cfg):
         cfg["mounts"].append({"destination": "/x", "type": "pycnosuchfs", "source": "none"})
         cfg["linux"]["cgroupsPath"] = cgroup
     edit(bundle, fn)
-    p = rt("create", "--bundle", str(bundle), "c14", check=False)
+    p = rt("create", "--bundle", str(bundle), cid, check=False)
     assert p.returncode == 1 and "mount pycnosuchfs on /x: No such device" in p.stderr
     assert not os.listdir(rt.root)
     assert not os.path.exists(f"/sys/fs/cgroup/pids{cgroup}")

@@ -14,7 +14,8 @@ import time
 import pytest
 
 from pycontainer import forkserver
-from test_oci_runtime import FRONT, bundle, edit, rt, state  # noqa: F401  (fixtures)
+from test_oci_runtime import (FRONT, bundle, edit, failing_setup_step, rt,  # noqa: F401
+                              state)
 
 
 def _warm_pids():
@@ -121,16 +122,7 @@ def test_off_when_asked(warm, bundle, rt, tmp_path):
 
 
 def test_a_failure_after_the_clone_leaves_nothing(warm, bundle, rt):
-    cgroup = f"/pycontainer/oci-warm-fail-{os.getpid()}"
-
-    def fn(cfg):
-        cfg["mounts"].append({"destination": "/x", "type": "pycnosuchfs", "source": "none"})
-        cfg["linux"]["cgroupsPath"] = cgroup
-    edit(bundle, fn)
-    p = rt("create", "--bundle", str(bundle), "c3", check=False)
-    assert p.returncode == 1 and "mount pycnosuchfs on /x: No such device" in p.stderr
-    assert not os.listdir(rt.root)
-    assert not os.path.exists(f"/sys/fs/cgroup/pids{cgroup}")
+    failing_setup_step(bundle, rt, "c3")      # the init is killed and reaped by the front end
 
 
 def test_preserved_fds_and_stdio_are_the_callers(warm, bundle, rt, tmp_path):
