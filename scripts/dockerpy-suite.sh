@@ -4,19 +4,43 @@
 #   scripts/dockerpy-suite.sh DOCKER_PY_GIT_DIR [pytest args...]
 #
 # DOCKER_PY_GIT_DIR: a clone (or bare git dir) of docker/docker-py with tag 7.1.0.
-# The daemon runs on a private socket over a private store; the images the
-# suite names (alpine:3.10, alpine:latest, busybox:latest) are made from
-# pycontainer's embedded busybox, so nothing is fetched from Docker Hub.
-# Prints the passed/failed totals. Not part of the normal test suite: run it
-# as root, alone on the machine (it starts containers).
+# The daemon runs on a private socket over a private store. The images the
+# suite names (alpine:3.10, alpine:latest, busybox:latest, hello-world:latest)
+# are made from pycontainer's embedded busybox and pushed to a registry of our
+# own on 127.0.0.1, the daemon's --registry-mirror. All of it runs in a network
+# namespace of its own that has only loopback, so a pull of anything else (Hub
+# content) fails at once and nothing leaves the machine.
+# Prints the passed/failed totals (DAEMON_LOG=FILE keeps the daemon's log).
+# Not part of the normal test suite: run it as root, alone on the machine (it
+# starts containers).
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 py=${PYTHON:-$here/.venv/bin/python}
 git_dir=${1:?usage: $0 DOCKER_PY_GIT_DIR [pytest args]}
+if [ -z "${PYC_DPY_NETNS:-}" ]; then
+    # One test replaces os.environ (credentials/utils_test.py), after which
+    # docker.from_env() finds no DOCKER_HOST and dials /var/run/docker.sock:
+    # in a mount namespace of its own, that path is the daemon's socket too.
+    made=
+    [ -e /run/docker.sock ] || { touch /run/docker.sock; made=1; }
+    set +e
+    env PYC_DPY_NETNS=1 unshare --net --mount --propagation private --fork -- bash "$0" "$@"
+    rc=$?
+    [ -z "$made" ] || rm -f /run/docker.sock
+    exit $rc
+fi
+ip link set lo up
 shift
+# The suite imports paramiko (its ssh tests) even when no test uses it, and
+# websocket-client for attach over a websocket.
+"$py" -c "import paramiko, websocket" 2>/dev/null || "$py" -m pip install -q paramiko websocket-client
 tmp=$(mktemp -d /tmp/pyc-dockerpy.XXXXXX)
-daemon_pid=
+daemon_pid= registry_pid=
 cleanup() {
+    if [ -n "$daemon_pid" ] && ! kill -0 "$daemon_pid" 2>/dev/null; then
+        echo "pycontainerd died during the suite; its log ends:"; tail -40 "$tmp/pycontainerd.log"
+    fi
+    cp "$tmp/pycontainerd.log" "${DAEMON_LOG:-/dev/null}" 2>/dev/null || true
     if [ -n "$daemon_pid" ]; then kill -TERM "$daemon_pid" 2>/dev/null || true; wait "$daemon_pid" 2>/dev/null || true; fi
     "$py" - "$tmp/store" <<'PY' || true
 import sys, contextlib
@@ -30,25 +54,45 @@ for n in c.networks.list():
         with contextlib.suppress(errors.PyContainerError):
             n.remove()
 PY
+    if [ -n "$registry_pid" ]; then kill -TERM "$registry_pid" 2>/dev/null || true; wait "$registry_pid" 2>/dev/null || true; fi
     rm -rf "$tmp"
 }
 trap cleanup EXIT
 git --git-dir="$git_dir" archive 7.1.0 tests | tar -x -C "$tmp"
-"$py" - "$tmp/store" <<'PY'
-import sys
+mirror=127.0.0.1:5000
+"$here/.venv/bin/pycontainer" registry serve --addr "$mirror" --root "$tmp/mirror" \
+    >"$tmp/registry.log" 2>&1 &
+registry_pid=$!
+"$py" - "$tmp/store" "$tmp/seed" "$mirror" <<'PY'
+import sys, time, urllib.request
 from pycontainer import Client
-c = Client(root=sys.argv[1])
+store, seed, mirror = sys.argv[1:]
+for _ in range(200):
+    try:
+        urllib.request.urlopen(f"http://{mirror}/v2/")
+        break
+    except OSError:
+        time.sleep(0.05)
+names = (("alpine", "3.10"), ("alpine", "latest"), ("busybox", "latest"), ("hello-world", "latest"))
+s = Client(root=seed)
+img = s.images.busybox()
+for repo, tag in names:
+    img.tag(f"{mirror}/library/{repo}", tag)
+    s.images.push(f"{mirror}/library/{repo}", tag)
+c = Client(root=store)
 img = c.images.busybox()
-for repo, tag in (("alpine", "3.10"), ("alpine", "latest"), ("busybox", "latest")):
+for repo, tag in names[:3]:
     img.tag(repo, tag)
 PY
+rm -rf "$tmp/seed"
 "$here/.venv/bin/pycontainerd" --host "unix://$tmp/pyc.sock" --root "$tmp/store" \
-    >"$tmp/pycontainerd.log" 2>&1 &
+    --registry-mirror "http://$mirror" >"$tmp/pycontainerd.log" 2>&1 &
 daemon_pid=$!
 for _ in $(seq 200); do
     [ -S "$tmp/pyc.sock" ] && break
     sleep 0.05
 done
+mount --bind "$tmp/pyc.sock" /run/docker.sock
 cd "$tmp"
 set +e
 DOCKER_HOST="unix://$tmp/pyc.sock" "$py" -m pytest -p no:cacheprovider -q -rfE \

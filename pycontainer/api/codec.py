@@ -114,7 +114,8 @@ def _strings(doc, key, what):
 # body key -> engine keyword, and the JSON type docker's Go struct has
 _CONFIG = {"WorkingDir": ("working_dir", str), "User": ("user", str),
            "Hostname": ("hostname", str), "Labels": ("labels", dict),
-           "StopTimeout": ("stop_timeout", int)}
+           "StopTimeout": ("stop_timeout", int), "Domainname": ("domainname", str),
+           "MacAddress": ("mac_address", str), "StopSignal": ("stop_signal", str)}
 _HOST = {"Memory": ("mem_limit", int), "MemorySwap": ("memswap_limit", int),
          "NanoCpus": ("nano_cpus", int), "CpuShares": ("cpu_shares", int),
          "CpuQuota": ("cpu_quota", int), "CpuPeriod": ("cpu_period", int),
@@ -123,7 +124,30 @@ _HOST = {"Memory": ("mem_limit", int), "MemorySwap": ("memswap_limit", int),
          "CapAdd": ("cap_add", list), "CapDrop": ("cap_drop", list),
          "SecurityOpt": ("security_opt", list), "Tmpfs": ("tmpfs", dict),
          "Sysctls": ("sysctls", dict), "Binds": ("volumes", list),
-         "PublishAllPorts": ("publish_all_ports", bool), "UsernsMode": ("userns_mode", str)}
+         "PublishAllPorts": ("publish_all_ports", bool), "UsernsMode": ("userns_mode", str),
+         "LogConfig": ("log_config", dict), "Mounts": ("mounts", list),
+         "VolumesFrom": ("volumes_from", list), "Links": ("links", list),
+         "Devices": ("devices", list), "DeviceCgroupRules": ("device_cgroup_rules", list),
+         "DeviceRequests": ("device_requests", list), "Init": ("init", bool),
+         "PidMode": ("pid_mode", str), "IpcMode": ("ipc_mode", str),
+         "UTSMode": ("uts_mode", str), "CgroupnsMode": ("cgroupns", str),
+         "ExtraHosts": ("extra_hosts", list), "Dns": ("dns", list),
+         "DnsOptions": ("dns_opt", list), "DnsSearch": ("dns_search", list),
+         "GroupAdd": ("group_add", list), "OomKillDisable": ("oom_kill_disable", bool),
+         "OomScoreAdj": ("oom_score_adj", int), "ShmSize": ("shm_size", int),
+         "MemoryReservation": ("mem_reservation", int), "CpusetMems": ("cpuset_mems", str),
+         "CpuRealtimePeriod": ("cpu_rt_period", int),
+         "CpuRealtimeRuntime": ("cpu_rt_runtime", int), "BlkioWeight": ("blkio_weight", int),
+         "BlkioWeightDevice": ("blkio_weight_device", list),
+         "BlkioDeviceReadBps": ("device_read_bps", list),
+         "BlkioDeviceWriteBps": ("device_write_bps", list),
+         "BlkioDeviceReadIOps": ("device_read_iops", list),
+         "BlkioDeviceWriteIOps": ("device_write_iops", list),
+         "CgroupParent": ("cgroup_parent", str), "Runtime": ("runtime", str),
+         "Isolation": ("isolation", str), "StorageOpt": ("storage_opt", dict),
+         "VolumeDriver": ("volume_driver", str), "KernelMemory": ("kernel_memory", int),
+         "CpuCount": ("cpu_count", int), "CpuPercent": ("cpu_percent", int)}
+_BUILTIN_NETWORKS = ("bridge", "default", "host", "none")
 
 
 def create_kwargs(body, name=None):
@@ -155,9 +179,27 @@ def create_kwargs(body, name=None):
         v = _typed(host, key, kind, "HostConfig")
         if v not in (None, "", 0, [], {}, False) and not (key == "PidsLimit" and v < 0):
             kw[kwname] = v
+    swappiness = _typed(host, "MemorySwappiness", int, "HostConfig")
+    if swappiness is not None and swappiness >= 0:      # -1: the kernel's own
+        kw["mem_swappiness"] = swappiness
+    log = kw.get("log_config")
+    if isinstance(log, dict) and not log.get("Type"):      # the default driver
+        if log.get("Config"):
+            kw["log_config"] = dict(log, Type="json-file")
+        else:
+            del kw["log_config"]        # the CLI's {"Type": "", "Config": {}}
     mode = _typed(host, "NetworkMode", str, "HostConfig")
     if mode and mode != "default":
         kw["network_mode"] = mode
+    endpoints = _endpoints(body)
+    if endpoints:
+        kw["networking_config"] = {"EndpointsConfig": endpoints}
+        if mode in endpoints:           # the engine names the first network network=
+            kw["network"] = kw.pop("network_mode")
+    anonymous = [p for p in _typed(body, "Volumes", dict, "Config") or {}
+                 if p not in _bind_targets(kw)]
+    if anonymous:
+        kw["volumes"] = list(kw.get("volumes") or []) + anonymous
     restart = _typed(host, "RestartPolicy", dict, "HostConfig") or {}
     if restart.get("Name") not in (None, "", "no"):
         kw["restart_policy"] = {"Name": restart["Name"],
@@ -175,6 +217,40 @@ def create_kwargs(body, name=None):
         kw["healthcheck"] = health
     auto_remove = bool(_typed(host, "AutoRemove", bool, "HostConfig"))
     return image, cmd, kw, auto_remove
+
+
+def _endpoints(body):
+    """NetworkingConfig.EndpointsConfig for user networks, with the empty
+    fields docker's clients send left out (the built-in modes take none)."""
+    net = _typed(body, "NetworkingConfig", dict, "") or {}
+    eps = _typed(net, "EndpointsConfig", dict, "NetworkingConfig") or {}
+    out = {}
+    for name, ep in eps.items():
+        if name in _BUILTIN_NETWORKS or name.startswith("container:"):
+            continue
+        if ep is not None and not isinstance(ep, dict):
+            raise BadRequest(f"json: cannot unmarshal {type(ep).__name__} into "
+                             "NetworkingConfig.EndpointsConfig of type EndpointSettings")
+        ep = {k: v for k, v in (ep or {}).items() if v not in (None, "", 0, [], {})}
+        if isinstance(ep.get("IPAMConfig"), dict):
+            ipam = {k: v for k, v in ep["IPAMConfig"].items() if v not in (None, "", [])}
+            ep.pop("IPAMConfig")
+            if ipam:
+                ep["IPAMConfig"] = ipam
+        for k in ("NetworkID", "EndpointID", "Gateway", "IPAddress", "IPPrefixLen",
+                  "IPv6Gateway", "GlobalIPv6Address", "GlobalIPv6PrefixLen", "DNSNames"):
+            ep.pop(k, None)     # the answers of inspect, empty in a request
+        out[name] = ep
+    return out
+
+
+def _bind_targets(kw):
+    """Where the binds of ``kw["volumes"]`` ("src:dst[:opts]") land."""
+    out = set()
+    for b in kw.get("volumes") or []:
+        parts = str(b).split(":")
+        out.add(parts[1] if len(parts) > 1 else parts[0])
+    return out
 
 
 # -- answers -------------------------------------------------------------------

@@ -155,8 +155,8 @@ async def serve(engine, hosts, gid, ready=None, daemon=None):
 
     from .app import make_app
     loop = asyncio.get_running_loop()
-    loop.set_default_executor(concurrent.futures.ThreadPoolExecutor(
-        THREADS, thread_name_prefix="pycd"))
+    pool = concurrent.futures.ThreadPoolExecutor(THREADS, thread_name_prefix="pycd")
+    loop.set_default_executor(pool)
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
@@ -196,10 +196,36 @@ async def serve(engine, hosts, gid, ready=None, daemon=None):
         await stop.wait()
         log.info("stopping")
     finally:
+        engine.containers.closing.set()     # blocked waits end, so their threads do
         await runner.cleanup()
         for p in paths:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(p)
+        _leave_stuck_requests(pool, daemon)
+
+
+def _leave_stuck_requests(pool, daemon, grace=5.0):
+    """A request still in a thread ``grace`` seconds after the server closed
+    (a follow that never ends) would keep the process alive forever: the
+    interpreter joins every pool thread on exit. Records are written whole,
+    so exiting now loses nothing on disk."""
+    import threading
+    import time
+    pool.shutdown(wait=False, cancel_futures=True)      # idle threads leave now
+    deadline = time.monotonic() + grace
+    for t in threading.enumerate():
+        if t.name.startswith("pycd_"):
+            t.join(max(0.0, deadline - time.monotonic()))
+    stuck = [t.name for t in threading.enumerate() if t.name.startswith("pycd_")
+             and t.is_alive()]
+    if not stuck:
+        return
+    log.error("leaving with %d request(s) unfinished (%s)", len(stuck), ", ".join(stuck))
+    if daemon is not None and daemon.conf.pidfile:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(daemon.conf.pidfile)
+    logging.shutdown()
+    os._exit(0)
 
 
 def _args(argv):

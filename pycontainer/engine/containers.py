@@ -27,7 +27,7 @@ from . import sharing as _sharing
 from . import state as _state
 from ..runtime import monitor, teardown
 from ..jsonfile import write_json_atomic
-from ..runtime.runtime import _now
+from ..runtime.runtime import _now, host_resources
 from ..runtime.timing import mark
 
 RUN_KEYS = {"command", "entrypoint", "environment", "hostname", "working_dir", "user",
@@ -160,7 +160,8 @@ class Containers:
     def __init__(self, engine):
         self.engine = engine
         self.rt = engine.runtime
-        self.at_rest = {}       # cid -> (file key, record): list(shared=True)
+        self.at_rest = {}       # cid -> (dir, dir's key, record): list(shared=True)
+        self.closing = threading.Event()    # set by a daemon on its way out: waits end
 
     # -- lookup ------------------------------------------------------------
     def names_of_dirs(self):
@@ -318,6 +319,7 @@ class Containers:
             attrs["Config"].update(more_config)
             attrs["HostConfig"].update(more_host)
             self.engine.net.describe(attrs, cid)
+            attrs["Mounts"] = _docker_mounts(attrs, self.engine.volumes.store)
             write_json_atomic(self.rt.config_path(cid), attrs)
         finally:
             os.close(lock)
@@ -666,6 +668,11 @@ class Containers:
                 if condition == "removed" or not first:
                     return 0
                 raise
+            if first:
+                restarts = st["RestartCount"]
+            elif condition != "removed" and (st["RestartCount"] != restarts or (
+                    st["Restarting"] and status == "running")):
+                return st["ExitCode"]      # it exited and its policy restarts it, as docker's
             first = False
             if st["Status"] != status:      # a change: the next one (start, removal) is near
                 status, pause = st["Status"], WAIT_POLL[0]
@@ -679,13 +686,16 @@ class Containers:
                 raise TimeoutError(f"container {cid[:12]} did not stop within {timeout}s")
             step = pause if left is None else min(pause, left)
             pause = min(pause * 2, WAIT_POLL[1])
+            if self.closing.is_set():
+                raise Conflict(f"waiting for container {cid[:12]} ended: the engine is closing")
             if condition == "removed" and self._monitor_left(st, step):
                 continue        # an auto-removing monitor leaves once the files are gone
             if st["Running"]:
-                self._await_exit(st, step if condition == "removed" else left)
+                # a look at ``closing`` at least once a second
+                self._await_exit(st, min(step if condition == "removed" else left or 1.0, 1.0))
                 time.sleep(0.002)     # let the monitor record the exit
             else:
-                time.sleep(step)
+                self.closing.wait(step)
 
     def remove(self, cid, force=False, v=False):
         with _state.locked(self.rt, cid):
@@ -693,8 +703,9 @@ class Containers:
             st = attrs["State"]
             if st["Running"] or st["Restarting"]:
                 if not force:
-                    raise Conflict(f"container {cid[:12]} is running: stop it first or "
-                                   "use remove(force=True)")
+                    raise Conflict(f"cannot remove container {attrs['Name']}: container is "
+                                   "running: stop the container before removing or force "
+                                   "remove (remove(force=True))")
                 open(self.rt.stop_marker(cid), "w").close()
                 if st["Paused"]:
                     _core.cgroup_apply(self.rt.cg.freeze_steps(cid, False))
@@ -790,6 +801,7 @@ class Containers:
                 steps = [s for s in self.rt.cg.create_steps(cid, res) if s[0] == "w"]
                 _core.cgroup_apply(steps)
             cfg["resources"] = Resources(**{k: getattr(res, k) for k in merged}).__dict__
+            attrs["HostConfig"].update(host_resources(res))     # inspect shows the new limits
             attrs.pop("State", None)
             write_json_atomic(files.config, attrs)
 
@@ -1077,6 +1089,25 @@ def _json_members(attrs, limit=1200):
     if len(text) > limit:
         text = json.dumps({k: str(attrs[k]) for k in ("image", "name")})[1:-1][:limit]
     return text
+
+
+def _docker_mounts(attrs, volumes):
+    """docker's inspect ``Mounts``: each bind, volume and tmpfs mount of the
+    container, with the host path a volume's data lives at."""
+    out = []
+    for m in attrs["Runtime"]["Config"].get("mounts") or []:
+        kind, rw = m.get("Type"), bool(m.get("RW"))
+        doc = {"Type": kind, "Source": m.get("Source") or "", "Destination": m["Destination"],
+               "Mode": "" if rw else "ro", "RW": rw, "Propagation": ""}
+        if kind == "bind":
+            doc["Propagation"] = "rprivate"
+        elif kind == "volume":
+            doc.update(Name=m.get("Name"), Source=volumes.data_path(m.get("Name")),
+                       Driver="local", Mode="z" if rw else "ro")
+        elif kind == "tmpfs":
+            doc["Source"] = ""
+        out.append(doc)
+    return out
 
 
 def _describe_health_and_logs(attrs, cfg):

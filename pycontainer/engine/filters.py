@@ -59,6 +59,9 @@ class Filters:
     def __contains__(self, key):
         return key in self._values
 
+    def empty(self):
+        return not self._values
+
     def values(self, key):
         """The values given for ``key`` (empty when it is not given)."""
         return list(self._values.get(key, ()))

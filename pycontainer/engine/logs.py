@@ -39,7 +39,8 @@ def parse_config(log_config):
     kind = log_config.get("type", log_config.get("Type")) or "json-file"
     opts = log_config.get("config", log_config.get("Config")) or {}
     if kind not in DRIVERS:
-        raise InvalidArgument(f"log driver {kind!r} is not supported; use one of {DRIVERS}")
+        raise InvalidArgument(f"logger: no log driver named {kind!r} is registered "
+                              f"(these are: {', '.join(DRIVERS)})")     # dockerd's words
     if not isinstance(opts, dict):
         raise InvalidArgument("log_config config must be a dict of strings")
     bad = sorted(set(opts) - set(_OPTIONS[kind]))
@@ -60,9 +61,7 @@ def rotation(opts, kind):
         raise InvalidArgument(f"log opt max-size must be at least {MIN_SIZE} bytes, got {size!r}")
     if not str(files).isdigit() or not 1 <= int(files) <= 1000:
         raise InvalidArgument(f"log opt max-file must be a number within 1..1000, got {files!r}")
-    if int(files) > 1 and not max_size:
-        raise InvalidArgument("log opt max-file needs max-size as well")
-    return max_size, int(files)
+    return max_size, int(files)       # max-file without max-size: one file, as dockerd
 
 
 def _now():

@@ -49,7 +49,7 @@ def parse(detach=None, domainname=None, mac_address=None, dns=None, dns_opt=None
     for key, value in refused.items():
         if key not in REFUSED:
             raise TypeError(f"parse() got an unexpected keyword argument {key!r}")
-        if value not in _OFF:
+        if value not in _OFF and not (key == "isolation" and value == "default"):
             raise InvalidArgument(REFUSED[key])
     out = {}
     if detach is not None and not isinstance(detach, bool):
@@ -282,7 +282,9 @@ def inspect_fields(cfg):
             "MemorySwappiness": None if res.mem_swappiness == -1 else res.mem_swappiness,
             "OomKillDisable": res.oom_kill_disable, "CpusetMems": res.cpuset_mems,
             "CpuRealtimePeriod": res.cpu_rt_period, "CpuRealtimeRuntime": res.cpu_rt_runtime,
-            "BlkioWeight": res.blkio_weight}
+            "BlkioWeight": res.blkio_weight,
+            "Tmpfs": {m["Destination"]: m.get("Options") or "" for m in cfg.mounts
+                      if m.get("Type") == "tmpfs"} or None}
     for key, name in (("blkio_weight_device", "BlkioWeightDevice"),
                       ("device_read_bps", "BlkioDeviceReadBps"),
                       ("device_write_bps", "BlkioDeviceWriteBps"),

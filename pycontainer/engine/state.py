@@ -171,27 +171,35 @@ def load(rt, cid):
     return attrs
 
 
-def file_key(rt, cid):
-    """What a container's record is read from, by stat (None: no config.json):
-    a record at rest (not running) is a function of these files alone."""
-    d = rt.dir(cid)
+def record_dir(rt, cid):
+    """The directory a container's record is read from (its config.json's),
+    or None when it has none (not a container, yet or any more)."""
+    for d in (rt.dir(cid), rt.rundir(cid)):     # an ephemeral container's is in the run root
+        if os.path.exists(os.path.join(d, "config.json")):
+            return d
+    return None
+
+
+# Every file of a record is written whole and renamed into its directory, so
+# a record at rest is unchanged while its directory's stat is. Timestamps
+# are coarse (a clock tick): two writes within one tick leave one mtime, so
+# a key is trusted only once its mtime is older than this when first read.
+SETTLE_NS = 100_000_000
+
+
+def dir_key(d):
+    """The stat of a record's directory that every write moves (None: gone)."""
     try:
-        st = os.stat(os.path.join(d, "config.json"))
+        st = os.stat(d)
     except FileNotFoundError:
-        d = rt.rundir(cid)          # an ephemeral container's
-        try:
-            st = os.stat(os.path.join(d, "config.json"))
-        except FileNotFoundError:
-            return None
-    key = [(st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)]
-    for path in (os.path.join(d, "run.json"), os.path.join(d, "state.json"),
-                 _health.state_path(rt, cid)):
-        try:
-            st = os.stat(path)
-            key.append((st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns))
-        except FileNotFoundError:
-            key.append(None)
-    return tuple(key)
+        return None
+    return (st.st_ino, st.st_mtime_ns, st.st_ctime_ns)
+
+
+def settled(key, since_ns):
+    """``key`` (read at or after ``since_ns``) can stand for what was read:
+    any later write gets a later timestamp."""
+    return key is not None and max(key[1], key[2]) < since_ns - SETTLE_NS
 
 
 def _stale(run):

@@ -17,7 +17,8 @@ class Volumes:
         if unknown:
             raise InvalidArgument(
                 f"unsupported keyword(s) for volumes.create(): {sorted(unknown)}")
-        attrs = self.store.create(name, **kwargs)
+        # dockerd marks a volume made without a name anonymous: prune takes it
+        attrs = self.store.create(name, anonymous=name is None, **kwargs)
         self.events.emit("volume", "create", attrs["Name"], {"driver": attrs.get("Driver")})
         return attrs
 

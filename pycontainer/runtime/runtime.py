@@ -144,7 +144,7 @@ class Runtime:
                            **({"StopTimeout": cfg.stop_timeout}
                               if cfg.stop_timeout is not None else {})},
                 "HostConfig": {"NetworkMode": cfg.network_mode, "ReadonlyRootfs": cfg.read_only,
-                               **_host_resources(cfg.resources)},
+                               **host_resources(cfg.resources)},
                 "Runtime": {"LayerDir": ld, "Lowers": self.lowers(record),
                             "Ephemeral": ephemeral, "Config": cfg.to_dict()},
             }
@@ -580,7 +580,8 @@ def _is_tmpfs(path):
     return False
 
 
-def _host_resources(res):
+def host_resources(res):
+    """docker's HostConfig fields for these limits."""
     quota, period = res.cfs()
     return {"Memory": res.mem_limit, "MemorySwap": res.swap_total(),
             "PidsLimit": res.pids_limit or None, "NanoCpus": res.nano_cpus,

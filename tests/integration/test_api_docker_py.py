@@ -160,3 +160,90 @@ def test_sigterm_stops_cleanly(store_root, busybox, tmp_path):
     assert d.stop() == 0
     assert not os.path.exists(d.sock), "the socket is removed on the way out"
     assert "Traceback" not in d.log_text()
+
+
+def test_sigterm_ends_a_blocked_wait(store_root, busybox, tmp_path):
+    """A wait on a container that runs on must not keep the daemon alive."""
+    import threading
+    import time
+    d = Daemon(store_root, tmp_path)
+    c = docker.APIClient(base_url=d.url, version="auto", timeout=60)
+    cid = c.create_container("busybox", ["sleep", "60"],
+                             host_config=c.create_host_config(network_mode="none"))["Id"]
+    try:
+        c.start(cid)
+        ended = []
+
+        def wait():
+            try:    # the answer's headers went out first: the body tells the error
+                ended.append(c.wait(cid).get("Error"))
+            except Exception as e:      # noqa: BLE001: or the daemon went away under it
+                ended.append(e)
+        waiter = threading.Thread(target=wait)
+        waiter.start()
+        time.sleep(0.3)
+        t = time.monotonic()
+        assert d.stop() == 0, d.log_text()
+        assert time.monotonic() - t < 5
+        waiter.join(10)
+        assert not waiter.is_alive() and ended[0], "the wait ends with an error, not an exit code"
+    finally:
+        c.close()
+        d.stop()
+        import pycontainer     # the container outlives the daemon (live-restore)
+        pycontainer.Client(root=str(store_root)).containers.get(cid).remove(force=True)
+
+
+def test_not_in_a_swarm_as_dockerd_answers(dc):
+    """Clients clean up with leave_swarm(force=True) and look for a swarm."""
+    assert dc.api.leave_swarm(force=True) is True
+    with pytest.raises(docker.errors.APIError) as e:
+        dc.swarm.init(advertise_addr="127.0.0.1")
+    assert e.value.status_code == 503
+    for call in (dc.services.list, dc.nodes.list, dc.secrets.list, dc.configs.list):
+        with pytest.raises(docker.errors.APIError) as e:
+            call()
+        assert e.value.status_code == 503 and "not a swarm manager" in e.value.explanation
+    assert dc.info()["Swarm"]["LocalNodeState"] == "inactive"
+
+
+def test_low_level_host_config_reaches_the_container(dc, tmp_path):
+    """docker-py's create_host_config fields, through the daemon's codec."""
+    api = dc.api
+    (tmp_path / "f").write_text("bound\n")
+    hc = api.create_host_config(
+        binds={str(tmp_path): {"bind": "/mnt", "mode": "ro"}}, init=True,
+        log_config={"Type": "json-file", "Config": {"max-file": "3", "max-size": "1m"}},
+        extra_hosts={"pyc-host": "10.1.2.3"}, group_add=["1234"], shm_size="8m",
+        pid_mode="host", network_mode="none")
+    cid = api.create_container(
+        "busybox", ["sh", "-c", "cat /mnt/f; grep pyc-host /etc/hosts; id -G; "
+                    "df -k /dev/shm | tail -1; cat /proc/1/comm"], host_config=hc,
+        volumes=["/anon"], domainname="pyc.example", stop_signal="SIGUSR1")["Id"]
+    try:
+        info = api.inspect_container(cid)
+        assert info["HostConfig"]["LogConfig"] == {"Type": "json-file",
+                                                   "Config": {"max-file": "3", "max-size": "1m"}}
+        assert info["Config"]["StopSignal"] == "SIGUSR1"
+        mounts = {m["Destination"]: m for m in info["Mounts"]}
+        assert mounts["/mnt"]["Source"] == str(tmp_path) and mounts["/mnt"]["RW"] is False
+        assert mounts["/anon"]["Type"] == "volume" and mounts["/anon"]["Driver"] == "local"
+        api.start(cid)
+        assert api.wait(cid, timeout=30)["StatusCode"] == 0
+        out = api.logs(cid).decode().splitlines()
+        assert out[0] == "bound" and out[1].split() == ["10.1.2.3", "pyc-host"]
+        assert "1234" in out[2].split()
+        assert out[3].split()[1] == "8192"
+        assert out[4] != "sh"          # pid_mode host: pid 1 is the host's init
+    finally:
+        api.remove_container(cid, force=True, v=True)
+
+
+def test_wait_returns_at_an_exit_that_restarts(dc):
+    """As dockerd: a wait ends at the exit even when the policy restarts it."""
+    c = dc.containers.run("busybox", ["sh", "-c", "sleep 0.3; exit 3"], detach=True,
+                          restart_policy={"Name": "always"}, network_mode="none")
+    try:
+        assert c.wait(timeout=30)["StatusCode"] == 3
+    finally:
+        c.remove(force=True)

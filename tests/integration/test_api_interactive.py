@@ -146,6 +146,9 @@ def test_docker_py_exec(daemon, sleeper):
         c = dc.containers.get(sleeper)
         assert tuple(c.exec_run(["sh", "-c", "echo a; exit 2"])) == (2, b"a\n")
         assert c.exec_run("sh -c 'echo o; echo e >&2'", demux=True).output == (b"o\n", b"e\n")
+        tty = dc.api.exec_create(c.id, ["echo", "t"], tty=True)["Id"]
+        # docker-py starts it with Tty false: frames, as dockerd sends them
+        assert dc.api.exec_start(tty, demux=True) == (b"t\r\n", None)
         eid = dc.api.exec_create(c.id, ["sh", "-c", "cat; exit 9"], stdin=True)["Id"]
         sock = dc.api.exec_start(eid, socket=True)
         sock._sock.sendall(b"fed\n")

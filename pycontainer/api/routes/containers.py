@@ -36,8 +36,8 @@ async def list_(request):
                        or -1, shared=True)       # read only: records at rest are cached
     memo = request.app[SUMMARIES]
     out = [codec.container_summary(a, memo) for a in attrs]
-    at_rest = _verbs(request).at_rest       # cid -> (files' key, record)
-    for cid in [c for c, (rec, _) in memo.items() if (at_rest.get(c) or (0, 0))[1] is not rec]:
+    at_rest = _verbs(request).at_rest       # cid -> (dir, dir's key, record)
+    for cid in [c for c, (rec, _) in memo.items() if (at_rest.get(c) or (0, 0, 0))[2] is not rec]:
         del memo[cid]           # a running, changed or removed container's: made anew
     return web.Response(body=codec.json_body(out), content_type="application/json")
 

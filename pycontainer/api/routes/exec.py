@@ -162,7 +162,9 @@ async def _drain(ex, sock):
 async def start(request):
     body = await body_json(request)
     detach = bool(codec._typed(body, "Detach", bool, "ExecStartConfig"))
-    codec._typed(body, "Tty", bool, "ExecStartConfig")
+    # the start's Tty, not the exec's, says whether output is framed (dockerd's
+    # rule: docker-py starts a tty exec with Tty false and reads frames)
+    raw = bool(codec._typed(body, "Tty", bool, "ExecStartConfig"))
     ex = _get(request)
     if ex.started:
         raise Conflict(f"Error: Exec command {ex.id} has already run" if not ex.running
@@ -184,14 +186,13 @@ async def start(request):
         _TASKS.add(task)
         task.add_done_callback(_TASKS.discard)
         return web.Response(status=200)
-    hj = Hijack(request, codec.RAW if ex.cfg["Tty"] else codec.MULTIPLEXED,
-                stdin=ex.cfg["AttachStdin"])
+    hj = Hijack(request, codec.RAW if raw else codec.MULTIPLEXED, stdin=ex.cfg["AttachStdin"])
     hj.on_lost.append(lambda: wake(sock))     # the process runs on, unread
     await hj.start()
     feed = asyncio.get_running_loop().create_task(pump_input(hj, sock)) \
         if ex.cfg["AttachStdin"] else None
     try:
-        await pump_output(hj, _packets(sock), not ex.cfg["Tty"], lambda: wake(sock))
+        await pump_output(hj, _packets(sock), not raw, lambda: wake(sock))
     finally:
         if feed is not None:
             feed.cancel()

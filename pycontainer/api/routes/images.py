@@ -8,6 +8,7 @@ import tempfile
 from aiohttp import web
 
 from .. import codec
+from ...errors import ImageError
 from ..app import Routes, body_json, call, engine
 from ..status import BadRequest
 from .containers import CHUNK, _send_chunks
@@ -88,11 +89,22 @@ async def load(request):
         async for chunk in request.content.iter_chunked(CHUNK):
             await call(f.write, chunk)
         await call(f.seek, 0)
-        recs = await call(eng.images.load, f)
-    lines = [{"stream": f"Loaded image: {t}\n"} for r in recs for t in r.tags] or \
-        [{"stream": f"Loaded image ID: {r.id}\n"} for r in recs]
-    return web.Response(body=b"".join(codec.json_line(d) for d in lines),
-                        content_type="application/json")
+        lines = []
+        try:
+            recs = await call(eng.images.load, f)
+        except ImageError as e:         # dockerd's: the stream says it (docker-py: ImageLoadError)
+            recs, lines = [], [{"errorDetail": {"message": str(e)}, "error": str(e)}]
+    if recs:
+        lines = [{"stream": f"Loaded image: {t}\n"} for r in recs for t in r.tags] or \
+            [{"stream": f"Loaded image ID: {r.id}\n"} for r in recs]
+    # chunked, as dockerd's: docker-py decodes a chunked body line by line,
+    # any other as one JSON document
+    resp = web.StreamResponse(headers={"Content-Type": "application/json"})
+    resp.enable_chunked_encoding()
+    await resp.prepare(request)
+    await resp.write(b"".join(codec.json_line(d) for d in lines))
+    await resp.write_eof()
+    return resp
 
 
 @routes.post("/images/create")
