@@ -18,22 +18,22 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 py=${PYTHON:-$here/.venv/bin/python}
 git_dir=${1:?usage: $0 DOCKER_PY_GIT_DIR [pytest args]}
 if [ -z "${PYC_DPY_NETNS:-}" ]; then
+    # The suite imports paramiko (its ssh tests) even when no test uses it, and
+    # websocket-client for attach over a websocket.
+    "$py" -c "import paramiko, websocket" 2>/dev/null || "$py" -m pip install -q paramiko websocket-client
     # One test replaces os.environ (credentials/utils_test.py), after which
     # docker.from_env() finds no DOCKER_HOST and dials /var/run/docker.sock:
     # in a mount namespace of its own, that path is the daemon's socket too.
-    made=
-    [ -e /run/docker.sock ] || { touch /run/docker.sock; made=1; }
+    if [ ! -e /run/docker.sock ]; then
+        touch /run/docker.sock
+        trap 'rm -f /run/docker.sock' EXIT
+    fi
     set +e
     env PYC_DPY_NETNS=1 unshare --net --mount --propagation private --fork -- bash "$0" "$@"
-    rc=$?
-    [ -z "$made" ] || rm -f /run/docker.sock
-    exit $rc
+    exit $?
 fi
 ip link set lo up
 shift
-# The suite imports paramiko (its ssh tests) even when no test uses it, and
-# websocket-client for attach over a websocket.
-"$py" -c "import paramiko, websocket" 2>/dev/null || "$py" -m pip install -q paramiko websocket-client
 tmp=$(mktemp -d /tmp/pyc-dockerpy.XXXXXX)
 daemon_pid= registry_pid=
 cleanup() {

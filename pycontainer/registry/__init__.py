@@ -98,10 +98,23 @@ class Registry:
 
     def registry_data(self, name, auth_config=None):
         """docker's ``distribution inspect``: ``{"Descriptor", "Platforms"}``."""
+        from pycontainer.errors import ImageNotFound, RegistryError
+        from pycontainer.registry import distribution as dist
+        ref = _ref(name)
+        hosts = self.config.endpoints(ref.domain)       # a read: mirrors first, as a pull
+        for host in hosts:
+            repo = dist.Repository(self.transport, host, ref.path,
+                                   self.transport.credentials(ref.domain, auth_config))
+            try:
+                return self._describe(repo, ref)
+            except (ImageNotFound, RegistryError):
+                if host == hosts[-1]:
+                    raise
+
+    @staticmethod
+    def _describe(repo, ref):
         from pycontainer.registry import distribution as dist
         import json
-        ref = _ref(name)
-        repo = self._repo(name, auth_config)
         data, media, digest = repo.manifest(ref.digest or ref.tag)
         platforms = []
         if media in dist.INDEXES:
