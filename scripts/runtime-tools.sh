@@ -8,7 +8,9 @@
 #
 # RUNTIME_TOOLS_DIR is a runtime-tools tree whose validation programs are
 # already built (`validation/*/*.t` and `runtimetest` at its top); this
-# script builds nothing. Every program runs from that directory (they read `rootfs-amd64.tar.gz` and
+# script builds nothing. Build it at a commit whose go.mod says go 1.19
+# (e.g. 260e151): later ones read runtime-spec 1.3, where pids.limit is a
+# pointer, and their pids checks compare pointers, failing every runtime. Every program runs from that directory (they read `rootfs-amd64.tar.gz` and
 # `runtimetest` from there). Set RUNTIMES to choose (default: ours and runc);
 # TIMEOUT is per program (default 120 s). Each program's TAP output is kept in
 # $OUT (default: a temporary directory, printed at the end).

@@ -330,10 +330,11 @@ def resources(r):
             raise InvalidArgument(f"config.json: linux.resources.{key}: this host has no "
                                   "such controller")
     mem, cpu, pids = r.get("memory") or {}, r.get("cpu") or {}, r.get("pids") or {}
-    for key in ("kernel", "kernelTCP"):
-        if mem.get(key):
-            raise InvalidArgument(f"config.json: linux.resources.memory.{key}: this kernel "
-                                  "has no kernel memory accounting (kmem)")
+    # memory.kernel is deprecated by the runtime spec and ignored, as runc does:
+    # Linux 6.x has no kernel memory limit left to set
+    if mem.get("kernelTCP") and not cgroups.detect().v1:
+        raise InvalidArgument("config.json: linux.resources.memory.kernelTCP: cgroup v2 has "
+                              "no TCP buffer limit")
     for key in ("realtimeRuntime", "realtimePeriod"):
         if cpu.get(key):
             raise InvalidArgument(f"config.json: linux.resources.cpu.{key}: real-time "
@@ -353,6 +354,8 @@ def resources(r):
         extra.append(("memory", "memory.soft_limit_in_bytes", str(int(mem["reservation"]))))
     if mem.get("swappiness") is not None:
         extra.append(("memory", "memory.swappiness", str(int(mem["swappiness"]))))
+    if mem.get("kernelTCP"):
+        extra.append(("memory", "memory.kmem.tcp.limit_in_bytes", str(int(mem["kernelTCP"]))))
     if mem.get("disableOOMKiller"):
         extra.append(("memory", "memory.oom_control", "1"))
     if cpu.get("mems"):

@@ -293,7 +293,9 @@ def test_cgroups_and_update(bundle, rt):
     def fn(cfg):
         cfg["process"]["args"] = ["sleep", "1000"]
         cfg["linux"]["cgroupsPath"] = path
-        cfg["linux"]["resources"].update(memory={"limit": 64 << 20}, pids={"limit": 40})
+        # kernel: deprecated, ignored as runc does; kernelTCP: v1's TCP buffer limit
+        cfg["linux"]["resources"].update(memory={"limit": 64 << 20, "kernel": 1 << 26,
+                                                 "kernelTCP": 16 << 20}, pids={"limit": 40})
     edit(bundle, fn)
     rt("run", "-d", "--bundle", str(bundle), cid)
     pids = f"/sys/fs/cgroup/pids{path}"
@@ -305,6 +307,8 @@ def test_cgroups_and_update(bundle, rt):
             assert f.read().strip() == "60"
         with open("/sys/fs/cgroup/memory" + path + "/memory.limit_in_bytes") as f:
             assert int(f.read()) == 64 << 20
+        with open("/sys/fs/cgroup/memory" + path + "/memory.kmem.tcp.limit_in_bytes") as f:
+            assert int(f.read()) == 16 << 20
     ev = json.loads(rt("events", "--stats", cid).stdout)
     assert ev["type"] == "stats" and ev["data"]["pids"]["current"] == 1
     rt("delete", "--force", cid)
@@ -439,7 +443,7 @@ def test_exec_tty_through_the_console_socket(bundle, rt, tmp_path):
 
 
 @pytest.mark.parametrize("section,value,words", [
-    ("memory", {"kernel": 1 << 26}, "kmem"),
+    ("rdma", {"mlx5_0": {"hcaHandles": 3}}, "no such controller"),
     ("hugepageLimits", [{"pageSize": "2MB", "limit": 1 << 21}], "no such controller"),
 ])
 def test_resources_this_host_lacks_are_refused(bundle, rt, section, value, words):
