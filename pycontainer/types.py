@@ -184,10 +184,10 @@ class EndpointConfig(dict):
 
     def __init__(self, version=None, aliases=None, links=None, ipv4_address=None,
                  ipv6_address=None, link_local_ips=None, driver_opt=None, mac_address=None):
-        if ipv6_address or link_local_ips or driver_opt:
+        if ipv6_address or link_local_ips:
             from .errors import InvalidArgument
-            raise InvalidArgument("EndpointConfig: ipv6_address, link_local_ips and "
-                                  "driver_opt are not supported")
+            raise InvalidArgument("EndpointConfig: ipv6_address and link_local_ips are not "
+                                  "supported")
         if aliases:
             self["Aliases"] = list(aliases)
         if links:
@@ -198,6 +198,8 @@ class EndpointConfig(dict):
             self["IPAMConfig"] = {"IPv4Address": ipv4_address}
         if mac_address:
             self["MacAddress"] = mac_address
+        if driver_opt:
+            self["DriverOpts"] = dict(driver_opt)
 
 
 # -- container settings (run(healthcheck=, log_config=, ulimits=, device_requests=)) --------

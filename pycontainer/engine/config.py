@@ -311,9 +311,13 @@ def _endpoint_configs(networks, networking_config, network):
             raise InvalidArgument(f"networking_config: {name!r} is not a user network")
         ep = dict(ep or {})
         unknown = set(ep) - {"Aliases", "Links", "IPAMConfig", "MacAddress", "DriverOpts"}
-        if unknown or ep.get("DriverOpts"):
-            raise InvalidArgument(f"networking_config[{name!r}]: unsupported "
-                                  f"{sorted(unknown) or ['DriverOpts']}")
+        if unknown:
+            raise InvalidArgument(f"networking_config[{name!r}]: unsupported {sorted(unknown)}")
+        opts = ep.get("DriverOpts") or {}
+        if not isinstance(opts, dict) or not all(
+                isinstance(k, str) and isinstance(v, str) for k, v in opts.items()):
+            raise InvalidArgument(f"networking_config[{name!r}]: DriverOpts must be a dict of "
+                                  f"strings, got {opts!r}")
         ipam = dict(ep.get("IPAMConfig") or {})
         if set(ipam) - {"IPv4Address"}:
             raise InvalidArgument(f"networking_config[{name!r}]: only an IPv4Address is "
@@ -325,4 +329,6 @@ def _endpoint_configs(networks, networking_config, network):
         networks[name] = {"Aliases": list(aliases), "IPv4Address": ipam.get("IPv4Address"),
                           "Links": _options._links(ep.get("Links")),
                           "MacAddress": _options.mac(ep["MacAddress"])
-                          if ep.get("MacAddress") else None}
+                          if ep.get("MacAddress") else None,
+                          # kept and shown, as dockerd does; the bridge driver reads none
+                          "DriverOpts": dict(opts) or None}

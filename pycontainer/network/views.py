@@ -76,7 +76,7 @@ def settings(files, cid, cfg):
             "Gateway": ep.get("Gateway", ""), "IPAddress": ep.get("IPAddress", ""),
             "IPPrefixLen": ep.get("IPPrefixLen", 0), "IPv6Gateway": "",
             "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0,
-            "MacAddress": ep.get("MacAddress", ""), "DriverOpts": None,
+            "MacAddress": ep.get("MacAddress", ""), "DriverOpts": want.get("DriverOpts"),
             "DNSNames": ([cfg.get("name", ""), cid[:12]] + aliases) if user else None}
     mode = cfg.get("network_mode", "none")
     if mode in ("none", "host"):          # docker lists the pseudo network

@@ -247,3 +247,13 @@ def test_wait_returns_at_an_exit_that_restarts(dc):
         assert c.wait(timeout=30)["StatusCode"] == 3
     finally:
         c.remove(force=True)
+
+
+def test_exec_of_a_missing_program_exits_127(dc):
+    """As dockerd: the exec runs and fails, it is not an API error."""
+    c = dc.containers.run("busybox", ["sleep", "30"], detach=True, network_mode="none")
+    try:
+        code, out = c.exec_run("pyc-no-such-program")
+        assert code == 127 and b"pyc-no-such-program" in out
+    finally:
+        c.remove(force=True)

@@ -69,10 +69,13 @@ def test_networking_config_alias_static_ip_and_links(client, busybox, netns):
                                                   network="pycpar2", name="pycpar2-db")) as (db,):
                 ep = EndpointConfig(aliases=["web-alias"], ipv4_address="10.77.0.50",
                                     links={"pycpar2-db": "database"},
-                                    mac_address="02:00:00:00:77:50")
+                                    mac_address="02:00:00:00:77:50",
+                                    driver_opt={"pyc.test": "kept"})
                 with containers(client.containers.run(
                         "busybox", ["sleep", "60"], detach=True, network="pycpar2",
                         networking_config={"pycpar2": ep})) as (web,):
+                    ep_seen = web.attrs["NetworkSettings"]["Networks"]["pycpar2"]
+                    assert ep_seen["DriverOpts"] == {"pyc.test": "kept"}   # as dockerd shows
                     addr = web.exec_run(["ip", "-o", "-4", "addr", "show", "eth0"]).output
                     assert b"10.77.0.50/24" in addr
                     mac = web.exec_run(["cat", "/sys/class/net/eth0/address"]).output

@@ -94,3 +94,32 @@ def test_json_bodies_are_json_and_what_orjson_refuses_still_encodes():
     assert json.loads(codec.json_body(doc)) == json.loads(json.dumps(doc))
     assert json.loads(codec.json_body({"a": [1, "é"]})) == {"a": [1, "é"]}
     assert json.loads(codec.json_body({1: "int key"})) == {"1": "int key"}
+
+
+def test_more_host_config_fields_and_endpoints():
+    """docker-py's create_host_config and networking_config, as docker sends them."""
+    _, _, kw, _ = codec.create_kwargs({
+        "Image": "busybox", "Volumes": {"/anon": {}, "/c": {}}, "StopSignal": "SIGUSR1",
+        "HostConfig": {"Binds": ["/h:/c"], "LogConfig": {"Type": "", "Config": {}},
+                       "Init": True, "PidMode": "host", "ExtraHosts": ["a:10.0.0.1"],
+                       "MemorySwappiness": -1, "ShmSize": 1 << 20, "Links": ["db:db"],
+                       "NetworkMode": "pycnet"},
+        "NetworkingConfig": {"EndpointsConfig": {
+            "pycnet": {"Aliases": ["web"], "IPAMConfig": {"IPv4Address": ""},
+                       "NetworkID": "", "DriverOpts": {"k": "v"}},
+            "bridge": {}}}})
+    assert kw["volumes"] == ["/h:/c", "/anon"]          # /c is the bind's, not anonymous
+    assert "log_config" not in kw and "mem_swappiness" not in kw    # the CLI's defaults
+    assert (kw["init"], kw["pid_mode"], kw["shm_size"], kw["stop_signal"]) == (
+        True, "host", 1 << 20, "SIGUSR1")
+    assert kw["extra_hosts"] == ["a:10.0.0.1"] and kw["links"] == ["db:db"]
+    assert kw["network"] == "pycnet" and "network_mode" not in kw
+    assert kw["networking_config"] == {"EndpointsConfig": {
+        "pycnet": {"Aliases": ["web"], "DriverOpts": {"k": "v"}}}}
+    _, _, kw, _ = codec.create_kwargs({"Image": "busybox", "HostConfig": {
+        "LogConfig": {"Type": "", "Config": {"max-file": "2"}}, "MemorySwappiness": 0}})
+    assert kw["log_config"] == {"Type": "json-file", "Config": {"max-file": "2"}}
+    assert kw["mem_swappiness"] == 0
+    with pytest.raises(BadRequest):
+        codec.create_kwargs({"Image": "busybox", "NetworkingConfig": {
+            "EndpointsConfig": {"pycnet": "x"}}})
