@@ -360,8 +360,13 @@ def _become(fds, env, cwd, umask):
         os.close(fd)
     os.chdir(cwd)
     os.umask(umask)
-    os.environ.clear()
-    os.environ.update(env)
+    # only what differs: each change is a putenv (~20 us in a fresh fork), and a
+    # client usually shares the environment the server was started with
+    for key in os.environ.keys() - env.keys():
+        del os.environ[key]
+    for key, value in env.items():
+        if os.environ.get(key) != value:
+            os.environ[key] = value
     for name in SIGNALS + ("SIGTSTP", "SIGPIPE"):
         signal.signal(getattr(signal, name), signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.default_int_handler)
