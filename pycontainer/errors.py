@@ -114,6 +114,10 @@ class TLSParameterError(InvalidArgument):
     """TLS settings that do not fit together (docker's ``TLSParameterError``)."""
 
 
+class UnknownUser(InvalidArgument):
+    """A user or group name the container's /etc/passwd or /etc/group lacks."""
+
+
 class InvalidReference(InvalidArgument):
     """An image reference does not follow the distribution reference grammar."""
 
@@ -182,6 +186,12 @@ class OperationError(APIError, OSError):
         OSError.__init__(self, errno_, message, path)
         self.op = op
         self.index = index
+
+
+class SetupError(OperationError):
+    """A step of the child's setup failed, so its program never ran (no such
+    program, not executable, no such working directory...): what docker
+    reports as "OCI runtime exec failed" (``op`` names the step)."""
 
 
 class HostError(APIError, OSError):

@@ -40,6 +40,13 @@ def check_name(name):
     return name
 
 
+def check_driver(driver):
+    """docker's answer for a driver it lacks: no plugin by that name (404)."""
+    if driver not in (None, "", "local"):
+        raise NotFound(f"error looking up volume plugin {driver}: plugin {driver!r} not "
+                       "found (only the 'local' driver is available)")
+
+
 class VolumeStore:
     """The volumes of one store root.
 
@@ -137,8 +144,7 @@ class VolumeStore:
             The volume's attrs.
         """
         name = secrets.token_hex(32) if name is None else check_name(name)
-        if driver not in (None, "local"):
-            raise InvalidArgument(f"volume driver {driver!r} is not supported: use 'local'")
+        check_driver(driver)
         if driver_opts:
             raise InvalidArgument("driver_opts are not supported by the local driver yet")
         if labels is not None and not isinstance(labels, dict):

@@ -75,14 +75,30 @@ for _ in range(200):
         time.sleep(0.05)
 names = (("alpine", "3.10"), ("alpine", "latest"), ("busybox", "latest"), ("hello-world", "latest"))
 s = Client(root=seed)
-img = s.images.busybox()
+box = s.images.busybox()
+
+
+def derived(script):
+    # distinct images, as the real ones are: alpine has a postgres user and a
+    # /var/opt, hello-world is not busybox
+    ctr = s.containers.run(box, ["sh", "-c", script], detach=True, network_mode="none")
+    try:
+        assert ctr.wait()["StatusCode"] == 0
+        return ctr.commit()
+    finally:
+        ctr.remove(force=True)
+
+
+alpine = derived("echo postgres:x:70:70::/var/lib/postgresql:/bin/sh >> /etc/passwd && "
+                 "echo postgres:x:70: >> /etc/group && mkdir -p /var/opt")
+images = {"alpine": alpine, "busybox": box, "hello-world": derived("echo hello > /hello")}
 for repo, tag in names:
-    img.tag(f"{mirror}/library/{repo}", tag)
+    images[repo].tag(f"{mirror}/library/{repo}", tag)
     s.images.push(f"{mirror}/library/{repo}", tag)
 c = Client(root=store)
-img = c.images.busybox()
 for repo, tag in names[:3]:
-    img.tag(repo, tag)
+    c.images.pull(f"{mirror}/library/{repo}", tag).tag(repo, tag)
+    c.images.remove(f"{mirror}/library/{repo}:{tag}")
 PY
 rm -rf "$tmp/seed"
 "$here/.venv/bin/pycontainerd" --host "unix://$tmp/pyc.sock" --root "$tmp/store" \

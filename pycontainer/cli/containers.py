@@ -277,7 +277,7 @@ def args_exec(p):
 
 
 def cmd_exec(ctx, args):
-    from ..errors import OperationError
+    from ..errors import OperationError, SetupError, UnknownUser
     from .run import environment, exit_code_of
     cmd = args.command[1:] if args.command[:1] == ["--"] else args.command
     if not cmd:
@@ -293,12 +293,12 @@ def cmd_exec(ctx, args):
             cid, cmd, True, True, bool(args.interactive), bool(args.tty), args.privileged,
             args.user, args.detach, not args.detach and not served, bool(served), env,
             args.workdir, True, detach_keys=args.detach_keys or "")      # demux: two streams
-    except OperationError as err:
-        code = exit_code_of(err)
-        if code is None:
+    except (OperationError, UnknownUser) as err:
+        # dockerd's exec: 126 for any process that could not be started
+        if exit_code_of(err) is None and not isinstance(err, (SetupError, UnknownUser)):
             raise
         from .errors import message
-        raise CLIError(f"pycontainer exec: {message(err)}", code) from err
+        raise CLIError(f"pycontainer exec: {message(err)}", 126) from err
     if args.detach:
         return 0
     if served:

@@ -81,6 +81,9 @@ class ContainerConfig:
     network_disabled: bool = False
     device_cgroup_rules: list = field(default_factory=list)
     volumes_from: list = field(default_factory=list)    # as given; resolved into mounts
+    runtime: str = ""           # the name it was asked for (all are ours); "": the default
+    isolation: str = ""         # "" or "default", shown as given
+    volume_driver: str = ""     # shown; a volume it would have to make is refused
 
     def to_dict(self):
         # Shallow: every field is plain data already (asdict deep-copies, slowly).
@@ -133,7 +136,10 @@ def _env_list(environment):
 
 
 def merge_env(*lists):
-    """Later lists win, keeping first-seen order (docker's rule)."""
+    """Later lists win, keeping first-seen order (docker's rule). A name
+    without ``=`` stays in the config, as docker keeps it, and is left out of
+    the process's environment (:func:`process_env`): the engine never hands
+    its own variables to a container (a CLI resolves ``-e NAME`` itself)."""
     out = {}
     for items in lists:
         for item in items:
@@ -142,13 +148,13 @@ def merge_env(*lists):
                 raise InvalidArgument(f"environment entry {item!r} has no name")
             if "\0" in item:
                 raise InvalidArgument(f"environment entry {key!r} contains a NUL byte")
-            if not sep:
-                val = os.environ.get(key)
-                if val is None:
-                    continue
-                item = f"{key}={val}"
             out[key] = item
     return list(out.values())
+
+
+def process_env(env):
+    """The environment a container's process gets from its config's ``Env``."""
+    return [e for e in env if "=" in e]
 
 
 def validate_name(name):
@@ -243,6 +249,7 @@ def build_config(image, image_record, cid, command=None, entrypoint=None, enviro
                     + (["TERM=xterm"] if tty else []),
                     icfg.get("Env") or [], proxy, _env_list(environment))
     specs = _mounts.parse(volumes, mounts, tmpfs, icfg.get("Volumes"))
+    _options.volume_driver_for(opts.get("volume_driver"), specs)
     sec = security.build(cap_add, cap_drop, privileged, security_opt, devices, sysctls, ulimits,
                          mode)
     health = _health.merge(healthcheck, icfg.get("Healthcheck"))

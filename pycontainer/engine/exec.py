@@ -128,8 +128,8 @@ def start_exec(rt, cid, attrs, cmd, user="", environment=None, workdir=None, std
     layers = list(reversed(rtc["Lowers"])) + [os.path.join(rtc["LayerDir"], "upper")]
     user = _user_spec(user)
     who = users.lookup(user if user else cfg.get("user") or "", layers)
-    env = _config.merge_env(cfg["env"], [f"HOME={who.home}"] if user else [],
-                            _config._env_list(environment))
+    env = _config.process_env(_config.merge_env(
+        cfg["env"], [f"HOME={who.home}"] if user else [], _config._env_list(environment)))
     wd = workdir or cfg.get("working_dir") or "/"
     into = rt.cg.clone_into(cid)
     if tty and not any(e.startswith("TERM=") for e in env):

@@ -126,9 +126,11 @@ def probe(rt, cid, attrs):
     cfg = rtc["Config"]
     layers = list(reversed(rtc["Lowers"])) + [os.path.join(rtc["LayerDir"], "upper")]
     who = users.lookup(cfg.get("user") or "", layers)
-    plan = _exec.exec_plan(who, cfg.get("working_dir") or "/", argv, cfg["env"], attach=True,
+    from .config import process_env     # config imports this module
+    env = process_env(cfg["env"])
+    plan = _exec.exec_plan(who, cfg.get("working_dir") or "/", argv, env, attach=True,
                            sec=cfg.get("security"))
     flags = _exec.JOIN | (CLONE_NEWUSER if cfg.get("userns_host") is not None else 0)
     interval, timeout, start_period, start_interval, retries = timing(hc)
-    return monitor.Probe(plan, argv, cfg["env"], flags, interval, timeout, start_period,
+    return monitor.Probe(plan, argv, env, flags, interval, timeout, start_period,
                          start_interval, retries)

@@ -13,8 +13,11 @@ import signal as _signal
 
 from ..errors import InvalidArgument
 from ..units import parse_bytes
+from ..volumes import check_driver
 
-RUNTIME_NAMES = ("pycontainer", "pyc")
+# every name is our own runtime; "runc" is docker's default's name, which
+# scripts written for docker pass
+RUNTIME_NAMES = ("pycontainer", "pyc", "runc")
 # keyword -> why it is refused (a value other than its "off" one)
 REFUSED = {
     "cpu_count": "cpu_count is a Windows-only option: use nano_cpus or cpuset_cpus",
@@ -51,7 +54,7 @@ def parse(detach=None, domainname=None, mac_address=None, dns=None, dns_opt=None
             raise TypeError(f"parse() got an unexpected keyword argument {key!r}")
         if value not in _OFF and not (key == "isolation" and value == "default"):
             raise InvalidArgument(REFUSED[key])
-    out = {}
+    out = {"isolation": refused.get("isolation") or ""}
     if detach is not None and not isinstance(detach, bool):
         raise InvalidArgument(f"detach must be True or False, got {detach!r}")
     if domainname not in (None, ""):
@@ -110,15 +113,24 @@ def parse(detach=None, domainname=None, mac_address=None, dns=None, dns_opt=None
     if runtime not in (None, "") and runtime not in RUNTIME_NAMES:
         raise InvalidArgument(f"runtime {runtime!r} is not available: containers run on "
                               f"pycontainer's own runtime ({' or '.join(RUNTIME_NAMES)})")
+    out["runtime"] = runtime or ""
     out["volumes_from"] = _strings(volumes_from, "volumes_from")
     out["device_cgroup_rules"] = [device_rule(r) for r in _strings(device_cgroup_rules,
                                                                    "device_cgroup_rules")]
-    if volume_driver not in (None, "", "local"):
-        raise InvalidArgument(f"volume_driver {volume_driver!r}: only 'local' is available")
+    if volume_driver not in (None, "") and not isinstance(volume_driver, str):
+        raise InvalidArgument(f"volume_driver must be a name, got {volume_driver!r}")
+    out["volume_driver"] = volume_driver or ""
     if version not in (None, ""):
         raise InvalidArgument("version: the API version is a docker client setting; "
                               "pycontainer has no API versions to choose from")
     return out
+
+
+def volume_driver_for(driver, specs):
+    """As dockerd: a driver other than ``local`` is refused (404, no such
+    plugin) only when the container has volumes it would make."""
+    if any(s["Type"] == "volume" for s in specs):
+        check_driver(driver)
 
 
 def _strings(value, what, ints=False):
@@ -277,7 +289,8 @@ def inspect_fields(cfg):
             "CgroupParent": cfg.cgroup_parent, "ShmSize": cfg.shm_size or 64 << 20,
             "GroupAdd": [str(g) for g in cfg.groups[1:]], "OomScoreAdj": cfg.oom_score_adj or 0,
             "VolumesFrom": list(cfg.volumes_from), "DeviceCgroupRules": list(
-                cfg.device_cgroup_rules), "Runtime": RUNTIME_NAMES[0],
+                cfg.device_cgroup_rules), "Runtime": cfg.runtime or RUNTIME_NAMES[0],
+            "Isolation": cfg.isolation, "VolumeDriver": cfg.volume_driver,
             "MemoryReservation": res.mem_reservation,
             "MemorySwappiness": None if res.mem_swappiness == -1 else res.mem_swappiness,
             "OomKillDisable": res.oom_kill_disable, "CpusetMems": res.cpuset_mems,

@@ -10,6 +10,7 @@ import os
 
 from .. import security
 from . import mounts as _mounts
+from .config import process_env
 from ..runtime.spec import (Device, Linux, Mount, Namespace, Process, Root, Spec, User,
                             default_namespaces, standard_mounts)
 
@@ -101,7 +102,7 @@ def build(cfg, rundir, layer_dir, lowers, store_root, netns=None, userns_path=No
     if userns_path:
         root.idmapped = [os.path.join(rundir, "layers", str(i)) for i in range(len(lowers))]
     process = Process(
-        args=list(cfg.argv), env=list(cfg.env), cwd=cfg.working_dir or "/",
+        args=list(cfg.argv), env=process_env(cfg.env), cwd=cfg.working_dir or "/",
         user=User(cfg.uid, cfg.gid, tuple(cfg.groups)),
         capabilities=sec.get("caps"), no_new_privileges=sec.get("no_new_privs", False),
         rlimits=[tuple(r) for r in list(cfg.rlimits) + list(sec.get("ulimits", []))],

@@ -10,7 +10,7 @@ import stat
 from dataclasses import dataclass
 
 from .. import _core
-from ..errors import InvalidArgument
+from ..errors import InvalidArgument, UnknownUser
 
 _MAX = 1 << 20   # a passwd file larger than this is not a passwd file
 
@@ -98,7 +98,7 @@ def lookup(spec, layer_dirs):
             if p[0] == user:
                 break
     if uid is None:
-        raise InvalidArgument(
+        raise UnknownUser(
             f"unable to find user {user}: no matching entries in the image's /etc/passwd")
     groups_text = read_image_file(layer_dirs, "etc/group")
     if group:
@@ -109,7 +109,7 @@ def lookup(spec, layer_dirs):
                     gid = int(g[2])
                     break
             else:
-                raise InvalidArgument(
+                raise UnknownUser(
                     f"unable to find group {group}: no matching entries in the image's /etc/group")
     if gid is None:
         gid = 0
@@ -133,7 +133,7 @@ def group_id(group, layer_dirs):
                 gid = int(g[2])
                 break
         else:
-            raise InvalidArgument(f"unable to find group {group}: no matching entries in "
+            raise UnknownUser(f"unable to find group {group}: no matching entries in "
                                   "the image's /etc/group")
     if not 0 <= gid < 2**32 - 1:
         raise InvalidArgument(f"group {group!r} is out of range")

@@ -12,7 +12,7 @@ from .._core import check, ffi, lib
 # engine.py takes the namespace flags from here
 from .._core import (CLONE_NEWIPC, CLONE_NEWNET, CLONE_NEWNS,  # noqa: F401
                      CLONE_NEWPID, CLONE_NEWUTS)  # noqa: F401
-from ..errors import OperationError
+from ..errors import SetupError
 from .timing import mark
 
 
@@ -186,7 +186,7 @@ def _step(sock, plan, msg, kind):
         check(lib.pyc_sync_go(sock), "resume the container init")
     elif kind == lib.PYC_MSG_ERROR:
         label = plan.labels[msg.index] if 0 <= msg.index < len(plan.labels) else "setup"
-        raise OperationError(msg.err, f"{label}: {os.strerror(msg.err)}",
-                             op=label, index=msg.index)
+        raise SetupError(msg.err, f"{label}: {os.strerror(msg.err)}",
+                         op=label, index=msg.index)
     else:
         mark("exec")

@@ -249,11 +249,57 @@ def test_wait_returns_at_an_exit_that_restarts(dc):
         c.remove(force=True)
 
 
-def test_exec_of_a_missing_program_exits_127(dc):
-    """As dockerd: the exec runs and fails, it is not an API error."""
+def test_an_exec_that_cannot_start_exits_126(dc):
+    """As dockerd 20.10: the exec runs and fails (no such program, working
+    directory or user), exit 126 and why on its stream; not an API error."""
     c = dc.containers.run("busybox", ["sleep", "30"], detach=True, network_mode="none")
     try:
         code, out = c.exec_run("pyc-no-such-program")
-        assert code == 127 and b"pyc-no-such-program" in out
+        assert code == 126 and b"OCI runtime exec failed" in out
+        assert b"pyc-no-such-program" in out
+        code, out = c.exec_run("pwd", workdir="/pyc-no-such-dir")
+        assert code == 126 and b"/pyc-no-such-dir" in out
+        code, out = c.exec_run("id", user="pyc-nobody")
+        assert code == 126 and b"unable to find user pyc-nobody" in out
+        code, out = c.exec_run("sh -c 'exit 7'")        # a program's own code is its own
+        assert code == 7
     finally:
         c.remove(force=True)
+
+
+def test_an_env_name_without_a_value_is_kept_in_the_config_not_the_process(dc):
+    """As dockerd: "Foo" stays in Config.Env; the process gets no Foo (the
+    daemon never hands its own variables to a container)."""
+    c = dc.containers.create("busybox", "env", environment=["Foo", "Other=one", "Blank="],
+                             network_mode="none")
+    try:
+        assert "Foo" in c.attrs["Config"]["Env"]
+        c.start()
+        assert c.wait(timeout=30)["StatusCode"] == 0
+        lines = c.logs().decode().splitlines()
+        assert "Other=one" in lines and "Blank=" in lines
+        assert not any(x.startswith("Foo") for x in lines)
+    finally:
+        c.remove(force=True)
+
+
+def test_runtime_isolation_and_volume_driver_are_shown_as_given(dc):
+    """As dockerd: "runc" (docker's default runtime's name) and isolation
+    "default" run on our runtime and read back as given; a volume driver is
+    refused only for a volume it would have to make (no such plugin: 404)."""
+    c = dc.containers.create("busybox", "true", runtime="runc", isolation="default",
+                             volume_driver="foo", network_mode="none")
+    try:
+        hc = c.attrs["HostConfig"]
+        assert (hc["Runtime"], hc["Isolation"], hc["VolumeDriver"]) == ("runc", "default", "foo")
+    finally:
+        c.remove()
+    with pytest.raises(docker.errors.NotFound):
+        dc.containers.create("busybox", "true", volume_driver="foo", volumes=["/data"],
+                             network_mode="none")
+    with pytest.raises(docker.errors.NotFound):
+        dc.volumes.create("pyc-test-no-driver", driver="invalid.driver")
+    assert not [v for v in dc.volumes.list() if v.name == "pyc-test-no-driver"]
+    with pytest.raises(docker.errors.APIError):
+        dc.containers.create("busybox", "true", runtime="pyc-no-such-runtime")
+    assert not dc.containers.list(all=True, filters={"ancestor": "busybox", "status": "created"})

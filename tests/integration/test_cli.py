@@ -418,8 +418,10 @@ def test_exec(cli, made, tmp_path):
     r = cli("exec", "-u", "nobody", "-w", "/tmp", "-e", "A=1", "--env-file", str(envfile),
             "ex", "sh", "-c", "id -un; pwd; echo $A $FILE $FROM_RUN")
     assert r.out == "nobody\n/tmp\n1 f 1\n"
-    assert cli("exec", "ex", "no-such-command", ok=False).code == 127
+    assert cli("exec", "ex", "no-such-command", ok=False).code == 126     # dockerd 20.10's
     assert cli("exec", "ex", "/etc/passwd", ok=False).code == 126
+    r = cli("exec", "-u", "pyc-no-such-user", "ex", "true", ok=False)
+    assert r.code == 126 and "pyc-no-such-user" in r.err
     cli("exec", "-d", "ex", "sh", "-c", "echo done > /tmp/detached")
     deadline = time.monotonic() + 10
     while cli("exec", "ex", "cat", "/tmp/detached", ok=False).out != "done\n":

@@ -283,12 +283,17 @@ def test_store_create_get_list_remove(store):
 
 @pytest.mark.parametrize("kw", [dict(name="a"), dict(name="../x"), dict(name=".hidden"),
                                 dict(name="a/b"), dict(name="x" * 256), dict(name=5),
-                                dict(name="ok", driver="nfs"),
                                 dict(name="ok", driver_opts={"type": "nfs"}),
                                 dict(name="ok", labels=["a"])])
 def test_store_refuses(store, kw):
     with pytest.raises(InvalidArgument):
         store.create(**kw)
+
+
+def test_an_unknown_driver_is_no_such_plugin(store):
+    with pytest.raises(NotFound):
+        store.create(name="ok", driver="nfs")
+    assert store.list() == []
 
 
 def test_store_get_never_leaves_the_dir(store):

@@ -140,7 +140,7 @@ def test_model_keywords(prepare):
     ({"dns": ["not-an-ip"]}, "dns"), ({"extra_hosts": ["nocolon"]}, "extra_hosts"),
     ({"mac_address": "zz:00:00:00:00:00"}, "mac_address"), ({"oom_score_adj": 1001},
                                                             "oom_score_adj"),
-    ({"stop_signal": "SIGNOPE"}, "stop_signal"), ({"runtime": "runc"}, "runtime"),
+    ({"stop_signal": "SIGNOPE"}, "stop_signal"), ({"runtime": "kata"}, "runtime"),
     ({"platform": "linux/s390x"}, "platform"), ({"platform": "windows"}, "platform"),
     ({"shm_size": "-1"}, "shm_size"), ({"cgroup_parent": "../up"}, "cgroup_parent"),
     ({"blkio_weight": 5}, "blkio_weight"), ({"cpu_rt_runtime": 2000, "cpu_rt_period": 1000},

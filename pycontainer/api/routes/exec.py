@@ -7,14 +7,13 @@ it); start runs it through the engine with its stdio on a socket
 """
 import asyncio
 import contextlib
-import errno
 import os
 import secrets
 
 from aiohttp import web
 
 from ...engine.attach import parse_detach_keys
-from ...errors import Conflict, InvalidArgument, NotFound, OperationError
+from ...errors import Conflict, InvalidArgument, NotFound, SetupError, UnknownUser
 from .. import codec
 from ..app import Routes, body_json, call, engine
 from ..hijack import Hijack, pump_input, pump_output, wake
@@ -173,10 +172,7 @@ async def start(request):
     ex.started = True
     try:
         sock = await call(_run, engine(request).containers, ex)
-    except OperationError as e:
-        if not (str(e.op or "").startswith("exec ") and e.errno in _NOT_RUNNABLE):
-            ex.started = False
-            raise
+    except (SetupError, UnknownUser) as e:
         return await _not_runnable(request, ex, e, raw, detach)
     except BaseException:
         ex.started = False
@@ -209,19 +205,17 @@ async def start(request):
     return hj.resp
 
 
-# dockerd's exit codes for a command it could not run: not found, not executable
-_NOT_RUNNABLE = {errno.ENOENT: 127, errno.EACCES: 126, errno.ENOEXEC: 126, errno.EPERM: 126}
-
-
 async def _not_runnable(request, ex, err, raw, detach):
-    """As dockerd: the exec ran and failed (exit 126/127, inspect says so), its
-    error on the stream, so docker-py's exec_run returns (127, message)."""
-    ex.exit_code, ex.running = _NOT_RUNNABLE[err.errno], False
+    """As dockerd 20.10: an exec whose program could not start (no such program
+    or user, a bad working directory) ran and exited 126, its error on the
+    stream, so docker-py's exec_run returns (126, message)."""
+    ex.exit_code, ex.running = 126, False
     if detach:
         return web.Response(status=200)
     hj = Hijack(request, codec.RAW if raw else codec.MULTIPLEXED, stdin=False)
     await hj.start()
-    text = f"OCI runtime exec failed: {err}\n".encode()
+    text = (f"OCI runtime exec failed: exec failed: {err}\n" if isinstance(err, SetupError)
+            else f"{err}\n").encode()
     await hj.write(codec.frame(1, text) if not raw else text)
     await hj.close()
     return hj.resp
