@@ -81,7 +81,7 @@ box = s.images.busybox()
 def derived(script):
     # distinct images, as the real ones are: alpine has a postgres user and a
     # /var/opt, hello-world is not busybox
-    ctr = s.containers.run(box, ["sh", "-c", script], detach=True, network_mode="none")
+    ctr = s.containers.run(box.id, ["sh", "-c", script], detach=True, network_mode="none")
     try:
         assert ctr.wait()["StatusCode"] == 0
         return ctr.commit()

@@ -137,13 +137,10 @@ def cmd_load(ctx, args):
                          "-i FILE or redirect a tar archive")
     src = args.input if args.input is not None else sys.stdin.buffer
     images = ctx.engine.images
-    before = {r.id: set(r.tags) for r in images.list()}
     for rec in images.load(src):
         if args.quiet:
             continue
-        # the tags this load gave (an image may have others already); all of
-        # them when the same archive is loaded again
-        tags = [t for t in rec.tags if t not in before.get(rec.id, ())] or rec.tags
+        tags = rec.loaded           # the archive's names: the image may have more
         if tags:
             ctx.out.write("".join(f"Loaded image: {t}\n" for t in tags))
         else:

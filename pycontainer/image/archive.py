@@ -18,6 +18,7 @@ published: bad input raises :class:`~pycontainer.errors.ImageError` and
 leaves the store as it was.
 """
 
+import dataclasses
 import hashlib
 import io
 import json
@@ -591,8 +592,9 @@ def load(store, src):
                         v.finish()  # a blob that fails its digest: say so, not why tar choked
                         raise
                     v.finish()
-            return [store.add_image(image.config,
-                                    [staged.get(d, d) for d in image.diff_ids], image.refs)
+            return [dataclasses.replace(
+                store.add_image(image.config, [staged.get(d, d) for d in image.diff_ids],
+                                image.refs), loaded=[r.familiar for r in image.refs])
                     for image in images]
         finally:
             store.discard(staged.values())

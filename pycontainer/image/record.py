@@ -24,6 +24,8 @@ class ImageRecord:
         layer_sizes: size in bytes of each layer blob, lowest first.
         repo_digests: ``name@<manifest digest>`` of each repository the
             image was pulled from or pushed to, fully normalised.
+        loaded: on a record ``load`` returns, the names the archive gave the
+            image (short form); the image may have more tags.
     """
 
     id: str
@@ -34,6 +36,7 @@ class ImageRecord:
     references: list = field(repr=False, default_factory=list)
     layer_sizes: list = field(repr=False, default_factory=list)
     repo_digests: list = field(repr=False, default_factory=list)
+    loaded: list = field(repr=False, default_factory=list, compare=False)
 
     def __hash__(self):
         return hash((self.id, self.manifest_digest))

@@ -21,7 +21,8 @@ OPT_MTU = "com.docker.network.driver.mtu"
 OPT_MASQ = "com.docker.network.bridge.enable_ip_masquerade"
 DEFAULT_MTU = bridge.DEFAULT_MTU
 _IFNAME = re.compile(r"^[a-zA-Z0-9_.-]{1,15}$")
-NET_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
+# as dockerd: any name (spaces too) but a path separator or a control character
+NET_NAME = re.compile(r"^[^\x00-\x1f\x7f/]{1,255}$")
 
 
 def pseudo_id(name):
@@ -44,7 +45,8 @@ def _check(name, driver, options, ipam_config, labels, enable_ipv6, scope, ingre
     """Refuse what create() cannot make; returns ``(options, mtu, masquerade,
     bridge name or None, pool or None)``."""
     if not isinstance(name, str) or not NET_NAME.match(name):
-        raise InvalidArgument(f"invalid network name {name!r}: use [a-zA-Z0-9][a-zA-Z0-9_.-]*")
+        raise InvalidArgument(f"invalid network name {name!r}: 1 to 255 characters, "
+                              "no '/' and no control character")
     if driver not in (None, "bridge"):
         raise InvalidArgument(f"network driver {driver!r} is not supported: use bridge")
     if enable_ipv6:
@@ -139,7 +141,7 @@ class Networks:
                         OPT_NAME: br, OPT_MTU: str(mtu)}
             rec = {"Name": name, "Id": nid, "Created": _now(), "Scope": "local",
                    "Driver": "bridge", "EnableIPv6": False,
-                   "IPAM": {"Driver": "default", "Options": ipam_config.get("Options") or {},
+                   "IPAM": {"Driver": "default", "Options": ipam_config.get("Options") or None,
                             "Config": [pool]},
                    "Internal": bool(internal), "Attachable": bool(attachable), "Ingress": False,
                    "ConfigFrom": {"Network": ""}, "ConfigOnly": False, "Options": opts,

@@ -7,7 +7,7 @@ import json
 import os
 import tarfile
 import urllib.parse
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from ..errors import (ImageError, InvalidArgument, NotFound, PyContainerError,
                       RegistryError)
@@ -28,6 +28,7 @@ class ImageRecord:
     layer_sizes: list = field(repr=False, default_factory=list)
     repo_digests: list = field(repr=False, default_factory=list)
     diff_ids: list = field(repr=False, default_factory=list)
+    loaded: list = field(repr=False, default_factory=list, compare=False)
 
     short_id = property(lambda self: self.id[:19])
     size = property(lambda self: sum(self.layer_sizes))
@@ -115,13 +116,17 @@ class RemoteImages:
             data = _tar_dir(data)
         resp = self.h.request("POST", "/images/load", content=_body(data), stream=True,
                               headers={"Content-Type": "application/x-tar"})
-        out = []
+        out = {}                    # id -> record: one line per name the archive gave
         for msg in raise_errors(json_lines(resp), ImageError):
             text = msg.get("stream", "").strip()
-            for prefix in ("Loaded image: ", "Loaded image ID: "):
+            for prefix, named in (("Loaded image: ", True), ("Loaded image ID: ", False)):
                 if text.startswith(prefix):
-                    out.append(self.get(text[len(prefix):]))
-        return out
+                    name = text[len(prefix):]
+                    rec = self.get(name)
+                    rec = out.setdefault(rec.id, replace(rec, loaded=[]))
+                    if named:
+                        rec.loaded.append(name)
+        return list(out.values())
 
     def import_image(self, src, repository=None, tag=None, changes=None):
         resp = self.h.request("POST", "/images/create", params={

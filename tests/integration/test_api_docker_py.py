@@ -303,3 +303,34 @@ def test_runtime_isolation_and_volume_driver_are_shown_as_given(dc):
     with pytest.raises(docker.errors.APIError):
         dc.containers.create("busybox", "true", runtime="pyc-no-such-runtime")
     assert not dc.containers.list(all=True, filters={"ancestor": "busybox", "status": "created"})
+
+
+def test_a_network_name_may_have_spaces_and_ipam_options_are_null(dc):
+    """As dockerd 20.10: "pyc test 01" is a name; IPAM Options not given: null."""
+    net = dc.networks.create("pyc test 01")
+    try:
+        attrs = dc.networks.get("pyc test 01").attrs
+        assert attrs["Name"] == "pyc test 01" and attrs["IPAM"]["Options"] is None
+    finally:
+        net.remove()
+    with pytest.raises(docker.errors.APIError) as err:
+        dc.networks.create("pyc/bad")
+    assert err.value.status_code == 400
+
+
+def test_load_names_only_what_the_archive_names(dc, busybox):
+    """An image saved by ID loads as "Loaded image ID" (docker-py: one image),
+    one saved by a name loads as that name only, whatever other tags it has."""
+    img = dc.images.get("busybox")
+    img.tag("pyc-api-load", "extra")
+    img.reload()
+    try:
+        data = b"".join(img.save())
+        assert [i.id for i in dc.images.load(data)] == [img.id]
+        data = b"".join(img.save(named="pyc-api-load:extra"))
+        dc.images.remove("pyc-api-load:extra")
+        loaded = dc.images.load(data)
+        assert [i.id for i in loaded] == [img.id]
+        assert "pyc-api-load:extra" in loaded[0].tags
+    finally:
+        dc.images.remove("pyc-api-load:extra")

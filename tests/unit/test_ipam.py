@@ -297,7 +297,7 @@ def test_network_record_on_disk_is_json(tmp_path):
 
 def test_create_refusals_before_the_kernel(tmp_path):
     net = Networking(str(tmp_path), str(tmp_path / "run"))
-    for kw, msg in [({"name": "bad name"}, "invalid network name"),
+    for kw, msg in [({"name": "bad/name"}, "invalid network name"),
                     ({"name": "x", "driver": "overlay"}, "driver"),
                     ({"name": "x", "enable_ipv6": True}, "IPv6"),
                     ({"name": "x", "options": {"com.docker.network.bridge.name": "br0"}}, "pyc"),

@@ -95,7 +95,7 @@ async def load(request):
         except ImageError as e:         # dockerd's: the stream says it (docker-py: ImageLoadError)
             recs, lines = [], [{"errorDetail": {"message": str(e)}, "error": str(e)}]
     if recs:
-        lines = [{"stream": f"Loaded image: {t}\n"} for r in recs for t in r.tags] or \
+        lines = [{"stream": f"Loaded image: {t}\n"} for r in recs for t in r.loaded] or \
             [{"stream": f"Loaded image ID: {r.id}\n"} for r in recs]
     # chunked, as dockerd's: docker-py decodes a chunked body line by line,
     # any other as one JSON document
