@@ -413,13 +413,28 @@ def run_interactive(ctx, ref, cmd, kw, args):
         log = session.open_log(ctx.engine, cid)
         with log:
             containers.start(cid)
-            return session.run_session(ctx.engine, cid, stdin=args.interactive, tty=args.tty,
+            code = session.run_session(ctx.engine, cid, stdin=args.interactive, tty=args.tty,
                                        detach_keys=args.detach_keys, sig_proxy=args.sig_proxy,
                                        log=log, offset=0, since_ns=since)
+        if args.rm and not _running(containers, cid):   # ended, not detached
+            _await_removal(containers, cid)
+        return code
     except BaseException:
         if args.rm and not _running(containers, cid):     # start failed: nothing to keep
             _remove_quietly(containers, cid)
         raise
+
+
+def _await_removal(containers, cid):
+    """As docker's: ``run --rm`` returns once the container is gone (its
+    monitor removes it just after the exit), so no script sees it listed."""
+    from ..errors import NotFound
+    try:
+        containers.wait(cid, timeout=10, condition="removed")
+    except NotFound:
+        pass
+    except TimeoutError:
+        _remove_quietly(containers, cid)
 
 
 def _running(containers, cid):
