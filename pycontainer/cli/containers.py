@@ -277,8 +277,8 @@ def args_exec(p):
 
 
 def cmd_exec(ctx, args):
-    from ..errors import OperationError, SetupError, UnknownUser
-    from .run import environment, exit_code_of
+    from ..errors import SetupError, UnknownUser
+    from .run import environment
     cmd = args.command[1:] if args.command[:1] == ["--"] else args.command
     if not cmd:
         raise UsageError("requires at least 2 arguments: CONTAINER COMMAND [ARG...]")
@@ -293,10 +293,7 @@ def cmd_exec(ctx, args):
             cid, cmd, True, True, bool(args.interactive), bool(args.tty), args.privileged,
             args.user, args.detach, not args.detach and not served, bool(served), env,
             args.workdir, True, detach_keys=args.detach_keys or "")      # demux: two streams
-    except (OperationError, UnknownUser) as err:
-        # dockerd's exec: 126 for any process that could not be started
-        if exit_code_of(err) is None and not isinstance(err, (SetupError, UnknownUser)):
-            raise
+    except (SetupError, UnknownUser) as err:       # dockerd's exec: 126 for any of them
         from .errors import message
         raise CLIError(f"pycontainer exec: {message(err)}", 126) from err
     if args.detach:

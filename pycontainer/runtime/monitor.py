@@ -17,7 +17,7 @@ import struct
 from dataclasses import dataclass
 
 from .. import _core
-from ..errors import InvalidArgument, OperationError
+from ..errors import InvalidArgument, OperationError, SetupError
 
 MAGIC, VERSION = 0x4D435950, 4     # PYC_MON_MAGIC, PYC_MON_VERSION (csrc/monitor/monitor.h)
 # struct pyc_mon_header: 8 section lengths, auto_remove, stdio, join_pidns, pad,
@@ -210,8 +210,8 @@ def start(spec_path, data, plan):
     if len(words) in (3, 4) and words[0] == "err":
         index, err = int(words[1]), int(words[2])
         label, path = _step(index, int(words[3]) if len(words) == 4 else -1, plan, data)
-        raise OperationError(err, f"{label}: {os.strerror(err)}", op=label, path=path,
-                             index=index)
+        raise SetupError(err, f"{label}: {os.strerror(err)}", op=label, path=path,
+                         index=index)
     raise OperationError(errno.EIO, f"the monitor {exe} failed to start the container "
                                       f"(report {b''.join(chunks)!r})")
 
