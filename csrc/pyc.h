@@ -257,16 +257,18 @@ int pyc_untar_eof(struct pyc_untar *ut);
 void pyc_untar_free(struct pyc_untar *ut);
 
 /* watch.c: an inotify fd watching n directories, or -errno; at most n
- * malloc arenas. */
+ * malloc arenas; the heap's free pages given back. */
 int pyc_watch_dirs(const char *const *dirs, int n);
 int pyc_malloc_arenas(int n);
+void pyc_malloc_trim(void);
 
-/* tree.c: the lstat of every entry below dirfd (dirfd's own first), as
- * records (name length u16, name, 7 u64: mode uid gid size mtime ctime
- * ino^dev) in getdents order, 0xffff ending each directory; nothing is
- * followed; *newest: the latest ctime (ns) seen. The length written,
- * -ERANGE when cap is too small, or -errno. */
-int64_t pyc_tree_stat(int dirfd, char *buf, uint64_t cap, int64_t *newest);
+/* tree.c: the lstat of every entry below dirfd (dirfd's own first) down to
+ * `levels` levels (0: dirfd's own only, 1: its entries too), as records
+ * (name length u16, name, 7 u64: mode uid gid size mtime ctime ino^dev) in
+ * getdents order, 0xffff ending each directory; nothing is followed;
+ * *newest: the latest ctime (ns) seen. The length written, -ERANGE when
+ * cap is too small, or -errno. */
+int64_t pyc_tree_stat(int dirfd, int levels, char *buf, uint64_t cap, int64_t *newest);
 
 /* cffi: end */
 

@@ -32,3 +32,10 @@ int pyc_malloc_arenas(int n)
 {
     return mallopt(M_ARENA_MAX, n) == 1 ? 0 : -EINVAL;
 }
+
+/* Give the heap's free pages back (what start-up allocated and freed):
+ * glibc returns only the top of the heap on its own. */
+void pyc_malloc_trim(void)
+{
+    malloc_trim(0);
+}

@@ -52,19 +52,22 @@ def check(rc, what, path=None):
     return rc
 
 
+TREE_LEVELS = 1 << 30        # no limit: the C walk stops at 128 (ELOOP)
+
+
 def watch_dirs(dirs):
     """An inotify fd (non-blocking) watching ``dirs`` for changed files."""
     keep = [ffi.new("char[]", os.fsencode(d)) for d in dirs]
     return check(lib.pyc_watch_dirs(ffi.new("char *[]", keep), len(keep)), "inotify watch")
 
 
-def tree_stat(fd):
-    """``(records, newest ctime ns)`` of the tree below ``fd`` (csrc/tree.c)."""
-    cap = 1 << 20
+def tree_stat(fd, levels=TREE_LEVELS, cap=1 << 20):
+    """``(records, newest ctime ns)`` of the tree below ``fd``, ``levels``
+    deep (csrc/tree.c); ``cap``: the first buffer's size (cffi zeroes it)."""
     while True:
         buf = ffi.new("char[]", cap)
         newest = ffi.new("int64_t *")
-        n = lib.pyc_tree_stat(fd, buf, cap, newest)
+        n = lib.pyc_tree_stat(fd, levels, buf, cap, newest)
         if n != -errno.ERANGE or cap >= 1 << 30:
             check(n, "walk the tree")
             return ffi.buffer(buf, n)[:], newest[0]
@@ -74,6 +77,11 @@ def tree_stat(fd):
 def malloc_arenas(n):
     """At most ``n`` malloc arenas in this process (call before threads start)."""
     check(lib.pyc_malloc_arenas(n), "mallopt M_ARENA_MAX")
+
+
+def malloc_trim():
+    """The heap's free pages back to the system."""
+    lib.pyc_malloc_trim()
 
 
 def cgroup_apply(entries):

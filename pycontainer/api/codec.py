@@ -295,6 +295,24 @@ def status_text(st):
     return f"Exited ({st.get('ExitCode', 0)}) {_ago(epoch(st.get('FinishedAt')))} ago"
 
 
+def summary_json(attrs, memo):
+    """:func:`container_summary` as JSON bytes, kept in ``memo`` (cid ->
+    (record, summary, status, bytes)): a record the engine handed out before
+    (a shared one, at rest) is encoded again only when its STATUS text,
+    which moves with the clock, has changed."""
+    status = status_text(attrs["State"])
+    hit = memo.get(attrs["Id"])
+    if hit is not None and hit[0] is attrs:
+        if hit[2] == status:
+            return hit[3]
+        out = dict(hit[1], Status=status)
+    else:
+        out = container_summary(attrs)
+    body = json_body(out)
+    memo[attrs["Id"]] = (attrs, out, status, body)
+    return body
+
+
 def _ports(attrs):
     out = []
     for key, binds in ((attrs.get("NetworkSettings") or {}).get("Ports") or {}).items():
@@ -307,19 +325,8 @@ def _ports(attrs):
     return out
 
 
-def container_summary(attrs, memo=None):
-    """A container's entry in ``GET /containers/json``.
-
-    ``memo`` (cid -> (record, summary)): a record the engine handed out
-    before (a shared one, at rest) keeps its summary; only the STATUS text,
-    which moves with the clock, is made again."""
-    if memo is not None:
-        hit = memo.get(attrs["Id"])
-        if hit is not None and hit[0] is attrs:
-            return dict(hit[1], Status=status_text(attrs["State"]))
-        out = container_summary(attrs)
-        memo[attrs["Id"]] = (attrs, out)
-        return out
+def container_summary(attrs):
+    """A container's entry in ``GET /containers/json``."""
     cfg = attrs.get("Config") or {}
     argv = (cfg.get("Entrypoint") or []) + (cfg.get("Cmd") or [])
     st = attrs["State"]

@@ -160,15 +160,10 @@ class Containers:
     def __init__(self, engine):
         self.engine = engine
         self.rt = engine.runtime
-        self.at_rest = {}       # cid -> (dir, dir's key, record): list(shared=True)
+        self.at_rest = {}       # cid -> (top, dir's key, record): list(shared=True)
         self.closing = threading.Event()    # set by a daemon on its way out: waits end
 
     # -- lookup ------------------------------------------------------------
-    def names_of_dirs(self):
-        """Ids that may be containers: dirs in the store and the run root
-        (their config.json is not looked at)."""
-        return self._dirs(self.rt.containers) | self._dirs(self.rt.run_root)
-
     def ids(self):
         """Ids of every container that exists (its config.json is written)."""
         return self._dirs(self.rt.containers, True) | self._dirs(self.rt.run_root, True)

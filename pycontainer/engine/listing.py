@@ -23,43 +23,72 @@ def list_containers(engine, all=False, before=None, filters=None, limit=-1, sinc
     all = all or "status" in f or (limit or 0) > 0 or match.bounded
     if f.empty() and not match.bounded:
         match = None            # no filter: the per-record test is most of a large listing
-    cache = engine.at_rest if shared else None
-    out = []
-    ids = engine.ids() if cache is None else engine.names_of_dirs()
-    for cid in ids:
-        with contextlib.suppress(NotFound, ValueError, KeyError):
-            c = _state.load(engine.rt, cid) if cache is None else _load_at_rest(engine, cid,
-                                                                               cache)
-            if c is not None and (all or c["State"]["Running"]) and (match is None or match(c)):
-                out.append(c)
-    if cache is not None:
-        for gone in set(cache) - ids:
-            cache.pop(gone, None)
+    if shared:
+        records = _shared_records(engine, engine.at_rest)
+    else:
+        records = _records(engine, engine.ids())
+    out = [c for c in records if (all or c["State"]["Running"]) and (match is None or match(c))]
     out.sort(key=lambda c: c.get("Created", ""), reverse=True)
     return out[:limit] if limit and limit > 0 else out
 
 
-def _load_at_rest(engine, cid, cache):
-    """The record, from ``cache`` while its directory is as it was when read
-    (``state.dir_key``). A running record is read each time: it also
-    depends on its monitor."""
-    hit = cache.get(cid)
-    if hit is not None:
-        d, key, c = hit
-        if _state.dir_key(d) == key:
-            return c
-    d = _state.record_dir(engine.rt, cid)
-    if d is None:               # not a container (yet, or any more)
+def _records(engine, ids):
+    out = []
+    for cid in ids:
+        with contextlib.suppress(NotFound, ValueError, KeyError):
+            out.append(_state.load(engine.rt, cid))
+    return out
+
+
+def _shared_records(engine, cache):
+    """Every container's record, from ``cache`` (cid -> (top, key, record):
+    the directory holding its record's) while its directory's key is the
+    one it was read with, else read (and kept when at rest). A hit is the
+    loop of a large listing: the keys of the store's directories come from
+    one call. The run root holds a directory for most containers, but a
+    record only for those removed at their exit (mostly running): their
+    keys are read one by one."""
+    rt = engine.rt
+    since = time.time_ns()      # before the keys: a write after them is later
+    store = _state.entry_keys(rt.containers)
+    ids = {n for n in store if len(n) == 64}
+    with contextlib.suppress(FileNotFoundError):
+        ids.update(n for n in os.listdir(rt.run_root) if len(n) == 64)
+
+    def key(top, cid):
+        return store.get(cid) if top == rt.containers else _state.dir_key(rt.rundir(cid))
+    out = []
+    for cid in ids:
+        hit = cache.get(cid)
+        if hit is not None and key(hit[0], cid) == hit[1]:
+            out.append(hit[2])
+            continue
         cache.pop(cid, None)
+        try:
+            c = _load_at_rest(rt, cid, key, since, cache)
+        except (NotFound, ValueError, KeyError):
+            continue
+        if c is not None:
+            out.append(c)
+    for gone in cache.keys() - ids:
+        del cache[gone]
+    return out
+
+
+def _load_at_rest(rt, cid, key, since, cache):
+    """The record of ``cid`` (None: not a container, yet or any more), kept
+    in ``cache`` when at rest and its key (read after ``since``, before the
+    record) settled. A running record is read each time: it also depends on
+    its monitor."""
+    d = _state.record_dir(rt, cid)
+    if d is None:
         return None
-    since = time.time_ns()
-    key = _state.dir_key(d)
-    c = _state.load(engine.rt, cid)
+    top = os.path.dirname(d)
+    k = key(top, cid)
+    c = _state.load(rt, cid)
     st = c["State"]
-    if not (st["Running"] or st["Restarting"] or st["Paused"]) and _state.settled(key, since):
-        cache[cid] = (d, key, c)
-    else:
-        cache.pop(cid, None)
+    if not (st["Running"] or st["Restarting"] or st["Paused"]) and _state.settled(k, since):
+        cache[cid] = (top, k, c)
     return c
 
 

@@ -16,7 +16,10 @@ import fcntl
 import os
 import select
 import signal
+import struct
+import sys
 
+from .. import _core
 from ..errors import ContainerNotFound
 from . import health as _health
 from ..jsonfile import read_json, write_json_atomic
@@ -187,19 +190,55 @@ def record_dir(rt, cid):
 SETTLE_NS = 100_000_000
 
 
+# A key is the 56 bytes of csrc/tree.c's record of the directory: mode uid
+# gid size mtime ctime ino^dev, as u64s. One C call gives the keys of every
+# container of a store (~1 us each, where os.stat costs ~4 in Python).
+_KEY = 56
+_O_DIR = os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC
+_LITTLE = sys.byteorder == "little"         # the u16 length is the machine's
+
+
 def dir_key(d):
     """The stat of a record's directory that every write moves (None: gone)."""
     try:
-        st = os.stat(d)
+        fd = os.open(d, _O_DIR)
     except FileNotFoundError:
         return None
-    return (st.st_ino, st.st_mtime_ns, st.st_ctime_ns)
+    try:
+        data, _ = _core.tree_stat(fd, 0, 64)
+    finally:
+        os.close(fd)
+    return data[3:3 + _KEY]         # after the record's u16 length and "."
+
+
+def entry_keys(top):
+    """``{name: dir_key(top/name)}`` for every entry of ``top``, in one call
+    ({} when ``top`` does not exist)."""
+    try:
+        fd = os.open(top, _O_DIR)
+    except FileNotFoundError:
+        return {}
+    try:
+        data, _ = _core.tree_stat(fd, 1, 128 << 10)     # ~1,000 containers
+    finally:
+        os.close(fd)
+    keys, off, end = {}, 3 + _KEY, len(data) - 2        # past ".", before 0xffff
+    while off < end:
+        n = data[off] | data[off + 1] << 8 if _LITTLE else data[off] << 8 | data[off + 1]
+        name = data[off + 2:off + 2 + n]
+        off += 2 + n
+        keys[name.decode("utf-8", "surrogateescape")] = data[off:off + _KEY]
+        off += _KEY
+    return keys
 
 
 def settled(key, since_ns):
     """``key`` (read at or after ``since_ns``) can stand for what was read:
     any later write gets a later timestamp."""
-    return key is not None and max(key[1], key[2]) < since_ns - SETTLE_NS
+    if key is None:
+        return False
+    mtime, ctime = struct.unpack_from("=QQ", key, 32)
+    return max(mtime, ctime) < since_ns - SETTLE_NS
 
 
 def _stale(run):

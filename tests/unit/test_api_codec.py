@@ -72,20 +72,22 @@ def _exited(name, finished):
                       "FinishedAt": finished}}
 
 
-def test_a_listed_record_keeps_its_summary_and_only_the_status_moves(monkeypatch):
+def test_a_listed_record_keeps_its_bytes_and_only_the_status_moves(monkeypatch):
+    import json
     memo = {}
     rec = _exited("/one", "2026-01-01T00:00:00Z")
     now = codec.epoch(rec["State"]["FinishedAt"])
     monkeypatch.setattr(codec.time, "time", lambda: now + 5)
-    first = codec.container_summary(rec, memo)
-    assert first["Status"] == "Exited (0) 5 seconds ago" and first["Names"] == ["/one"]
+    first = codec.summary_json(rec, memo)
+    assert json.loads(first) == codec.container_summary(rec)
+    assert json.loads(first)["Status"] == "Exited (0) 5 seconds ago"
+    assert codec.summary_json(rec, memo) is first       # the same record, the same status
     monkeypatch.setattr(codec.time, "time", lambda: now + 180)
-    again = codec.container_summary(rec, memo)          # the same record: the same summary
-    assert again["Status"] == "Exited (0) 3 minutes ago"
-    assert again["Labels"] is first["Labels"] and first["Status"] == "Exited (0) 5 seconds ago"
+    again = json.loads(codec.summary_json(rec, memo))   # the same record, a later status
+    assert again["Status"] == "Exited (0) 3 minutes ago" and again["Names"] == ["/one"]
     changed = _exited("/two", rec["Created"])           # a new record (the files changed)
-    assert codec.container_summary(changed, memo)["Names"] == ["/two"]
-    assert codec.container_summary(changed) == codec.container_summary(changed, memo)
+    assert json.loads(codec.summary_json(changed, memo)) == codec.container_summary(changed)
+    assert json.loads(codec.summary_json(changed, memo))["Names"] == ["/two"]
 
 
 def test_json_bodies_are_json_and_what_orjson_refuses_still_encodes():

@@ -33,3 +33,14 @@ def test_a_removed_directory_has_no_key(tmp_path):
     d.mkdir()
     d.rmdir()
     assert state.dir_key(str(d)) is None
+
+
+def test_the_keys_of_a_top_are_each_directorys_key(tmp_path):
+    for name in ("a" * 64, "b" * 64, "not-a-container"):
+        (tmp_path / name).mkdir()
+    keys = state.entry_keys(str(tmp_path))
+    assert set(keys) == {"a" * 64, "b" * 64, "not-a-container"}
+    assert all(keys[n] == state.dir_key(str(tmp_path / n)) for n in keys)
+    write_json_atomic(str(tmp_path / ("a" * 64) / "config.json"), {})
+    assert state.entry_keys(str(tmp_path))["a" * 64] != keys["a" * 64]
+    assert state.entry_keys(str(tmp_path / "gone")) == {}

@@ -38,3 +38,17 @@ def test_a_small_buffer_grows(tmp_path):
         (tmp_path / f"{'n' * 70}-{i:06d}").touch()
     data, _ = snap(tmp_path)
     assert len(data) > 1 << 20
+
+
+def test_levels_bound_the_walk(tmp_path):
+    (tmp_path / "a" / "deep").mkdir(parents=True)
+    (tmp_path / "f").write_text("x")
+    fd = os.open(tmp_path, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        own, _ = _core.tree_stat(fd, 0)
+        one, _ = _core.tree_stat(fd, 1)
+        every, _ = _core.tree_stat(fd)
+    finally:
+        os.close(fd)
+    assert b"a" not in own[3:] and b"deep" not in one and b"deep" in every
+    assert one.startswith(own) and b"f" in one and len(every) > len(one)

@@ -35,14 +35,13 @@ async def list_(request):
                        filters=codec.filters(request), limit=codec.integer(request, "limit", -1)
                        or -1, shared=True)       # read only: records at rest are cached
     memo = request.app[SUMMARIES]
-    out = [codec.container_summary(a, memo) for a in attrs]
-    at_rest = _verbs(request).at_rest       # cid -> (dir, dir's key, record)
-    for cid in [c for c, (rec, _) in memo.items() if (at_rest.get(c) or (0, 0, 0))[2] is not rec]:
-        del memo[cid]           # a running, changed or removed container's: made anew
-    return web.Response(body=codec.json_body(out), content_type="application/json")
+    body = b"[" + b",".join([codec.summary_json(a, memo) for a in attrs]) + b"]"
+    for cid in memo.keys() - _verbs(request).at_rest.keys():
+        del memo[cid]           # a running or removed container's (a changed one's is replaced)
+    return web.Response(body=body, content_type="application/json")
 
 
-SUMMARIES = web.AppKey("summaries", dict)       # container_summary's memo
+SUMMARIES = web.AppKey("summaries", dict)       # codec.summary_json's memo
 STDIN_ONCE = web.AppKey("stdin_once", set)      # cids created with StdinOnce
 
 
