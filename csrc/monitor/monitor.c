@@ -58,6 +58,7 @@ struct mon {
     int restarts;
     long long started_ns;
     struct io io;
+    const char *input;          /* the input file: its restart policy is read again */
 };
 
 /* A failed start: the step (a plan op, or enum pyc_mon_step), its errno and,
@@ -437,8 +438,21 @@ static int stop_asked(const struct mon *m)
     return stat(m->paths[PYC_MON_STOPMARK], &st) == 0;
 }
 
-static int should_restart(const struct mon *m, int code)
+/* The restart policy as the input file has it now: ``update`` writes the
+ * file anew and renames it into place, so a running container takes a new
+ * policy at its next exit.  A file that cannot be read keeps the old one. */
+static void reload_restart(struct mon *m)
 {
+    struct pyc_mon_header h;
+    cleanup_fd int fd = open(m->input, O_RDONLY | O_CLOEXEC);
+    if (fd >= 0 && pread(fd, &h, sizeof h, 0) == (ssize_t) sizeof h &&
+        h.magic == PYC_MON_MAGIC && h.version == PYC_MON_VERSION)
+        m->h.restart = h.restart;
+}
+
+static int should_restart(struct mon *m, int code)
+{
+    reload_restart(m);
     const struct pyc_mon_restart *r = &m->h.restart;
     if (code < 0 || code > 255 || !(r->codes[code >> 3] & (1u << (code & 7))))
         return 0;
@@ -627,6 +641,7 @@ int main(int argc, char **argv)
 {
     struct mon m = { .log = { .fd = -1 }, .io = { 0, -1, -1, NULL, NULL } };
     int rep = fcntl(3, F_GETFD) >= 0 ? 3 : -1;
+    m.input = argc == 2 ? argv[1] : "";
     if (argc != 2 || load(&m, argv[1]) < 0) {
         char text[32];
         snprintf(text, sizeof text, "err %d %d\n", PYC_MON_STEP_START, EINVAL);

@@ -192,15 +192,14 @@ def args_update(p):
 
 def cmd_update(ctx, args):
     from .run import cpus
-    if args.restart is not None:
-        raise UsageError("--restart cannot be updated yet: the engine's update() takes "
-                         "resource limits only; recreate the container with --restart")
     res = {key: getattr(args, dest) for dest, key in UPDATE_FLAGS
            if getattr(args, dest) is not None}
     if args.memory_swap == "-1":
         res["memswap_limit"] = -1
     if args.cpus is not None:
         res["nano_cpus"] = cpus(args.cpus)
+    if args.restart is not None:
+        res["restart_policy"] = args.restart       # "on-failure:3": parsed by the engine
     if not res:
         raise UsageError("you must provide one or more flags when using this command")
     c = ctx.engine.containers

@@ -10,7 +10,8 @@ of ours: the caller may be multi-threaded) sees the container's files:
 * created or stopped container (and ``export`` always): the helper unshares a
   private mount namespace and mounts the container's overlay there (read-only
   with the writable layer as the top lower dir, or read-write for
-  ``put_archive``); the mount dies with the helper.
+  ``put_archive``), then its volumes and bind mounts over it, as dockerd
+  does (not for ``export``); the mounts die with the helper.
 
 Tar data flows over a pipe; the helper reports its result as JSON lines
 (``errno``, message, path in the container) on a second pipe and always ends
@@ -45,6 +46,7 @@ import time
 from .. import fstree
 from .. import _core
 from ..errors import Conflict, InvalidArgument, NotFound
+from ..volumes import VolumeStore
 from . import state as _state
 
 # The helper never imports after entering the container; codecs are looked up
@@ -271,6 +273,7 @@ class _View:
         self.kind, self.pidfd, self.mountdir = kind, pidfd, mountdir
         self.options, self.flags, self.chdir = options, flags, chdir
         self.kernel_devs, self.workdir = kernel_devs, workdir
+        self.binds = []             # mounted over the overlay: _binds
 
     def close_fds(self):
         if self.pidfd >= 0:
@@ -300,7 +303,29 @@ def _choose_view(rt, cid, attrs, write, rootfs_only):
         if st.get("Restarting"):
             raise Conflict(f"container {cid[:12]} is restarting")
     read_only = not write or bool(attrs.get("HostConfig", {}).get("ReadonlyRootfs"))
-    return _overlay_view(rt, cid, rtc, read_only)
+    view = _overlay_view(rt, cid, rtc, read_only)
+    if not rootfs_only:
+        view.binds = _binds(rt, rtc["Config"].get("mounts") or (), write)
+    return view
+
+
+def _binds(rt, specs, write):
+    """``[source, destination, rw, is_file]`` of the container's volumes and
+    bind mounts, shallow destinations first. A volume not made yet is made
+    by a write (dockerd makes it at create), and left out of a read."""
+    out, store = [], None
+    for s in specs:
+        source = s.get("Source")
+        if s["Type"] == "volume":
+            store = store or VolumeStore(rt.root)
+            source = store.ensure(s["Name"], s.get("Labels"), s.get("Anonymous")) if write \
+                else store.data_path(s["Name"])
+        elif s["Type"] != "bind":
+            continue                # a tmpfs holds nothing while the container is down
+        if source and os.path.exists(source):
+            out.append([source, s["Destination"], bool(s.get("RW")) and write,
+                        bool(s.get("IsFile"))])
+    return sorted(out, key=lambda b: b[1].rstrip("/").count("/"))
 
 
 def _ns_view(pid, start):
@@ -397,7 +422,7 @@ class _Helper:
         spec = json.dumps({"job": job, "args": list(args), "view": {
             "kind": view.kind, "pidfd": view.pidfd >= 0, "mountdir": view.mountdir,
             "options": view.options, "flags": view.flags, "chdir": view.chdir,
-            "kernel_devs": sorted(view.kernel_devs)}})
+            "kernel_devs": sorted(view.kernel_devs), "binds": view.binds}})
         # Sources copied above 5 first, so that no dup2 into 3-5 overwrites one.
         wanted = [theirs, sw] + ([view.pidfd] if view.pidfd >= 0 else [])
         high = [fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 10) for fd in wanted]

@@ -25,7 +25,7 @@ from ..image.extract import clean_name
 CHUNK_SIZE = 2 * 1024 * 1024      # docker-py's DEFAULT_DATA_CHUNK_SIZE
 
 MS_RDONLY, MS_NOSUID, MS_NODEV = 0x1, 0x2, 0x4
-MS_REC, MS_PRIVATE = 0x4000, 1 << 18
+MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 0x20, 0x1000, 0x4000, 1 << 18
 
 # Filesystems of the container that are never read or written through it.
 KERNEL_FS = frozenset({
@@ -105,7 +105,8 @@ def main(argv):
     spec = json.loads(argv[0])
     v = spec["view"]
     view = _View(v["kind"], DATA_FD + 2 if v["pidfd"] else -1, v["mountdir"], v["options"],
-                 v["flags"], v["chdir"], frozenset(v["kernel_devs"]))   # st_dev numbers
+                 v["flags"], v["chdir"], frozenset(v["kernel_devs"]),  # st_dev numbers
+                 v.get("binds") or [])
     _child(view, JOBS[spec["job"]], spec["args"], DATA_FD, DATA_FD + 1)
 
 
@@ -115,9 +116,10 @@ DATA_FD = 3
 class _View:
     """What the parent's view says, as the helper needs it."""
 
-    def __init__(self, kind, pidfd, mountdir, options, flags, chdir, kernel_devs):
+    def __init__(self, kind, pidfd, mountdir, options, flags, chdir, kernel_devs, binds):
         self.kind, self.pidfd, self.mountdir = kind, pidfd, mountdir
         self.options, self.flags, self.chdir, self.kernel_devs = options, flags, chdir, kernel_devs
+        self.binds = binds
 
 
 def _child(view, job, args, data_fd, status_fd):
@@ -174,7 +176,60 @@ def _enter(view):
                               view.options.encode()),
                 "mount the container's filesystem", view.mountdir)
     os.chdir("/")
-    return os.open(view.mountdir, _DIRPATH)
+    root = os.open(view.mountdir, _DIRPATH)
+    for source, dest, rw, is_file in view.binds:
+        _bind(root, source, dest, rw, is_file, not view.flags & MS_RDONLY)
+    return root
+
+
+def _bind(root, source, dest, rw, is_file, may_create):
+    """Mount ``source`` (a host path: a volume's data or a bind's source)
+    over ``dest`` resolved inside ``root``, through fds: a link in the
+    container's files cannot move the mount out of it. A missing mount point
+    is made when the overlay is writable (the runtime makes it at start),
+    else the mount is left out (nothing can be there)."""
+    rel = dest.strip("/")
+    try:
+        target = _core.openat2(root, rel, os.O_PATH | os.O_CLOEXEC, _RESOLVE)
+    except FileNotFoundError:
+        if not may_create:
+            return
+        target = _make_mount_point(root, rel, is_file)
+    src = os.open(source, os.O_PATH | os.O_CLOEXEC)
+    try:
+        _core.check(lib.pyc_mount(f"/proc/self/fd/{src}".encode(),
+                                  f"/proc/self/fd/{target}".encode(), ffi.NULL,
+                                  MS_BIND | MS_REC, ffi.NULL), "mount a volume", dest)
+    finally:
+        os.close(src)
+        os.close(target)
+    if not rw:
+        mounted = _core.openat2(root, rel, os.O_PATH | os.O_CLOEXEC, _RESOLVE)
+        try:
+            _core.check(lib.pyc_mount(ffi.NULL, f"/proc/self/fd/{mounted}".encode(), ffi.NULL,
+                                      MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV,
+                                      ffi.NULL), "make a volume read-only", dest)
+        finally:
+            os.close(mounted)
+
+
+def _make_mount_point(root, rel, is_file):
+    """Make the missing parts of ``rel`` below ``root`` (directories, the
+    last an empty file for a file's bind); an O_PATH fd of it."""
+    parts = [p for p in rel.split("/") if p]
+    for i, name in enumerate(parts):
+        parent = _core.openat2(root, "/".join(parts[:i]) or ".", _DIRPATH, _RESOLVE)
+        try:
+            if i == len(parts) - 1 and is_file:
+                with contextlib.suppress(FileExistsError):
+                    os.close(os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
+                                     | os.O_CLOEXEC, 0o644, dir_fd=parent))
+            else:
+                with contextlib.suppress(FileExistsError):
+                    os.mkdir(name, 0o755, dir_fd=parent)
+        finally:
+            os.close(parent)
+    return _core.openat2(root, rel, os.O_PATH | os.O_CLOEXEC, _RESOLVE)
 
 
 def _error_record(e, path):

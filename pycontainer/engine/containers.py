@@ -782,21 +782,33 @@ class Containers:
                 time.sleep(1)
         return gen()
 
-    def update(self, cid, **kwargs):
+    def update(self, cid, restart_policy=None, **kwargs):
         with _state.locked(self.rt, cid) as files:
             attrs = _state.load(self.rt, cid)
-            cfg = attrs["Runtime"]["Config"]
-            merged = dict(cfg["resources"])
-            for k, v in kwargs.items():
-                if k not in merged:
-                    raise InvalidArgument(f"update() does not take {k!r}")
-                merged[k] = v
-            res = Resources.from_kwargs(**merged)
-            if attrs["State"]["Running"]:
-                steps = [s for s in self.rt.cg.create_steps(cid, res) if s[0] == "w"]
-                _core.cgroup_apply(steps)
-            cfg["resources"] = Resources(**{k: getattr(res, k) for k in merged}).__dict__
-            attrs["HostConfig"].update(host_resources(res))     # inspect shows the new limits
+            running = attrs["State"]["Running"]
+            hc = attrs["HostConfig"]
+            if restart_policy is not None:
+                name, count = parse_restart(restart_policy)
+                if hc.get("AutoRemove") and name != "no":
+                    raise InvalidArgument("Restart policy cannot be updated because AutoRemove "
+                                          "is enabled for the container")
+                hc["RestartPolicy"] = {"Name": name, "MaximumRetryCount": count}
+            if kwargs:
+                cfg = attrs["Runtime"]["Config"]
+                merged = dict(cfg["resources"])
+                for k, v in kwargs.items():
+                    if k not in merged:
+                        raise InvalidArgument(f"update() does not take {k!r}")
+                    merged[k] = v
+                res = Resources.from_kwargs(**merged)
+                if running:
+                    steps = [s for s in self.rt.cg.create_steps(cid, res) if s[0] == "w"]
+                    _core.cgroup_apply(steps)
+                cfg["resources"] = Resources(**{k: getattr(res, k) for k in merged}).__dict__
+                hc.update(host_resources(res))     # inspect shows the new limits
+            if restart_policy is not None and (running or attrs["State"]["Restarting"]):
+                with contextlib.suppress(FileNotFoundError):    # it left meanwhile
+                    self.rt.set_restart(cid, restart_rule(hc["RestartPolicy"]))
             attrs.pop("State", None)
             write_json_atomic(files.config, attrs)
 

@@ -210,7 +210,8 @@ class Container(Model):
         return it if decode else (json.dumps(d).encode() + b"\n" for d in it)
 
     def update(self, **resources):
-        """Change limits of a container (mem_limit, pids_limit, cpu_shares...)."""
+        """Change limits of a container (mem_limit, pids_limit, cpu_shares...) or its
+        restart_policy (a running one takes it from its next exit)."""
         self._lc.update(self.id, **resources)
         self.reload()
 

@@ -177,6 +177,23 @@ def pack(plan, argv, env, clone_flags, attach, cleanup, files, cid, restart=NEVE
     return data
 
 
+_RESTART = struct.Struct("=32s6I")          # struct pyc_mon_restart: the header's tail
+
+
+def set_restart(spec_path, restart):
+    """Give a running monitor a new :class:`Restart`: its input written anew
+    with it and renamed into place (the monitor reads it again at each exit)."""
+    with open(spec_path, "rb") as f:
+        data = bytearray(f.read())
+    if len(data) < HEADER.size or HEADER.unpack_from(data)[:2] != (MAGIC, VERSION):
+        raise InvalidArgument(f"{spec_path}: not a monitor input of this version")
+    _RESTART.pack_into(data, HEADER.size - _RESTART.size, *restart.packed())
+    tmp = spec_path + ".new"
+    with open(tmp, "wb") as f:
+        f.write(data)
+    os.replace(tmp, spec_path)
+
+
 def start(spec_path, data, plan):
     """Write the input, start the monitor, return the init's pid.
 

@@ -362,7 +362,7 @@ class Runtime:
                                 [rd, d] if auto_remove else (), hooks, stdio,
                                 self.attach_socket(cid), extra,
                                 pidns=pidns.path if pidns is not None else None)
-            return monitor.start(os.path.join(rd, "monitor.bin"), data, plan)
+            return monitor.start(self.monitor_input(cid), data, plan)
         except BaseException:
             self.remove_cgroups(cid)
             raise
@@ -381,6 +381,15 @@ class Runtime:
     def attach_socket(self, cid):
         """The monitor's attach socket (csrc/monitor/io.h)."""
         return os.path.join(self.rundir(cid), "attach")
+
+    def monitor_input(self, cid):
+        """The monitor's input file (csrc/monitor/monitor.h), in the run dir."""
+        return os.path.join(self.rundir(cid), "monitor.bin")
+
+    def set_restart(self, cid, restart):
+        """The running monitor of ``cid`` restarts its init by ``restart`` from
+        its next exit on."""
+        monitor.set_restart(self.monitor_input(cid), restart)
 
     def stop_marker(self, cid):
         """Present while a stop or kill was asked for: the monitor must not restart."""

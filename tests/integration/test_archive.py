@@ -342,6 +342,42 @@ def test_running_sees_volumes(client, busybox, tmp_path):
         c.remove(force=True)
 
 
+def test_stopped_containers_volumes_and_binds(client, busybox, tmp_path):
+    """docker cp into and out of a created or exited container reaches its
+    volumes and binds, as dockerd mounts them for the copy."""
+    bound = tmp_path / "bound"
+    bound.mkdir()
+    (bound / "host-file").write_bytes(b"from the host")
+    c = client.containers.create("busybox", ["sh", "-c", "cat /vol1/in.txt; echo out > "
+                                             "/vol1/out.txt; ls /ro"],
+                                 volumes=["/vol1", f"{bound}:/ro:ro"])
+    try:
+        c.put_archive("/vol1", make_tar({"in.txt": b"put before start\n"}))
+        with pytest.raises(OSError) as ei:
+            c.put_file("/ro/new", b"x")
+        assert ei.value.errno == errno.EROFS and not (bound / "new").exists()
+        c.start()
+        assert c.wait(timeout=10)["StatusCode"] == 0
+        assert c.logs() == b"put before start\nhost-file\n"
+        assert c.get_file("/vol1/out.txt") == b"out\n"     # exited: from the volume
+        assert c.get_file("/ro/host-file") == b"from the host"
+        vol = [m for m in c.attrs["Mounts"] if m["Destination"] == "/vol1"][0]
+        assert sorted(os.listdir(vol["Source"])) == ["in.txt", "out.txt"]
+    finally:
+        c.remove(force=True, v=True)
+    assert not os.path.exists(vol["Source"])
+
+
+def test_a_never_started_containers_volume_is_read_empty(client, busybox):
+    c = client.containers.create("busybox", ["true"], volumes=["/vol2"])
+    try:
+        with pytest.raises(FileNotFoundError):
+            c.get_file("/vol2/nothing")       # no volume made by a read
+        assert client.volumes.list() == []
+    finally:
+        c.remove(force=True, v=True)
+
+
 # -- confinement ------------------------------------------------------------------
 
 @pytest.fixture
@@ -421,6 +457,28 @@ def test_symlinks_never_reach_the_host(client, busybox, state, probe):
         assert c.get_file(f"/etc/{marker}-3") == b"in"
 
         assert_host_untouched(probe, [marker, marker + "-2", marker + "-3"])
+
+
+def test_a_linked_mount_point_never_mounts_on_the_host(client, busybox, probe):
+    """In the image, the mount point of a stopped container's volume is a link
+    to a host path: it resolves inside the container's root, where it leads
+    nowhere, so the copy fails (as the start would) and the host is untouched."""
+    base = client.containers.create("busybox", ["true"])
+    try:
+        base.put_archive("/tmp", make_tar({"mnt": ("link", str(probe))}))
+        image = base.commit()
+    finally:
+        base.remove(force=True)
+    c = client.containers.create(image.id, ["true"], volumes=["/tmp/mnt"])
+    try:
+        with pytest.raises(FileNotFoundError):
+            c.put_file("/tmp/mnt/dropped", b"pwned")
+        with pytest.raises(FileNotFoundError):
+            c.get_file("/tmp/mnt/secret")
+        assert_host_untouched(probe)
+    finally:
+        c.remove(force=True, v=True)
+        client.images.remove(image.id)
 
 
 def test_links_made_by_a_running_container(client, busybox, probe):

@@ -524,8 +524,11 @@ def test_top_stats_port_diff_export_update(cli, client, made, tmp_path):
     limits = cli("exec", "obs", "cat", "/sys/fs/cgroup/memory/memory.limit_in_bytes",
                  "/sys/fs/cgroup/pids/pids.max").lines
     assert limits == [str(64 << 20), "20"]
-    r = cli("update", "--restart", "always", "obs", ok=False)
-    assert r.code == 125 and "--restart" in r.err
+    assert cli("update", "--restart", "on-failure:3", "obs").out == "obs\n"
+    assert client.containers.get("obs").attrs["HostConfig"]["RestartPolicy"] == {
+        "Name": "on-failure", "MaximumRetryCount": 3}
+    r = cli("update", "--restart", "sometimes", "obs", ok=False)
+    assert r.code == 1 and "unknown restart policy" in r.err     # as docker: not a flag error
     r = cli("update", "obs", ok=False)
     assert r.code == 125
 

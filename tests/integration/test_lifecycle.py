@@ -254,6 +254,53 @@ def test_restart_policy_always_until_stopped(client, busybox):
         c.remove(force=True)
 
 
+GATED = ["sh", "-c", "while [ ! -e /g/open ]; do sleep 0.05; done; echo try; exit 3"]
+
+
+def test_a_running_containers_restart_policy_is_updated(client, busybox, tmp_path):
+    """The new policy rules from the next exit on: no -> on-failure:2."""
+    c = client.containers.run("busybox", GATED, detach=True, volumes=[f"{tmp_path}:/g"])
+    try:
+        c.update(restart_policy={"Name": "on-failure", "MaximumRetryCount": 2})
+        assert c.attrs["HostConfig"]["RestartPolicy"] == {"Name": "on-failure",
+                                                           "MaximumRetryCount": 2}
+        (tmp_path / "open").touch()
+
+        def done():
+            c.reload()
+            return c.status == "exited" and c.attrs["RestartCount"] == 2
+        wait_until(done, "the second restart to exit")
+        assert c.logs() == b"try\n" * 3 and c.attrs["State"]["ExitCode"] == 3
+    finally:
+        c.remove(force=True)
+
+
+def test_an_updated_no_policy_ends_the_restarts(client, busybox, tmp_path):
+    c = client.containers.run("busybox", GATED, detach=True, volumes=[f"{tmp_path}:/g"],
+                              restart_policy="always")
+    try:
+        c.update(restart_policy="no")
+        (tmp_path / "open").touch()
+        assert c.wait(timeout=30)["StatusCode"] == 3
+        c.reload()
+        assert c.status == "exited" and c.attrs["RestartCount"] == 0
+        assert c.attrs["HostConfig"]["RestartPolicy"]["Name"] == "no"
+    finally:
+        c.remove(force=True)
+
+
+def test_restart_policy_update_refusals(client, busybox):
+    c = client.containers.run("busybox", ["sleep", "30"], detach=True, remove=True)
+    try:
+        with pytest.raises(errors.InvalidArgument, match="AutoRemove"):
+            c.update(restart_policy="always")
+        with pytest.raises(errors.InvalidArgument, match="unknown restart policy"):
+            c.update(restart_policy={"Name": "sometimes"})
+        assert c.attrs["HostConfig"]["RestartPolicy"]["Name"] == "no"
+    finally:
+        c.remove(force=True)
+
+
 def test_auto_remove(client, busybox):
     c = client.containers.run("busybox", ["true"], detach=True, remove=True)
     c.wait(timeout=10, condition="removed")

@@ -155,8 +155,11 @@ async def update(request):
     cid = await _cid(request)
     body = await body_json(request)
     kw = {_UPDATE[k]: v for k, v in body.items() if k in _UPDATE and v not in (None, 0, "")}
-    if (body.get("RestartPolicy") or {}).get("Name"):
-        raise BadRequest("update: changing the restart policy is not supported yet")
+    policy = body.get("RestartPolicy")
+    if policy is not None and not isinstance(policy, dict):
+        raise BadRequest("update: RestartPolicy must be an object")
+    if (policy or {}).get("Name"):
+        kw["restart_policy"] = policy
     await call(_verbs(request).update, cid, **kw)
     return web.json_response({"Warnings": []})
 
