@@ -397,6 +397,10 @@ def image_summary(rec, containers=()):
             "Containers": used}
 
 
+# What dockerd shows of an image's config when the image does not say
+_IMAGE_CONFIG_DEFAULTS = dict(_CONFIG_DEFAULTS, Env=None, Labels=None)
+
+
 def image_inspect(rec):
     """``GET /images/{name}/json``."""
     cfg = _image_config(rec)
@@ -405,7 +409,8 @@ def image_inspect(rec):
             "Parent": "",
             "Comment": history[-1].get("comment", "") if history else "",
             "Created": cfg.get("created"), "Author": cfg.get("author", ""),
-            "Config": cfg.get("config") or {}, "Architecture": cfg.get("architecture"),
+            "Config": dict(_IMAGE_CONFIG_DEFAULTS, **(cfg.get("config") or {})),
+            "Architecture": cfg.get("architecture"),
             "Os": cfg.get("os"), "Size": rec.size, "VirtualSize": rec.size,
             "GraphDriver": {"Name": "overlay2", "Data": {}},
             "RootFS": {"Type": "layers", "Layers": list(rec.diff_ids)},

@@ -77,15 +77,19 @@ KEY_NOTE = "pyc.cache-key="
 
 def cache_sources(engine, refs):
     """``cache_from``: step key -> entry, from the history of local images
-    built here (each layer step's comment names its key). Names that are not
-    local images are passed over, as docker does."""
+    built here (each step's comment names its key), or None when no image
+    is named: as docker's legacy builder, a build given ``cache_from`` takes
+    its cache from those images only. Names that are not local images are
+    passed over, as docker does."""
     from ..errors import ImageNotFound, InvalidArgument
     if refs is None:
-        return {}
+        return None
     if isinstance(refs, str):
         refs = [refs]
     if not isinstance(refs, (list, tuple)):
         raise InvalidArgument("cache_from must be a list of image names")
+    if not refs:
+        return None
     out = {}
     for ref in refs:
         try:
@@ -94,14 +98,12 @@ def cache_sources(engine, refs):
             continue
         layers = iter(record.diff_ids)
         for entry in record.config.get("history") or []:
-            if entry.get("empty_layer"):
-                continue
-            diff_id = next(layers, None)
-            if diff_id is None:
+            diff_id = None if entry.get("empty_layer") else next(layers, None)
+            if diff_id is None and not entry.get("empty_layer"):
                 break
             note = (entry.get("comment") or "").rpartition(KEY_NOTE)[2]
             if KEY_NOTE in (entry.get("comment") or "") and len(note) == 64:
-                out[note] = {"diff_id": diff_id}
+                out[note] = {"diff_id": diff_id} if diff_id else {"created": entry.get("created")}
     return out
 
 

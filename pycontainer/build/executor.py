@@ -270,14 +270,18 @@ class Builder:
     def history(self, text, empty=True):
         """A metadata step's entry; its date is cached like a layer step's, so
         that a rebuild from the cache is the same image, as docker's is."""
-        created = self.created
+        created, key = self.created, digest("meta", self.state.key(), text)
+        if created is None and not self.nocache:
+            if self.cache_sources is None:
+                created = self.cache.date(key)
+            else:
+                created = (self.cache_sources.get(key) or {}).get("created")
+            if created is not None:
+                self.say(" ---> Using cache\n")
         if created is None:
-            key = digest("meta", self.state.key(), text)
-            created = None if self.nocache else self.cache.date(key)
-            if created is None:
-                created = now()
-                self.cache.put(key, {"created": created})
-        self.state.add_history(text, created, empty)
+            created = self.created or now()
+            self.cache.put(key, {"created": created})
+        self.state.add_history(text, created, empty, f"{HISTORY_COMMENT} {KEY_NOTE}{key}")
 
     def pairs(self, inst):
         """ENV/LABEL ``k=v ...`` (or the legacy ``k v``), substituted."""
@@ -426,10 +430,17 @@ class Builder:
         """Add the step's layer: from the cache when it has it, else from
         ``writer`` (a LayerWriter) or ``make()`` (a StagedLayer)."""
         key = digest("step", self.state.key(), created_by, key_parts)
-        entry = None if self.nocache else self.cache.get(key)
-        if entry is None and not self.nocache and key in self.cache_sources:
-            entry = self.cache_sources[key]      # its layer is local: ours from now on
-            self.cache.put(key, entry)
+        if self.nocache:
+            entry = None
+        elif self.cache_sources is None:
+            entry = self.cache.get(key)
+        else:           # cache_from: those images' steps only, as docker's legacy builder
+            entry = self.cache_sources.get(key)
+            if entry is not None and "diff_id" in entry and self.store.has_layer(
+                    entry["diff_id"]):
+                self.cache.put(key, entry)      # its layer is local: ours from now on
+            else:
+                entry = None
         if entry is not None:
             if writer is not None:
                 writer.close()

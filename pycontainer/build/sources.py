@@ -29,9 +29,10 @@ def archive_of(ctx, rel, tmp_dir):
         fd = ctx.open(rel, os.O_RDONLY | os.O_NONBLOCK, "ADD")
     except (NotFound, IsADirectoryError):
         return None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):     # a directory opens too (ADD . /dst)
+        os.close(fd)
+        return None
     with os.fdopen(fd, "rb") as f:
-        if not os.path.isfile(f"/proc/self/fd/{f.fileno()}"):
-            return None
         head = f.read(512)
         if not (head.startswith(_MAGIC) or (len(head) >= 262 and head[257:262] == b"ustar")):
             return None

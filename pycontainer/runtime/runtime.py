@@ -65,8 +65,12 @@ class Runtime:
         return os.path.join(self.run_root, cid)
 
     def lowers(self, record):
-        """overlay lowerdirs, top-most first: the image's init layer, then its layers."""
-        return [self.init_layer(record)] + list(reversed(record.layer_dirs))
+        """overlay lowerdirs, top-most first: the image's init layer, then its
+        layers. A layer the image has twice (two steps that changed the same,
+        or nothing) is one directory, which overlayfs refuses to stack twice
+        (ELOOP): only its top-most place is kept, which shows the same tree
+        (whatever the lower copy holds, the upper one holds above it)."""
+        return [self.init_layer(record)] + list(dict.fromkeys(reversed(record.layer_dirs)))
 
     def init_layer(self, record):
         """A small read-only layer per image holding the mount points every

@@ -241,6 +241,39 @@ def test_tar_context_and_dockerfile_fileobj(bclient, tmp_path):
     bclient.images.remove("dfonly:1")
 
 
+def test_add_of_the_whole_context(bclient, tmp_path):
+    """``ADD . /dst`` copies the context (a directory is no archive to unpack),
+    from a tar that names files only (their directories implied) too."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tf:
+        for name, data in (("Dockerfile", b"FROM busybox\nADD . /test\n"),
+                           ("deep/er/f", b"implied dirs\n"), ("top", b"t\n")):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tf.addfile(info, io.BytesIO(data))
+    buf.seek(0)
+    bclient.images.build(fileobj=buf, custom_context=True, tag="addall:1")
+    try:
+        found = run(bclient, "addall:1", ["find", "/test", "-type", "f"]).split()
+        assert sorted(found) == ["/test/Dockerfile", "/test/deep/er/f", "/test/top"]
+        assert run(bclient, "addall:1", ["cat", "/test/deep/er/f"]) == "implied dirs\n"
+    finally:
+        bclient.images.remove("addall:1")
+
+
+def test_an_image_with_one_layer_twice(bclient, tmp_path):
+    """Two steps that change nothing make the same (empty) layer: the image
+    has it twice, and the steps after, and its containers, still run."""
+    df = b"FROM busybox\nRUN true\nRUN true\nRUN echo ok > /ok\n"
+    image, _ = bclient.images.build(fileobj=io.BytesIO(df), tag="twice:1")
+    try:
+        layers = image.attrs["RootFS"]["Layers"]
+        assert len(layers) - len(set(layers)) == 1
+        assert run(bclient, "twice:1", ["cat", "/ok"]) == "ok\n"
+    finally:
+        bclient.images.remove("twice:1")
+
+
 def test_stream_form_messages(bclient, tmp_path):
     ctx = write_context(tmp_path / "c", {"Dockerfile": "FROM busybox\nLABEL a=b\n"})
     msgs = list(bclient.images.build_stream(path=ctx, tag="stream:1"))

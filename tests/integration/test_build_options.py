@@ -126,6 +126,9 @@ COPY b.txt /b
             run(bclient, "origin:1", ["cat", "/random"])
         _, log = build(other, ctx, tag="copy:3")      # its own cache now has them
         assert cached_steps(log) == [2, 3, 4, 5]
+        # as docker's legacy builder: given cache_from, the local cache is not used
+        _, log = build(other, ctx, tag="copy:4", cache_from=["not-here:1"])
+        assert cached_steps(log) == []
         with pytest.raises(BuildError, match="cache_from must be a list"):
             build(other, ctx, tag="x:1", cache_from=42)
     finally:
