@@ -226,7 +226,7 @@ def _endpoints(body):
     eps = _typed(net, "EndpointsConfig", dict, "NetworkingConfig") or {}
     out = {}
     for name, ep in eps.items():
-        if name in _BUILTIN_NETWORKS or name.startswith("container:"):
+        if (name in _BUILTIN_NETWORKS and name != "bridge") or name.startswith("container:"):
             continue
         if ep is not None and not isinstance(ep, dict):
             raise BadRequest(f"json: cannot unmarshal {type(ep).__name__} into "
@@ -240,7 +240,8 @@ def _endpoints(body):
         for k in ("NetworkID", "EndpointID", "Gateway", "IPAddress", "IPPrefixLen",
                   "IPv6Gateway", "GlobalIPv6Address", "GlobalIPv6PrefixLen", "DNSNames"):
             ep.pop(k, None)     # the answers of inspect, empty in a request
-        out[name] = ep
+        if ep or name != "bridge":      # the default bridge's: only when it says something
+            out[name] = ep
     return out
 
 
@@ -406,7 +407,7 @@ def image_inspect(rec):
     cfg = _image_config(rec)
     history = cfg.get("history") or []
     return {"Id": rec.id, "RepoTags": list(rec.tags), "RepoDigests": repo_digests(rec),
-            "Parent": "",
+            "Parent": rec.parent,
             "Comment": history[-1].get("comment", "") if history else "",
             "Created": cfg.get("created"), "Author": cfg.get("author", ""),
             "Config": dict(_IMAGE_CONFIG_DEFAULTS, **(cfg.get("config") or {})),
@@ -484,7 +485,10 @@ def build_options(request):
          "quiet": flag(request, "q"), "platform": q.get("platform") or None,
          "buildargs": json_query(request, "buildargs", dict),
          "labels": json_query(request, "labels", dict),
+         "cache_from": json_query(request, "cachefrom", list),
          "squash": flag(request, "squash")}
+    if not all(isinstance(r, str) for r in o["cache_from"] or ()):
+        raise BadRequest("invalid value for cachefrom: a list of image names")
     for k, v in (o["buildargs"] or {}).items():
         if v is not None and not isinstance(v, str):
             raise BadRequest(f"invalid value for buildargs: {k} must be a string")

@@ -1,6 +1,7 @@
 """A container's configuration: run() keywords merged with the image config
 by docker's rules, validated before anything is created."""
 import dataclasses
+import ipaddress
 import os
 import re
 import shlex
@@ -314,28 +315,55 @@ def _endpoint_configs(networks, networking_config, network):
                               f"(got network={network!r}, networking_config for "
                               f"{sorted(conf)})")
     for name, ep in conf.items():
-        if not _NETWORK.match(str(name)) or name in NETWORK_MODES:
+        default = name == "bridge" and network == "bridge"     # docker's default network
+        if not default and (not _NETWORK.match(str(name)) or name in NETWORK_MODES):
             raise InvalidArgument(f"networking_config: {name!r} is not a user network")
-        ep = dict(ep or {})
-        unknown = set(ep) - {"Aliases", "Links", "IPAMConfig", "MacAddress", "DriverOpts"}
-        if unknown:
-            raise InvalidArgument(f"networking_config[{name!r}]: unsupported {sorted(unknown)}")
-        opts = ep.get("DriverOpts") or {}
-        if not isinstance(opts, dict) or not all(
-                isinstance(k, str) and isinstance(v, str) for k, v in opts.items()):
-            raise InvalidArgument(f"networking_config[{name!r}]: DriverOpts must be a dict of "
-                                  f"strings, got {opts!r}")
-        ipam = dict(ep.get("IPAMConfig") or {})
-        if set(ipam) - {"IPv4Address"}:
-            raise InvalidArgument(f"networking_config[{name!r}]: only an IPv4Address is "
-                                  f"supported in IPAMConfig, got {sorted(ipam)}")
-        aliases = ep.get("Aliases") or []
-        if not isinstance(aliases, (list, tuple)) or not all(
-                isinstance(a, str) and _HOSTNAME.match(a) for a in aliases):
-            raise InvalidArgument(f"networking_config[{name!r}]: invalid Aliases {aliases!r}")
-        networks[name] = {"Aliases": list(aliases), "IPv4Address": ipam.get("IPv4Address"),
-                          "Links": _options._links(ep.get("Links")),
-                          "MacAddress": _options.mac(ep["MacAddress"])
-                          if ep.get("MacAddress") else None,
-                          # kept and shown, as dockerd does; the bridge driver reads none
-                          "DriverOpts": dict(opts) or None}
+        networks[name] = endpoint_config(name, ep, default)
+
+
+def endpoint_config(name, ep, default=False):
+    """One EndpointConfig (docker's keys) as the engine keeps it; on the
+    default bridge only what dockerd takes there (a MAC, DriverOpts,
+    link-local addresses)."""
+    what = f"networking_config[{name!r}]"
+    ep = dict(ep or {})
+    unknown = set(ep) - {"Aliases", "Links", "IPAMConfig", "MacAddress", "DriverOpts"}
+    if unknown:
+        raise InvalidArgument(f"{what}: unsupported {sorted(unknown)}")
+    opts = ep.get("DriverOpts") or {}
+    if not isinstance(opts, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in opts.items()):
+        raise InvalidArgument(f"{what}: DriverOpts must be a dict of strings, got {opts!r}")
+    ipam = dict(ep.get("IPAMConfig") or {})
+    if set(ipam) - {"IPv4Address", "LinkLocalIPs"}:
+        raise InvalidArgument(f"{what}: only an IPv4Address and LinkLocalIPs are supported "
+                              f"in IPAMConfig, got {sorted(ipam)}")
+    aliases = ep.get("Aliases") or []
+    if not isinstance(aliases, (list, tuple)) or not all(
+            isinstance(a, str) and _HOSTNAME.match(a) for a in aliases):
+        raise InvalidArgument(f"{what}: invalid Aliases {aliases!r}")
+    if default and (aliases or ep.get("Links") or ipam.get("IPv4Address")):
+        raise InvalidArgument(f"{what}: aliases, links and a static address are supported "
+                              "on user-defined networks only")
+    return {"Aliases": list(aliases), "IPv4Address": ipam.get("IPv4Address"),
+            "Links": _options._links(ep.get("Links")),
+            "MacAddress": _options.mac(ep["MacAddress"]) if ep.get("MacAddress") else None,
+            "LinkLocalIPs": link_local_ips(ipam.get("LinkLocalIPs"), what) or None,
+            # kept and shown, as dockerd does; the bridge driver reads none
+            "DriverOpts": dict(opts) or None}
+
+
+def link_local_ips(ips, what):
+    """IPv4 addresses an endpoint also gets (IPv6 is not served)."""
+    if not ips:
+        return []
+    if isinstance(ips, str) or not isinstance(ips, (list, tuple)):
+        raise InvalidArgument(f"{what}: LinkLocalIPs must be a list of addresses")
+    out = []
+    for ip in ips:
+        try:
+            out.append(str(ipaddress.IPv4Address(ip)))
+        except (ipaddress.AddressValueError, ValueError, TypeError):
+            raise InvalidArgument(f"{what}: link-local address {ip!r} is not an IPv4 "
+                                  "address (IPv6 is not supported)") from None
+    return out

@@ -99,7 +99,8 @@ class Networks:
         self.net.remove(rec["Id"])
         self.engine.events.emit("network", "destroy", rec["Id"], {"name": rec["Name"]})
 
-    def connect(self, key, container, aliases=None, ipv4_address=None):
+    def connect(self, key, container, aliases=None, ipv4_address=None, link_local_ips=None,
+                driver_opt=None, mac_address=None, ipv6_address=None):
         """Connect a container (id or name): at once when it runs, else at its next start."""
         rec = self._record(key)
         if _is_pseudo(rec):
@@ -107,6 +108,11 @@ class Networks:
         if aliases is not None and (isinstance(aliases, str) or
                                     not all(isinstance(a, str) for a in aliases)):
             raise InvalidArgument("aliases must be a list of names")
+        if ipv6_address:
+            raise InvalidArgument("IPv6 addresses are not supported")
+        given = _config.endpoint_config(rec["Name"], {
+            "MacAddress": mac_address, "DriverOpts": driver_opt,
+            "IPAMConfig": {"LinkLocalIPs": link_local_ips} if link_local_ips else None})
         static = None
         if ipv4_address:
             static = ipam.Pool(rec["IPAM"]["Config"][0]).check_static(ipv4_address)
@@ -124,7 +130,8 @@ class Networks:
                 raise Conflict(f"endpoint with name {attrs['Name'].lstrip('/')} already exists "
                                f"in network {rec['Name']}")
             epcfg = {"Aliases": list(aliases or []), "IPv4Address": static,
-                     "NetworkID": rec["Id"]}
+                     "NetworkID": rec["Id"], **{k: v for k, v in given.items() if k in (
+                         "MacAddress", "LinkLocalIPs", "DriverOpts") and v}}
             if attrs["State"]["Running"]:
                 cfg = _config.ContainerConfig.from_dict(cfgd)
                 self.net.connect_running(cid, cfg, rec, epcfg)

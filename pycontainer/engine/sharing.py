@@ -76,6 +76,8 @@ def _network_rules(containers, cfg):
     cfg.links = [[containers.resolve(t), a] for t, a in cfg.links]
     _link_env(containers, cfg)
     for i, ep in enumerate(eps):
+        if ep.get("Links"):     # shown as given ("name:alias"), as docker does
+            ep["LinkNames"] = [f"{t}:{a}" for t, a in ep["Links"]]
         ep["Links"] = [[containers.resolve(t), a] for t, a in ep.get("Links") or ()]
         if i == 0 and cfg.mac_address and not ep.get("MacAddress"):
             ep["MacAddress"] = cfg.mac_address      # the first network's, as docker

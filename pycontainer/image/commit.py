@@ -99,7 +99,7 @@ def commit(store, upper_dir, base_record, repository=None, tag=None, message=Non
         config["rootfs"] = {"type": "layers",
                             "diff_ids": base_record.diff_ids + [staged.diff_id]}
         layers = base_record.diff_ids + [staged]
-        return store.add_image(config, layers, [ref] if ref else [])
+        return store.add_image(config, layers, [ref] if ref else [], parent=base_record.id)
     finally:
         store.discard([staged])
 

@@ -6,11 +6,14 @@ manifest digests::
     {"version": 1,
      "images": {"sha256:<config hex>": "sha256:<manifest hex>"},
      "references": {"docker.io/library/busybox:latest": "sha256:<manifest hex>"},
-     "digests": {"docker.io/library/busybox@sha256:<manifest hex>": "sha256:<manifest hex>"}}
+     "digests": {"docker.io/library/busybox@sha256:<manifest hex>": "sha256:<manifest hex>"},
+     "parents": {"sha256:<config hex>": "sha256:<config hex>"}}
 
 ``digests`` are docker's ``RepoDigests``: the repositories a manifest was
 pulled from or pushed to. They name an image but do not hold it: removing
-its last tag removes it, as ``docker rmi`` does.
+its last tag removes it, as ``docker rmi`` does. ``parents`` are docker's
+``Parent``: the local image a commit was made from (store metadata, in no
+image config); an image that goes takes its children's entries with it.
 
 Every reader and writer goes through :class:`Index`; nothing else in the
 store touches the file or its keys. Readers take an unlocked snapshot
@@ -58,10 +61,10 @@ def read(path):
     if not isinstance(data, dict) or data.get("version") != VERSION:
         raise ImageError(f"{path} has an unknown format")
     images, refs = data.get("images", {}), data.get("references", {})
-    digests = data.get("digests", {})
-    if not all(isinstance(x, dict) for x in (images, refs, digests)):
+    digests, parents = data.get("digests", {}), data.get("parents", {})
+    if not all(isinstance(x, dict) for x in (images, refs, digests, parents)):
         raise ImageError(f"{path} has an unknown format")
-    return Index(images, refs, digests)
+    return Index(images, refs, digests, parents)
 
 
 def write(path, tmp_dir, index):
@@ -69,6 +72,8 @@ def write(path, tmp_dir, index):
     data = {"version": VERSION, "images": index._images, "references": index._refs}
     if index._digests:
         data["digests"] = index._digests
+    if index._parents:
+        data["parents"] = index._parents
     fd, tmp = tempfile.mkstemp(prefix="repositories-", dir=tmp_dir)
     try:
         with os.fdopen(fd, "w") as f:
@@ -105,10 +110,11 @@ class Index:
     them.
     """
 
-    def __init__(self, images, refs, digests=None):
+    def __init__(self, images, refs, digests=None, parents=None):
         self._images = dict(images)   # image id -> manifest digest
         self._refs = dict(refs)       # normalised reference -> manifest digest
         self._digests = dict(digests or {})   # name@manifest digest -> manifest digest
+        self._parents = dict(parents or {})   # image id -> the image id it was made from
         self._by_manifest = None      # manifest digest -> [references], built on demand
         self._saver = None            # set by store.index(): writes the file
         self.dirty = False
@@ -122,6 +128,10 @@ class Index:
     def references(self):
         """``{normalised reference: manifest digest}`` (a copy)."""
         return dict(self._refs)
+
+    def parent_of(self, image_id):
+        """The ID of the image ``image_id`` was committed from ("" for none)."""
+        return self._parents.get(image_id, "")
 
     def image_id(self, manifest):
         """The ID of the image whose manifest is ``manifest``."""
@@ -214,6 +224,14 @@ class Index:
         self._change()
         self._digests[f"{name}@{manifest}"] = manifest
 
+    def set_parent(self, image_id, parent_id):
+        """Record that ``image_id`` was made from the local image ``parent_id``."""
+        if image_id not in self._images or parent_id not in self._images:
+            raise ImageError(f"{image_id} or {parent_id} is not an image of the store")
+        if image_id != parent_id:
+            self._change()
+            self._parents[image_id] = parent_id
+
     def drop_reference(self, ref):
         """Remove the reference ``ref``; the image stays."""
         ref = str(ref)
@@ -231,6 +249,9 @@ class Index:
         """
         self._change()
         manifest = self._images.pop(image_id)
+        self._parents.pop(image_id, None)
+        for child in [c for c, p in self._parents.items() if p == image_id]:
+            del self._parents[child]
         if manifest in self._images.values():
             return []   # another ID names the same manifest: its references stay
         for key in [d for d, m in self._digests.items() if m == manifest]:

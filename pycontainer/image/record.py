@@ -26,6 +26,7 @@ class ImageRecord:
             image was pulled from or pushed to, fully normalised.
         loaded: on a record ``load`` returns, the names the archive gave the
             image (short form); the image may have more tags.
+        parent: the ID of the local image it was committed from ("").
     """
 
     id: str
@@ -37,6 +38,7 @@ class ImageRecord:
     layer_sizes: list = field(repr=False, default_factory=list)
     repo_digests: list = field(repr=False, default_factory=list)
     loaded: list = field(repr=False, default_factory=list, compare=False)
+    parent: str = field(repr=False, default="")
 
     def __hash__(self):
         return hash((self.id, self.manifest_digest))

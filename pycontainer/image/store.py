@@ -368,6 +368,7 @@ class ImageStore:
             layer_dirs=[self.layer_path(d) for d in config["rootfs"]["diff_ids"]],
             references=refs,
             layer_sizes=[d.get("size", 0) for d in manifest["layers"]],
+            parent=index.parent_of(config_digest),
         )
 
     def lookup(self, ref):
@@ -440,7 +441,7 @@ class ImageStore:
 
     # -- adding images ---------------------------------------------------
 
-    def add_image(self, config, layers, references=()) -> ImageRecord:
+    def add_image(self, config, layers, references=(), parent=None) -> ImageRecord:
         """Publish an image whose layers are staged or already stored.
 
         Under the writers' lock: staged layers are renamed into place, the
@@ -454,6 +455,8 @@ class ImageStore:
                 the diff_id of a layer already in the store.
             references: :class:`~pycontainer.image.reference.Reference` objects
                 to point at the image.
+            parent: the ID of the local image it is made from (a commit's),
+                when that image is still stored.
 
         Returns:
             The new :class:`ImageRecord`.
@@ -469,9 +472,11 @@ class ImageStore:
         data = config if isinstance(config, bytes) else json.dumps(
             config, separators=(",", ":")).encode()
         with self.index() as index:
-            _, manifest_digest = self.publish(index, data, layers)
+            image_id, manifest_digest = self.publish(index, data, layers)
             for ref in references:
                 index.set_reference(ref, manifest_digest)
+            if parent and parent in index.images():
+                index.set_parent(image_id, parent)
         return self.record(manifest_digest, index)
 
     def publish(self, index, config, layers, manifest=None):

@@ -48,7 +48,8 @@ class Image(Model):
         cfg = self.record.config or {}
         history = cfg.get("history") or []
         return {"Id": self.id, "RepoTags": self.tags,
-                "RepoDigests": [_familiar_digest(d) for d in self.record.repo_digests], "Parent": "",
+                "RepoDigests": [_familiar_digest(d) for d in self.record.repo_digests],
+                "Parent": self.record.parent,
                 "Comment": (history[-1].get("comment", "") if history else ""),
                 "Created": cfg.get("created"), "Author": cfg.get("author", ""),
                 "Config": cfg.get("config") or {}, "Architecture": cfg.get("architecture"),

@@ -46,16 +46,20 @@ class Network(Model):
         Args:
             aliases: more names it answers to on this network.
             ipv4_address: a static address inside the network's subnet.
+            link_local_ips: more IPv4 addresses for its interface.
+            driver_opt: options kept and shown with the endpoint (as dockerd).
+            mac_address: the interface's MAC address.
 
         Raises:
             InvalidArgument: ``ipv4_address`` outside the subnet, unsupported options.
             Conflict: already connected, the address is taken, or the container
                 shares another namespace (network_mode host/none/container:).
         """
-        if links or ipv6_address or link_local_ips or driver_opt or mac_address:
-            raise InvalidArgument("connect(): links, IPv6, link-local addresses, driver "
-                                  "options and MAC addresses are not supported")
-        self.client._backend.networks.connect(self.id, _id(container), aliases, ipv4_address)
+        if links or ipv6_address:
+            raise InvalidArgument("connect(): links and IPv6 addresses are not supported "
+                                  "(links: give them to run())")
+        self.client._backend.networks.connect(self.id, _id(container), aliases, ipv4_address,
+                                              link_local_ips, driver_opt, mac_address)
         self.reload()
 
     def disconnect(self, container, force=False):

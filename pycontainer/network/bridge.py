@@ -135,16 +135,19 @@ def new_namespace(path=None, slot=None):
     return nsnl, fd
 
 
-def plug(host, nsnl, nsfd, ep, br_index, mtu, route):
+def plug(host, nsnl, nsfd, ep, br_index, mtu, route, extra=()):
     """The veth pair of endpoint ``ep``: its host end on the bridge, its other
     end ``ep["IfName"]`` in the namespace (``nsnl``, ``nsfd``) with the
-    endpoint's MAC and address, and the default route when ``route``."""
+    endpoint's MAC and address (and the CIDRs of ``extra``: link-local
+    addresses), and the default route when ``route``."""
     ifname = ep["IfName"]
     host.add_veth(ep["Veth"], ifname, nsfd, master=br_index, mtu=mtu or DEFAULT_MTU,
                   peer_mac=ep["MacAddress"])
     idx = nsnl.ifindex(ifname)
     nsnl.set_link(idx, up=True)
     nsnl.add_addr(idx, f"{ep['IPAddress']}/{ep['IPPrefixLen']}")
+    for cidr in extra:
+        nsnl.add_addr(idx, cidr)
     if route:
         nsnl.add_default_route(ep["Gateway"])
 

@@ -198,7 +198,10 @@ class Endpoints:
         ep = _leases.lease(self.store, rec, cid, cfg.name, cfg.hostname, epcfg.get("Aliases"),
                            epcfg.get("IPv4Address"), f"eth{i}", i, mac=epcfg.get("MacAddress"))
         try:
-            bridge.plug(host, nsnl, nsfd, ep, br_index, rec.get("MTU"), route)
+            # a link-local address (169.254/16) reaches its whole range, another only itself
+            extra = [f"{ip}/16" if ip.startswith("169.254.") else f"{ip}/32"
+                     for ip in epcfg.get("LinkLocalIPs") or ()]
+            bridge.plug(host, nsnl, nsfd, ep, br_index, rec.get("MTU"), route, extra)
         except BaseException:
             self._unplug(cid, rec["Id"], ep["IPAddress"])
             raise

@@ -67,16 +67,17 @@ def settings(files, cid, cfg):
         ep = by_name.get(name) or {}
         user = name != DEFAULT_NAME
         aliases = list(want.get("Aliases") or [])
+        ipam = {k: want[k] for k in ("IPv4Address", "LinkLocalIPs") if want.get(k)}
         nets[name] = {
-            "IPAMConfig": {"IPv4Address": want["IPv4Address"]}
-            if want.get("IPv4Address") else None,
-            "Links": None,
+            "IPAMConfig": ipam or None,
+            "Links": list(want.get("LinkNames") or []) or None,
             "Aliases": (aliases + [cid[:12]]) if user else (aliases or None),
             "NetworkID": want.get("NetworkID", ""), "EndpointID": ep.get("EndpointID", ""),
             "Gateway": ep.get("Gateway", ""), "IPAddress": ep.get("IPAddress", ""),
             "IPPrefixLen": ep.get("IPPrefixLen", 0), "IPv6Gateway": "",
             "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0,
-            "MacAddress": ep.get("MacAddress", ""), "DriverOpts": want.get("DriverOpts"),
+            "MacAddress": ep.get("MacAddress") or want.get("MacAddress") or "",
+            "DriverOpts": want.get("DriverOpts"),
             "DNSNames": ([cfg.get("name", ""), cid[:12]] + aliases) if user else None}
     mode = cfg.get("network_mode", "none")
     if mode in ("none", "host"):          # docker lists the pseudo network

@@ -29,6 +29,7 @@ class ImageRecord:
     repo_digests: list = field(repr=False, default_factory=list)
     diff_ids: list = field(repr=False, default_factory=list)
     loaded: list = field(repr=False, default_factory=list, compare=False)
+    parent: str = field(repr=False, default="")
 
     short_id = property(lambda self: self.id[:19])
     size = property(lambda self: sum(self.layer_sizes))
@@ -82,7 +83,8 @@ class RemoteImages:
         return ImageRecord(doc["Id"], config, list(doc.get("RepoTags") or []),
                            [h["Size"] for h in reversed(hist) if h.get("Size")],
                            list(doc.get("RepoDigests") or []),
-                           list((doc.get("RootFS") or {}).get("Layers") or []))
+                           list((doc.get("RootFS") or {}).get("Layers") or []),
+                           parent=doc.get("Parent") or "")
 
     def list(self, name=None, filters=None):
         f = dict(filters or {})

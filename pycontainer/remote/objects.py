@@ -44,12 +44,19 @@ class RemoteNetworks:
     def remove(self, key):
         self.h.request("DELETE", f"/networks/{_q(key)}")
 
-    def connect(self, key, container, aliases=None, ipv4_address=None):
+    def connect(self, key, container, aliases=None, ipv4_address=None, link_local_ips=None,
+                driver_opt=None, mac_address=None):
         cfg = {}
         if aliases:
             cfg["Aliases"] = list(aliases)
-        if ipv4_address:
-            cfg["IPAMConfig"] = {"IPv4Address": ipv4_address}
+        ipam = {k: v for k, v in (("IPv4Address", ipv4_address),
+                                  ("LinkLocalIPs", link_local_ips)) if v}
+        if ipam:
+            cfg["IPAMConfig"] = ipam
+        if driver_opt:
+            cfg["DriverOpts"] = dict(driver_opt)
+        if mac_address:
+            cfg["MacAddress"] = mac_address
         self.h.request("POST", f"/networks/{_q(key)}/connect",
                        json_body={"Container": container, "EndpointConfig": cfg})
 

@@ -334,3 +334,36 @@ def test_load_names_only_what_the_archive_names(dc, busybox):
         assert "pyc-api-load:extra" in loaded[0].tags
     finally:
         dc.images.remove("pyc-api-load:extra")
+
+
+def test_build_cache_from_commit_parent_and_a_copy_into_a_volume(dc, busybox):
+    """docker-py's build(cache_from=...) as the legacy builder (those images
+    only); a commit's Parent; put_archive into a created container's volume."""
+    import io
+    df = b"FROM busybox\nENV FOO=bar\nRUN touch /baz\n"
+
+    def cached(**kw):
+        _, logs = dc.images.build(fileobj=io.BytesIO(df), rm=True, **kw)
+        return sum("Using cache" in m.get("stream", "") for m in logs)
+    try:
+        assert cached(tag="pyc-api-cf:1") == 0
+        assert cached(tag="pyc-api-cf:2", cache_from=["pyc-api-cf:1"]) == 2
+        assert cached(tag="pyc-api-cf:3", cache_from=["pyc-api-nosuch:1"]) == 0
+        c = dc.containers.create("busybox", ["cat", "/vol/in"], volumes=["/vol"])
+        try:
+            buf = io.BytesIO()
+            with __import__("tarfile").open(fileobj=buf, mode="w") as tf:
+                info = __import__("tarfile").TarInfo("in")
+                info.size = 3
+                tf.addfile(info, io.BytesIO(b"in\n"))
+            assert c.put_archive("/vol", buf.getvalue())
+            c.start()
+            assert c.wait()["StatusCode"] == 0 and c.logs() == b"in\n"
+            image = c.commit("pyc-api-cf", "committed")
+            assert image.attrs["Parent"] == dc.images.get("busybox").id
+            dc.images.remove(image.id)
+        finally:
+            c.remove(v=True, force=True)
+    finally:
+        for t in ("pyc-api-cf:1", "pyc-api-cf:2", "pyc-api-cf:3"):
+            dc.images.remove(t)

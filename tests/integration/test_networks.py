@@ -546,6 +546,47 @@ def test_connect_and_disconnect_at_run_time(client, busybox, netns):
     in_netns(netns, body, client)
 
 
+def test_endpoint_options_on_create_and_connect(client, busybox, netns):
+    """docker's EndpointConfig: a MAC and link-local addresses are set on the
+    interface, DriverOpts and links kept and shown; the default bridge takes
+    what dockerd takes there."""
+    def body(client):
+        eps = {"bridge": {"DriverOpts": {"com.example.setting": "on"},
+                          "IPAMConfig": {"LinkLocalIPs": ["169.254.8.8"]}}}
+        with network(client, "pyc-t-ep") as net, containers(
+                client.containers.run("busybox", ["sleep", "60"], detach=True,
+                                      network="bridge", networking_config=eps),
+                client.containers.create("busybox", ["sleep", "60"], network="pyc-t-ep",
+                                         name="pyc-t-up"),
+                client.containers.create("busybox", ["sleep", "60"],
+                                         network="pyc-t-ep", networking_config={
+                                             "pyc-t-ep": {"Links": ["pyc-t-up:upstream"]}})) \
+                as (a, up, linked):
+            a.reload()
+            ep = a.attrs["NetworkSettings"]["Networks"]["bridge"]
+            assert ep["DriverOpts"] == {"com.example.setting": "on"}
+            assert ep["IPAMConfig"] == {"LinkLocalIPs": ["169.254.8.8"]}
+            assert "inet 169.254.8.8/16" in a.exec_run(["ip", "-o", "-4", "addr"]).output.decode()
+            linked.reload()
+            assert linked.attrs["NetworkSettings"]["Networks"]["pyc-t-ep"]["Links"] == \
+                ["pyc-t-up:upstream"]
+            net.connect(a, mac_address="02:42:ac:11:00:99", link_local_ips=["169.254.9.9"],
+                        driver_opt={"k": "v"})
+            a.reload()
+            ep = a.attrs["NetworkSettings"]["Networks"]["pyc-t-ep"]
+            assert ep["MacAddress"] == "02:42:ac:11:00:99" and ep["DriverOpts"] == {"k": "v"}
+            out = a.exec_run(["ip", "-o", "addr"]).output.decode()
+            assert "02:42:ac:11:00:99" in a.exec_run(["ip", "link", "show", "eth1"]).output \
+                .decode() and "inet 169.254.9.9/16" in out
+            for bad in ({"Aliases": ["x"]}, {"IPAMConfig": {"LinkLocalIPs": ["fe80::1"]}}):
+                with pytest.raises(errors.InvalidArgument):
+                    client.containers.create("busybox", network="bridge",
+                                             networking_config={"bridge": bad})
+            with pytest.raises(errors.InvalidArgument):
+                net.connect(up, links=["pyc-t-up:self"])
+    in_netns(netns, body, client)
+
+
 def test_slash_30_takes_one_container(client, busybox, netns):
     def body(client):
         ipam_cfg = IPAMConfig(pool_configs=[IPAMPool(subnet="10.99.0.0/30")])

@@ -111,3 +111,15 @@ def test_commit_refusals_leave_store_unchanged(store, base, tmp_path):
         commit(store, str(tmp_path / "file"), base)
     assert sorted(os.listdir(os.path.join(store.root, "blobs", "sha256"))) == before
     assert os.listdir(store.tmp_dir) == []
+
+
+def test_a_commit_names_its_parent_until_the_parent_goes(store, base, tmp_path):
+    upper = tmp_path / "empty"
+    upper.mkdir()
+    child = commit(store, str(upper), base, "child")
+    grandchild = commit(store, str(upper), child, "grandchild")
+    assert store.get("child").parent == base.id and base.parent == ""
+    assert store.get("grandchild").parent == child.id
+    store.remove("child")
+    assert store.get("grandchild").parent == ""     # docker: a parent that went is ""
+    assert store.get("base").parent == "" and grandchild.id != child.id

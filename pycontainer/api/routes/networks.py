@@ -51,9 +51,16 @@ async def connect(request):
     if not isinstance(container, str) or not container:
         raise BadRequest("network connect: Container is required")
     ep = body.get("EndpointConfig") or {}
-    ipv4 = ((ep.get("IPAMConfig") or {}).get("IPv4Address")) or None
+    if not isinstance(ep, dict) or not isinstance(ep.get("IPAMConfig") or {}, dict):
+        raise BadRequest("network connect: EndpointConfig must be an object")
+    ipam = ep.get("IPAMConfig") or {}
+    if ep.get("Links"):
+        raise BadRequest("network connect: links are not supported (give them at create)")
     await call(_nets(request).connect, request.match_info["id"], container,
-               aliases=ep.get("Aliases") or None, ipv4_address=ipv4)
+               aliases=ep.get("Aliases") or None, ipv4_address=ipam.get("IPv4Address") or None,
+               link_local_ips=ipam.get("LinkLocalIPs") or None,
+               driver_opt=ep.get("DriverOpts") or None, mac_address=ep.get("MacAddress") or None,
+               ipv6_address=ipam.get("IPv6Address") or None)
     return web.Response(status=200)
 
 
