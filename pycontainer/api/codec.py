@@ -88,6 +88,19 @@ def filters(request):
 
 
 # -- create --------------------------------------------------------------------
+def go_keys(doc, names):
+    """``doc`` with its keys matched to ``names`` as Go's encoding/json
+    matches struct fields: the exact name, else the name in any case
+    (docker-py sends exec's ``detachKeys``)."""
+    lower = {n.lower(): n for n in names}
+    out = {}
+    for k, v in doc.items():
+        name = k if k in names else lower.get(k.lower(), k) if isinstance(k, str) else k
+        if name not in out or k == name:
+            out[name] = v
+    return out
+
+
 def _typed(doc, key, kind, what):
     v = doc.get(key)
     if v is None:

@@ -11,6 +11,7 @@ copies share is guarded by ``_lock``). A stage's image is stored
 (untagged) when a ``RUN`` needs to start from it, when another stage copies
 from it, and at its end; so are the layers in it.
 """
+import codecs
 import contextlib
 import datetime
 import hashlib
@@ -544,8 +545,16 @@ class Builder:
         try:
             if cid is not None:
                 self.say(f" ---> Running in {cid[:12]}\n")
-            if output:
-                self.say(output.decode("utf-8", "replace"))
+            decoders = {}
+            for stream, chunk in output:    # stderr in red, as docker's legacy builder
+                dec = decoders.setdefault(stream, codecs.getincrementaldecoder("utf-8")("replace"))
+                text = dec.decode(chunk)
+                if text:
+                    self.say(f"\x1b[91m{text}\x1b[0m" if stream == "stderr" else text)
+            for stream, dec in decoders.items():
+                text = dec.decode(b"", final=True)      # a sequence cut at the end
+                if text:
+                    self.say(f"\x1b[91m{text}\x1b[0m" if stream == "stderr" else text)
             if status:
                 shown = _show(argv) if inst.json is not None else " ".join(argv)
                 raise StepFailed(f"The command '{shown}' returned a non-zero code: {status}",

@@ -123,7 +123,8 @@ class Mounts:
 
 def run_step(builder, image_id, argv, env, mounts, network):
     """Run ``argv`` in a container of ``image_id``: ``(status, output, cid,
-    upper dir)``; the container is kept (the caller removes it)."""
+    upper dir)``, ``output`` the ``(stream, bytes)`` pieces in the order they
+    came; the container is kept (the caller removes it)."""
     engine = builder.engine
     cfg = builder.state.image_config
     name = f"pyc_build_{_secrets.token_hex(6)}"
@@ -139,11 +140,12 @@ def run_step(builder, image_id, argv, env, mounts, network):
         kwargs["volumes"] = mounts.volumes
     if mounts.tmpfs:
         kwargs["tmpfs"] = mounts.tmpfs
-    status, output = 0, b""
+    status, output = 0, []
     try:
-        output = engine.containers.run_attached(image_id, argv, kwargs, True, True, False)
+        engine.containers.run_attached(image_id, argv, kwargs, True, True, False,
+                                       echo=lambda stream, chunk: output.append((stream, chunk)))
     except ContainerError as err:
-        status, output = err.exit_status, err.stderr or b""
+        status = err.exit_status
     try:
         cid = engine.containers.resolve(name)
     except NotFound:

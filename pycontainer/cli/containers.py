@@ -127,6 +127,7 @@ def cmd_kill(ctx, args):
 def args_rm(p):
     p.add_argument("-f", "--force", action="store_true",
                    help="Force the removal of a running container (uses SIGKILL)")
+    p.add_argument("-l", "--link", action="store_true", help="Remove the specified link")
     p.add_argument("-v", "--volumes", action="store_true",
                    help="Remove anonymous volumes associated with the container")
     _targets(p)
@@ -135,8 +136,12 @@ def args_rm(p):
 def cmd_rm(ctx, args):
     if ctx.hosts:
         daemon = ctx.backend()
+        if args.link:
+            return each(ctx, args.containers, daemon.remove_link)
         return each(ctx, args.containers, lambda k: daemon.remove(k, args.force, args.volumes))
     c = ctx.engine.containers
+    if args.link:
+        return each(ctx, args.containers, c.remove_link)
     return each(ctx, args.containers,
                 lambda k: c.remove(container_id(ctx, k), args.force, args.volumes))
 

@@ -204,7 +204,10 @@ class APIClient:
                                        follow=follow, until=until)
 
     def remove_container(self, container, v=False, link=False, force=False):
-        self._c(container).remove(v=v, link=link, force=force)
+        if link:        # "parent/alias": a legacy link, not a container
+            self._client._backend.containers.remove_link(container)
+            return
+        self._c(container).remove(v=v, force=force)
 
     def rename(self, container, name):
         self._c(container).rename(name)

@@ -692,6 +692,26 @@ class Containers:
             else:
                 self.closing.wait(step)
 
+    def remove_link(self, path):
+        """Remove the legacy link ``parent/alias`` (docker rm --link): the
+        parent keeps running, the linked container stays; the parent's
+        /etc/hosts keeps the name until its next start, as dockerd's."""
+        parent, _, alias = str(path).strip("/").partition("/")
+        if not parent or not alias or "/" in alias:
+            raise InvalidArgument(f"link {path!r}: use the form parent/alias")
+        cid = self.resolve(parent)
+        with _state.locked(self.rt, cid) as files:
+            attrs = _state.load(self.rt, cid)
+            cfg = attrs["Runtime"]["Config"]
+            links = cfg.get("links") or []
+            kept = [link for link in links if link[1] != alias]
+            if len(kept) == len(links):
+                raise NotFound(f"Could not find entity for /{parent}/{alias}")
+            cfg["links"] = kept
+            attrs["HostConfig"]["Links"] = [f"{t}:{a}" for t, a in kept]
+            attrs.pop("State", None)
+            write_json_atomic(files.config, attrs)
+
     def remove(self, cid, force=False, v=False):
         with _state.locked(self.rt, cid):
             attrs = _state.load(self.rt, cid)

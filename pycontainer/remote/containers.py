@@ -98,6 +98,10 @@ class RemoteContainers:
     def remove(self, cid, force=False, v=False):
         self.h.request("DELETE", f"/containers/{_q(cid)}", params={"force": force, "v": v})
 
+    def remove_link(self, path):
+        parent, _, alias = str(path).strip("/").partition("/")
+        self.h.request("DELETE", f"/containers/{_q(parent)}/{_q(alias)}", params={"link": True})
+
     def rename(self, cid, new):
         self.h.request("POST", f"/containers/{_q(cid)}/rename", params={"name": new})
 

@@ -367,3 +367,29 @@ def test_build_cache_from_commit_parent_and_a_copy_into_a_volume(dc, busybox):
     finally:
         for t in ("pyc-api-cf:1", "pyc-api-cf:2", "pyc-api-cf:3"):
             dc.images.remove(t)
+
+
+def test_a_legacy_link_is_removed_alone(dc):
+    """``remove_container("parent/alias", link=True)`` (docker rm --link)."""
+    net = dc.networks.create("pyc-api-links")
+    up = dc.containers.create("busybox", "true", network="pyc-api-links", name="pyc-api-up")
+    try:
+        parent = dc.containers.create("busybox", "true", network="pyc-api-links",
+                                      name="pyc-api-parent", links={"pyc-api-up": "mylink"})
+        try:
+            assert len(parent.attrs["HostConfig"]["Links"]) == 1
+            dc.api.remove_container("pyc-api-parent/mylink", link=True)
+            parent.reload()
+            assert not parent.attrs["HostConfig"]["Links"]
+            assert {c.name for c in dc.containers.list(all=True)} >= {"pyc-api-up",
+                                                                       "pyc-api-parent"}
+            with pytest.raises(docker.errors.NotFound):
+                dc.api.remove_container("pyc-api-parent/mylink", link=True)
+            with pytest.raises(docker.errors.NotFound):       # no link=1: no such page
+                dc.api._result(dc.api._delete(dc.api._url("/containers/pyc-api-parent/x")),
+                               False)
+        finally:
+            parent.remove(force=True)
+    finally:
+        up.remove(force=True)
+        net.remove()

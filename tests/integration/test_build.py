@@ -189,7 +189,8 @@ def test_failing_run_reports_exit_code_and_output(bclient, tmp_path):
     assert err.value.exit_code == 7
     assert "returned a non-zero code: 7" in str(err.value)
     log = list(err.value.build_log)
-    assert "going down" in text(log) and "oops" in text(log)
+    assert "going down\n" in text(log)
+    assert "\x1b[91moops\n\x1b[0m" in text(log)          # stderr in red, as docker's
     assert log[-1]["errorDetail"]["code"] == 7
     assert bclient.containers.list(all=True) == []         # forcerm
 

@@ -125,3 +125,9 @@ def test_more_host_config_fields_and_endpoints():
     with pytest.raises(BadRequest):
         codec.create_kwargs({"Image": "busybox", "NetworkingConfig": {
             "EndpointsConfig": {"pycnet": "x"}}})
+
+
+def test_body_keys_match_as_go_matches_struct_fields():
+    got = codec.go_keys({"detachKeys": "ctrl-p", "Tty": True, "tty": False, "Other": 1},
+                        ("DetachKeys", "Tty"))
+    assert got == {"DetachKeys": "ctrl-p", "Tty": True, "Other": 1}    # exact name wins

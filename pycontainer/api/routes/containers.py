@@ -173,6 +173,16 @@ async def remove(request):
     return web.Response(status=204)
 
 
+@routes.delete("/containers/{id}/{alias}")
+async def remove_link(request):
+    """``DELETE /containers/parent/alias?link=1``: a legacy link, not a container."""
+    if not codec.flag(request, "link"):
+        raise web.HTTPNotFound(text="page not found")
+    await call(_verbs(request).remove_link,
+               f"{request.match_info['id']}/{request.match_info['alias']}")
+    return web.Response(status=204)
+
+
 @routes.post("/containers/prune")
 async def prune(request):
     return web.json_response(await call(_verbs(request).prune, codec.filters(request)))

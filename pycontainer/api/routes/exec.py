@@ -83,6 +83,7 @@ _STRS = ("User", "WorkingDir", "DetachKeys")
 
 def exec_config(body):
     """The create body, checked: every field docker's Go struct would refuse is a 400."""
+    body = codec.go_keys(body, _BOOLS + _STRS + ("Cmd", "Env"))
     cfg = {}
     for key in _BOOLS:
         cfg[key] = bool(codec._typed(body, key, bool, "ExecConfig"))
