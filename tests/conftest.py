@@ -179,14 +179,42 @@ def _stop_warm():
     oci_warm.stop_all()         # the OCI runtime's (oci/warm.py), started by a create
 
 
+def _remove_killed_sessions(tmp_path_factory):
+    """The temporary dirs of earlier sessions killed before their clean-up
+    (their pytest lock names a pid that is gone): their stores go, so that
+    the engine's sweep removes what their containers left on the host (run
+    roots and cgroups of deleted stores). Nobody would open them again."""
+    from pycontainer import fstree
+    own = tmp_path_factory.getbasetemp()
+    for d in own.parent.glob("pytest-*"):
+        if d == own or d.is_symlink() or not d.is_dir():
+            continue
+        try:
+            pid = int((d / ".lock").read_text())
+            os.kill(pid, 0)
+            continue                            # a live session's
+        except ProcessLookupError:
+            pass
+        except (OSError, ValueError):
+            continue                            # no lock we can read: not ours to judge
+        if _no_mounts_below(str(d)):
+            fstree.remove(str(d))
+
+
 @pytest.fixture(scope="session", autouse=True)
-def _session_leakcheck():
-    """What session fixtures (the client, the image) leave behind at the end."""
+def _session_leakcheck(tmp_path_factory):
+    """What session fixtures (the client, the image) leave behind at the end,
+    and any orphaned container cgroup, however old."""
     _stop_warm()
+    if os.geteuid() == 0:
+        _remove_killed_sessions(tmp_path_factory)
     before = leakcheck.snapshot(kinds=SESSION_KINDS)
     yield
     _stop_warm()            # the warm processes (cli/warm.py, oci/warm.py) go with the session
     leaks = leakcheck.check(before, kinds=SESSION_KINDS)
+    if "cgroups" in SESSION_KINDS:
+        leaks += [v for k, v in sorted(leakcheck.orphan_cgroups().items())
+                  if f"cgroup {k}" not in leaks]
     if leaks:
         pytest.fail(leakcheck.format_leaks(leaks, "the test session's fixtures"), pytrace=False)
 

@@ -139,6 +139,26 @@ def snap_cgroups(mounts=None):
     return found
 
 
+def orphan_cgroups(mounts=None):
+    """Container cgroups below a ``pycontainer*`` directory that nobody will
+    remove, whenever they were made: no process in them, and every dir their
+    owner record names (the container's dirs in its store and run root) is
+    gone. The engine's sweep removes these when it starts; one still here at
+    the end of a session is a leak, even one older than the session."""
+    out = {}
+    for d in snap_cgroups(mounts):
+        try:
+            owner = os.getxattr(d, "trusted.pyc.owner").decode()
+            with open(os.path.join(d, "cgroup.procs")) as f:
+                if f.read().strip():
+                    continue
+        except OSError:         # gone meanwhile, or no owner recorded
+            continue
+        if not any(os.path.exists(p) for p in owner.split("\t")):
+            out[d] = f"cgroup {d} (orphaned: its owner's dirs are gone)"
+    return out
+
+
 def snap_rules():
     """Firewall objects naming pyc (see the module docstring); counters and
     rule handles are left out, so only objects made or left count."""

@@ -436,7 +436,8 @@ class Runtime:
         config.json that nobody holds the lock of, their cgroups and names;
         and the empty run roots of stores that were deleted."""
         if self._in_base:
-            sweep_run_roots(os.path.dirname(self.run_root), self.run_root)
+            sweep_run_roots(os.path.dirname(self.run_root), self.run_root,
+                            self.cg.default_bases())
         sweep_cgroups(self.cg.default_bases())
         names = os.listdir(self.run_root)
         for n in names:
@@ -495,23 +496,36 @@ class Runtime:
                 os.close(fd)
 
 
-def sweep_run_roots(base, own):
-    """Remove the run roots in ``base`` whose store is gone and that hold
-    nothing (no container, no name). One that holds something is left: a
-    container may still run there. Returns the paths removed."""
+def sweep_run_roots(base, own, cgroup_bases=()):
+    """Remove the run roots in ``base`` whose store is gone. A container's dir
+    in one goes first when nothing of it can run (:func:`_dead_rundir`), a
+    name with it; a run root that still holds a container that may run, or a
+    name of one, is left. Returns the run roots removed."""
     gone = []
     try:
         names = os.listdir(base)
     except FileNotFoundError:
         return gone
+    monitors = None
     for n in names:
         d = os.path.join(base, n)
         if d == own or len(n) != 12:
             continue
         try:
             store = read_json(os.path.join(d, STORE_MARK))["Store"]
-            if os.path.exists(store) or set(os.listdir(d)) != {"names", STORE_MARK} or \
-                    os.listdir(os.path.join(d, "names")):
+            if os.path.exists(store):
+                continue
+            entries = set(os.listdir(d)) - {"names", STORE_MARK}
+            if monitors is None and entries:
+                monitors = _monitor_inputs()
+            for e in entries:
+                if len(e) == 64 and _dead_rundir(os.path.join(d, e), e, cgroup_bases, monitors):
+                    fstree.remove(os.path.join(d, e))
+            for name in os.listdir(os.path.join(d, "names")):
+                link = os.path.join(d, "names", name)
+                if not os.path.isdir(os.path.join(d, os.readlink(link))):
+                    os.unlink(link)         # its container's dir is gone
+            if set(os.listdir(d)) != {"names", STORE_MARK} or os.listdir(os.path.join(d, "names")):
                 continue
         except (OSError, ValueError, KeyError, TypeError):
             continue        # no mark (made before marks, or being made): not ours to judge
@@ -519,6 +533,38 @@ def sweep_run_roots(base, own):
             shutil.rmtree(d)
             gone.append(d)
     return gone
+
+
+def _dead_rundir(d, cid, cgroup_bases, monitors):
+    """Nothing of the container of run dir ``d`` (its store deleted) can run
+    any more: no monitor reads its input there, and its cgroups (the
+    driver's own parent's) are there and empty, or none is there and the
+    dir is older than CGROUP_GRACE (a container never started, or one under
+    another cgroup parent). What a SIGKILL of a session and its containers
+    leaves when the session's store is deleted afterwards."""
+    if os.path.join(d, "monitor.bin") in monitors:
+        return False
+    groups = [os.path.join(b, cid) for b in cgroup_bases if os.path.isdir(os.path.join(b, cid))]
+    if groups:
+        return all(_empty_procs(g) for g in groups)
+    return time.time() - os.stat(d).st_mtime > CGROUP_GRACE
+
+
+def _monitor_inputs():
+    """The input files of the monitors running on the host (their argv[1])."""
+    out = set()
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        with contextlib.suppress(OSError):
+            with open(f"/proc/{pid}/comm") as f:
+                if f.read().strip() != "pyc-monitor":
+                    continue
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                argv = f.read().split(b"\0")
+            if len(argv) > 1:
+                out.add(os.fsdecode(argv[1]))
+    return out
 
 
 def sweep_cgroups(bases):
@@ -559,12 +605,14 @@ def _owned(paths):
     return age < CGROUP_GRACE
 
 
+def _empty_procs(path):
+    with open(os.path.join(path, "cgroup.procs")) as f:
+        return not f.read().strip()
+
+
 def _empty(path):
     """No process and no child cgroup in it."""
-    with open(os.path.join(path, "cgroup.procs")) as f:
-        if f.read().strip():
-            return False
-    return not any(e.is_dir() for e in os.scandir(path))
+    return _empty_procs(path) and not any(e.is_dir() for e in os.scandir(path))
 
 
 def default_run_root(root):

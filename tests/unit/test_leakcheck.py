@@ -177,3 +177,21 @@ def test_a_firewall_chain_left_behind_is_a_leak():
         if made_table:
             subprocess.run(["nft", "delete", "table", "ip", "pycontainer"], check=True)
     assert leakcheck.check(before, grace=0.2, kinds={"rules"}) == []
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="trusted.* xattrs need root")
+def test_an_orphaned_cgroup_is_a_leak_however_old(tmp_path):
+    """Empty, and its owner's dirs gone: nobody will remove it (a session
+    killed with its containers, then its store deleted)."""
+    mnt = tmp_path / "mnt"
+    owner = tmp_path / "store" / "containers" / ("c" * 64)
+    owner.mkdir(parents=True)
+    cases = {"o" * 64: ("", str(tmp_path / "gone")), "l" * 64: ("", str(owner)),
+             "r" * 64: ("4242\n", str(tmp_path / "gone"))}
+    for cid, (procs, who) in cases.items():
+        d = mnt / "pycontainer" / cid
+        d.mkdir(parents=True)
+        (d / "cgroup.procs").write_text(procs)
+        os.setxattr(d, "trusted.pyc.owner", who.encode())
+    orphans = leakcheck.orphan_cgroups([str(mnt)])
+    assert list(orphans) == [str(mnt / "pycontainer" / ("o" * 64))]   # not the owned, the busy
