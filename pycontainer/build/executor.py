@@ -546,14 +546,10 @@ class Builder:
             if cid is not None:
                 self.say(f" ---> Running in {cid[:12]}\n")
             decoders = {}
-            for stream, chunk in output:    # stderr in red, as docker's legacy builder
+            for stream, chunk in output + [(name, None) for name in ("stdout", "stderr")]:
                 dec = decoders.setdefault(stream, codecs.getincrementaldecoder("utf-8")("replace"))
-                text = dec.decode(chunk)
-                if text:
-                    self.say(f"\x1b[91m{text}\x1b[0m" if stream == "stderr" else text)
-            for stream, dec in decoders.items():
-                text = dec.decode(b"", final=True)      # a sequence cut at the end
-                if text:
+                text = dec.decode(chunk or b"", final=chunk is None)   # None: a cut sequence's end
+                if text:        # stderr in red, as docker's legacy builder sends it
                     self.say(f"\x1b[91m{text}\x1b[0m" if stream == "stderr" else text)
             if status:
                 shown = _show(argv) if inst.json is not None else " ".join(argv)

@@ -47,6 +47,7 @@ from .. import fstree
 from .. import _core
 from ..errors import Conflict, InvalidArgument, NotFound
 from ..volumes import VolumeStore
+from . import mounts as _mounts
 from . import state as _state
 
 # The helper never imports after entering the container; codecs are looked up
@@ -313,18 +314,15 @@ def _binds(rt, specs, write):
     """``[source, destination, rw, is_file]`` of the container's volumes and
     bind mounts, shallow destinations first. A volume not made yet is made
     by a write (dockerd makes it at create), and left out of a read."""
-    out, store = [], None
-    for s in specs:
-        source = s.get("Source")
-        if s["Type"] == "volume":
-            store = store or VolumeStore(rt.root)
-            source = store.ensure(s["Name"], s.get("Labels"), s.get("Anonymous")) if write \
-                else store.data_path(s["Name"])
-        elif s["Type"] != "bind":
-            continue                # a tmpfs holds nothing while the container is down
-        if source and os.path.exists(source):
-            out.append([source, s["Destination"], bool(s.get("RW")) and write,
-                        bool(s.get("IsFile"))])
+    specs = [s for s in specs if s["Type"] in ("bind", "volume")]      # a tmpfs holds nothing
+    if write:
+        specs = _mounts.resolve(specs, rt.root)
+    elif any(s["Type"] == "volume" for s in specs):
+        store = VolumeStore(rt.root)
+        specs = [dict(s, Source=store.data_path(s["Name"])) if s["Type"] == "volume" else s
+                 for s in specs]
+    out = [[s["Source"], s["Destination"], bool(s.get("RW")) and write, bool(s.get("IsFile"))]
+           for s in specs if s.get("Source") and os.path.exists(s["Source"])]
     return sorted(out, key=lambda b: b[1].rstrip("/").count("/"))
 
 

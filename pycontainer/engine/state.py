@@ -195,7 +195,6 @@ SETTLE_NS = 100_000_000
 # container of a store (~1 us each, where os.stat costs ~4 in Python).
 _KEY = 56
 _O_DIR = os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC
-_LITTLE = sys.byteorder == "little"         # the u16 length is the machine's
 
 
 def dir_key(d):
@@ -224,7 +223,7 @@ def entry_keys(top):
         os.close(fd)
     keys, off, end = {}, 3 + _KEY, len(data) - 2        # past ".", before 0xffff
     while off < end:
-        n = data[off] | data[off + 1] << 8 if _LITTLE else data[off] << 8 | data[off + 1]
+        n = int.from_bytes(data[off:off + 2], sys.byteorder)     # the machine's u16
         name = data[off + 2:off + 2 + n]
         off += 2 + n
         keys[name.decode("utf-8", "surrogateescape")] = data[off:off + _KEY]
