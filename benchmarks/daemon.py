@@ -15,7 +15,10 @@ dockerd (20.10) started by this script on the same machine, in the same run?
   read through ``POST /containers/{id}/attach`` (the 101 upgrade, 8-byte frames);
 - the daemon's RSS idle, and with 100 running containers (target <= 40 MiB;
   dockerd's own, and dockerd + containerd, beside it; the per-container
-  helpers, monitors or shims, are printed apart).
+  helpers, monitors or shims, are printed apart): right after the last
+  request, and again once the daemon has been quiet for SETTLE seconds
+  (ours gives a burst's freed heap back after 2 s quiet, api/idle.py; Go's
+  scavenger returns dockerd's over minutes).
 
 Both daemons run with network none, no iptables; dockerd with overlay2 and
 busybox loaded from our ``Image.save()``. Medians and p90 per figure, then
@@ -49,6 +52,7 @@ from build_helpers import Dockerd  # noqa: E402
 PYCONTAINERD = os.path.join(os.path.dirname(sys.executable), "pycontainerd")
 DOCKER = shutil.which("docker") or "/usr/local/bin/docker"
 IMAGE = "busybox:latest"
+SETTLE = 3.0
 LINE = "x" * 1023           # attach's payload: 1 KiB lines of text
 
 
@@ -325,14 +329,17 @@ def attach(d, size):
 
 
 def rss(d, running):
-    """(daemon MiB, daemon + its children MiB, helpers MiB) with ``running`` containers."""
+    """(daemon MiB, daemon + its children MiB, helpers MiB, daemon MiB after
+    SETTLE s quiet) with ``running`` containers."""
     ids = create_many(d, running, cmd=("sleep", "600"), start=True) if running else []
     try:
         UnixHTTP(d.sock).call("GET", "/containers/json")
         kids = d.children() if hasattr(d, "children") else []
         helpers = d.helpers()
         assert len(helpers) >= running, (len(helpers), running)
-        return rss_mib([d.pid]), rss_mib([d.pid, *kids]), rss_mib(helpers)
+        now = rss_mib([d.pid]), rss_mib([d.pid, *kids]), rss_mib(helpers)
+        time.sleep(SETTLE)
+        return (*now, rss_mib([d.pid]))
     finally:
         if ids:
             remove_all(d)
@@ -360,10 +367,10 @@ def measure(d, a):
         r["rss_idle"] = idle[0]
         print(f"  RSS idle: daemon {idle[0]:.1f} MiB (with its children {idle[1]:.1f} MiB)")
         busy = rss(d, a.running)
-        r["rss_busy"] = busy[0]
-        print(f"  RSS with {a.running} running: daemon {busy[0]:.1f} MiB (target <= 40 MiB), "
-              f"with its children {busy[1]:.1f} MiB; per-container helpers {busy[2]:.1f} MiB "
-              f"in all", flush=True)
+        r["rss_busy"] = busy[3]
+        print(f"  RSS with {a.running} running: daemon {busy[0]:.1f} MiB, {busy[3]:.1f} MiB "
+              f"after {SETTLE:g} s quiet (target <= 40 MiB), with its children "
+              f"{busy[1]:.1f} MiB; per-container helpers {busy[2]:.1f} MiB in all", flush=True)
     if "run" in want:
         r["cli_run"] = line("docker run --rm busybox true (CLI)", cli_run(d, a.runs), 50) * 1e3
     if "py" in want:

@@ -102,10 +102,10 @@ async def errors_mw(request, handler):
 
 
 def make_app(eng, settings=None):
-    from . import config
+    from . import config, idle
     from .routes import (build, containers, events, exec as exec_, images, networks,
                          registry, stats, swarm, system, volumes)
-    app = web.Application(middlewares=[errors_mw], client_max_size=1 << 30)
+    app = web.Application(middlewares=[idle.middleware(), errors_mw], client_max_size=1 << 30)
     app[ENGINE] = eng
     app[SETTINGS] = settings or config.Settings(config.validate(config.defaults()), None)
     for mod in (system, events, containers, exec_, stats, images, registry, build, networks,

@@ -248,8 +248,31 @@ def few_malloc_arenas():
         host.malloc_arenas(2)                  # before any thread starts
 
 
+def import_aiohttp():
+    """aiohttp makes two default TLS contexts as it is imported (its
+    connector), loading the system's CA bundle: ~60 ms and ~3 MiB of a daemon
+    that never uses them (a registry's TLS is a context of its own, built by
+    the registry client; a TLS listener's too). So it is imported with the
+    default paths left unloaded: a context of aiohttp's defaults trusts nothing."""
+    if "aiohttp" in sys.modules:
+        return
+    cls, names = ssl.SSLContext, ("load_default_certs", "set_default_verify_paths")
+    own = {n: cls.__dict__[n] for n in names if n in cls.__dict__}
+    for n in names:
+        setattr(cls, n, lambda self, *args: None)
+    try:
+        import aiohttp.web  # noqa: F401
+    finally:
+        for n in names:
+            if n in own:
+                setattr(cls, n, own[n])
+            else:
+                delattr(cls, n)
+
+
 def main(argv=None):
     few_malloc_arenas()
+    import_aiohttp()
     try:
         args = _args(argv)
         conf = config.load(args)
