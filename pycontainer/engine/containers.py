@@ -13,7 +13,7 @@ import threading
 import time
 
 from .. import _core, fstree
-from ..cgroups import Resources
+from ..cgroups import Resources, warm as _cgroup_warm
 from ..errors import Conflict, ContainerError, ContainerNotFound, InvalidArgument, NotFound
 from . import archive as _archive
 from . import attach as _attach
@@ -301,6 +301,7 @@ class Containers:
         return cid, cfg, record, restart
 
     def create(self, image, command, kwargs, auto_remove=False):
+        _cgroup_warm.ahead(self.rt.cgroup_layout)      # a start most often follows
         cid, cfg, record, restart = self._prepare(image, command, kwargs)
         if auto_remove and restart[0] != "no":
             raise InvalidArgument("remove=True (auto-remove) conflicts with a restart policy")
@@ -326,6 +327,7 @@ class Containers:
         ``echo(stream, chunk)`` (``"stdout"``/``"stderr"``) sees the output as
         it comes, each stream on its own pipe (the command streams it, as
         docker's does)."""
+        _cgroup_warm.ahead(self.rt.cgroup_layout)
         cid, cfg, record, restart = self._prepare(image, command, kwargs)
         ephemeral = bool(remove)
         # The lock is held until run.json says running: repair in another
@@ -435,6 +437,7 @@ class Containers:
 
     # -- verbs -------------------------------------------------------------
     def start(self, cid):
+        _cgroup_warm.ahead(self.rt.cgroup_layout)
         with _state.locked(self.rt, cid) as files:
             attrs = _state.load(self.rt, cid)
             st = attrs["State"]

@@ -13,6 +13,7 @@ import signal
 import time
 
 from .. import _core
+from ..cgroups import warm as _cgroup_warm
 from ..errors import Conflict, InvalidArgument, OperationError
 from . import config as _config
 from ..runtime import plan as planmod
@@ -117,6 +118,7 @@ def start_exec(rt, cid, attrs, cmd, user="", environment=None, workdir=None, std
     ``user``: as docker takes it, an int uid or ``"uid"``, ``"uid:gid"``,
     ``"name"``, ``"name:group"``; empty means the container's user.
     """
+    _cgroup_warm.ahead(rt.cgroup_layout)
     argv = _config._as_list(cmd, "cmd")
     if not argv:
         raise InvalidArgument("exec needs a command")

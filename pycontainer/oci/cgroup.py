@@ -16,6 +16,13 @@ from ..errors import InvalidArgument
 LAYOUT = None
 
 
+def layout():
+    global LAYOUT
+    if LAYOUT is None:
+        LAYOUT = cgroups.detect()
+    return LAYOUT
+
+
 def driver(cgroups_path, cid):
     """(driver, name, mounts): the driver's ``*_steps(name, ...)`` act on the
     container's cgroups; ``mounts`` is what it wants under /sys/fs/cgroup."""
@@ -26,7 +33,7 @@ def driver(cgroups_path, cid):
     parent, name = os.path.split("/" + path.strip("/"))
     if not name or ".." in path.split("/"):
         raise InvalidArgument(f"cgroupsPath {cgroups_path!r} is not a cgroup path")
-    drv = cgroups.driver_for(LAYOUT or cgroups.detect(), "/")
+    drv = cgroups.driver_for(layout(), "/")
     mounts = drv.container_mounts()       # from the hierarchies, before the bases move
     if drv.kind == "v1":
         drv.bases = {ctrl: os.path.join(os.path.dirname(base), parent.lstrip("/"))

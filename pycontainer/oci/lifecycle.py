@@ -14,6 +14,7 @@ import signal
 import time
 
 from .. import _core
+from ..cgroups import warm as cgroup_warm
 from ..errors import Conflict, InvalidArgument, NotFound, OperationError
 from ..runtime import plan as planmod
 from ..runtime.process import spawn
@@ -78,6 +79,7 @@ def create(root, cid, bundle, pid_file=None, console_socket=None, preserve_fds=0
 
     The init waits on its fifo; on any failure nothing of it is left.
     """
+    cgroup_warm.ahead(cgmod.layout())      # its attach comes after the bundle's reading
     c = Container(root, cid)
     bundle = os.path.abspath(bundle)
     cfg, text = bundlemod.read(bundle)
@@ -367,6 +369,7 @@ def set_frozen(c, frozen):
 def exec_process(c, process, console_socket=None, pid_file=None, detach=False,
                  preserve_fds=0):
     """Start ``process`` (an OCI process object) in the container; returns InitProcess."""
+    cgroup_warm.ahead(cgmod.layout())
     status = c.status()
     if status not in ("created", "running"):
         raise Conflict(f"cannot exec in a {status} container")
