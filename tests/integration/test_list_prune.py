@@ -193,3 +193,19 @@ def test_volume_prune_takes_anonymous_only_unless_all(client, busybox):
     finally:
         with contextlib.suppress(errors.NotFound):
             named.remove()
+
+
+def test_a_whole_id_comes_before_a_name(client, busybox):
+    """As dockerd looks up a container: the whole id, then a name, then a prefix."""
+    with made(client) as m:
+        a = client.containers.create("busybox", ["true"], labels=LABEL)
+        m["containers"].append(a)
+        b = client.containers.create("busybox", ["true"], name=a.id, labels=LABEL)
+        m["containers"].append(b)
+        assert client.containers.get(a.id).id == a.id
+        assert client.containers.get("/" + a.id).id == a.id
+        assert client.containers.get(b.id).id == b.id
+        assert client.containers.get(a.id[:12]).id == a.id
+        a.remove()
+        m["containers"].remove(a)
+        assert client.containers.get(a.id).id == b.id      # now only a name
