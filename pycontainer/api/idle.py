@@ -13,24 +13,33 @@ QUIET = 2.0
 
 
 def middleware(quiet=QUIET, trim=trim_memory):
+    """One timer for the whole daemon: a request only stamps the time, and
+    the timer, when it fires, waits again for what is left of ``quiet``."""
+    last = 0.0
     timer = None
-
-    def rearm():
-        nonlocal timer
-        if timer is not None:
-            timer.cancel()
-        timer = asyncio.get_running_loop().call_later(quiet, fire)
 
     def fire():
         nonlocal timer
+        loop = asyncio.get_running_loop()
+        left = last + quiet - loop.time()
+        if left > 0:
+            timer = loop.call_later(left, fire)
+            return
         timer = None
         trim()
 
+    def stamp():
+        nonlocal last, timer
+        loop = asyncio.get_running_loop()
+        last = loop.time()
+        if timer is None:
+            timer = loop.call_later(quiet, fire)
+
     @web.middleware
     async def idle_mw(request, handler):
-        rearm()
+        stamp()
         try:
             return await handler(request)
         finally:
-            rearm()
+            stamp()
     return idle_mw

@@ -225,10 +225,10 @@ class Containers:
     def resolve(self, key):
         key = str(key).lstrip("/")
         if len(key) == 64 and not key.strip("0123456789abcdef") and \
-                os.path.exists(self.rt.config_path(key)):
+                self.rt.has_config(key):
             return key          # a whole id first, as dockerd: no listing of the store
         owner = self.rt.name_owner(key)
-        if owner and os.path.exists(self.rt.config_path(owner)):
+        if owner and self.rt.has_config(owner):
             return owner
         ids = self.ids()
         if key in ids:

@@ -224,7 +224,7 @@ class Runtime:
                            f'"{self.name_owner(name)}"') from None
 
     def _exists_or_in_progress(self, cid):
-        if os.path.exists(self.config_path(cid)):
+        if self.has_config(cid):
             return True
         try:
             fd = os.open(os.path.join(self.rundir(cid), "lock"), os.O_RDWR | os.O_CLOEXEC)
@@ -236,7 +236,7 @@ class Runtime:
             return True
         finally:
             os.close(fd)
-        return os.path.exists(self.config_path(cid))
+        return self.has_config(cid)
 
     def name_owner(self, name):
         try:
@@ -413,6 +413,12 @@ class Runtime:
         except (OSError, ValueError, KeyError, TypeError):
             return None
 
+    def has_config(self, cid):
+        """The container exists: its config.json is written (one stat for a
+        stored container, two for an ephemeral one)."""
+        return os.path.exists(os.path.join(self.dir(cid), "config.json")) or \
+            os.path.exists(os.path.join(self.rundir(cid), "config.json"))
+
     def config_path(self, cid):
         """config.json: in the store, or the run-time dir for an ephemeral one."""
         path = os.path.join(self.dir(cid), "config.json")
@@ -445,7 +451,7 @@ class Runtime:
                 self._remove_if_unlocked(os.path.join(self.run_root, n))
         found = set(os.listdir(self.containers)) | {n for n in names if len(n) == 64}
         for cid in found:
-            if os.path.exists(self.config_path(cid)):
+            if self.has_config(cid):
                 continue
             lock = os.path.join(self.rundir(cid), "lock")
             try:
@@ -458,7 +464,7 @@ class Runtime:
                         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
                     except BlockingIOError:
                         continue          # being created or removed right now
-                if os.path.exists(self.config_path(cid)):
+                if self.has_config(cid):
                     continue
                 with contextlib.suppress(OSError):
                     self.remove_cgroups(cid)
