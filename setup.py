@@ -9,6 +9,8 @@
   verbs it leaves to Python: the paths are fixed at build time), and
   csrc/init/ into the static `pycontainer/_core/pyc-init` (run(init=True)
   binds it into containers of any image, so it needs no libc there).
+- csrc/dns/ into `pycontainer/_core/pyc-dns`, the embedded DNS server a
+  container on user networks gets (its monitor starts it).
 - csrc/cli/client.c into `pycontainer/cli/pyc-client`, the command's thin
   client in C (the interpreter's paths fixed at build time); setup.sh links
   the venv's `pycontainer` and `pyc` to it.
@@ -26,6 +28,7 @@ MONITOR = "pyc-monitor"
 OCI_FRONT = "pycontainer-runtime"
 INIT = "pyc-init"
 CLI_CLIENT = "pyc-client"
+DNS = "pyc-dns"
 
 
 class BuildWithMonitor(build_ext):
@@ -34,6 +37,7 @@ class BuildWithMonitor(build_ext):
         self.build_monitor()
         self.build_oci_front()
         self.build_init()
+        self.build_dns()
         self.build_cli_client()
 
     def _dest(self):
@@ -48,6 +52,12 @@ class BuildWithMonitor(build_ext):
             extra_postargs=["-O2", "-Wall", "-Wextra"])
         self.compiler.link_executable(objects, INIT, output_dir=self._dest(),
                                       extra_postargs=["-static", "-s"])
+
+    def build_dns(self):
+        objects = self.compiler.compile(
+            sorted(glob.glob("csrc/dns/*.c")), output_dir=os.path.join(self.build_temp, "dns"),
+            extra_postargs=["-O2", "-Wall", "-Wextra"])
+        self.compiler.link_executable(objects, DNS, output_dir=self._dest())
 
     def build_monitor(self):
         # The monitor runs prepared plans: it needs no filter compiler (libseccomp).

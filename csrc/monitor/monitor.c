@@ -6,8 +6,13 @@
  * restart codes, back-off) comes from the input; the Python process that
  * started it may exit at any time.
  *
- *   pyc-monitor SPEC_FILE     (fd 3, if open: "ok PID\n" or "err INDEX ERRNO [N]\n",
- *                              see enum pyc_mon_step)
+ *   pyc-monitor SPEC_FILE [-- COMPANION...]
+ *       fd 3, if open: "ok PID\n" or "err INDEX ERRNO [N]\n" (enum pyc_mon_step);
+ *       fd 4 with a companion: its fd 3 (the embedded DNS server's socket)
+ *
+ * A companion runs as our child while we live: its fd 4 is a pipe we hold
+ * (EOF when we are gone, however we die), and it is stopped and reaped
+ * before the hooks release the network.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -59,6 +64,8 @@ struct mon {
     long long started_ns;
     struct io io;
     const char *input;          /* the input file: its restart policy is read again */
+    pid_t companion;            /* 0: none */
+    int lifeline;               /* the write end of the companion's fd 4 */
 };
 
 /* A failed start: the step (a plan op, or enum pyc_mon_step), its errno and,
@@ -526,9 +533,50 @@ static void release_name(const struct mon *m)
         unlink(m->paths[PYC_MON_NAME]);
 }
 
+/* Start ARGV with our fd 4 as its fd 3 and a lifeline as its fd 4; our
+ * fd 4 is closed either way (the init must not hold it).  Best effort: a
+ * container whose companion fails runs without it. */
+static void start_companion(struct mon *m, char **argv)
+{
+    int p[2];
+    m->lifeline = -1;
+    if (pipe2(p, O_CLOEXEC) < 0) {
+        close(4);
+        return;
+    }
+    pid_t pid = fork();
+    if (pid == 0) {
+        int life = fcntl(p[0], F_DUPFD, 5);     /* not on 3 or 4, which dup2 overwrites */
+        if (life < 0 || dup2(4, 3) < 0 || dup2(life, 4) < 0)
+            _exit(127);
+        execv(argv[0], argv);
+        _exit(127);
+    }
+    close(p[0]);
+    close(4);
+    if (pid < 0) {
+        close(p[1]);
+        return;
+    }
+    m->companion = pid;
+    m->lifeline = p[1];
+}
+
+static void stop_companion(struct mon *m)
+{
+    if (!m->companion)
+        return;
+    close(m->lifeline);
+    kill(m->companion, SIGTERM);
+    while (waitpid(m->companion, NULL, 0) < 0 && errno == EINTR)
+        ;
+    m->companion = 0;
+}
+
 static void finish(struct mon *m)
 {
     int failed;
+    stop_companion(m);
     run_hooks(m);
     if (m->h.cleanup_len)
         pyc_cgroup_apply(m->cleanup, m->h.cleanup_len, &failed);
@@ -641,8 +689,9 @@ int main(int argc, char **argv)
 {
     struct mon m = { .log = { .fd = -1 }, .io = { 0, -1, -1, NULL, NULL } };
     int rep = fcntl(3, F_GETFD) >= 0 ? 3 : -1;
-    m.input = argc == 2 ? argv[1] : "";
-    if (argc != 2 || load(&m, argv[1]) < 0) {
+    int companion = argc > 3 && strcmp(argv[2], "--") == 0;
+    m.input = argc >= 2 ? argv[1] : "";
+    if ((argc != 2 && !companion) || load(&m, argv[1]) < 0) {
         char text[32];
         snprintf(text, sizeof text, "err %d %d\n", PYC_MON_STEP_START, EINVAL);
         report(&rep, text);
@@ -663,6 +712,8 @@ int main(int argc, char **argv)
     if (null > 2)
         close(null);
     signal(SIGPIPE, SIG_IGN);
+    if (companion)
+        start_companion(&m, argv + 3);
     logfile_open(&m.log, m.paths[PYC_MON_LOG], m.x ? m.x->log_max_size : 0,
                  m.x ? m.x->log_max_files : 1, m.x && m.x->log_driver == PYC_MON_LOG_NONE);
     m.io.flags = m.h.stdio;

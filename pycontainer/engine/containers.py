@@ -471,10 +471,12 @@ class Containers:
                                     auto_remove=hc.get("AutoRemove", False),
                                     hooks=net.hooks, labels=labels, stdin_open=cfg.stdin_open,
                                     stdin_once=cfg.stdin_once,
-                                    extra=self._monitor_extra(cid, cfg, attrs))
+                                    extra=self._monitor_extra(cid, cfg, attrs),
+                                    companion=net.dns and (net.dns.sock, net.dns.argv))
         except BaseException:
             net.release()
             raise
+        net.handed_over()
         if net.netns:
             self.engine.net.record(files.config, cid)
         # the monitor records the volumes' mount and "start" (before its "die",

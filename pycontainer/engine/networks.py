@@ -100,8 +100,10 @@ class Networks:
         self.engine.events.emit("network", "destroy", rec["Id"], {"name": rec["Name"]})
 
     def connect(self, key, container, aliases=None, ipv4_address=None, link_local_ips=None,
-                driver_opt=None, mac_address=None, ipv6_address=None):
-        """Connect a container (id or name): at once when it runs, else at its next start."""
+                driver_opt=None, mac_address=None, ipv6_address=None, links=None):
+        """Connect a container (id or name): at once when it runs, else at its next start.
+        ``links``: ``["name:alias"]``, names it alone resolves on this network
+        (the containers need not exist yet)."""
         rec = self._record(key)
         if _is_pseudo(rec):
             raise Conflict(f"container cannot be connected to the {rec['Name']} network")
@@ -111,7 +113,7 @@ class Networks:
         if ipv6_address:
             raise InvalidArgument("IPv6 addresses are not supported")
         given = _config.endpoint_config(rec["Name"], {
-            "MacAddress": mac_address, "DriverOpts": driver_opt,
+            "MacAddress": mac_address, "DriverOpts": driver_opt, "Links": links,
             "IPAMConfig": {"LinkLocalIPs": link_local_ips} if link_local_ips else None})
         static = None
         if ipv4_address:
@@ -131,7 +133,9 @@ class Networks:
                                f"in network {rec['Name']}")
             epcfg = {"Aliases": list(aliases or []), "IPv4Address": static,
                      "NetworkID": rec["Id"], **{k: v for k, v in given.items() if k in (
-                         "MacAddress", "LinkLocalIPs", "DriverOpts") and v}}
+                         "MacAddress", "LinkLocalIPs", "DriverOpts", "Links") and v}}
+            if given["Links"]:      # shown as given, as docker does
+                epcfg["LinkNames"] = [f"{t}:{a}" for t, a in given["Links"]]
             if attrs["State"]["Running"]:
                 cfg = _config.ContainerConfig.from_dict(cfgd)
                 self.net.connect_running(cid, cfg, rec, epcfg)

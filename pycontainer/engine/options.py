@@ -193,7 +193,12 @@ def _links(value):
     if isinstance(value, dict):
         items = [(k, v or k) for k, v in value.items()]
     elif isinstance(value, (list, tuple)):
-        items = [tuple(v.split(":", 1)) if ":" in v else (v, v) for v in _strings(value, "links")]
+        pairs = [tuple(v) for v in value if isinstance(v, (list, tuple)) and len(v) == 2]
+        if len(pairs) == len(value) and value:      # [(target, alias)], docker-py's form
+            items = [(t, a or t) for t, a in pairs]
+        else:
+            items = [tuple(v.split(":", 1)) if ":" in v else (v, v)
+                     for v in _strings(value, "links")]
     else:
         raise InvalidArgument(f"links must be a dict or a list, got {value!r}")
     for target, alias in items:

@@ -78,7 +78,9 @@ def _network_rules(containers, cfg):
     for i, ep in enumerate(eps):
         if ep.get("Links"):     # shown as given ("name:alias"), as docker does
             ep["LinkNames"] = [f"{t}:{a}" for t, a in ep["Links"]]
-        ep["Links"] = [[containers.resolve(t), a] for t, a in ep.get("Links") or ()]
+        # a user network's links are names this container alone resolves: the
+        # targets need not exist yet (the hosts files follow them)
+        ep["Links"] = [list(link) for link in ep.get("Links") or ()]
         if i == 0 and cfg.mac_address and not ep.get("MacAddress"):
             ep["MacAddress"] = cfg.mac_address      # the first network's, as docker
     if any(ip == "host-gateway" for _, ip in cfg.extra_hosts):

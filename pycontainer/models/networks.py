@@ -45,6 +45,9 @@ class Network(Model):
 
         Args:
             aliases: more names it answers to on this network.
+            links: ``{"name": "alias"}`` or ``[("name", "alias")]``: names only
+                this container resolves on this network, to containers that
+                need not exist yet.
             ipv4_address: a static address inside the network's subnet.
             link_local_ips: more IPv4 addresses for its interface.
             driver_opt: options kept and shown with the endpoint (as dockerd).
@@ -55,11 +58,11 @@ class Network(Model):
             Conflict: already connected, the address is taken, or the container
                 shares another namespace (network_mode host/none/container:).
         """
-        if links or ipv6_address:
-            raise InvalidArgument("connect(): links and IPv6 addresses are not supported "
-                                  "(links: give them to run())")
+        if ipv6_address:
+            raise InvalidArgument("connect(): IPv6 addresses are not supported")
         self.client._backend.networks.connect(self.id, _id(container), aliases, ipv4_address,
-                                              link_local_ips, driver_opt, mac_address)
+                                              link_local_ips, driver_opt, mac_address,
+                                              links=links)
         self.reload()
 
     def disconnect(self, container, force=False):

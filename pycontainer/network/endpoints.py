@@ -18,11 +18,12 @@ import contextlib
 import os
 
 from ..errors import Conflict
-from . import bridge, hosts, ports
+from . import bridge, dns, hosts, ports
 from . import leases as _leases
 from . import netlink
 from .recovery import owner
 from .records import DEFAULT_NAME
+from .store import is_default
 
 
 class Started:
@@ -35,12 +36,19 @@ class Started:
     """
 
     def __init__(self, owner=None, cid=None, netns=None, hooks=(), on_spawn=None,
-                 cleanup=None):
+                 cleanup=None, dns=None):
         self.owner, self.cid, self.netns, self.hooks = owner, cid, netns, list(hooks)
         self.on_spawn = on_spawn
         self._cleanup = cleanup
+        self.dns = dns          # a detached start's DNS server (:class:`.dns.Server`), for the monitor
+
+    def handed_over(self):
+        """The monitor runs (or failed to start): drop our copy of its DNS socket."""
+        if self.dns is not None:
+            self.dns.close()
 
     def release(self):
+        self.handed_over()
         if self._cleanup is not None:
             self._cleanup()
             self._cleanup = None
@@ -49,6 +57,11 @@ class Started:
 
 
 NOTHING = Started()
+
+
+def _embedded_dns(recs):
+    """A container that starts on a user network gets the embedded DNS server."""
+    return any(not is_default(rec) for rec, _ in recs)
 
 
 def _in_thread(fn, *args):
@@ -108,32 +121,34 @@ class Endpoints:
             if cfg.ports:
                 state["Ports"] = ports.publish(self.store, cid, cfg.ports)
             with open(self.files.path(cid, "resolv.conf"), "w") as f:
-                f.write(hosts.resolv_conf(servers=cfg.dns, search=cfg.dns_search,
-                                          options=cfg.dns_opt))
+                if _embedded_dns(recs):
+                    f.write(hosts.embedded_resolv_conf(search=cfg.dns_search,
+                                                       options=cfg.dns_opt))
+                else:
+                    f.write(hosts.resolv_conf(servers=cfg.dns, search=cfg.dns_search,
+                                              options=cfg.dns_opt))
             with open(self.files.path(cid, hosts.EXTRA), "w") as f:
                 f.write(hosts.extra_lines(cfg.extra_hosts, self._links(cfg, recs)))
             if attached:
                 started = self._start_attached(cid, cfg, recs, state)
             else:
-                self._finish(cid, cfg, recs, state)
+                server = self._finish(cid, cfg, recs, state)
                 started = Started(self.recovery, cid, state["Netns"],
-                                  self.recovery.hooks(cid, state))
+                                  self.recovery.hooks(cid, state), dns=server)
         except BaseException:
             self.recovery.release(cid)
             raise
         return started
 
     def _links(self, cfg, recs):
-        """[ip, alias, name, id] of each linked container (run()'s ``links``
-        and each EndpointConfig's): its address on a network we join."""
+        """[ip, alias, name, id] of each container run()'s ``links`` names:
+        its address on a network we join, now (an EndpointConfig's links
+        are names the hosts files follow: :func:`.hosts.refresh`)."""
         out = []
-        wanted = [(t, a, None) for t, a in cfg.links]
-        for rec, ep in recs:
-            wanted += [(t, a, rec["Id"]) for t, a in ep.get("Links") or ()]
-        for target, alias, nid in wanted:
+        for target, alias in cfg.links:
             st = self.files.read_state(target) or {}
             eps = st.get("Endpoints") or {}
-            ours = [n for n in ([nid] if nid else [r["Id"] for r, _ in recs]) if n in eps]
+            ours = [r["Id"] for r, _ in recs if r["Id"] in eps]
             if not ours:
                 raise Conflict(f"cannot link to container {target[:12]}: it is not running "
                                "on a network this container joins")
@@ -151,8 +166,15 @@ class Endpoints:
         for rec, _ in recs:
             bridge.ensure(self.store, rec)          # here: bridges live in our namespace
         slot = os.open("/dev/null", os.O_RDONLY | os.O_CLOEXEC)
+        servers = []
+
+        def finish():
+            server = self._finish(cid, cfg, recs, state, slot)
+            if server is not None:
+                servers.append(server)
+                server.spawn()          # ours: it ends with the run
         try:
-            wait = _in_thread(self._finish, cid, cfg, recs, state, slot)
+            wait = _in_thread(finish)
         except BaseException:
             os.close(slot)
             raise
@@ -160,6 +182,8 @@ class Endpoints:
         def cleanup():
             with contextlib.suppress(BaseException):
                 wait()
+            for server in servers:
+                server.stop()
             os.close(slot)
         return Started(self.recovery, cid, f"/proc/{os.getpid()}/fd/{slot}", [],
                        on_spawn=lambda pid: wait, cleanup=cleanup)
@@ -167,7 +191,9 @@ class Endpoints:
     def _finish(self, cid, cfg, recs, state, slot=None):
         """The namespace (pinned on ``state["Netns"]``, or put in the fd
         ``slot``), its interfaces, DNAT and hosts files (the caller releases
-        everything when this raises)."""
+        everything when this raises); returns the DNS server to start, on
+        user networks (:mod:`.dns`)."""
+        server = None
         nsnl, fd = bridge.new_namespace(state["Netns"], slot)
         try:
             try:
@@ -178,10 +204,25 @@ class Endpoints:
                         ep = self._plug(cid, cfg, rec, epcfg, i, host, nsnl, fd, route)
                         routed = routed or route
                         state["Endpoints"][rec["Id"]] = ep
+                if _embedded_dns(recs):
+                    server = dns.Server(dns.open_socket(f"/proc/self/fd/{fd}"),
+                                        self.files.path(cid, "hosts"),
+                                        dns.upstreams(cfg.dns, all(r.get("Internal")
+                                                                   for r, _ in recs)))
             finally:
                 os.close(fd)
         finally:
             nsnl.close()
+        try:
+            self._publish(cid, cfg, state)
+        except BaseException:
+            if server is not None:
+                server.close()
+            raise
+        return server
+
+    def _publish(self, cid, cfg, state):
+        """DNAT of the published ports, network.json and the hosts files."""
         if state["Ports"]:
             ports.forward(state["Ports"], state["Endpoints"].values())
         self.files.write_state(cid, state)
@@ -196,7 +237,8 @@ class Endpoints:
         failure the lease and the veth are dropped again."""
         br_index = bridge.ensure(self.store, rec)
         ep = _leases.lease(self.store, rec, cid, cfg.name, cfg.hostname, epcfg.get("Aliases"),
-                           epcfg.get("IPv4Address"), f"eth{i}", i, mac=epcfg.get("MacAddress"))
+                           epcfg.get("IPv4Address"), f"eth{i}", i, mac=epcfg.get("MacAddress"),
+                           links=epcfg.get("Links"))
         try:
             # a link-local address (169.254/16) reaches its whole range, another only itself
             extra = [f"{ip}/16" if ip.startswith("169.254.") else f"{ip}/32"

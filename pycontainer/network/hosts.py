@@ -7,9 +7,11 @@ user network with. Each start, stop, connect and disconnect rewrites the
 files of the containers concerned, in place (the file is bind-mounted into
 the container, so its inode must stay), under one store-wide lock.
 
-The default ``bridge`` network has no name resolution (as docker's).
-resolv.conf lists the host's resolvers, minus loopback ones that cannot
-work from another network namespace (docker's rule, and its fallback).
+The default ``bridge`` network has no name resolution (as docker's), and
+its resolv.conf lists the host's resolvers, minus loopback ones that cannot
+work from another network namespace (docker's rule, and its fallback). On
+user networks resolv.conf names the container's embedded DNS server
+(:mod:`.dns`), which answers from the same hosts file.
 
 :func:`refresh` rewrites the files of the containers on some networks from
 the leases as they are now; :func:`write_own` is the default network's
@@ -75,6 +77,20 @@ def resolv_conf(source="/etc/resolv.conf", servers=(), search=(), options=()):
     ``servers``, ``search``, ``options`` (run()'s ``dns``, ``dns_search``,
     ``dns_opt``) replace the host's lines of that kind, as docker does."""
     return with_dns(_host_resolv(source), servers, search, options)
+
+
+def embedded_resolv_conf(source="/etc/resolv.conf", search=(), options=(),
+                         server="127.0.0.11"):
+    """resolv.conf on user networks: the embedded DNS server only (it
+    forwards to the real ones), the host's or the given search and options,
+    and ``ndots:0`` unless an ``ndots`` is given (docker's file)."""
+    text = "".join(ln + "\n" for ln in _host_resolv(source).splitlines()
+                   if ln.split() and ln.split()[0] != "nameserver")
+    text = with_dns(text + f"nameserver {server}\n", (), search, options)
+    words = [w for ln in text.splitlines() if ln.startswith("options") for w in ln.split()[1:]]
+    if not any(w.startswith("ndots:") for w in words):
+        text += "options ndots:0\n"
+    return text
 
 
 def with_dns(text, servers=(), search=(), options=()):
@@ -165,10 +181,14 @@ def _hosts_for(files, cid, recs, leases):
         own.append((ep["IPAddress"], [ep["Name"]] + ep.get("Aliases", []) if user else []))
         if not user:
             continue
+        links = {}          # a peer's name or id -> the aliases this container links it as
+        for target, alias in ep.get("Links") or ():
+            links.setdefault(target, []).append(alias)
         for other, oep in leases[nid].items():
             if other != cid:
+                mine = links.get(oep["Name"], []) + links.get(other, [])
                 peers.append((oep["IPAddress"], [oep["Name"]] + oep.get("Aliases", []) +
-                              [other[:12]]))
+                              [other[:12]] + mine))
     if not own:      # no endpoint (left): the engine's file, hostname on 127.0.1.1
         with contextlib.suppress(OSError):
             with open(files.path(cid, "hostname")) as f:

@@ -12,10 +12,11 @@ from .store import NetworkNotFound
 
 
 def lease(store, rec, cid, name="", hostname="", aliases=None, static=None, ifname="eth0",
-          index=0, mac=None):
+          index=0, mac=None, links=None):
     """Lease an address on network ``rec`` for container ``cid``: the next
     free one after the last handed out, or ``static``. Returns the endpoint
-    record (address, MAC, veth name...). Safe across processes.
+    record (address, MAC, veth name...; ``links``: [target, alias], names
+only this container's hosts file gives the target). Safe across processes.
 
     Raises AddressesExhausted, AddressInUse, InvalidArgument (static
     address outside the subnet), NetworkNotFound (removed meanwhile).
@@ -30,7 +31,8 @@ def lease(store, rec, cid, name="", hostname="", aliases=None, static=None, ifna
         while True:
             ip = pool.allocate(used, last, static, label=label)
             ep = {"Container": cid, "Name": name, "Hostname": hostname,
-                  "Aliases": list(aliases or []), "IPAddress": ip,
+                  "Aliases": list(aliases or []), "Links": [list(v) for v in links or ()],
+                  "IPAddress": ip,
                   "MacAddress": mac or ipam.mac_for(ip), "EndpointID": os.urandom(32).hex(),
                   "Veth": "pyc" + os.urandom(4).hex(), "IfName": ifname, "Index": index,
                   "NetworkID": rec["Id"], "Network": rec["Name"],

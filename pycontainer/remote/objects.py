@@ -45,10 +45,13 @@ class RemoteNetworks:
         self.h.request("DELETE", f"/networks/{_q(key)}")
 
     def connect(self, key, container, aliases=None, ipv4_address=None, link_local_ips=None,
-                driver_opt=None, mac_address=None):
+                driver_opt=None, mac_address=None, links=None):
         cfg = {}
         if aliases:
             cfg["Aliases"] = list(aliases)
+        if links:
+            items = links.items() if isinstance(links, dict) else links
+            cfg["Links"] = [v if isinstance(v, str) else ":".join(v) for v in items]
         ipam = {k: v for k, v in (("IPv4Address", ipv4_address),
                                   ("LinkLocalIPs", link_local_ips)) if v}
         if ipam:

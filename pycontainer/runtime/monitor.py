@@ -12,6 +12,7 @@ is a :class:`Restart` in the input (the engine turns docker's restart
 policies into one), and the container's id and every path are given.
 """
 import errno
+import fcntl
 import os
 import struct
 from dataclasses import dataclass
@@ -194,8 +195,10 @@ def set_restart(spec_path, restart):
     os.replace(tmp, spec_path)
 
 
-def start(spec_path, data, plan):
+def start(spec_path, data, plan, companion=None):
     """Write the input, start the monitor, return the init's pid.
+    ``companion``: ``(fd, argv)``, a program the monitor runs beside the
+    container, with ``fd`` as its fd 3 (the DNS server and its socket).
 
     Raises OperationError (the failed op's label) when the init could not start.
     """
@@ -204,8 +207,17 @@ def start(spec_path, data, plan):
     r, w = os.pipe2(os.O_CLOEXEC)
     try:
         exe = monitor_path()
-        pid = os.posix_spawn(exe, [exe, spec_path], {"PATH": "/usr/bin:/bin"},
-                             file_actions=[(os.POSIX_SPAWN_DUP2, w, 3)])
+        argv, actions, high = [exe, spec_path], [(os.POSIX_SPAWN_DUP2, w, 3)], None
+        if companion is not None:
+            # above 4, so that neither dup2 overwrites the other's source
+            high = fcntl.fcntl(companion[0], fcntl.F_DUPFD_CLOEXEC, 5)
+            argv += ["--", *companion[1]]
+            actions.append((os.POSIX_SPAWN_DUP2, high, 4))
+        try:
+            pid = os.posix_spawn(exe, argv, {"PATH": "/usr/bin:/bin"}, file_actions=actions)
+        finally:
+            if high is not None:
+                os.close(high)
     except BaseException:
         os.close(r)
         raise

@@ -335,12 +335,13 @@ class Runtime:
 
     def start_monitored(self, cid, spec, name, restart=monitor.NEVER, auto_remove=False,
                         hooks=(), labels=None, stdin_open=False, extra=None,
-                        stdin_once=False):
+                        stdin_once=False, companion=None):
         """Start the container under its own monitor; returns the init's pid.
 
         The monitor owns the container from here: logs, exit status
         (``run.json``), restarts (``restart``, a :class:`monitor.Restart`),
-        cgroup removal and auto-remove; it serves the attach socket.
+        cgroup removal and auto-remove; it serves the attach socket, and
+        runs ``companion`` (``(fd, argv)``: the DNS server) while it lives.
         """
         plan, flags = self._plan(spec, labels)
         stdio = ((monitor.IO_TTY if spec.process.terminal else 0)
@@ -366,7 +367,7 @@ class Runtime:
                                 [rd, d] if auto_remove else (), hooks, stdio,
                                 self.attach_socket(cid), extra,
                                 pidns=pidns.path if pidns is not None else None)
-            return monitor.start(self.monitor_input(cid), data, plan)
+            return monitor.start(self.monitor_input(cid), data, plan, companion)
         except BaseException:
             self.remove_cgroups(cid)
             raise

@@ -583,7 +583,7 @@ def test_endpoint_options_on_create_and_connect(client, busybox, netns):
                     client.containers.create("busybox", network="bridge",
                                              networking_config={"bridge": bad})
             with pytest.raises(errors.InvalidArgument):
-                net.connect(up, links=["pyc-t-up:self"])
+                net.connect(up, links=["pyc-t-up:not a name"])
     in_netns(netns, body, client)
 
 

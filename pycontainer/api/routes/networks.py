@@ -54,13 +54,15 @@ async def connect(request):
     if not isinstance(ep, dict) or not isinstance(ep.get("IPAMConfig") or {}, dict):
         raise BadRequest("network connect: EndpointConfig must be an object")
     ipam = ep.get("IPAMConfig") or {}
-    if ep.get("Links"):
-        raise BadRequest("network connect: links are not supported (give them at create)")
+    links = ep.get("Links") or None
+    if links is not None and (not isinstance(links, list) or
+                              not all(isinstance(v, str) for v in links)):
+        raise BadRequest("network connect: Links must be a list of \"name:alias\" strings")
     await call(_nets(request).connect, request.match_info["id"], container,
                aliases=ep.get("Aliases") or None, ipv4_address=ipam.get("IPv4Address") or None,
                link_local_ips=ipam.get("LinkLocalIPs") or None,
                driver_opt=ep.get("DriverOpts") or None, mac_address=ep.get("MacAddress") or None,
-               ipv6_address=ipam.get("IPv6Address") or None)
+               ipv6_address=ipam.get("IPv6Address") or None, links=links)
     return web.Response(status=200)
 
 
