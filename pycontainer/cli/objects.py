@@ -172,13 +172,16 @@ def args_network_connect(p):
     p.add_argument("--alias", action="append", default=[], metavar="strings",
                    help="Add network-scoped alias for the container")
     p.add_argument("--ip", metavar="string", help="IPv4 address (e.g., 172.30.100.104)")
+    p.add_argument("--link", action="append", default=[], metavar="list",
+                   help="Add link to another container")
     p.add_argument("network", metavar="NETWORK")
     p.add_argument("container", metavar="CONTAINER")
 
 
 def cmd_network_connect(ctx, args):
     ctx.engine.networks.connect(args.network, container_id(ctx, args.container),
-                                aliases=args.alias or None, ipv4_address=args.ip)
+                                aliases=args.alias or None, ipv4_address=args.ip,
+                                links=args.link or None)
 
 
 def args_network_disconnect(p):

@@ -53,6 +53,7 @@ def upstreams(servers, internal, source="/etc/resolv.conf"):
 # server of its own on 0.0.0.0:53 would clash with 127.0.0.11:53).
 _REDIRECT = """add table ip pycontainer
 add chain ip pycontainer output {{ type nat hook output priority -100; policy accept; }}
+flush chain ip pycontainer output
 add rule ip pycontainer output ip daddr {addr} udp dport {port} dnat to {addr}:{to}
 """
 

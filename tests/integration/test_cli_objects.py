@@ -148,10 +148,15 @@ def test_networks_and_ports(fresh_store, netns):
     assert cli("port", "web", "80").out == "0.0.0.0:8080\n"
     r = cli("port", "web", "82/tcp", ok=False)
     assert r.code == 1 and "82/tcp" in r.err
-    cli("network", "connect", "--alias", "buddy", "--ip", "10.123.0.50", "app", "peer")
+    cli("network", "connect", "--alias", "buddy", "--ip", "10.123.0.50", "--link", "web:www",
+        "app", "peer")
     assert cli("inspect", "-f", "{{.NetworkSettings.Networks.app.IPAddress}}", "peer").out == \
         "10.123.0.50\n"
     assert cli("exec", "web", "ping", "-c", "1", "-W", "3", "buddy").code == 0
+    # peer's link: a name only peer resolves (started on the default network,
+    # peer has no embedded DNS server: its hosts file has the name)
+    assert cli("exec", "peer", "ping", "-c", "1", "-W", "3", "www").code == 0
+    assert cli("exec", "web", "nslookup", "-type=a", "buddy").code == 0      # web's DNS
     members = cli("network", "inspect", "-f", "{{range .Containers}}{{.Name}} {{end}}", "app")
     assert sorted(members.out.split()) == ["peer", "web"]
     cli("network", "disconnect", "app", "peer")
