@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
@@ -485,8 +486,28 @@ static int rm_entry(const char *path, const struct stat *st, int flag, struct FT
     return 0;   /* best effort: Python's recovery removes what is left */
 }
 
+/* A hook is a command, or one of these verbs, run here (no fork and exec
+ * for the common cleanups):
+ *   @if-exists FILE HOOK...      the rest only when FILE exists
+ *   @unless-exists FILE HOOK...  the rest only when it does not
+ *   @umount PATH                 umount2(PATH, MNT_DETACH)
+ *   @rm PATH...                  unlink each (missing ones are fine) */
 static void run_hook(char **argv)
 {
+    if (argv[0][0] == '@') {
+        int when = strcmp(argv[0], "@if-exists") == 0;
+        if (when || strcmp(argv[0], "@unless-exists") == 0) {
+            if (argv[1] && argv[2] && (access(argv[1], F_OK) == 0) == when)
+                run_hook(argv + 2);
+        } else if (strcmp(argv[0], "@umount") == 0) {
+            if (argv[1])
+                umount2(argv[1], MNT_DETACH);
+        } else if (strcmp(argv[0], "@rm") == 0) {
+            for (char **a = argv + 1; *a; a++)
+                unlink(*a);
+        }
+        return;
+    }
     pid_t pid = fork();
     if (pid == 0) {
         signal(SIGPIPE, SIG_DFL);

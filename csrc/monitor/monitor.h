@@ -50,7 +50,8 @@ struct pyc_mon_header {
     uint32_t cleanup_len;   /* cgroup batch run when the container is done */
     uint32_t paths_len;     /* NUL-separated, enum pyc_mon_path */
     uint32_t hooks_len;     /* commands run when the container is done: argv
-                               strings NUL-separated, an empty string ends each */
+                               strings NUL-separated, an empty string ends each
+                               (or an @ verb the monitor runs itself: run_hook) */
     uint32_t auto_remove;
     uint32_t stdio;         /* IO_TTY, IO_STDIN (io.h) */
     uint32_t join_pidns;    /* 1: the last path is a pid namespace to clone the init into */

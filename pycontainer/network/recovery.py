@@ -24,14 +24,6 @@ from .leases import unlease
 from .store import DEFAULT_NAME
 
 RELEASE_SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "release.py")
-# The hooks' shell code is fixed; everything variable is an argument.
-# fast: $1 umount, $2 rm, $3 the run dir, then the lease files.
-_FAST = ('[ -e "$3/network.full" ] && exit 0; u=$1 r=$2 d=$3; shift 3; "$u" "$d/netns"; '
-         'exec "$r" -f -- "$@" "$d/netns" "$d/network.json" "$d/resolv.conf"')
-# slow: $1 the run dir, then the command to run.
-_SLOW = '[ -e "$1/network.full" ] || exit 0; shift; exec "$@"'
-
-
 def proc_start(pid):
     """The start time of a live process (``/proc/<pid>/stat`` field 22), or None."""
     try:
@@ -70,14 +62,6 @@ def _lock_held(path):
         os.close(fd)
 
 
-def _program(name):
-    """Absolute path of a base tool for the monitor's hooks."""
-    for d in ("/usr/bin", "/bin", "/usr/sbin", "/sbin"):
-        if os.path.exists(os.path.join(d, name)):
-            return os.path.join(d, name)
-    return f"/bin/{name}"
-
-
 class Recovery:
     """Release and recovery for the containers of one store.
 
@@ -102,19 +86,22 @@ class Recovery:
         The common case (no published port, only the default network: no
         hosts file of another container to update) needs no Python: unmount
         the namespace (the kernel deletes its veths) and delete the lease
-        files (~3 ms). Otherwise, or once ``network.full`` exists (a user
-        network connected at run time), the Python release runs instead.
+        files, done by the monitor itself: its ``@`` verbs). Otherwise, or
+        once ``network.full`` exists (a user network connected at run time),
+        the Python release runs instead.
         """
         d = self.files.rundir(cid)
+        full = os.path.join(d, "network.full")
         if state["Ports"] or any(ep["Network"] != DEFAULT_NAME
                                  for ep in state["Endpoints"].values()):
-            open(os.path.join(d, "network.full"), "w").close()
+            open(full, "w").close()
         leases = [self.store.path(nid, "leases", ep["IPAddress"])
                   for nid, ep in state["Endpoints"].items()]
-        sh = _program("sh")
-        return [[sh, "-c", _FAST, "pyc-release", _program("umount"), _program("rm"), d,
-                 *leases],
-                [sh, "-c", _SLOW, "pyc-release", d, *self.hook(cid)]]
+        ns = os.path.join(d, "netns")
+        return [["@unless-exists", full, "@umount", ns],
+                ["@unless-exists", full, "@rm", *leases, ns, os.path.join(d, "network.json"),
+                 os.path.join(d, "resolv.conf")],
+                ["@if-exists", full, *self.hook(cid)]]
 
     def has_state(self, cid):
         return os.path.exists(self.files.state(cid)) or self.files.pinned(cid)

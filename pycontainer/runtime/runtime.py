@@ -359,8 +359,7 @@ class Runtime:
                      self.cg.oom_file(cid) or "", self.stop_marker(cid),
                      os.path.join(self.names, name))
             if spec.linux.user_namespace:
-                umount = shutil.which("umount") or "/bin/umount"
-                hooks = list(hooks) + [[umount, "-l", spec.linux.user_namespace]]
+                hooks = list(hooks) + [["@umount", spec.linux.user_namespace]]
             pidns = spec.namespace("pid")
             data = monitor.pack(plan, spec.process.args, spec.process.env, flags, attach,
                                 self.cg.remove_steps(cid), files, cid, restart, auto_remove,

@@ -193,6 +193,26 @@ def test_hooks_run_once_in_order(box):
     assert out.read_text() == "0\n1\n2\n"
 
 
+def test_hook_verbs_run_in_the_monitor(box):
+    out, flag = box.dir / "hooks", box.dir / "flag"
+    files = [box.dir / f"f{i}" for i in range(3)]
+    for f in files:
+        f.write_text("x")
+    flag.write_text("")
+    hooks = [["@unless-exists", str(flag), "/bin/sh", "-c", f"echo skipped >> {out}"],
+             ["@if-exists", str(flag), "/bin/sh", "-c", f"echo ran >> {out}"],
+             ["@if-exists", str(flag), "@rm", str(files[0]), str(files[1]),
+              str(box.dir / "missing")],
+             ["@unless-exists", str(box.dir / "missing"), "@rm", str(files[2])],
+             ["@umount", str(box.dir / "not-mounted")],
+             ["@unknown-verb", "x"],
+             ["/bin/sh", "-c", f"echo last >> {out}"]]
+    box.start(["/bin/true"], hooks=hooks)
+    box.wait_done()
+    assert out.read_text() == "ran\nlast\n"
+    assert not any(f.exists() for f in files)
+
+
 def test_hook_argument_limits():
     for bad in ([], ["/bin/echo", ""], ["/bin/echo"] + ["x"] * monitor.MAX_HOOK_ARGS):
         with pytest.raises(InvalidArgument):
