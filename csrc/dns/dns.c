@@ -14,7 +14,8 @@
  * namespace (the host's: a loopback resolver works, as with docker);
  * without upstreams (internal networks) they get SERVFAIL.  UDP only.
  * Every query is untrusted input: bounded parsing, no state a container
- * can grow past MAX_PENDING forwards.
+ * can grow past MAX_PENDING forwards, and once HOSTS is open the server
+ * runs as nobody, with no capabilities and no way to gain any.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -27,6 +28,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <grp.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -41,6 +44,7 @@
 #define MAX_REPLY 512           /* what a client without EDNS takes */
 #define TRY_MS 2000             /* per upstream */
 #define TTL 600
+#define NOBODY 65534
 
 enum { T_A = 1, T_PTR = 12, T_AAAA = 28, T_ANY = 255, C_IN = 1 };
 enum { RC_OK = 0, RC_FORMERR = 1, RC_SERVFAIL = 2, RC_NOTIMP = 4 };
@@ -62,6 +66,16 @@ struct pending {
 static struct upstream ups[MAX_UPSTREAMS];
 static int nups;
 static struct pending pend[MAX_PENDING];
+
+/* nobody: what the server needs (its fds, sockets to upstreams) needs no privilege. */
+static int drop_privileges(void)
+{
+    if (getuid() != 0 && geteuid() != 0)
+        return prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+    if (setgroups(0, NULL) < 0 || setgid(NOBODY) < 0 || setuid(NOBODY) < 0)
+        return -1;
+    return prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+}
 
 static uint64_t now_ms(void)
 {
@@ -373,6 +387,8 @@ int main(int argc, char **argv)
         pend[i].fd = -1;
     struct hosts h;
     hosts_init(&h, argv[1]);
+    if (drop_privileges() < 0)
+        return 1;
     for (;;) {
         struct pollfd fds[2 + MAX_PENDING];
         int who[MAX_PENDING], nfds = 2;

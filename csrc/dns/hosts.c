@@ -10,13 +10,21 @@
 void hosts_init(struct hosts *h, const char *path)
 {
     memset(h, 0, sizeof *h);
-    h->path = path;
+    h->fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+}
+
+static void drop_text(struct hosts *h)
+{
+    free(h->text);
+    h->text = NULL;
 }
 
 void hosts_free(struct hosts *h)
 {
-    free(h->text);
-    h->text = NULL;
+    drop_text(h);
+    if (h->fd >= 0)
+        close(h->fd);
+    h->fd = -1;
 }
 
 static int same(const struct stat *a, const struct stat *b)
@@ -29,31 +37,25 @@ static int same(const struct stat *a, const struct stat *b)
 static void refresh(struct hosts *h)
 {
     struct stat st;
-    int fd = open(h->path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-    if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > HOSTS_MAX_SIZE) {
-        if (fd >= 0)
-            close(fd);
-        hosts_free(h);
-        memset(&h->st, 0, sizeof h->st);
+    if (h->fd < 0 || fstat(h->fd, &st) < 0 || !S_ISREG(st.st_mode) ||
+        st.st_size > HOSTS_MAX_SIZE) {
+        drop_text(h);
         return;
     }
-    if (h->text && same(&st, &h->st)) {
-        close(fd);
+    if (h->text && same(&st, &h->st))
         return;
-    }
     char *text = malloc((size_t) st.st_size + 1);
     size_t n = 0;
     while (text && n < (size_t) st.st_size) {
-        ssize_t r = pread(fd, text + n, (size_t) st.st_size - n, (off_t) n);
+        ssize_t r = pread(h->fd, text + n, (size_t) st.st_size - n, (off_t) n);
         if (r <= 0)
             break;
         n += (size_t) r;
     }
-    close(fd);
     if (!text)
         return;
     text[n] = 0;
-    hosts_free(h);
+    drop_text(h);
     h->text = text;
     h->st = st;
 }

@@ -1,5 +1,6 @@
-/* The container's /etc/hosts as pyc-dns reads it: read again whenever the
- * file changed (the engine rewrites it in place as peers come and go). */
+/* The container's /etc/hosts as pyc-dns reads it: opened once (so the
+ * server may drop its privileges), read again whenever the file changed
+ * (the engine rewrites it in place, keeping the inode, as peers come and go). */
 #ifndef PYC_DNS_HOSTS_H
 #define PYC_DNS_HOSTS_H
 
@@ -13,7 +14,7 @@
 struct hosts_addr { int family; unsigned char addr[16]; };
 
 struct hosts {
-    const char *path;
+    int fd;                 /* -1: it could not be opened (no names) */
     char *text;             /* NUL-terminated, or NULL */
     struct stat st;         /* what was read: ino, size, mtime */
 };

@@ -235,3 +235,12 @@ def test_it_ends_when_its_lifeline_closes(hosts):
     s = Server(str(hosts))
     assert s.alive()
     s.close()           # asserts it ended within 5 s
+
+
+def test_it_runs_as_nobody_without_capabilities(server):
+    assert addrs(server.ask("web")) == ["172.30.0.2"]      # past its start
+    with open(f"/proc/{server.pid}/status") as f:
+        status = dict(line.split(":", 1) for line in f.read().splitlines())
+    assert status["Uid"].split() == ["65534"] * 4 and status["Gid"].split() == ["65534"] * 4
+    assert int(status["CapEff"], 16) == 0 and int(status["CapPrm"], 16) == 0
+    assert status["NoNewPrivs"].strip() == "1" and status["Groups"].strip() == ""
