@@ -182,6 +182,14 @@ static int make_mount(struct plan *p, const struct pyc_op *op, int target)
             close(tfd);
             return r;
         }
+        /* c: the clone's propagation (MS_PRIVATE, MS_SLAVE; MS_REC: its submounts too) */
+        struct mount_attr prop = { .propagation = (uint64_t) (op->c & ~(int64_t) MS_REC) };
+        if (prop.propagation && mount_setattr(tfd, "", AT_EMPTY_PATH | ((op->c & MS_REC) ? AT_RECURSIVE : 0),
+                                              &prop, sizeof prop) < 0) {
+            int r = neg_errno();
+            close(tfd);
+            return r;
+        }
         return tfd;
     }
     cleanup_fd int fsfd = fsopen(plan_str(p, op->s3), FSOPEN_CLOEXEC);

@@ -47,7 +47,8 @@ enum pyc_op_kind {
     PYC_OP_OVERLAY,      /* s1 lowerdirs one per line, s2 upper, s3 work, s4 target (host);
                             a = MOUNT_ATTR_*, c = 1 for "volatile" */
     PYC_OP_MOUNT_IN,     /* new fs s3 (options s4, source s1) or bind of host path s1, onto
-                            s2 in root; a = MOUNT_ATTR_*, b = PYC_MNT_* */
+                            s2 in root; a = MOUNT_ATTR_*, b = PYC_MNT_*; c = a bind's
+                            propagation (MS_PRIVATE or MS_SLAVE, with MS_REC: recursive) */
     PYC_OP_REMOUNT_IN,   /* s2 in root: set MOUNT_ATTR_* a, clear c; b = PYC_MNT_RECURSIVE */
     PYC_OP_MKNOD_IN,     /* s2 path in root, a = mode, b = dev; falls back to binding s1 */
     PYC_OP_SYMLINK_IN,   /* s1 link text, s2 path in root */

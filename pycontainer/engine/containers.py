@@ -1135,7 +1135,7 @@ def _docker_mounts(attrs, volumes):
         doc = {"Type": kind, "Source": m.get("Source") or "", "Destination": m["Destination"],
                "Mode": "" if rw else "ro", "RW": rw, "Propagation": ""}
         if kind == "bind":
-            doc["Propagation"] = "rprivate"
+            doc["Propagation"] = m.get("Propagation") or "rprivate"
         elif kind == "volume":
             doc.update(Name=m.get("Name"), Source=volumes.data_path(m.get("Name")),
                        Driver="local", Mode="z" if rw else "ro")

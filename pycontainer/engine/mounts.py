@@ -43,13 +43,37 @@ _TMPFS_MAX = {"size": (1 << 63) - 1, "nr_inodes": ((1 << 64) - 1) // 1024,
 _SUFFIX = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
 _FLAG_OFF = {"rw": "ro", "exec": "noexec", "suid": "nosuid", "dev": "nodev"}
 _PROPAGATION_OK = (None, "", "rprivate", "private")   # a new mount namespace's default
+# shared/rshared are refused: pivot_root needs the root's parent private
+PROPAGATIONS = ("rprivate", "private", "rslave", "slave")
 
 
 def _spec(kind, dest, source="", name="", rw=True, is_file=False, options="", flags=(),
-          anonymous=False, labels=None):
-    return {"Type": kind, "Destination": dest, "Source": source, "Name": name, "RW": rw,
-            "IsFile": is_file, "Options": options, "Flags": sorted(flags),
-            "Anonymous": anonymous, "Labels": dict(labels or {})}
+          anonymous=False, labels=None, propagation=""):
+    out = {"Type": kind, "Destination": dest, "Source": source, "Name": name, "RW": rw,
+           "IsFile": is_file, "Options": options, "Flags": sorted(flags),
+           "Anonymous": anonymous, "Labels": dict(labels or {})}
+    if propagation and propagation != "rprivate":
+        out["Propagation"] = propagation
+    return out
+
+
+def check_propagation(source, prop, what):
+    """docker's rule: a slave bind needs a source on a shared or slave mount
+    (else it would receive nothing, silently)."""
+    if prop not in ("slave", "rslave"):
+        return
+    best, fields = "", []
+    real = os.path.realpath(source)
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            parts = line.split()
+            point = parts[4].replace("\\040", " ")
+            if (real == point or real.startswith(point.rstrip("/") + "/")) and \
+                    len(point) >= len(best):
+                best, fields = point, parts[6:parts.index("-")]
+    if not any(w.startswith(("shared:", "master:")) for w in fields):
+        raise InvalidArgument(f"{what}: path {source} is mounted on {best} but it is not a "
+                              f"shared or slave mount ({prop} propagation needs one)")
 
 
 def target(path, what="mount"):
@@ -91,28 +115,38 @@ def volume_name(name, what="volume"):
 
 
 def _mode(mode, what):
-    """``rw``/``ro`` plus the accepted no-op words; anything else is refused."""
+    """``(rw, propagation)`` of a mode: ``rw``/``ro``, a propagation word
+    (binds), ``nocopy``; anything else is refused."""
     if not isinstance(mode, str):
         raise InvalidArgument(f"{what}: mode must be a string, got {mode!r}")
-    rw = None
+    rw, prop = None, ""
     for word in mode.split(","):
         if word in ("ro", "rw"):
             if rw is not None and rw != (word == "rw"):
                 raise InvalidArgument(f"{what}: mode {mode!r} is both ro and rw")
             rw = word == "rw"
-        elif word not in ("nocopy", "rprivate", "private"):
-            raise InvalidArgument(f"{what}: unsupported mode {word!r} in {mode!r}: use ro or rw")
-    return True if rw is None else rw
+        elif word in PROPAGATIONS:
+            if prop and prop != word:
+                raise InvalidArgument(f"{what}: mode {mode!r} has two propagations")
+            prop = word
+        elif word != "nocopy":
+            raise InvalidArgument(f"{what}: unsupported mode {word!r} in {mode!r}: use ro or rw"
+                                  f" and a propagation ({', '.join(PROPAGATIONS)})")
+    return (True if rw is None else rw), prop
 
 
-def _source_spec(source, dest, rw, what):
+def _source_spec(source, dest, mode, what):
     """``volumes=`` entry: a host path is a bind, anything else a volume name."""
     dest = target(dest, what)
-    if source is None:
-        return _spec("volume", dest, name=secrets.token_hex(32), rw=rw, anonymous=True)
+    rw, prop = mode
     if isinstance(source, str) and source.startswith("/"):
         path, is_file = bind_source(source, what)
-        return _spec("bind", dest, source=path, rw=rw, is_file=is_file)
+        check_propagation(path, prop, what)
+        return _spec("bind", dest, source=path, rw=rw, is_file=is_file, propagation=prop)
+    if prop not in _PROPAGATION_OK:
+        raise InvalidArgument(f"{what}: propagation {prop!r} is for binds of host paths only")
+    if source is None:
+        return _spec("volume", dest, name=secrets.token_hex(32), rw=rw, anonymous=True)
     return _spec("volume", dest, name=volume_name(source, what), rw=rw)
 
 
@@ -137,7 +171,7 @@ def _from_volumes(volumes):
             raise InvalidArgument(f"{what}: must be a 'src:dst[:mode]' string")
         parts = item.split(":")
         if len(parts) == 1:
-            yield _source_spec(None, parts[0], True, what)
+            yield _source_spec(None, parts[0], (True, ""), what)
         elif len(parts) in (2, 3) and all(parts):
             yield _source_spec(parts[0], parts[1], _mode(parts[2] if len(parts) == 3 else "rw",
                                                          what), what)
@@ -156,11 +190,13 @@ def _from_mount(m):
         raise InvalidArgument(f"{what}: unsupported mount type {kind!r}")
     dest, rw, source = target(m.get("Target"), what), not m.get("ReadOnly"), m.get("Source")
     if kind == "bind":
-        prop = (m.get("BindOptions") or {}).get("Propagation")
-        if prop not in _PROPAGATION_OK:
-            raise InvalidArgument(f"{what}: propagation {prop!r} is not supported (rprivate only)")
+        prop = (m.get("BindOptions") or {}).get("Propagation") or ""
+        if prop not in PROPAGATIONS + ("",):
+            raise InvalidArgument(f"{what}: propagation {prop!r} is not supported (use one of "
+                                  f"{', '.join(PROPAGATIONS)})")
         path, is_file = bind_source(source, what)
-        return _spec("bind", dest, source=path, rw=rw, is_file=is_file)
+        check_propagation(path, prop, what)
+        return _spec("bind", dest, source=path, rw=rw, is_file=is_file, propagation=prop)
     if kind == "tmpfs":
         if source:
             raise InvalidArgument(f"{what}: a tmpfs mount takes no source")
@@ -184,7 +220,7 @@ def _from_mount(m):
     if driver.get("Name") not in (None, "local") or driver.get("Options"):
         raise InvalidArgument(f"{what}: only the local volume driver without options is supported")
     if source is None or source == "":
-        spec = _source_spec(None, dest, rw, what)
+        spec = _source_spec(None, dest, (rw, ""), what)
     else:
         spec = _spec("volume", dest, name=volume_name(source, what), rw=rw)
     spec["Labels"] = dict(v.get("Labels") or {})
@@ -273,7 +309,7 @@ def parse(volumes=None, mounts=None, tmpfs=None, image_volumes=None):
         dest = target(path, f"image VOLUME {path!r}")
         if dest not in seen:
             seen.add(dest)
-            specs.append(_source_spec(None, dest, True, f"image VOLUME {path!r}"))
+            specs.append(_source_spec(None, dest, (True, ""), f"image VOLUME {path!r}"))
     return specs
 
 

@@ -120,7 +120,10 @@ def build(cfg, rundir, layer_dir, lowers, store_root, netns=None, userns_path=No
         seccomp=security.seccomp_bpf(sec) if sec else None,
         user_namespace=userns_path,
         loopback=cfg.network_mode == "none",
-        resources=cfg.resources, device_rules=security.device_rules(cfg.security))
+        resources=cfg.resources, device_rules=security.device_rules(cfg.security),
+        # a slave bind needs the namespace's copies kept slaves of the host's (docker's rule)
+        rootfs_propagation="rslave" if any(m.propagation in ("rslave", "slave")
+                                           for m in mounts) else "")
     standard = standard_mounts(sysfs_readonly=not privileged)
     if any(m.destination == "/dev" for m in mounts):
         # a user mount on /dev is the container's /dev, as docker does for
@@ -157,7 +160,8 @@ def _user_mounts(cfg, rundir, store_root):
                 opts += s["Options"].split(",")
             out.append(Mount(s["Destination"], "tmpfs", "tmpfs", opts))
             continue
-        out.append(Mount(s["Destination"], "bind", s["Source"], opts, is_file=s["IsFile"]))
+        out.append(Mount(s["Destination"], "bind", s["Source"], opts, is_file=s["IsFile"],
+                         propagation=s.get("Propagation", "")))
         if s["Type"] == "volume":
             labels[s["Destination"]] = (f"bind volume {s['Name']} ({s['Source']}) "
                                         f"on {s['Destination']}")

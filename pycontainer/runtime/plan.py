@@ -14,7 +14,9 @@ from .._core import (CLONE_NEWCGROUP, CLONE_NEWIPC, CLONE_NEWNET, CLONE_NEWNS, C
 
 # MOUNT_ATTR_* (linux/mount.h) and MS_* (sys/mount.h)
 RDONLY, NOSUID, NODEV, NOEXEC, STRICTATIME = 0x1, 0x2, 0x4, 0x8, 0x20
-MS_BIND, MS_REC, MS_PRIVATE = 0x1000, 0x4000, 1 << 18
+MS_BIND, MS_REC, MS_PRIVATE, MS_SLAVE = 0x1000, 0x4000, 1 << 18, 1 << 19
+PROPAGATION = {"rprivate": MS_PRIVATE | MS_REC, "private": MS_PRIVATE,
+               "rslave": MS_SLAVE | MS_REC, "slave": MS_SLAVE}
 NAMESPACE_FLAGS = {"mount": CLONE_NEWNS, "uts": CLONE_NEWUTS, "ipc": CLONE_NEWIPC,
                    "pid": CLONE_NEWPID, "network": CLONE_NEWNET}
 
@@ -148,16 +150,19 @@ def _depth(m):
     return m.destination.strip("/").count("/")
 
 
-def emit_mount(pb, m, label=None):
-    """One ``MOUNT_IN`` op for a spec Mount."""
+def emit_mount(pb, m, label=None, base=""):
+    """One ``MOUNT_IN`` op for a spec Mount; ``base``: the namespace's root
+    propagation (a bind clones its source's: on an rslave base each bind
+    is made rprivate unless it asks for more)."""
     dest = m.destination.lstrip("/")
     flags = lib.PYC_MNT_MKFILE if m.is_file else lib.PYC_MNT_MKDIR
     if _pseudo(m.destination):
         flags |= lib.PYC_MNT_NO_SYMLINKS
     if m.type == "bind":
         flags |= lib.PYC_MNT_BIND_SRC | lib.PYC_MNT_RECURSIVE
+        prop = m.propagation or ("rprivate" if base not in ("", "rprivate") else "")
         pb.op(lib.PYC_OP_MOUNT_IN, label or f"bind {m.source} on {m.destination}",
-              s1=m.source, s2=dest, a=_attrs(m), b=flags)
+              s1=m.source, s2=dest, a=_attrs(m), b=flags, c=PROPAGATION.get(prop, 0))
     else:
         pb.op(lib.PYC_OP_MOUNT_IN, label or f"mount {m.type} on {m.destination}",
               s1=m.source or m.type, s2=dest, s3=m.type, s4=m.data() or None, a=_attrs(m),
@@ -207,7 +212,8 @@ def compile_plan(spec, cgroup_mounts, labels=None, before_pivot=None, after_pivo
     # mounts are made in the caller's, under its root, and it chroots there
     own_mnt = mntns is not None
     if own_mnt:
-        pb.op(lib.PYC_OP_MOUNT, "make mounts private", s2="/", a=MS_REC | MS_PRIVATE)
+        base = lx.rootfs_propagation or "rprivate"
+        pb.op(lib.PYC_OP_MOUNT, f"make mounts {base[1:]}", s2="/", a=PROPAGATION[base])
     if lx.loopback:
         pb.op(lib.PYC_OP_LOOPBACK, "bring lo up")
     lowers = root.lowers
@@ -234,7 +240,7 @@ def compile_plan(spec, cgroup_mounts, labels=None, before_pivot=None, after_pivo
     rest.sort(key=_depth)           # shallow first (stable: the spec's order otherwise)
     dev = False
     for m in kernel:
-        emit_mount(pb, m, labels.get(m.destination))
+        emit_mount(pb, m, labels.get(m.destination), lx.rootfs_propagation)
         if m.destination == "/dev":
             add_dev_nodes(pb)
             dev = True
@@ -242,7 +248,7 @@ def compile_plan(spec, cgroup_mounts, labels=None, before_pivot=None, after_pivo
         add_dev_links(pb)
     add_devices(pb, lx.devices)
     for m in rest:
-        emit_mount(pb, m, labels.get(m.destination))
+        emit_mount(pb, m, labels.get(m.destination), lx.rootfs_propagation)
     if proc.cwd and proc.cwd != "/":
         pb.op(lib.PYC_OP_MKDIR_IN, f"mkdir working dir {proc.cwd}",
               s2=proc.cwd.lstrip("/") or ".", a=0o755)
@@ -262,7 +268,7 @@ def compile_plan(spec, cgroup_mounts, labels=None, before_pivot=None, after_pivo
         pb.op(lib.PYC_OP_UNSHARE, "unshare the cgroup namespace", a=CLONE_NEWCGROUP)
     for m in spec.mounts:
         if m.type in DEFERRED and not in_order:
-            emit_mount(pb, m, labels.get(m.destination))
+            emit_mount(pb, m, labels.get(m.destination), lx.rootfs_propagation)
     add_cgroupfs(pb, cgroup_mounts)
     if lx.user_namespace and not (mntns is not None and mntns.path):
         pb.op(lib.PYC_OP_SETNS, f"open the user namespace {lx.user_namespace}",

@@ -82,6 +82,7 @@ class Mount:
     source: str = ""
     options: list = field(default_factory=list)   # MOUNT_OPTIONS, plus fs data ("size=64m")
     is_file: bool = False             # a bind of a file: the target is made as a file
+    propagation: str = ""             # a bind's: rprivate (""), private, rslave, slave
 
     def flag(self, name):
         return name in self.options
@@ -121,6 +122,7 @@ class Linux:
     loopback: bool = False            # bring lo up in a new network namespace
     resources: object = None          # cgroups.Resources (limits); None: no limits
     device_rules: list = None         # devices cgroup allow list ("c 1:3 rwm"); None: all
+    rootfs_propagation: str = ""      # the mount namespace's base: rprivate (""), or rslave
 
 
 @dataclass
