@@ -12,7 +12,9 @@
  * aliases, links): A, AAAA, and PTR of the IPv4 addresses in it.  Other
  * names go to the upstreams in turn, from this process's network
  * namespace (the host's: a loopback resolver works, as with docker);
- * without upstreams (internal networks) they get SERVFAIL.  UDP only.
+ * without upstreams (internal networks) they get SERVFAIL.  fd 5, when
+ * open, listens for TCP on the same address: a child serves each
+ * connection (glibc asks again over TCP when an answer is truncated).
  * Every query is untrusted input: bounded parsing, no state a container
  * can grow past MAX_PENDING forwards, and once HOSTS is open the server
  * runs as nobody, with no capabilities and no way to gain any.
@@ -32,12 +34,17 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 #include "hosts.h"
 
 #define SOCK_FD 3
 #define LIFE_FD 4
+#define TCP_FD 5                /* optional: a listening TCP socket on the same address */
+#define MAX_TCP 16
+#define TCP_IDLE_MS 10000
 #define MAX_UPSTREAMS 8
 #define MAX_PENDING 64
 #define MAX_QUERY 1232          /* EDNS's safe UDP size: bigger queries are refused */
@@ -223,11 +230,11 @@ static int reverse_v4(const char *name, struct in_addr *a)
     return 0;
 }
 
-/* Answer from the hosts file; 0 when the name is not in it (forward it). */
-static int answer_local(struct hosts *h, const unsigned char *q, size_t qend, const char *name,
-                        unsigned type, const struct sockaddr_storage *from, socklen_t flen)
+/* The answer from the hosts file into OUT: its length, 0 when the name is
+ * not in it (forward it). */
+static size_t answer_local(struct hosts *h, const unsigned char *q, size_t qend,
+                           const char *name, unsigned type, unsigned char out[MAX_REPLY])
 {
-    unsigned char out[MAX_REPLY];
     struct in_addr rev;
     if (type == T_PTR && reverse_v4(name, &rev) == 0) {
         char host[256];
@@ -236,9 +243,7 @@ static int answer_local(struct hosts *h, const unsigned char *q, size_t qend, co
         if (hosts_name_of(h, &rev, host) < 0 || !(rdlen = wire_name(host, rd, sizeof rd)))
             return 0;
         size_t n = head(out, q, qend, RC_OK);
-        n = add_rr(out, n, T_PTR, rd, rdlen);
-        send_to(out, n, from, flen);
-        return 1;
+        return add_rr(out, n, T_PTR, rd, rdlen);
     }
     struct hosts_addr a[HOSTS_MAX_ADDRS];
     int found = hosts_lookup(h, name, a, HOSTS_MAX_ADDRS);
@@ -256,17 +261,40 @@ static int answer_local(struct hosts *h, const unsigned char *q, size_t qend, co
             break;
         n = m;
     }
-    send_to(out, n, from, flen);     /* NODATA when none is of the asked type */
-    return 1;
+    return n;           /* NODATA when none is of the asked type */
+}
+
+static size_t failure(unsigned char out[MAX_REPLY], const unsigned char *q, size_t qend,
+                      unsigned rcode)
+{
+    return head(out, q, qend > MAX_REPLY ? 12 : qend, rcode);
 }
 
 static void fail(const unsigned char *q, size_t qend, unsigned rcode,
                  const struct sockaddr_storage *to, socklen_t tlen)
 {
     unsigned char out[MAX_REPLY];
-    if (qend > MAX_REPLY)
-        qend = 12;
-    send_to(out, head(out, q, qend, rcode), to, tlen);
+    send_to(out, failure(out, q, qend, rcode), to, tlen);
+}
+
+/* The reply to query Q (LEN bytes) made here, into OUT: its length; 0 to
+ * forward it (*QEND: where its question ends); -1 to drop it. */
+static ssize_t reply(struct hosts *h, const unsigned char *q, size_t len,
+                     unsigned char out[MAX_REPLY], size_t *qend)
+{
+    if (len < 12 || (q[2] & 0x80))
+        return -1;                              /* too short, or a response */
+    unsigned opcode = (q[2] >> 3) & 0xf;
+    unsigned qd = (unsigned) q[4] << 8 | q[5];
+    char name[256];
+    unsigned type, class;
+    if (opcode != 0)
+        return (ssize_t) failure(out, q, 12, RC_NOTIMP);
+    if (qd != 1 || question(q, len, name, qend, &type, &class) < 0)
+        return (ssize_t) failure(out, q, 12, RC_FORMERR);
+    if ((class == C_IN || class == T_ANY) && name[0])
+        return (ssize_t) answer_local(h, q, *qend, name, type, out);
+    return 0;
 }
 
 /* Send pending P to upstream P->up or the next that takes it; -1: none left. */
@@ -330,25 +358,13 @@ static void forward(const unsigned char *q, size_t len, size_t qend,
 static void query(struct hosts *h, const unsigned char *q, size_t len,
                   const struct sockaddr_storage *from, socklen_t flen)
 {
-    if (len < 12 || (q[2] & 0x80))
-        return;                                 /* too short, or a response */
-    unsigned opcode = (q[2] >> 3) & 0xf;
-    unsigned qd = (unsigned) q[4] << 8 | q[5];
-    char name[256];
-    size_t end;
-    unsigned type, class;
-    if (opcode != 0) {
-        fail(q, 12, RC_NOTIMP, from, flen);
-        return;
-    }
-    if (qd != 1 || question(q, len, name, &end, &type, &class) < 0) {
-        fail(q, 12, RC_FORMERR, from, flen);
-        return;
-    }
-    if ((class == C_IN || class == T_ANY) && name[0] &&
-        answer_local(h, q, end, name, type, from, flen))
-        return;
-    forward(q, len, end, from, flen);
+    unsigned char out[MAX_REPLY];
+    size_t end = 12;
+    ssize_t n = reply(h, q, len, out, &end);
+    if (n > 0)
+        send_to(out, (size_t) n, from, flen);
+    else if (n == 0)
+        forward(q, len, end, from, flen);
 }
 
 static void answered(struct pending *p)
@@ -369,6 +385,131 @@ static void answered(struct pending *p)
     drop(p);
 }
 
+/* -- TCP: a child per connection (a truncated UDP answer is asked again
+ * over TCP), blocking, with timeouts; at most MAX_TCP at once. */
+
+static pid_t tcp_kids[MAX_TCP];
+
+static int io_full(int fd, void *buf, size_t n, int writing)
+{
+    unsigned char *p = buf;
+    while (n) {
+        ssize_t r = writing ? send(fd, p, n, MSG_NOSIGNAL) : recv(fd, p, n, 0);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            return -1;
+        p += r;
+        n -= (size_t) r;
+    }
+    return 0;
+}
+
+static void timeouts(int fd, int ms)
+{
+    struct timeval tv = { .tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000 };
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+}
+
+/* One message with its 2-byte length: its length, -1 at the end or on error. */
+static ssize_t read_msg(int fd, unsigned char *buf, size_t size)
+{
+    unsigned char l[2];
+    if (io_full(fd, l, 2, 0) < 0)
+        return -1;
+    size_t n = (size_t) l[0] << 8 | l[1];
+    if (n == 0 || n > size || io_full(fd, buf, n, 0) < 0)
+        return -1;
+    return (ssize_t) n;
+}
+
+static int write_msg(int fd, const unsigned char *m, size_t n)
+{
+    unsigned char l[2] = { (unsigned char) (n >> 8), (unsigned char) n };
+    return io_full(fd, l, 2, 1) < 0 ? -1 : io_full(fd, (void *) m, n, 1);
+}
+
+/* Query Q over TCP to the upstreams in turn: the answer's length in ANS, or -1. */
+static ssize_t forward_tcp(const unsigned char *q, size_t len, unsigned char *ans, size_t size)
+{
+    for (int i = 0; i < nups; i++) {
+        int fd = socket(ups[i].sa.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+            continue;
+        timeouts(fd, TRY_MS);           /* the send timeout bounds connect too */
+        ssize_t n = -1;
+        if (connect(fd, (const struct sockaddr *) &ups[i].sa, ups[i].len) == 0 &&
+            write_msg(fd, q, len) == 0)
+            n = read_msg(fd, ans, size);
+        close(fd);
+        if (n >= 12 && ans[0] == q[0] && ans[1] == q[1])
+            return n;
+    }
+    return -1;
+}
+
+static void serve_tcp(struct hosts *h, int c)
+{
+    static unsigned char q[65535], ans[65535];
+    timeouts(c, TCP_IDLE_MS);
+    for (;;) {
+        ssize_t n = read_msg(c, q, sizeof q);
+        if (n < 0)
+            return;
+        unsigned char out[MAX_REPLY];
+        size_t end = 12;
+        ssize_t r = reply(h, q, (size_t) n, out, &end);
+        if (r < 0)
+            return;
+        if (r > 0) {
+            if (write_msg(c, out, (size_t) r) < 0)
+                return;
+            continue;
+        }
+        ssize_t a = nups ? forward_tcp(q, (size_t) n, ans, sizeof ans) : -1;
+        if (a < 0 ? write_msg(c, out, failure(out, q, end, RC_SERVFAIL)) < 0
+                  : write_msg(c, ans, (size_t) a) < 0)
+            return;
+    }
+}
+
+static void accept_tcp(struct hosts *h)
+{
+    int c = accept4(TCP_FD, NULL, NULL, SOCK_CLOEXEC);
+    if (c < 0)
+        return;
+    int slot = -1;
+    for (int i = 0; i < MAX_TCP && slot < 0; i++)
+        if (!tcp_kids[i])
+            slot = i;
+    if (slot >= 0) {
+        pid_t pid = fork();
+        if (pid == 0) {
+            prctl(PR_SET_PDEATHSIG, SIGKILL);
+            if (getppid() == 1)
+                _exit(0);
+            serve_tcp(h, c);
+            _exit(0);
+        }
+        if (pid > 0)
+            tcp_kids[slot] = pid;
+    }
+    close(c);               /* full: the client asks again */
+}
+
+static void reap_tcp(int all)
+{
+    for (int i = 0; i < MAX_TCP; i++) {
+        if (!tcp_kids[i])
+            continue;
+        if (all)
+            kill(tcp_kids[i], SIGKILL);
+        if (waitpid(tcp_kids[i], NULL, all ? 0 : WNOHANG) != 0)
+            tcp_kids[i] = 0;
+    }
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
@@ -382,6 +523,7 @@ int main(int argc, char **argv)
         return 2;
     fcntl(SOCK_FD, F_SETFD, FD_CLOEXEC);
     fcntl(LIFE_FD, F_SETFD, FD_CLOEXEC);
+    int tcp = fcntl(TCP_FD, F_SETFD, FD_CLOEXEC) == 0;
     signal(SIGPIPE, SIG_IGN);
     for (int i = 0; i < MAX_PENDING; i++)
         pend[i].fd = -1;
@@ -390,11 +532,13 @@ int main(int argc, char **argv)
     if (drop_privileges() < 0)
         return 1;
     for (;;) {
-        struct pollfd fds[2 + MAX_PENDING];
-        int who[MAX_PENDING], nfds = 2;
+        struct pollfd fds[3 + MAX_PENDING];
+        int who[MAX_PENDING], nfds = 3;
         uint64_t now = now_ms(), next = UINT64_MAX;
+        reap_tcp(0);
         fds[0] = (struct pollfd) { SOCK_FD, POLLIN, 0 };
         fds[1] = (struct pollfd) { LIFE_FD, POLLIN, 0 };
+        fds[2] = (struct pollfd) { tcp ? TCP_FD : -1, POLLIN, 0 };
         for (int i = 0; i < MAX_PENDING; i++) {
             if (pend[i].fd < 0)
                 continue;
@@ -407,7 +551,7 @@ int main(int argc, char **argv)
             }
             if (pend[i].deadline < next)
                 next = pend[i].deadline;
-            who[nfds - 2] = i;
+            who[nfds - 3] = i;
             fds[nfds++] = (struct pollfd) { pend[i].fd, POLLIN, 0 };
         }
         int timeout = next == UINT64_MAX ? -1 : (int) (next > now ? next - now : 0);
@@ -422,9 +566,11 @@ int main(int argc, char **argv)
             if (r == 0 || (r < 0 && errno != EINTR && errno != EAGAIN))
                 break;
         }
-        for (int k = 2; k < nfds; k++)
-            if (fds[k].revents && pend[who[k - 2]].fd == fds[k].fd)
-                answered(&pend[who[k - 2]]);
+        for (int k = 3; k < nfds; k++)
+            if (fds[k].revents && pend[who[k - 3]].fd == fds[k].fd)
+                answered(&pend[who[k - 3]]);
+        if (fds[2].revents & POLLIN)
+            accept_tcp(&h);
         for (int burst = 0; burst < 64 && (fds[0].revents & POLLIN); burst++) {
             unsigned char q[4096];
             struct sockaddr_storage from;
@@ -437,6 +583,7 @@ int main(int argc, char **argv)
     }
     for (int i = 0; i < MAX_PENDING; i++)
         drop(&pend[i]);
+    reap_tcp(1);
     hosts_free(&h);
     return 0;
 }

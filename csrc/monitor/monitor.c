@@ -8,7 +8,8 @@
  *
  *   pyc-monitor SPEC_FILE [-- COMPANION...]
  *       fd 3, if open: "ok PID\n" or "err INDEX ERRNO [N]\n" (enum pyc_mon_step);
- *       fd 4 with a companion: its fd 3 (the embedded DNS server's socket)
+ *       fds 4 and 5 with a companion: its fds 3 and 5 (the embedded DNS
+ *       server's sockets)
  *
  * A companion runs as our child while we live: its fd 4 is a pipe we hold
  * (EOF when we are gone, however we die), and it is stopped and reaped
@@ -554,20 +555,22 @@ static void release_name(const struct mon *m)
         unlink(m->paths[PYC_MON_NAME]);
 }
 
-/* Start ARGV with our fd 4 as its fd 3 and a lifeline as its fd 4; our
- * fd 4 is closed either way (the init must not hold it).  Best effort: a
- * container whose companion fails runs without it. */
+/* Start ARGV with our fd 4 as its fd 3, a lifeline as its fd 4 and our
+ * fd 5 as its fd 5; our 4 and 5 are closed either way (the init must not
+ * hold them).  Best effort: a container whose companion fails runs
+ * without it. */
 static void start_companion(struct mon *m, char **argv)
 {
     int p[2];
     m->lifeline = -1;
     if (pipe2(p, O_CLOEXEC) < 0) {
         close(4);
+        close(5);
         return;
     }
     pid_t pid = fork();
     if (pid == 0) {
-        int life = fcntl(p[0], F_DUPFD, 5);     /* not on 3 or 4, which dup2 overwrites */
+        int life = fcntl(p[0], F_DUPFD, 6);     /* not on 3..5, which dup2 overwrites */
         if (life < 0 || dup2(4, 3) < 0 || dup2(life, 4) < 0)
             _exit(127);
         execv(argv[0], argv);
@@ -575,6 +578,7 @@ static void start_companion(struct mon *m, char **argv)
     }
     close(p[0]);
     close(4);
+    close(5);
     if (pid < 0) {
         close(p[1]);
         return;

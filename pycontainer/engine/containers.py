@@ -472,7 +472,7 @@ class Containers:
                                     hooks=net.hooks, labels=labels, stdin_open=cfg.stdin_open,
                                     stdin_once=cfg.stdin_once,
                                     extra=self._monitor_extra(cid, cfg, attrs),
-                                    companion=net.dns and (net.dns.sock, net.dns.argv))
+                                    companion=net.dns and (net.dns.socks, net.dns.argv))
         except BaseException:
             net.release()
             raise

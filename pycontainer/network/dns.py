@@ -4,7 +4,7 @@ hosts file, which :mod:`.hosts` keeps current, and forwards the others to
 the upstream resolvers from the host's network namespace.
 
 Python makes the server's socket inside the container's namespace
-(:func:`open_socket`). A detached container's monitor starts the server
+(:func:`open_sockets`). A detached container's monitor starts the server
 and stops it when the container is done (:class:`Server` hands both over);
 an attached run starts it itself (:meth:`Server.spawn`) and stops it when
 the run ends. Either way the server also ends when its starter dies: it
@@ -48,56 +48,64 @@ def upstreams(servers, internal, source="/etc/resolv.conf"):
     return found or list(FALLBACK)
 
 
-# The server listens on a free port, and port 53 is redirected to it inside
+# The server listens on free ports, and port 53 is redirected to them inside
 # the namespace (docker's way): the container may bind port 53 itself (a DNS
 # server of its own on 0.0.0.0:53 would clash with 127.0.0.11:53).
 _REDIRECT = """add table ip pycontainer
 add chain ip pycontainer output {{ type nat hook output priority -100; policy accept; }}
 flush chain ip pycontainer output
-add rule ip pycontainer output ip daddr {addr} udp dport {port} dnat to {addr}:{to}
+add rule ip pycontainer output ip daddr {addr} udp dport {port} dnat to {addr}:{udp}
+add rule ip pycontainer output ip daddr {addr} tcp dport {port} dnat to {addr}:{tcp}
 """
 
 
-def open_socket(netns):
-    """A UDP socket on 127.0.0.11 inside the namespace file ``netns`` (its
-    ``lo`` up), which 127.0.0.11:53 is redirected to; returns its fd
-    (close-on-exec)."""
-    with netlink.entered(netns):
-        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        try:
-            s.bind((ADDRESS, 0))
-            firewall.nft(_REDIRECT.format(addr=ADDRESS, port=PORT, to=s.getsockname()[1]))
-        except OSError as e:
+def open_sockets(netns):
+    """A UDP socket and a listening TCP socket on 127.0.0.11 inside the
+    namespace file ``netns`` (its ``lo`` up), which 127.0.0.11:53 is
+    redirected to; returns their fds (close-on-exec)."""
+    socks = []
+    try:
+        with netlink.entered(netns):
+            for kind in (socket.SOCK_DGRAM, socket.SOCK_STREAM):
+                socks.append(socket.socket(socket.AF_INET, kind))
+                socks[-1].bind((ADDRESS, 0))
+            socks[1].listen(16)
+            firewall.nft(_REDIRECT.format(addr=ADDRESS, port=PORT,
+                                          udp=socks[0].getsockname()[1],
+                                          tcp=socks[1].getsockname()[1]))
+    except OSError as e:
+        for s in socks:
             s.close()
-            raise OperationError(e.errno, f"the embedded DNS server cannot listen on "
-                                          f"{ADDRESS}:{PORT} in the container's network "
-                                          f"namespace: {e.strerror or e}") from e
-    return s.detach()
+        raise OperationError(e.errno, f"the embedded DNS server cannot listen on "
+                                      f"{ADDRESS}:{PORT} in the container's network "
+                                      f"namespace: {e.strerror or e}") from e
+    return [s.detach() for s in socks]
 
 
 class Server:
-    """One container's server: its socket and command line, until the
-    monitor takes them over (:meth:`close` after its start) or
+    """One container's server: its sockets (UDP, then TCP) and command line,
+    until the monitor takes them over (:meth:`close` after its start) or
     :meth:`spawn` runs it here."""
 
-    def __init__(self, sock, hosts_path, upstreams):
-        self.sock = sock
+    def __init__(self, socks, hosts_path, upstreams):
+        self.socks = list(socks)
         self.argv = [path(), hosts_path, *upstreams]
         self._pid = None
         self._life = None
 
     def spawn(self):
-        """Start the server as our child (an attached run)."""
+        """Start the server as our child (an attached run): the UDP socket
+        on its fd 3, the lifeline on 4, the TCP socket on 5."""
         r, w = os.pipe2(os.O_CLOEXEC)
         try:
-            # both above 4, so that neither dup2 overwrites the other's source
+            # all above 5, so that no dup2 overwrites another's source
             high = []
             try:
-                for fd in (self.sock, r):
-                    high.append(fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 5))
-                self._pid = os.posix_spawn(self.argv[0], self.argv, {},
-                                           file_actions=[(os.POSIX_SPAWN_DUP2, high[0], 3),
-                                                         (os.POSIX_SPAWN_DUP2, high[1], 4)])
+                for fd in [self.socks[0], r] + self.socks[1:]:
+                    high.append(fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 6))
+                self._pid = os.posix_spawn(
+                    self.argv[0], self.argv, {},
+                    file_actions=[(os.POSIX_SPAWN_DUP2, fd, 3 + i) for i, fd in enumerate(high)])
             finally:
                 for fd in high:
                     os.close(fd)
@@ -110,10 +118,10 @@ class Server:
         self.close()
 
     def close(self):
-        """Drop our copy of the socket (the server holds its own)."""
-        if self.sock is not None:
-            os.close(self.sock)
-            self.sock = None
+        """Drop our copies of the sockets (the server holds its own)."""
+        for fd in self.socks:
+            os.close(fd)
+        self.socks = []
 
     def stop(self):
         """End a server :meth:`spawn` started, and reap it."""

@@ -205,7 +205,7 @@ class Endpoints:
                         routed = routed or route
                         state["Endpoints"][rec["Id"]] = ep
                 if _embedded_dns(recs):
-                    server = dns.Server(dns.open_socket(f"/proc/self/fd/{fd}"),
+                    server = dns.Server(dns.open_sockets(f"/proc/self/fd/{fd}"),
                                         self.files.path(cid, "hosts"),
                                         dns.upstreams(cfg.dns, all(r.get("Internal")
                                                                    for r, _ in recs)))

@@ -197,8 +197,9 @@ def set_restart(spec_path, restart):
 
 def start(spec_path, data, plan, companion=None):
     """Write the input, start the monitor, return the init's pid.
-    ``companion``: ``(fd, argv)``, a program the monitor runs beside the
-    container, with ``fd`` as its fd 3 (the DNS server and its socket).
+    ``companion``: ``(fds, argv)``, a program the monitor runs beside the
+    container, with ``fds`` as its fd 3 and 5 (the DNS server and its
+    sockets; its fd 4 is the monitor's lifeline).
 
     Raises OperationError (the failed op's label) when the init could not start.
     """
@@ -207,17 +208,18 @@ def start(spec_path, data, plan, companion=None):
     r, w = os.pipe2(os.O_CLOEXEC)
     try:
         exe = monitor_path()
-        argv, actions, high = [exe, spec_path], [(os.POSIX_SPAWN_DUP2, w, 3)], None
-        if companion is not None:
-            # above 4, so that neither dup2 overwrites the other's source
-            high = fcntl.fcntl(companion[0], fcntl.F_DUPFD_CLOEXEC, 5)
-            argv += ["--", *companion[1]]
-            actions.append((os.POSIX_SPAWN_DUP2, high, 4))
+        argv, actions, high = [exe, spec_path], [(os.POSIX_SPAWN_DUP2, w, 3)], []
         try:
+            if companion is not None:
+                # above 5, so that no dup2 overwrites another's source
+                for i, fd in enumerate(companion[0]):
+                    high.append(fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 6))
+                    actions.append((os.POSIX_SPAWN_DUP2, high[-1], 4 + i))
+                argv += ["--", *companion[1]]
             pid = os.posix_spawn(exe, argv, {"PATH": "/usr/bin:/bin"}, file_actions=actions)
         finally:
-            if high is not None:
-                os.close(high)
+            for fd in high:
+                os.close(fd)
     except BaseException:
         os.close(r)
         raise

@@ -5,11 +5,14 @@ to the upstreams (a loopback one too), internal networks, no server left.
 
 Bodies run in test_networks' namespaces (the engine's "host" and a peer)."""
 import contextlib
+import os
 import socket
 import subprocess
 import threading
+import time
 
 import dns.message
+import dns.query
 import dns.rrset
 import pytest
 
@@ -83,6 +86,20 @@ def test_names_aliases_and_later_containers_resolve(client, busybox, netns):
             assert "10.255" not in out                  # only the embedded server
             assert out.count(f"Address: {ip}") == 2, out
             assert servers_of(web.id) and servers_of(cli.id)
+            # over TCP too (a truncated answer is asked again so), from inside
+            cli.reload()
+            nsfd = os.open(f"/proc/{cli.attrs['State']['Pid']}/ns/net", os.O_RDONLY)
+            try:
+                with _in(nsfd):
+                    t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            finally:
+                os.close(nsfd)
+            with t:
+                t.settimeout(5)
+                t.connect(("127.0.0.11", 53))
+                dns.query.send_tcp(t, dns.message.make_query("pyc-t-dweb", "A"))
+                r, _ = dns.query.receive_tcp(t, expiration=time.time() + 5)
+            assert [rd.to_text() for rr in r.answer for rd in rr] == [ip]
             # a container that starts after the asker did, with an alias
             code, _ = lookup(cli, "pyc-t-dlate")
             assert code != 0

@@ -27,6 +27,41 @@ fd00::5\tsix
 """
 
 
+class TcpUpstream:
+    """A resolver on loopback over TCP: every A query gets 60 addresses (an
+    answer too big for UDP)."""
+
+    def __init__(self):
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(4)
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.got, self.done = [], False
+        self.thread = threading.Thread(target=self.serve, daemon=True)
+        self.thread.start()
+
+    def serve(self):
+        while not self.done:
+            try:
+                c, _ = self.sock.accept()
+            except (socket.timeout, OSError):
+                continue
+            with c:
+                c.settimeout(5)
+                q, _ = dns.query.receive_tcp(c)
+                self.got.append(q.question[0].name.to_text())
+                r = dns.message.make_response(q)
+                r.answer.append(dns.rrset.from_text_list(
+                    q.question[0].name, 60, "IN", "A", [f"10.9.0.{i}" for i in range(1, 61)]))
+                dns.query.send_tcp(c, r)
+
+    def close(self):
+        self.done = True
+        self.thread.join()
+        self.sock.close()
+
+
 class Upstream:
     """A resolver on loopback that answers every A query with 10.9.9.9 (or
     stays silent): counts what it got."""
@@ -70,7 +105,11 @@ class Server:
         sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         sock.bind(("127.0.0.1", 0))
         self.port = sock.getsockname()[1]
-        self.server = netdns.Server(sock.detach(), hosts, upstreams)
+        tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        tcp.bind(("127.0.0.1", 0))
+        tcp.listen(16)
+        self.tcp_port = tcp.getsockname()[1]
+        self.server = netdns.Server([sock.detach(), tcp.detach()], hosts, upstreams)
         self.server.spawn()
         self.pid = self.server._pid
 
@@ -79,8 +118,10 @@ class Server:
             self.pid = None         # reaped
         return self.pid is not None
 
-    def ask(self, name, rdtype="A", timeout=5.0):
+    def ask(self, name, rdtype="A", timeout=5.0, tcp=False):
         q = dns.message.make_query(name, rdtype)
+        if tcp:
+            return dns.query.tcp(q, "127.0.0.1", port=self.tcp_port, timeout=timeout)
         return dns.query.udp(q, "127.0.0.1", port=self.port, timeout=timeout)
 
     def close(self):
@@ -244,3 +285,40 @@ def test_it_runs_as_nobody_without_capabilities(server):
     assert status["Uid"].split() == ["65534"] * 4 and status["Gid"].split() == ["65534"] * 4
     assert int(status["CapEff"], 16) == 0 and int(status["CapPrm"], 16) == 0
     assert status["NoNewPrivs"].strip() == "1" and status["Groups"].strip() == ""
+
+
+def test_tcp_local_names_and_several_queries_on_one_connection(server):
+    r = server.ask("web", tcp=True)
+    assert addrs(r) == ["172.30.0.2"]
+    with socket.create_connection(("127.0.0.1", server.tcp_port), timeout=5) as c:
+        for name in ("db", "cache", "nowhere.example"):      # glibc sends A and AAAA so
+            dns.query.send_tcp(c, dns.message.make_query(name, "A"))
+            r, _ = dns.query.receive_tcp(c, expiration=time.time() + 5)
+            assert r.question[0].name.to_text() == name + "."
+        assert r.rcode() == dns.rcode.SERVFAIL         # no upstreams
+
+
+def test_tcp_forwards_an_answer_too_big_for_udp(hosts):
+    up = TcpUpstream()
+    s = Server(str(hosts), [f"127.0.0.1#{up.port}"])
+    try:
+        r = s.ask("big.example", tcp=True)
+        assert len(addrs(r)) == 60 and up.got == ["big.example."]
+        with socket.create_connection(("127.0.0.1", s.tcp_port), timeout=5) as c:
+            c.sendall(b"\x00\x05abc")                 # a short message, then EOF
+        assert addrs(s.ask("web", tcp=True)) == ["172.30.0.2"]
+    finally:
+        s.close()
+        up.close()
+
+
+def test_tcp_connections_do_not_outlive_the_server(hosts):
+    s = Server(str(hosts))
+    idle = socket.create_connection(("127.0.0.1", s.tcp_port), timeout=5)
+    try:
+        assert addrs(s.ask("web")) == ["172.30.0.2"]     # the idle child exists by now
+        s.close()                                        # asserts the server ended
+        idle.settimeout(5)
+        assert idle.recv(1) == b""                       # its child is gone too
+    finally:
+        idle.close()
