@@ -21,12 +21,6 @@ if [ -z "${PYC_DPY_NETNS:-}" ]; then
     # The suite imports paramiko (its ssh tests) even when no test uses it, and
     # websocket-client for attach over a websocket.
     "$py" -c "import paramiko, websocket" 2>/dev/null || "$py" -m pip install -q paramiko websocket-client
-    # credentials/store_test.py drives a real docker-credential helper: pass's
-    # (on a throwaway gpg key and password store made below).
-    if ! command -v docker-credential-pass >/dev/null || ! command -v pass >/dev/null; then
-        apt-get install -y -q pass golang-docker-credential-helpers >/dev/null 2>&1 ||
-            { apt-get update -q >/dev/null && apt-get install -y -q pass golang-docker-credential-helpers >/dev/null; }
-    fi
     # One test replaces os.environ (credentials/utils_test.py), after which
     # docker.from_env() finds no DOCKER_HOST and dials /var/run/docker.sock:
     # in a mount namespace of its own, that path is the daemon's socket too.
@@ -42,17 +36,7 @@ ip link set lo up
 shift
 tmp=$(mktemp -d /tmp/pyc-dockerpy.XXXXXX)
 daemon_pid= registry_pid=
-# The helper the store tests pick first is secretservice's, which needs a
-# desktop's D-Bus keyring: in this mount namespace it is not executable, so
-# they use pass's, on a gpg key and a password store of their own.
-secretservice=$(command -v docker-credential-secretservice || true)
-[ -n "$secretservice" ] && mount --bind /dev/null "$secretservice"
-export GNUPGHOME=$tmp/gnupg PASSWORD_STORE_DIR=$tmp/pass
-mkdir -m 0700 "$GNUPGHOME"
-gpg --batch -q --passphrase '' --quick-gen-key pyc-dockerpy@localhost default default never 2>/dev/null
-pass init -q pyc-dockerpy@localhost >/dev/null 2>&1 || pass init pyc-dockerpy@localhost >/dev/null
 cleanup() {
-    gpgconf --kill all 2>/dev/null || true
     if [ -n "$daemon_pid" ] && ! kill -0 "$daemon_pid" 2>/dev/null; then
         echo "pycontainerd died during the suite; its log ends:"; tail -40 "$tmp/pycontainerd.log"
     fi
