@@ -54,7 +54,7 @@
 #define NOBODY 65534
 
 enum { T_A = 1, T_PTR = 12, T_AAAA = 28, T_ANY = 255, C_IN = 1 };
-enum { RC_OK = 0, RC_FORMERR = 1, RC_SERVFAIL = 2, RC_NOTIMP = 4 };
+enum { RC_OK = 0, RC_FORMERR = 1, RC_SERVFAIL = 2, RC_NXDOMAIN = 3, RC_NOTIMP = 4 };
 
 struct upstream { struct sockaddr_storage sa; socklen_t len; };
 
@@ -240,8 +240,12 @@ static size_t answer_local(struct hosts *h, const unsigned char *q, size_t qend,
         char host[256];
         unsigned char rd[256];
         size_t rdlen;
-        if (hosts_name_of(h, &rev, host) < 0 || !(rdlen = wire_name(host, rd, sizeof rd)))
+        if (hosts_name_of(h, &rev, host) < 0 || !(rdlen = wire_name(host, rd, sizeof rd))) {
+            /* loopback's reverse names are local (RFC 6761): never asked upstream */
+            if ((ntohl(rev.s_addr) >> 24) == 127)
+                return head(out, q, qend, RC_NXDOMAIN);
             return 0;
+        }
         size_t n = head(out, q, qend, RC_OK);
         return add_rr(out, n, T_PTR, rd, rdlen);
     }

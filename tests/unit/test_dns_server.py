@@ -166,6 +166,10 @@ def test_names_of_the_hosts_file_answered(server):
     assert addrs(server.ask("localhost", "AAAA"), "AAAA") == ["::1"]
     ptr = server.ask("3.0.30.172.in-addr.arpa", "PTR")
     assert [rd.to_text() for rr in ptr.answer for rd in rr] == ["db."]
+    ptr = server.ask("1.0.0.127.in-addr.arpa", "PTR")
+    assert [rd.to_text() for rr in ptr.answer for rd in rr] == ["localhost."]
+    # loopback's other reverse names are answered here, never forwarded
+    assert server.ask("11.0.0.127.in-addr.arpa", "PTR").rcode() == dns.rcode.NXDOMAIN
 
 
 def test_a_known_name_without_that_family_is_nodata(server):
